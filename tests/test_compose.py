@@ -21,7 +21,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 NGINX = Path("/usr/sbin/nginx")
 
-EXPECTED_SERVICES = {"postgres", "redis", "simulators", "migrate", "gateway-1", "gateway-2", "worker", "lb"}
+EXPECTED_SERVICES = {"postgres", "redis", "simulators", "migrate", "gateway-1", "gateway-2", "lb"}
 GATEWAYS = {"gateway-1", "gateway-2"}
 
 
@@ -113,7 +113,7 @@ def test_project_services_run_a_unigate_subcommand(
     services: dict[str, dict[str, Any]], cli_parser: argparse.ArgumentParser
 ) -> None:
     built = {name: service for name, service in services.items() if "build" in service}
-    assert {"simulators", "migrate", "worker"} | GATEWAYS <= built.keys()
+    assert {"simulators", "migrate"} | GATEWAYS <= built.keys()
     offered = _subcommands(cli_parser)
     for name, service in built.items():
         command = _command(service)

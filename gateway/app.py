@@ -1,0 +1,195 @@
+"""The composition root: create_app(settings) -> Litestar, wiring store, policies, unified API and portal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from redis.asyncio import Redis
+
+from gateway import logs
+from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.store import engine as store_engine
+from gateway.store.crypto import Vault
+from gateway.store.manage import touch_keys
+from gateway.store.snapshot import SnapshotHolder, current_version
+from gateway.unified.routes import ROUTES
+from gateway.upstream import Upstream
+from policies.chain import KeyUsage, PolicyChain
+
+log = logging.getLogger("unigate.app")
+ASSETS = Path(__file__).resolve().parent.parent / "node_modules"
+SWAGGER = "/static/vendor/swagger-ui-dist"
+KEY_USAGE_FLUSH_SECONDS = 5.0
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str | None:
+    return request.scope.get("state", {}).get("request_id")  # type: ignore[no-any-return]
+
+
+def _problem(request: Request[Any, Any, Any], error: UnigateError) -> Response[bytes]:
+    if error.status >= 500:
+        log.warning("request failed", extra={"code": error.code, "detail": error.detail})
+    return Response(
+        problem_json(error, _request_id(request)),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+def _validation_problem(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+    """Litestar's validation errors, re-said as one problem naming the first field at fault."""
+    issues = exc.extra if isinstance(exc.extra, list) else []
+    first = issues[0] if issues and isinstance(issues[0], dict) else {}
+    field = str(first.get("key") or "body")
+    message = str(first.get("message") or exc.detail)
+    if field == "body" and " - at `$." in message:
+        message, _, path = message.partition(" - at `$.")
+        field = path.rstrip("`")
+    error = InvalidParameter(field, f"{field}: {message}", errors=issues)
+    return _problem(request, error)
+
+
+class _HttpProblem(UnigateError):
+    def __init__(self, exc: HTTPException) -> None:
+        super().__init__(str(exc.detail))
+        self.status = exc.status_code  # type: ignore[misc]
+        self.code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(  # type: ignore[misc]
+            exc.status_code, "http_error"
+        )
+        self.title = str(exc.detail)  # type: ignore[misc]
+
+
+def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    return _problem(request, _HttpProblem(exc))
+
+
+def _internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("unhandled error", extra={"request_id": _request_id(request)})
+    return _problem(request, UnigateError("the gateway failed to handle this request; quote the request_id"))
+
+
+@get("/healthz", include_in_schema=True, tags=["operations"], summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["operations"], summary="Readiness: database, and Redis when configured")
+async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
+    checks: dict[str, str] = {}
+    try:
+        await current_version()
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    redis: Redis | None = request.app.state.redis
+    if redis is not None:
+        try:
+            await redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return Response(msgspec.json.encode(body), status_code=200 if ready else 503, media_type="application/json")
+
+
+def create_app(settings: Settings) -> Litestar:
+    logs.configure(settings.log_level)
+    vault = Vault(settings.secret_key)
+    snapshots = SnapshotHolder(vault, settings.config_poll_seconds)
+    upstream = Upstream(timeout_seconds=settings.upstream_timeout_seconds)
+    runtime = Runtime(snapshots, upstream)
+    usage = KeyUsage()
+    engine = store_engine.make_engine(settings)
+    store_engine.bind(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await store_engine.start(engine)
+        await snapshots.start()
+        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        flusher = asyncio.create_task(_flush_key_usage(usage))
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await touch_keys(usage.take())
+            await snapshots.stop()
+            await upstream.close()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await store_engine.stop(engine)
+
+    openapi = OpenAPIConfig(
+        title="unigate",
+        version="1.0.0",
+        description="One API for orders, stockouts and tracking, whatever ERP or carrier is behind it.",
+        path="/docs",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                css_url=f"{SWAGGER}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
+                path="/",
+                favicon=f"<link rel='icon' type='image/png' href='{SWAGGER}/favicon-32x32.png'>",
+            )
+        ],
+        components=Components(
+            security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="ug_… API key")}
+        ),
+        security=[{"apiKey": []}],
+    )
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            *ROUTES,
+            create_static_files_router(path="/static/vendor", directories=[ASSETS], include_in_schema=False),
+        ],
+        lifespan=[lifespan],
+        middleware=[DefineMiddleware(PolicyChain, snapshot=lambda: snapshots.current, usage=usage)],
+        exception_handlers={
+            UnigateError: _problem,
+            ValidationException: _validation_problem,
+            HTTPException: _http_problem,
+            Exception: _internal_problem,
+        },
+        openapi_config=openapi,
+        state=State({"runtime": runtime, "settings": settings, "redis": None}),
+        logging_config=None,
+    )
+
+
+async def _flush_key_usage(usage: KeyUsage) -> None:
+    while True:
+        await asyncio.sleep(KEY_USAGE_FLUSH_SECONDS)
+        try:
+            await touch_keys(usage.take())
+        except Exception:
+            log.exception("recording key usage failed")
+
+
+def app_from_env() -> Litestar:
+    """Entry point for granian (`gateway.app:app_from_env`, with --factory)."""
+    from gateway.settings import load_settings
+
+    return create_app(load_settings())

@@ -1,0 +1,277 @@
+"""The `unigate` command: serve, simulators, migrate, seed-demo, demo, consumers, keys, connections."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.settings import Settings, load_settings
+
+DEMO_PORTS = {"wdt-demo": 8101, "wdt-target": 8102, "kd100-demo": 8103}
+
+
+def _with_store(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run `work` with the tables bound to the configured database."""
+    from gateway.store import engine as store_engine
+
+    async def run() -> Any:
+        engine = store_engine.make_engine(settings)
+        store_engine.bind(engine)
+        await store_engine.start(engine)
+        try:
+            return await work()
+        finally:
+            await store_engine.stop(engine)
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "gateway.app:app_from_env",
+        factory=True,
+        address=args.host or settings.host,
+        port=args.port or settings.port,
+        interface=Interfaces.ASGI,
+        workers=args.workers or settings.workers,
+        log_access=False,
+    ).serve()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.store.migrate import migrate
+
+    asyncio.run(migrate())
+    print(f"database migrated: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def cmd_simulators(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.connectors.simulators import serve_simulators
+
+    asyncio.run(serve_simulators(args.host, args.wdt_port, args.wdt_target_port, args.kd100_port))
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.demo import seed_demo
+
+    env = _with_store(settings, lambda: seed_demo(settings, host=args.simulator_host, ports=DEMO_PORTS))
+    print(json.dumps(env, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Migrate, seed, start the simulators and the gateway, print how to use them; Ctrl-C stops all."""
+    from gateway.demo import seed_demo, write_env
+
+    cmd_migrate(args, settings)
+    base = f"http://{settings.host}:{settings.port}"
+    env = _with_store(settings, lambda: seed_demo(settings, host="127.0.0.1", ports=DEMO_PORTS))
+    env["UNIGATE_URL"] = base
+    env_file = write_env(settings, env)
+    unigate = [sys.executable, "-m", "gateway.cli"]
+    children = [
+        subprocess.Popen([*unigate, "simulators"], start_new_session=True),
+        subprocess.Popen([*unigate, "serve"], start_new_session=True),
+    ]
+    try:
+        _wait_ready(f"{base}/healthz", timeout=30)
+        print(
+            "\n".join(
+                [
+                    "",
+                    "unigate demo is running",
+                    f"  API docs:     {base}/docs",
+                    f"  OpenAPI:      {base}/docs/openapi.json",
+                    f"  demo key:     {env['UNIGATE_DEMO_KEY']}",
+                    f"  environment:  {env_file}  (source it, then:)",
+                    '  curl -H "Authorization: Bearer $UNIGATE_DEMO_KEY" "$UNIGATE_URL/v1/stockouts?limit=5"',
+                    "  simulators:   " + ", ".join(f"{name} :{port}" for name, port in DEMO_PORTS.items()),
+                    "Press Ctrl-C to stop.",
+                ]
+            ),
+            flush=True,
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+def _wait_ready(url: str, timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the gateway did not become ready at {url} within {timeout:.0f}s")
+
+
+def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.store import manage
+
+    if args.action == "create":
+        defaults = dict(pair.split("=", 1) for pair in args.default or [])
+        consumer = _with_store(settings, lambda: manage.create_consumer(args.name, defaults))
+        print(f"consumer {args.name} created (id {consumer})")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.store import manage
+
+    if args.action == "create":
+
+        async def create() -> manage.IssuedKey:
+            return await manage.create_key(await manage.consumer_id(args.consumer), name=args.name or "")
+
+        issued = _with_store(settings, create)
+        print(f"API key for {args.consumer} (shown once, store it now):\n{issued.key}")
+    elif args.action == "list":
+        rows = _with_store(settings, lambda: manage.list_keys())
+        for row in rows:
+            state = "revoked" if row["revoked_at"] else "active"
+            print(f"{row['id']:>5}  {row['prefix']}…  {row['consumer']:<20} {row['name']:<20} {state}")
+    elif args.action == "revoke":
+        _with_store(settings, lambda: manage.revoke_key(args.id))
+        print(f"key {args.id} revoked")
+    return 0
+
+
+def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.store import manage
+    from gateway.store.crypto import Vault
+
+    if args.action == "add":
+        credentials = dict(pair.split("=", 1) for pair in args.credential or [])
+        options = json.loads(args.options) if args.options else {}
+        _with_store(
+            settings,
+            lambda: manage.put_connection(
+                Vault(settings.secret_key),
+                name=args.name,
+                system=args.system,
+                base_url=args.base_url,
+                credentials=credentials,
+                options=options,
+            ),
+        )
+        print(f"connection {args.name} saved ({args.system}, {args.base_url}); credentials encrypted")
+    elif args.action == "list":
+        for row in _with_store(settings, manage.list_connections):
+            print(f"{row['name']:<20} {row['system']:<14} {row['base_url']}")
+    elif args.action == "test":
+        from gateway.demo import test_connection
+
+        result = _with_store(settings, lambda: test_connection(settings, args.name))
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0 if result.get("ok") else 1
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for printing."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unigate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway (granian)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    sims = sub.add_parser("simulators", help="run the built-in vendor simulators")
+    sims.add_argument("--host", default="127.0.0.1")
+    sims.add_argument("--wdt-port", type=int, default=DEMO_PORTS["wdt-demo"])
+    sims.add_argument("--wdt-target-port", type=int, default=DEMO_PORTS["wdt-target"])
+    sims.add_argument("--kd100-port", type=int, default=DEMO_PORTS["kd100-demo"])
+    sims.set_defaults(func=cmd_simulators)
+
+    sub.add_parser("migrate", help="create or upgrade the database tables").set_defaults(func=cmd_migrate)
+
+    seed = sub.add_parser("seed-demo", help="seed the demo consumer, key and connections")
+    seed.add_argument("--simulator-host", default="127.0.0.1")
+    seed.set_defaults(func=cmd_seed_demo)
+
+    sub.add_parser("demo", help="migrate, seed, run simulators and gateway").set_defaults(func=cmd_demo)
+
+    consumers = sub.add_parser("consumers", help="manage consumers (applications)")
+    consumers_sub = consumers.add_subparsers(dest="action", required=True)
+    create = consumers_sub.add_parser("create")
+    create.add_argument("name")
+    create.add_argument("--default", action="append", help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt")
+    consumers.set_defaults(func=cmd_consumers)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    key_create = keys_sub.add_parser("create")
+    key_create.add_argument("consumer")
+    key_create.add_argument("--name")
+    keys_sub.add_parser("list")
+    revoke = keys_sub.add_parser("revoke")
+    revoke.add_argument("id", type=int)
+    keys.set_defaults(func=cmd_keys)
+
+    conns = sub.add_parser("connections", help="manage connections (backends)")
+    conns_sub = conns.add_subparsers(dest="action", required=True)
+    add = conns_sub.add_parser("add", help="add or replace a connection")
+    add.add_argument("name")
+    add.add_argument("--system", required=True)
+    add.add_argument("--base-url", required=True)
+    add.add_argument("--credential", action="append", help="KEY=VALUE, e.g. appsecret=...; repeat")
+    add.add_argument("--options", help="JSON object: defaults and backend limits")
+    conns_sub.add_parser("list")
+    test = conns_sub.add_parser("test", help="make a real signed call")
+    test.add_argument("name")
+    conns.set_defaults(func=cmd_connections)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    try:
+        return int(args.func(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

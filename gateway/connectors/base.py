@@ -1,0 +1,121 @@
+"""What every connector offers the unified API: operations on canonical records, as plain dicts.
+
+A connector declares the operations it supports; the ones it does not are refused with
+`UnsupportedOperation` here, so adding a system never touches the unified handlers.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+import yaml
+
+from gateway.errors import InvalidParameter, UnsupportedOperation
+from gateway.mapping import Mapping, compile_mapping
+from gateway.upstream import Upstream
+
+Record = dict[str, Any]
+
+
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """A canonical list request; the connector turns it into vendor calls."""
+
+    updated_from: datetime
+    updated_to: datetime
+    status: str | None = None
+    shop: str | None = None
+    warehouse: str | None = None
+    limit: int = 20
+    include_remote_data: bool = False
+
+
+class Page(msgspec.Struct, frozen=True):
+    items: list[Record]
+    next_cursor: str | None
+
+
+class ConnectionConfig(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    system: str
+    base_url: str
+    credentials: dict[str, Any]
+    options: dict[str, Any] = {}
+
+
+C = TypeVar("C", bound=msgspec.Struct)
+
+
+def encode_cursor(state: msgspec.Struct) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(state)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: type[C]) -> C:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return msgspec.json.decode(raw, type=kind)
+    except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
+        raise InvalidParameter("cursor", "cursor is not one this API returned; start again without it") from None
+
+
+def load_mappings(folder: Path, names: list[str], tables: dict[str, dict[str, str]] | None = None) -> dict[str, Mapping]:
+    """Compile a connector's YAML mappings once, when the connector is built.
+
+    Lookup tables come from `tables.yaml` beside the mappings, plus the connector's own.
+    """
+    all_tables = dict(_read_tables(folder / "tables.yaml"))
+    all_tables.update(tables or {})
+    return {name: compile_mapping(folder / f"{name}.yaml", tables=all_tables) for name in names}
+
+
+@functools.cache
+def _read_tables(path: Path) -> dict[str, dict[str, str]]:
+    if not path.exists():
+        return {}
+    return {name: {str(k): str(v) for k, v in table.items()} for name, table in yaml.safe_load(path.read_text()).items()}
+
+
+class Connector:
+    """Base of every connector; subclasses override the operations they support."""
+
+    system: ClassVar[str]
+
+    def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
+        self.config = config
+        self.upstream = upstream
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def _unsupported(self, operation: str) -> UnsupportedOperation:
+        return UnsupportedOperation(
+            f"connection {self.name!r} ({self.system}) does not support {operation}",
+            connection=self.name,
+        )
+
+    async def list_stockouts(self, query: ListQuery, cursor: str | None) -> Page:
+        raise self._unsupported("listing stockouts")
+
+    async def get_stockout(self, stockout_no: str, include_remote_data: bool) -> Record:
+        raise self._unsupported("reading a stockout")
+
+    async def list_orders(self, query: ListQuery, cursor: str | None) -> Page:
+        raise self._unsupported("listing orders")
+
+    async def get_order(self, order_no: str, include_remote_data: bool) -> Record:
+        raise self._unsupported("reading an order")
+
+    async def create_order(self, order: Record) -> Record:
+        raise self._unsupported("creating orders")
+
+    async def track(self, carrier: str, tracking_no: str, phone: str | None) -> Record:
+        raise self._unsupported("express tracking")
+
+    async def check(self) -> Record:
+        """A real signed call that proves the credentials work ("test connection")."""
+        raise self._unsupported("a connection test")

@@ -1,0 +1,45 @@
+"""kuaidi100 real-time query wire protocol: a signed form POST of one JSON `param`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from gateway.connectors.kuaidi100.sign import sign
+from gateway.errors import UpstreamError, VendorError, VendorNotFound
+from gateway.upstream import Upstream
+
+SYSTEM = "kuaidi100"
+QUERY_PATH = "/poll/query.do"
+NO_RESULT = "500"  # "no result yet": the waybill is unknown to the carrier so far
+
+
+class Kd100Client:
+    def __init__(self, *, base_url: str, customer: str, key: str, upstream: Upstream) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.customer = customer
+        self._key = key
+        self.upstream = upstream
+
+    def signed_form(self, param: dict[str, Any]) -> dict[str, str]:
+        # The sign covers the exact string sent, so encode once and sign that.
+        text = msgspec.json.encode({k: v for k, v in param.items() if v is not None}).decode()
+        return {"customer": self.customer, "param": text, "sign": sign(text, self._key, self.customer)}
+
+    async def query(self, com: str, num: str, phone: str | None = None) -> dict[str, Any]:
+        form = self.signed_form({"com": com, "num": num, "phone": phone, "resultv2": "4", "show": "0", "order": "desc"})
+        status, body = await self.upstream.post_form(self.base_url + QUERY_PATH, form, system=SYSTEM)
+        if status != 200:
+            raise UpstreamError(f"{SYSTEM} answered HTTP {status}", system=SYSTEM)
+        try:
+            answer = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise UpstreamError(f"{SYSTEM} answered with something that is not JSON", system=SYSTEM) from None
+        if not isinstance(answer, dict):
+            raise UpstreamError(f"{SYSTEM} answered without its envelope", system=SYSTEM)
+        if answer.get("result") is False or "returnCode" in answer:
+            code = str(answer.get("returnCode", ""))
+            error = VendorNotFound if code == NO_RESULT else VendorError
+            raise error(system=SYSTEM, vendor_code=code, message=str(answer.get("message", "")))
+        return answer

@@ -1,0 +1,87 @@
+"""Wangdiantong enterprise (openapi2) wire protocol: signed form POSTs and the `{code, message}` envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from gateway.connectors.wangdiantong.sign import sign
+from gateway.errors import UpstreamError, VendorError, VendorRateLimited
+from gateway.upstream import Upstream
+
+SYSTEM = "wangdiantong"
+# The vendor says "too frequent" in words, not with a documented code (protocols.md 1.3).
+TOO_FREQUENT = "频率超限"
+
+
+def encode_param(value: Any) -> str:
+    """Nested data goes as one JSON string with Chinese unescaped, as the vendor's PHP SDK sends it."""
+    if isinstance(value, list | dict):
+        return msgspec.json.encode(value).decode()
+    return str(value)
+
+
+class WdtClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        sid: str,
+        appkey: str,
+        appsecret: str,
+        upstream: Upstream,
+        retries: int = 3,
+        backoff_seconds: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.sid = sid
+        self.appkey = appkey
+        self._appsecret = appsecret
+        self.upstream = upstream
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.clock = clock
+
+    def signed_form(self, params: Mapping[str, Any]) -> dict[str, str]:
+        form = {key: encode_param(value) for key, value in params.items() if value is not None}
+        form.update(sid=self.sid, appkey=self.appkey, timestamp=str(int(self.clock())))
+        form["sign"] = sign(form, self._appsecret)
+        return form
+
+    async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Call `<base>/openapi2/<method>.php`; retry the vendor's "too frequent" with jittered backoff."""
+        url = f"{self.base_url}/openapi2/{method}.php"
+        for attempt in range(self.retries + 1):
+            # Re-signed each attempt: the timestamp is part of the sign.
+            status, body = await self.upstream.post_form(url, self.signed_form(params), system=SYSTEM)
+            envelope = self._parse(status, body)
+            code = envelope.get("code")
+            if code in (0, "0"):
+                return envelope
+            message = str(envelope.get("message", ""))
+            if TOO_FREQUENT in message:
+                if attempt < self.retries:
+                    delay = self.backoff_seconds * 2**attempt
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    continue
+                raise VendorRateLimited(system=SYSTEM, vendor_code=str(code), message=message)
+            raise VendorError(system=SYSTEM, vendor_code=str(code), message=message)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _parse(status: int, body: bytes) -> dict[str, Any]:
+        if status != 200:
+            raise UpstreamError(f"{SYSTEM} answered HTTP {status}", system=SYSTEM)
+        try:
+            envelope = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise UpstreamError(f"{SYSTEM} answered with something that is not JSON", system=SYSTEM) from None
+        if not isinstance(envelope, dict) or "code" not in envelope:
+            raise UpstreamError(f"{SYSTEM} answered without its envelope", system=SYSTEM)
+        return envelope

@@ -1,0 +1,92 @@
+"""The demo: a consumer with a key and connections to the built-in simulators, kept across runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gateway.connectors.base import ConnectionConfig
+from gateway.connectors.registry import build
+from gateway.settings import Settings
+from gateway.store import manage
+from gateway.store.crypto import Vault
+from gateway.store.snapshot import load_snapshot
+from gateway.store.tables import Consumer
+from gateway.upstream import Upstream
+
+DEMO_CONSUMER = "demo-app"
+ENV_FILE = "demo.env"
+
+
+def read_env(settings: Settings) -> dict[str, str]:
+    path = Path(settings.var_dir) / ENV_FILE
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip().strip("'\"") for key, value in pairs}
+
+
+def write_env(settings: Settings, env: dict[str, str]) -> Path:
+    path = Path(settings.var_dir) / ENV_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{key}={value}\n" for key, value in sorted(env.items())))
+    path.chmod(0o600)  # it holds a live key
+    return path
+
+
+async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> dict[str, str]:
+    """Idempotent: connections are (re)written, the consumer kept, the key reused while it still works."""
+    from gateway.connectors.kuaidi100 import simulator as kd100_sim
+    from gateway.connectors.wangdiantong import simulator as wdt_sim
+
+    vault = Vault(settings.secret_key)
+    wdt = wdt_sim.DEFAULT_CREDENTIALS
+    kd100 = kd100_sim.DEFAULT_CREDENTIALS
+    for name, system, credentials in (
+        ("wdt-demo", "wangdiantong", wdt),
+        ("wdt-target", "wangdiantong", wdt),
+        ("kd100-demo", "kuaidi100", kd100),
+    ):
+        await manage.put_connection(
+            vault,
+            name=name,
+            system=system,
+            base_url=f"http://{host}:{ports[name]}",
+            credentials=dict(credentials),
+            options={"timezone": "Asia/Shanghai"},
+        )
+    defaults = {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
+    if not await Consumer.exists().where(Consumer.name == DEMO_CONSUMER):
+        await manage.create_consumer(DEMO_CONSUMER, defaults)
+    consumer = await manage.consumer_id(DEMO_CONSUMER)
+
+    env = read_env(settings)
+    key = env.get("UNIGATE_DEMO_KEY", "")
+    snapshot = await load_snapshot(vault)
+    if manage.hash_key(key) not in snapshot.keys:
+        key = (await manage.create_key(consumer, name="demo")).key
+    env["UNIGATE_DEMO_KEY"] = key
+    return env
+
+
+async def test_connection(settings: Settings, name: str) -> dict[str, Any]:
+    """Make a real signed call through a connection and report the vendor's answer."""
+    snapshot = await load_snapshot(Vault(settings.secret_key))
+    entry = snapshot.connections.get(name)
+    if entry is None:
+        return {"ok": False, "error": f"no connection named {name!r}"}
+    upstream = Upstream(timeout_seconds=settings.upstream_timeout_seconds)
+    config = ConnectionConfig(
+        name=entry.name,
+        system=entry.system,
+        base_url=entry.base_url,
+        credentials=entry.credentials,
+        options=entry.options,
+    )
+    try:
+        return await build(config, upstream).check()
+    except Exception as exc:
+        problem = getattr(exc, "problem", None)
+        return {"ok": False, "error": problem() if problem else f"{type(exc).__name__}: {exc}"}
+    finally:
+        await upstream.close()

@@ -1,0 +1,122 @@
+"""One tree of errors, each mapping to one RFC 9457 problem `code` and HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class UnigateError(Exception):
+    """Base of every error a caller can see; rendered as application/problem+json."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+    def problem(self) -> dict[str, Any]:
+        return {
+            "type": f"https://unigate.dev/problems/{self.code.replace('_', '-')}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            **self.extra,
+        }
+
+
+class InvalidParameter(UnigateError):
+    status, code, title = 400, "invalid_parameter", "Invalid parameter"
+
+    def __init__(self, field: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail, field=field, **extra)
+        self.field = field
+
+
+class Unauthorized(UnigateError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["WWW-Authenticate"] = 'Bearer realm="unigate"'
+
+
+class Forbidden(UnigateError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(UnigateError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(UnigateError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class IdempotencyConflict(Conflict):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused with a different request"
+
+
+class UnsupportedOperation(UnigateError):
+    status, code, title = 501, "unsupported_operation", "Operation not supported by this connection"
+
+
+class ConnectionNotFound(UnigateError):
+    status, code, title = 400, "unknown_connection", "Unknown connection"
+
+
+class UpstreamError(UnigateError):
+    """Something went wrong between us and a backend."""
+
+    status, code, title = 502, "upstream_unavailable", "Upstream unavailable"
+
+    def __init__(self, detail: str, *, system: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.system = system
+
+
+class UpstreamTimeout(UpstreamError):
+    status, code, title = 504, "upstream_timeout", "Upstream timed out"
+
+
+class VendorError(UpstreamError):
+    """The backend answered, in its own envelope, that it refused the call."""
+
+    status, code, title = 502, "vendor_error", "The backend system refused the request"
+
+    def __init__(self, *, system: str, vendor_code: str, message: str, **extra: Any) -> None:
+        super().__init__(
+            f"{system} answered {vendor_code}: {message}",
+            system=system,
+            vendor={"system": system, "code": vendor_code, "message": message},
+            **extra,
+        )
+        self.vendor_code = vendor_code
+        self.vendor_message = message
+
+
+class VendorRateLimited(VendorError):
+    """The backend said we call it too often; retried with backoff before it reaches a caller."""
+
+    title = "The backend system is rate limiting us"
+
+
+class VendorNotFound(VendorError):
+    status, code, title = 404, "not_found", "Not found in the backend system"
+
+
+def problem_json(error: UnigateError, request_id: str | None) -> bytes:
+    """The RFC 9457 body of an error, with the request id a caller quotes to support."""
+    import msgspec
+
+    body = error.problem()
+    if request_id:
+        body["request_id"] = request_id
+    return msgspec.json.encode(body)
+
+
+PROBLEM_JSON = "application/problem+json"

@@ -1,0 +1,35 @@
+"""Build the Piccolo engine from settings and bind every table to it."""
+
+from __future__ import annotations
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from gateway.settings import Settings
+from gateway.store.tables import TABLES
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.is_postgres:
+        return PostgresEngine(config={"dsn": settings.database_url})
+    from pathlib import Path
+
+    Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteEngine(path=settings.sqlite_path)
+
+
+def bind(engine: Engine) -> None:
+    """Point every table at `engine` (tests run the same code on SQLite and PostgreSQL)."""
+    for table in TABLES:
+        table._meta.db = engine
+
+
+async def start(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=10)
+
+
+async def stop(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()

@@ -1,0 +1,139 @@
+"""Changes to configuration: consumers, API keys and connections. Every change bumps the config version.
+
+The CLI and the portal both call these; neither writes tables directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from gateway.connectors.registry import SYSTEMS
+from gateway.errors import Conflict, InvalidParameter, NotFound
+from gateway.store.crypto import Vault
+from gateway.store.snapshot import bump_version
+from gateway.store.tables import ApiKey, Connection, Consumer
+
+KEY_PREFIX = "ug_"
+
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class IssuedKey(msgspec.Struct, frozen=True):
+    id: int
+    key: str  # shown once, never stored
+    prefix: str
+
+
+async def create_consumer(name: str, default_connections: dict[str, str] | None = None) -> int:
+    if await Consumer.exists().where(Consumer.name == name):
+        raise Conflict(f"a consumer named {name!r} already exists", field="name")
+    rows = await Consumer.insert(Consumer(name=name, default_connections=default_connections or {}))
+    await bump_version()
+    return int(rows[0]["id"])
+
+
+async def consumer_id(name: str) -> int:
+    row = await Consumer.select(Consumer.id).where(Consumer.name == name).first()
+    if row is None:
+        raise NotFound(f"no consumer named {name!r}")
+    return int(row["id"])
+
+
+async def create_key(consumer: int, name: str = "", expires_at: datetime | None = None) -> IssuedKey:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    prefix = key[:11]
+    rows = await ApiKey.insert(
+        ApiKey(consumer=consumer, name=name, prefix=prefix, key_hash=hash_key(key), expires_at=expires_at)
+    )
+    await bump_version()
+    return IssuedKey(id=int(rows[0]["id"]), key=key, prefix=prefix)
+
+
+async def revoke_key(key_id: int) -> None:
+    updated = await ApiKey.update({ApiKey.revoked_at: datetime.now(UTC)}).where(ApiKey.id == key_id).returning(
+        ApiKey.id
+    )
+    if not updated:
+        raise NotFound(f"no API key with id {key_id}")
+    await bump_version()
+
+
+async def list_keys(consumer: int | None = None) -> list[dict[str, Any]]:
+    query = ApiKey.select(
+        ApiKey.id,
+        ApiKey.consumer.name.as_alias("consumer"),
+        ApiKey.name,
+        ApiKey.prefix,
+        ApiKey.created_at,
+        ApiKey.last_used_at,
+        ApiKey.expires_at,
+        ApiKey.revoked_at,
+    ).order_by(ApiKey.id)
+    if consumer is not None:
+        query = query.where(ApiKey.consumer == consumer)
+    return list(await query)
+
+
+async def touch_keys(used: dict[int, datetime]) -> None:
+    """Record last use, batched off the hot path."""
+    for key_id, when in used.items():
+        await ApiKey.update({ApiKey.last_used_at: when}).where(ApiKey.id == key_id)
+
+
+async def put_connection(
+    vault: Vault,
+    *,
+    name: str,
+    system: str,
+    base_url: str,
+    credentials: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> int:
+    """Create or replace a connection; credentials are sealed before they touch the database."""
+    if system not in SYSTEMS:
+        raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
+    if not base_url.startswith(("http://", "https://")):
+        raise InvalidParameter("base_url", "base_url must start with http:// or https://")
+    sealed = vault.seal(credentials)
+    existing = await Connection.select(Connection.id).where(Connection.name == name).first()
+    values = {
+        Connection.system: system,
+        Connection.base_url: base_url.rstrip("/"),
+        Connection.credentials: sealed,
+        Connection.options: options or {},
+        Connection.updated_at: datetime.now(UTC),
+    }
+    if existing:
+        await Connection.update(values).where(Connection.id == existing["id"])
+        conn_id = int(existing["id"])
+    else:
+        rows = await Connection.insert(
+            Connection(name=name, system=system, base_url=base_url.rstrip("/"), credentials=sealed, options=options or {})
+        )
+        conn_id = int(rows[0]["id"])
+    await bump_version()
+    return conn_id
+
+
+async def list_connections() -> list[dict[str, Any]]:
+    """Connections without their credentials: those are write-only."""
+    return list(
+        await Connection.select(
+            Connection.id, Connection.name, Connection.system, Connection.base_url, Connection.options
+        ).order_by(Connection.name)
+    )
+
+
+async def delete_connection(name: str) -> None:
+    deleted = await Connection.delete().where(Connection.name == name).returning(Connection.id)
+    if not deleted:
+        raise NotFound(f"no connection named {name!r}")
+    await bump_version()

@@ -1,0 +1,15 @@
+"""The Piccolo app that owns unigate's tables and migrations."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from gateway.store.tables import TABLES
+
+APP_CONFIG = AppConfig(
+    app_name="unigate",
+    migrations_folder_path=str(Path(__file__).parent / "migrations"),
+    table_classes=TABLES,
+    migration_dependencies=[],
+    commands=[],
+)

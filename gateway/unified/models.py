@@ -1,0 +1,227 @@
+"""Canonical records of the unified API v1: the same JSON whatever backend is behind it.
+
+Money is a decimal string, times are RFC 3339 with offset, statuses are normalized enums
+with the vendor's raw value kept in `remote_status`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Money = Annotated[str, msgspec.Meta(pattern=r"^-?\d+(\.\d+)?$", examples=["12.50"])]
+Time = Annotated[str, msgspec.Meta(examples=["2026-03-01T10:00:00+08:00"])]
+
+StockoutStatus = Literal["approved", "shipped", "completed", "cancelled", "exception", "unknown"]
+OrderStatus = Literal[
+    "pending_payment",
+    "partially_paid",
+    "paid",
+    "partially_shipped",
+    "shipped",
+    "completed",
+    "refunded",
+    "cancelled",
+    "unknown",
+]
+TrackingStatus = Literal[
+    "picked_up",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+    "exception",
+    "returning",
+    "returned",
+    "redirected",
+    "refused",
+    "customs",
+    "unknown",
+]
+
+
+class Receiver(msgspec.Struct, kw_only=True):
+    name: str | None = None
+    mobile: str | None = None
+    phone: str | None = None
+    country: str | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    address: str | None = None
+    zip: str | None = None
+
+
+class StockoutLine(msgspec.Struct, kw_only=True):
+    line_id: str | None
+    sku: str | None
+    product_code: str | None
+    name: str | None
+    variant: str | None
+    barcode: str | None
+    quantity: int | None
+    unit_price: Money | None
+    amount: Money | None
+    discount: Money | None
+    is_gift: bool | None
+    platform_order_id: str | None
+    platform_line_id: str | None
+
+
+class Stockout(msgspec.Struct, kw_only=True):
+    connection: str
+    remote_id: str
+    stockout_no: str
+    order_no: str | None
+    platform_order_ids: list[str]
+    status: StockoutStatus
+    remote_status: str | None
+    shop_code: str | None
+    shop_name: str | None
+    warehouse_code: str | None
+    warehouse_name: str | None
+    carrier: str | None  # kuaidi100 carrier code (zhongtong, shunfeng, ...)
+    carrier_name: str | None
+    tracking_no: str | None
+    receiver: Receiver
+    currency: str
+    goods_amount: Money | None
+    discount: Money | None
+    shipping_fee: Money | None
+    paid: Money | None
+    receivable: Money | None
+    weight: str | None
+    buyer_message: str | None
+    remark: str | None
+    ordered_at: Time | None
+    paid_at: Time | None
+    shipped_at: Time | None
+    created_at: Time | None
+    updated_at: Time | None
+    lines: list[StockoutLine]
+    remote_data: dict[str, Any] | None = None
+
+
+class OrderLine(msgspec.Struct, kw_only=True):
+    line_id: str | None
+    sku: str | None
+    product_code: str | None
+    name: str | None
+    variant: str | None
+    quantity: int | None
+    unit_price: Money | None
+    adjust_amount: Money | None
+    discount: Money | None
+    share_discount: Money | None
+    refund_status: str | None
+
+
+class Order(msgspec.Struct, kw_only=True):
+    connection: str
+    remote_id: str
+    order_no: str
+    platform_order_ids: list[str]
+    status: OrderStatus
+    remote_status: str | None
+    shop_code: str | None
+    warehouse_code: str | None
+    buyer_nick: str | None
+    receiver: Receiver
+    carrier_name: str | None
+    tracking_no: str | None
+    currency: str
+    paid: Money | None
+    shipping_fee: Money | None
+    other_amount: Money | None
+    buyer_message: str | None
+    seller_memo: str | None
+    ordered_at: Time | None
+    paid_at: Time | None
+    updated_at: Time | None
+    lines: list[OrderLine]
+    remote_data: dict[str, Any] | None = None
+
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+Quantity = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class NewReceiver(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: NonEmpty
+    mobile: str | None = None
+    phone: str | None = None
+    province: NonEmpty
+    city: NonEmpty
+    district: NonEmpty
+    address: NonEmpty
+    zip: str | None = None
+
+
+class NewOrderLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    line_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    sku: NonEmpty
+    product_code: str | None = None
+    product_id: str | None = None
+    name: str | None = None
+    variant: str | None = None
+    quantity: Quantity
+    unit_price: Money
+    adjust_amount: Money = "0"
+    discount: Money = "0"
+    share_discount: Money = "0"
+    refund_status: Literal["none", "cancelled", "requested", "awaiting_return", "awaiting_receipt", "refunded"] = "none"
+    remark: str | None = None
+
+
+class NewOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An order pushed into a backend (POST /v1/orders)."""
+
+    platform_order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    shop_code: NonEmpty
+    status: OrderStatus = "paid"
+    cash_on_delivery: bool = False
+    ordered_at: Time
+    paid_at: Time | None = None
+    buyer_nick: str | None = None
+    buyer_message: str | None = None
+    seller_memo: str | None = None
+    warehouse_code: str | None = None
+    receiver: NewReceiver
+    shipping_fee: Money = "0"
+    other_amount: Money = "0"
+    lines: Annotated[list[NewOrderLine], msgspec.Meta(min_length=1)]
+
+
+class OrderPushed(msgspec.Struct, kw_only=True):
+    connection: str
+    platform_order_id: str
+    created: bool
+    updated: bool
+
+
+class TrackingEvent(msgspec.Struct, kw_only=True):
+    time: Time | None
+    description: str | None
+    location: str | None
+    status_code: str | None
+
+
+class Tracking(msgspec.Struct, kw_only=True):
+    connection: str
+    carrier: str
+    tracking_no: str
+    status: TrackingStatus
+    remote_status: str | None
+    delivered: bool
+    events: list[TrackingEvent]
+    remote_data: dict[str, Any] | None = None
+
+
+class StockoutPage(msgspec.Struct):
+    items: list[Stockout]
+    next_cursor: str | None
+
+
+class OrderPage(msgspec.Struct):
+    items: list[Order]
+    next_cursor: str | None

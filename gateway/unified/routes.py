@@ -1,0 +1,242 @@
+"""Unified API v1 route handlers: translate HTTP into a connector call and back, nothing more."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from gateway.connectors.base import ListQuery
+from gateway.errors import InvalidParameter, NotFound
+from gateway.runtime import Runtime
+from gateway.store.snapshot import ConsumerEntry
+from gateway.unified import idempotency
+from gateway.unified.models import (
+    NewOrder,
+    Order,
+    OrderPage,
+    OrderPushed,
+    OrderStatus,
+    Stockout,
+    StockoutPage,
+    StockoutStatus,
+    Tracking,
+)
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+STOCKOUT_DEFAULT_RANGE = timedelta(days=30)
+ORDER_DEFAULT_RANGE = timedelta(days=1)
+
+Connection = Annotated[
+    str | None,
+    Parameter(header="X-Connection", description="Connection to use; default: the application's default", required=False),
+]
+Limit = Annotated[int, Parameter(ge=1, le=100, description="Items per page (1-100)")]
+Cursor = Annotated[str | None, Parameter(description="`next_cursor` of the previous page", required=False)]
+Include = Annotated[
+    str | None, Parameter(description="`remote_data` adds the vendor's raw record to each item", required=False)
+]
+Since = Annotated[
+    datetime | None,
+    Parameter(description="RFC 3339; without an offset, Asia/Shanghai time. Default: see the operation", required=False),
+]
+Shop = Annotated[str | None, Parameter(description="Shop code in the backend", required=False)]
+Warehouse = Annotated[str | None, Parameter(description="Warehouse code in the backend", required=False)]
+
+
+def _consumer(request: Request[Any, Any, Any]) -> ConsumerEntry:
+    return request.scope["state"]["consumer"]  # type: ignore[no-any-return]
+
+
+def _runtime(request: Request[Any, Any, Any]) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=LOCAL) if value is not None and value.tzinfo is None else value
+
+
+def _query(
+    updated_from: datetime | None,
+    updated_to: datetime | None,
+    default_range: timedelta,
+    **filters: Any,
+) -> ListQuery:
+    end = _aware(updated_to) or datetime.now(LOCAL)
+    start = _aware(updated_from) or end - default_range
+    if start > end:
+        raise InvalidParameter("updated_from", "updated_from must not be after updated_to")
+    return ListQuery(updated_from=start, updated_to=end, **filters)
+
+
+def _include_raw(include: str | None) -> bool:
+    if include is None:
+        return False
+    parts = {part.strip() for part in include.split(",") if part.strip()}
+    if unknown := parts - {"remote_data"}:
+        raise InvalidParameter("include", f"include accepts only remote_data, not {', '.join(sorted(unknown))}")
+    return True
+
+
+class StockoutController(Controller):
+    path = "/v1/stockouts"
+    tags = ["stockouts"]
+
+    @get(
+        "/",
+        summary="List stockouts (sales outbound orders)",
+        description="Stockouts updated in a time range (default: the last 30 days), any range: the gateway "
+        "walks the backend's windows and pages. Follow `next_cursor` until it is null.",
+    )
+    async def list_stockouts(
+        self,
+        request: Request[Any, Any, Any],
+        x_connection: Connection = None,
+        updated_from: Since = None,
+        updated_to: Since = None,
+        status: StockoutStatus | None = None,
+        shop: Shop = None,
+        warehouse: Warehouse = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+        include: Include = None,
+    ) -> StockoutPage:
+        connector = _runtime(request).for_consumer(_consumer(request), "stockouts", x_connection)
+        query = _query(
+            updated_from,
+            updated_to,
+            STOCKOUT_DEFAULT_RANGE,
+            status=status,
+            shop=shop,
+            warehouse=warehouse,
+            limit=limit,
+            include_remote_data=_include_raw(include),
+        )
+        page = await connector.list_stockouts(query, cursor)
+        return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
+
+    @get("/{stockout_no:str}", summary="Read one stockout")
+    async def get_stockout(
+        self, request: Request[Any, Any, Any], stockout_no: str, x_connection: Connection = None, include: Include = None
+    ) -> Stockout:
+        connector = _runtime(request).for_consumer(_consumer(request), "stockouts", x_connection)
+        record = await connector.get_stockout(stockout_no, _include_raw(include))
+        return msgspec.convert(record, Stockout)
+
+    @get("/{stockout_no:str}/tracking", summary="Express tracking of a stockout's parcel")
+    async def stockout_tracking(
+        self,
+        request: Request[Any, Any, Any],
+        stockout_no: str,
+        x_connection: Connection = None,
+        x_tracking_connection: Annotated[
+            str | None, Parameter(header="X-Tracking-Connection", required=False, description="Tracking connection")
+        ] = None,
+    ) -> Tracking:
+        runtime, consumer = _runtime(request), _consumer(request)
+        stockout = await runtime.for_consumer(consumer, "stockouts", x_connection).get_stockout(stockout_no, False)
+        if not stockout.get("tracking_no"):
+            raise NotFound(f"stockout {stockout_no!r} has no tracking number yet (status {stockout['status']})")
+        if not stockout.get("carrier"):
+            raise NotFound(f"the carrier {stockout.get('carrier_name')!r} of stockout {stockout_no!r} is not one we track")
+        tracker = runtime.for_consumer(consumer, "logistics", x_tracking_connection)
+        receiver = stockout.get("receiver") or {}
+        phone = receiver.get("mobile") or receiver.get("phone")
+        return msgspec.convert(await tracker.track(stockout["carrier"], stockout["tracking_no"], phone), Tracking)
+
+
+class OrderController(Controller):
+    path = "/v1/orders"
+    tags = ["orders"]
+
+    @get(
+        "/",
+        summary="List orders",
+        description="Orders modified in a time range (default: the last 24 hours). Follow `next_cursor`.",
+    )
+    async def list_orders(
+        self,
+        request: Request[Any, Any, Any],
+        x_connection: Connection = None,
+        updated_from: Since = None,
+        updated_to: Since = None,
+        status: OrderStatus | None = None,
+        shop: Shop = None,
+        warehouse: Warehouse = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+        include: Include = None,
+    ) -> OrderPage:
+        connector = _runtime(request).for_consumer(_consumer(request), "orders", x_connection)
+        query = _query(
+            updated_from,
+            updated_to,
+            ORDER_DEFAULT_RANGE,
+            status=status,
+            shop=shop,
+            warehouse=warehouse,
+            limit=limit,
+            include_remote_data=_include_raw(include),
+        )
+        page = await connector.list_orders(query, cursor)
+        return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)
+
+    @get("/{order_no:str}", summary="Read one order")
+    async def get_order(
+        self, request: Request[Any, Any, Any], order_no: str, x_connection: Connection = None, include: Include = None
+    ) -> Order:
+        connector = _runtime(request).for_consumer(_consumer(request), "orders", x_connection)
+        return msgspec.convert(await connector.get_order(order_no, _include_raw(include)), Order)
+
+    @post(
+        "/",
+        summary="Push an order into the backend",
+        description="Send `Idempotency-Key` to make retries safe: a replay returns the first answer "
+        "(with `Idempotent-Replayed: true`) and pushes nothing; the same key with another body is refused.",
+        status_code=201,
+    )
+    async def create_order(
+        self,
+        request: Request[Any, Any, Any],
+        data: NewOrder,
+        x_connection: Connection = None,
+        idempotency_key: Annotated[
+            str | None, Parameter(header="Idempotency-Key", required=False, description="Makes retries safe")
+        ] = None,
+    ) -> Response[OrderPushed]:
+        consumer = _consumer(request)
+        connector = _runtime(request).for_consumer(consumer, "orders", x_connection)
+        order = msgspec.to_builtins(data)
+
+        async def push() -> tuple[int, Any]:
+            return 201, await connector.create_order(order)
+
+        outcome = await idempotency.once(
+            scope=f"{consumer.id}:{connector.name}:orders", key=idempotency_key, request=order, run=push
+        )
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+        return Response(msgspec.convert(outcome.body, OrderPushed), status_code=outcome.status, headers=headers)
+
+
+class LogisticsController(Controller):
+    path = "/v1/logistics"
+    tags = ["logistics"]
+
+    @get("/tracking", summary="Express tracking of a parcel")
+    async def tracking(
+        self,
+        request: Request[Any, Any, Any],
+        carrier: Annotated[str, Parameter(min_length=1, description="Carrier code (kuaidi100 `com`), e.g. zhongtong")],
+        tracking_no: Annotated[str, Parameter(min_length=1, max_length=32, description="Waybill number")],
+        phone: Annotated[str | None, Parameter(required=False, description="Receiver phone (SF, ZTO)")] = None,
+        x_connection: Connection = None,
+    ) -> Tracking:
+        connector = _runtime(request).for_consumer(_consumer(request), "logistics", x_connection)
+        return msgspec.convert(await connector.track(carrier, tracking_no, phone), Tracking)
+
+
+ROUTES = [StockoutController, OrderController, LogisticsController]

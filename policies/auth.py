@@ -1,0 +1,33 @@
+"""Identify the caller from an API key (Authorization: Bearer or X-API-Key) against the snapshot."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from gateway.errors import Unauthorized
+from gateway.store.snapshot import KeyEntry, Snapshot
+
+
+def key_from_headers(authorization: str | None, api_key: str | None) -> str | None:
+    if api_key:
+        return api_key.strip()
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return None
+
+
+def authenticate(key: str | None, snapshot: Snapshot, now: datetime | None = None) -> KeyEntry:
+    """The key's entry, or Unauthorized saying what is wrong (never echoing the key)."""
+    if not key:
+        raise Unauthorized("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+    entry = snapshot.keys.get(hashlib.sha256(key.encode()).hexdigest())
+    if entry is None:
+        raise Unauthorized("the API key is unknown or has been revoked")
+    if entry.expires_at is not None and entry.expires_at <= (now or datetime.now(UTC)):
+        raise Unauthorized("the API key has expired")
+    if not entry.consumer.active:
+        raise Unauthorized("the application this key belongs to is suspended")
+    return entry
