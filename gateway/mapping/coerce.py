@@ -1,0 +1,317 @@
+"""Type coercions used by compiled mappings: text, whole numbers, decimals, yes/no and date-times."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.mapping.errors import ValueProblem
+
+TYPES = ("string", "int", "decimal", "bool", "datetime")
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on", "是"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off", "否"})
+# Vendors (Wangdiantong among them) send "no date" as a zero date rather than leaving the field out.
+_ZERO_DATES = frozenset({"", "0000-00-00 00:00:00", "0000-00-00", "0000-00-00T00:00:00"})
+
+
+def show(value: Any) -> str:
+    """A value quoted for an error message, cut short so a huge value cannot flood a run log."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "a value"
+
+
+def to_text(value: Any) -> str | None:
+    if value is None or value.__class__ is str:
+        return value
+    if value is True or value is False:
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise ValueProblem(f"expected text but found {kind_of(value)}: {show(value)}")
+
+
+def text_or_empty(value: Any) -> str:
+    """For templates and concatenation: a missing value contributes nothing."""
+    if value is None:
+        return ""
+    return value if value.__class__ is str else (to_text(value) or "")
+
+
+def to_number(value: Any) -> Decimal | None:
+    """A decimal from a vendor value; None and empty text mean 'no value'."""
+    cls = value.__class__
+    if cls is str:
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValueProblem(f"{show(value)} is not a number") from None
+        if not number.is_finite():
+            raise ValueProblem(f"{show(value)} is not a number")
+        return number
+    if cls is Decimal:
+        if not value.is_finite():
+            raise ValueProblem(f"{show(value)} is not a number")
+        return value  # type: ignore[no-any-return]
+    if value is None:
+        return None
+    if cls is int:
+        return Decimal(value)
+    if cls is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueProblem(f"{show(value)} is not a number")
+        return Decimal(repr(value))
+    if cls is bool:
+        raise ValueProblem(f"{show(value)} is yes/no, not a number")
+    # Subclasses (an IntEnum, a str subclass) are read through their base type.
+    if isinstance(value, str):
+        return to_number(str(value))
+    if isinstance(value, int):
+        return Decimal(int(value))
+    if isinstance(value, float):
+        return to_number(float(value))
+    if isinstance(value, Decimal):
+        return to_number(Decimal(value))
+    raise ValueProblem(f"expected a number but found {kind_of(value)}: {show(value)}")
+
+
+_ZERO = Decimal(0)
+
+
+def arith(value: Any) -> Decimal:
+    """A decimal for arithmetic: a missing or empty value counts as 0."""
+    if value.__class__ is Decimal:
+        return value  # type: ignore[no-any-return]
+    number = to_number(value)
+    return _ZERO if number is None else number
+
+
+@lru_cache(maxsize=64)
+def quantum(scale: int) -> Decimal:
+    return Decimal(1).scaleb(-scale)
+
+
+def make_decimal(scale: int | None, as_text: bool) -> Callable[[Any], Any]:
+    """A coercion to a decimal at `scale` places, as a decimal string (the default) or a Decimal."""
+    step = quantum(scale) if scale is not None else None
+
+    def coerce(value: Any) -> Any:
+        number = to_number(value)
+        if number is None:
+            return None
+        if step is not None:
+            try:
+                number = number.quantize(step, ROUND_HALF_UP)
+            except InvalidOperation:
+                raise ValueProblem(f"{show(value)} is too large for {scale} decimal places") from None
+        return format(number, "f") if as_text else number
+
+    return coerce
+
+
+def to_int(value: Any) -> int | None:
+    cls = value.__class__
+    if cls is int:
+        return value  # type: ignore[no-any-return]
+    if cls is str:
+        text = value.strip()
+        if not text:
+            return None
+        if text.isdigit():
+            return int(text)
+    if value is None:
+        return None
+    if cls is bool:
+        return int(value)
+    number = to_number(value)
+    if number is None:
+        return None
+    if number != number.to_integral_value():
+        raise ValueProblem(f"{show(value)} is not a whole number")
+    return int(number)
+
+
+def to_bool(value: Any) -> bool | None:
+    if value is True or value is False or value is None:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, int | Decimal | float):
+        if value in (0, 1):
+            return bool(value)
+        raise ValueProblem(f"{show(value)} is not a yes/no value (use 1 or 0)")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueProblem(f"{show(value)} is not a yes/no value (use 1/0, true/false or yes/no)")
+    raise ValueProblem(f"expected a yes/no value but found {kind_of(value)}: {show(value)}")
+
+
+def make_bool(output: str) -> Callable[[Any], Any]:
+    """`output`: bool (True/False), int (1/0) or string ("1"/"0")."""
+    if output == "int":
+        return lambda value: None if (flag := to_bool(value)) is None else int(flag)
+    if output == "string":
+        return lambda value: None if (flag := to_bool(value)) is None else ("1" if flag else "0")
+    return to_bool
+
+
+def make_int(output: str) -> Callable[[Any], Any]:
+    if output == "string":
+        return lambda value: None if (number := to_int(value)) is None else str(number)
+    return to_int
+
+
+# --- date-times ------------------------------------------------------------------------------------
+
+RFC3339 = "rfc3339"
+EPOCH = "epoch"
+EPOCH_MS = "epoch_ms"
+DATETIME_KEYWORDS = (RFC3339, EPOCH, EPOCH_MS)
+
+# Java/ICU-style pattern letters, as vendor documents write them (`yyyy-MM-dd HH:mm:ss`).
+_TOKENS = {
+    "yyyy": "%Y",
+    "MM": "%m",
+    "dd": "%d",
+    "HH": "%H",
+    "mm": "%M",
+    "ss": "%S",
+    "SSSSSS": "%f",
+    "SSS": "%f",
+    "XXX": "%z",
+    "Z": "%z",
+}
+_TOKEN_RE = re.compile(r"'[^']*'|yyyy|MM|dd|HH|mm|ss|SSSSSS|SSS|XXX|Z|[A-Za-z]")
+_ISO_SHAPES = {"%Y-%m-%d %H:%M:%S": 19, "%Y-%m-%dT%H:%M:%S": 19, "%Y-%m-%d": 10}
+
+
+def pattern_to_strftime(pattern: str) -> str:
+    """Translate `yyyy-MM-dd HH:mm:ss` into `%Y-%m-%d %H:%M:%S`; an unknown letter raises ValueError."""
+    out = []
+    pos = 0
+    for match in _TOKEN_RE.finditer(pattern):
+        out.append(pattern[pos : match.start()].replace("%", "%%"))
+        token = match.group(0)
+        if token.startswith("'"):
+            out.append(token[1:-1].replace("%", "%%"))
+        elif token in _TOKENS:
+            out.append(_TOKENS[token])
+        else:
+            raise ValueError(
+                f"'{token}' is not a date-time pattern letter; use yyyy MM dd HH mm ss SSS XXX, "
+                "and put other letters in single quotes"
+            )
+        pos = match.end()
+    out.append(pattern[pos:].replace("%", "%%"))
+    return "".join(out)
+
+
+def zone(name: str) -> tzinfo:
+    """A time zone by IANA name (`Asia/Shanghai`) or `UTC`; unknown names raise ValueError."""
+    if name.upper() in ("UTC", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{name}' is not a time zone name (use e.g. Asia/Shanghai or UTC)") from None
+
+
+def _parser(fmt: str, tz: tzinfo) -> Callable[[Any], datetime | None]:
+    """Read a vendor value as an aware datetime; naive values are taken to be in `tz`."""
+    strf = None if fmt in DATETIME_KEYWORDS else pattern_to_strftime(fmt)
+    iso_len = _ISO_SHAPES.get(strf or "")
+
+    def attach(moment: datetime) -> datetime:
+        return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+
+    def parse(value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return attach(value)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=tz)
+        if fmt in (EPOCH, EPOCH_MS):
+            number = to_number(value)
+            if number is None:
+                return None
+            seconds = number / 1000 if fmt == EPOCH_MS else number
+            try:
+                return datetime.fromtimestamp(float(seconds), UTC)
+            except (OverflowError, ValueError, OSError):
+                raise ValueProblem(f"{show(value)} is not a time in seconds since 1970") from None
+        if value.__class__ is not str:
+            raise ValueProblem(f"expected a date-time text but found {kind_of(value)}: {show(value)}")
+        text = value.strip()
+        if text in _ZERO_DATES:
+            return None
+        try:
+            if strf is None:
+                return attach(datetime.fromisoformat(text))
+            if iso_len is not None and len(text) == iso_len and text[4] == "-" and text[7] == "-":
+                return attach(datetime.fromisoformat(text))
+            return attach(datetime.strptime(text, strf))
+        except ValueError:
+            expected = "an RFC 3339 date-time such as 2026-03-01T10:00:00+08:00" if strf is None else fmt
+            raise ValueProblem(f"{show(value)} is not a date-time in the form {expected}") from None
+
+    return parse
+
+
+def _formatter(output: str, tz: tzinfo) -> Callable[[datetime], Any]:
+    if output == RFC3339:
+        return lambda moment: moment.astimezone(tz).isoformat()
+    if output == EPOCH:
+        return lambda moment: int(moment.timestamp())
+    if output == EPOCH_MS:
+        return lambda moment: int(moment.timestamp() * 1000)
+    strf = pattern_to_strftime(output)
+    if strf == "%Y-%m-%d %H:%M:%S":
+        # isoformat pads the year to 4 digits where strftime("%Y") does not, and is faster.
+        return lambda moment: moment.astimezone(tz).isoformat(" ")[:19]
+    return lambda moment: moment.astimezone(tz).strftime(strf)
+
+
+def make_datetime(fmt: str, tz: str, output: str, output_tz: str) -> Callable[[Any], Any]:
+    """A coercion from `fmt` (in zone `tz` when the value carries no offset) to `output` in `output_tz`."""
+    parse = _parser(fmt, zone(tz))
+    render = _formatter(output, zone(output_tz))
+
+    def coerce(value: Any) -> Any:
+        moment = parse(value)
+        if moment is None:
+            return None
+        try:
+            return render(moment)
+        except (OverflowError, ValueError):
+            raise ValueProblem(f"{show(value)} cannot be shown as {output}") from None
+
+    return coerce

@@ -1,0 +1,333 @@
+"""Code generation: a checked spec becomes the source of one Python function, compiled once with exec.
+
+Every name the generated code uses is either a local, a hoisted constant or a helper from runtime.py;
+user text only ever appears in it as a repr() literal, so a spec cannot inject code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from gateway.mapping import coerce, functions, runtime
+from gateway.mapping.errors import MappingError
+from gateway.mapping.formula import FormulaEmitter
+from gateway.mapping.paths import WILDCARD, Path
+from gateway.mapping.spec import FieldSpec, MappingSpec, coercer
+
+RECORD = "r"
+
+_HELPERS: dict[str, Any] = {
+    "_MappingError": MappingError,
+    "_failure": runtime.failure,
+    "_get": runtime.get,
+    "_index": runtime.index,
+    "_walk": runtime.walk,
+    "_items": runtime.items,
+    "_as_record": runtime.as_record,
+    "_as_item": runtime.as_item,
+    "_coalesce": runtime.coalesce,
+    "_truthy": runtime.truthy,
+    "_order": runtime.order,
+    "_sum": runtime.total,
+    "_round": runtime.round_to,
+    "_split": runtime.split,
+    "_join": runtime.join,
+    "_translate": runtime.translate,
+    "_check_length": runtime.check_length,
+    "_missing": runtime.missing_required,
+    "_text": coerce.text_or_empty,
+    "_to_text": coerce.to_text,
+    "_arith": coerce.arith,
+    "_number": runtime.number_or_none,
+    "_MISS": runtime.MISSING,
+    "Decimal": Decimal,
+}
+
+
+class _Code:
+    """Lines of Python with indentation, plus the module namespace they need."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+        self.namespace: dict[str, Any] = dict(_HELPERS)
+        self._hoisted: dict[Any, str] = {}
+        self._counter = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def fresh(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}{self._counter}"
+
+    def hoist(self, value: Any) -> str:
+        """A module-level name bound to `value` (constants, tables, coercion functions)."""
+        try:
+            marker: Any = (type(value), value)
+            hash(marker)
+        except TypeError:
+            marker = ("id", id(value))
+        if marker not in self._hoisted:
+            name = self.fresh("_k")
+            self._hoisted[marker] = name
+            self.namespace[name] = value
+        return self._hoisted[marker]
+
+
+class _Generator:
+    def __init__(self, spec: MappingSpec, tables: dict[str, dict[str, Any]], order: list[FieldSpec]) -> None:
+        self.spec = spec
+        self.tables = tables
+        self.order = order
+        self.code = _Code()
+        self.dict_vars: set[str] = {RECORD}  # variables known to hold a plain dict
+        self.target_vars: dict[str, str] = {}  # top-level field name -> local holding its value
+        self.formulas = FormulaEmitter(self.access, self.code.hoist, self.code.fresh)
+        self.read_by_target = {
+            str(path.steps[0]) for path in _all_paths(spec.fields) if path.scope == "target" and path.steps
+        }
+
+    # -- reading source paths -------------------------------------------------------------------
+
+    def access(self, path: Path, scopes: list[str]) -> str:
+        if path.scope == "target":
+            base = self.target_vars[str(path.steps[0])]
+            steps = path.steps[1:]
+            return self._steps(base, steps, known_dict=False)
+        if path.scope == "root":
+            base = scopes[0]
+        elif path.scope == "parent":
+            base = scopes[-1 - path.up]
+        else:
+            base = scopes[-1]
+        return self._steps(base, path.steps, known_dict=base in self.dict_vars)
+
+    def _steps(self, code: str, steps: tuple[Any, ...], known_dict: bool) -> str:
+        for pos, step in enumerate(steps):
+            if step == WILDCARD:
+                return f"_walk({code}, {self.code.hoist(tuple(steps[pos:]))})"
+            if isinstance(step, int):
+                code = f"_index({code}, {step!r})"
+            elif known_dict:
+                code = f"{code}.get({step!r})"
+            else:
+                # The walrus keeps one evaluation of the inner step while checking its type.
+                code = f"(_t.get({step!r}) if (_t := {code}).__class__ is dict else _get(_t, {step!r}))"
+            known_dict = False
+        return code
+
+    # -- fields ---------------------------------------------------------------------------------
+
+    def is_simple(self, field: FieldSpec) -> bool:
+        """A plain copy of one path: it cannot fail, so it goes straight into the output dict."""
+        return (
+            len(field.sources) == 1
+            and not field.sources[0].has_wildcard
+            and field.sources[0].scope != "target"
+            and field.each is None
+            and field.when is None
+            and not (field.split or field.join or field.value_map or field.lookup or field.fn)
+            and field.type is None
+            and not (field.has_default or field.required or field.max_length)
+        )
+
+    def field_value(self, field: FieldSpec, scopes: list[str], where: str) -> str:
+        """Emit the statements for one field; return the expression that holds its value."""
+        if self.is_simple(field):
+            return self.access(field.sources[0], scopes)
+        if field.has_const and self.is_constant(field):
+            return self.code.hoist(field.const)
+        var = self.code.fresh("_v")
+        self.code.line("try:")
+        self.code.depth += 1
+        if field.when is not None:
+            self.code.line(f"if {self.formulas.condition(field.when, scopes)}:")
+            self.code.depth += 1
+        self.pipeline(field, scopes, var, where)
+        if field.when is not None:
+            self.code.depth -= 1
+            self.code.line("else:")
+            self.code.line(f"    {var} = None")
+        self.code.depth -= 1
+        self.code.line("except _MappingError:")
+        self.code.line("    raise")
+        self.code.line("except Exception as _x:")
+        self.code.line(f"    raise _failure(_key, {RECORD}0, {where}, _x) from None")
+        return var
+
+    def is_constant(self, field: FieldSpec) -> bool:
+        return field.when is None and not (
+            field.split or field.join or field.value_map or field.lookup or field.fn
+        )
+
+    def pipeline(self, field: FieldSpec, scopes: list[str], var: str, where: str) -> None:
+        line = self.code.line
+        line(f"{var} = {self.source(field, scopes, where)}")
+        if field.each is not None:
+            return
+        if field.split:
+            line(f"{var} = _split({var}, {field.split!r})")
+        for call in field.fn:
+            line(f"{var} = {self.code.hoist(functions.build(call.name, list(call.args)))}({var})")
+        if field.value_map is not None or field.lookup is not None:
+            self.translate(field, var)
+        if field.join:
+            line(f"{var} = _join({var}, {field.join!r})")
+        convert = coercer(field)
+        if field.type == "string":
+            line(f"if {var}.__class__ is not str and {var} is not None:")
+            line(f"    {var} = _to_text({var})")
+        elif convert is not None:
+            line(f"{var} = {self.code.hoist(convert)}({var})")
+        if field.has_default and field.default is not None:
+            line(f"if {var} is None:")
+            line(f"    {var} = {self.code.hoist(field.default)}")
+        if field.required:
+            sources = ", ".join(path.text for path in field.sources)
+            hint = f" (looked at: {sources})" if sources else ""
+            line(f"if {var} is None or {var} == '':")
+            line(f"    raise _missing({hint!r})")
+        if field.max_length:
+            line(f"if {var} is not None:")
+            line(f"    _check_length({var}, {field.max_length!r})")
+
+    def translate(self, field: FieldSpec, var: str) -> None:
+        if field.value_map is not None:
+            table, label = field.value_map, "the value map"
+        else:
+            name = field.lookup or ""
+            table, label = self.tables[name], f"table '{name}'"
+        unknown = field.on_unknown
+        if field.split or any(path.has_wildcard for path in field.sources):
+            self.code.line(f"{var} = _translate({var}, {self.code.hoist(table)}, {unknown!r}, {label!r})")
+            return
+        # Inline for the common single value: a dict probe, with the rarer cases left to the helper.
+        table_name = self.code.hoist(table)
+        found = self.code.fresh("_m")
+        self.code.line(f"if {var} is not None:")
+        self.code.line(
+            f"    {found} = {table_name}.get({var} if {var}.__class__ is str else _text({var}), _MISS)"
+        )
+        slow = f"_translate({var}, {table_name}, {unknown!r}, {label!r})"
+        self.code.line(f"    {var} = {slow} if {found} is _MISS else {found}")
+
+    def source(self, field: FieldSpec, scopes: list[str], where: str) -> str:
+        if field.sources:
+            reads = [self.access(path, scopes) for path in field.sources]
+            return reads[0] if len(reads) == 1 else f"_coalesce({', '.join(reads)})"
+        if field.has_const:
+            return self.code.hoist(field.const)
+        if field.template:
+            pieces = []
+            for part in field.template:
+                if part.text:
+                    pieces.append(repr(part.text))
+                if part.path is not None:
+                    pieces.append(f"_text({self.access(part.path, scopes)})")
+            return " + ".join(pieces) or "''"
+        if field.concat:
+            joined = ", ".join(f"_text({self.access(path, scopes)})" for path in field.concat)
+            return f"{field.sep!r}.join([_p for _p in ({joined},) if _p])"
+        if field.expr is not None:
+            return self.formulas.value(field.expr, scopes)[0]
+        if field.each is not None:
+            return self.each(field, scopes, where)
+        return "None"
+
+    def each(self, field: FieldSpec, scopes: list[str], where: str) -> str:
+        assert field.each is not None
+        out = self.code.fresh("_l")
+        item = self.code.fresh("_it")
+        position = self.code.fresh("_n")
+        self.code.line(f"{out} = []")
+        self.code.line(f"for {position}, {item} in enumerate(_items({self.access(field.each, scopes)})):")
+        self.code.depth += 1
+        self.code.line(f"if {item}.__class__ is not dict:")
+        self.code.line(f"    {item} = _as_item({item})")
+        self.dict_vars.add(item)
+        inner = [*scopes, item]
+        if field.filter is not None:
+            self.code.line(f"if not {self.formulas.condition(field.filter, inner)}:")
+            self.code.line("    continue")
+        item_where = f"{where} + '[%d].' % {position}"
+        values = [
+            (child.name, self.field_value(child, inner, f"{item_where} + {child.name!r}"))
+            for child in field.fields
+        ]
+        self.code.line(f"{out}.append({self.record(values)})")
+        self.code.depth -= 1
+        return out
+
+    def record(self, values: list[tuple[str, str]]) -> str:
+        body = "{" + ", ".join(f"{name!r}: {expr}" for name, expr in values) + "}"
+        if self.spec.omit_none:
+            return f"{{_a: _b for _a, _b in {body}.items() if _b is not None}}"
+        return body
+
+    # -- the whole function ---------------------------------------------------------------------
+
+    def generate(self) -> str:
+        code = self.code
+        code.depth = 0
+        code.line(f"def _map({RECORD}):")
+        code.depth = 1
+        code.line(f"{RECORD}0 = {RECORD}")
+        code.line(f"if {RECORD}.__class__ is not dict:")
+        code.line("    try:")
+        code.line(f"        {RECORD} = _as_record({RECORD})")
+        code.line("    except Exception as _x:")
+        code.line(f"        raise _failure(_key, {RECORD}0, None, _x) from None")
+        values: dict[str, str] = {}
+        for field in self.order:
+            expr = self.field_value(field, [RECORD], repr(field.name))
+            if field.name in self.read_by_target and not expr.isidentifier():
+                var = code.fresh("_v")
+                code.line(f"{var} = {expr}")
+                expr = var
+            self.target_vars[field.name] = expr
+            values[field.name] = expr
+        code.line("return " + self.record([(field.name, values[field.name]) for field in self.spec.fields]))
+        code.depth = 0
+        key = self.access(self.spec.key, [RECORD]) if self.spec.key is not None else "None"
+        code.line("")
+        code.line(f"def _key({RECORD}):")
+        code.line(f"    if {RECORD}.__class__ is not dict:")
+        code.line("        return None")
+        code.line(f"    return {key}")
+        return "\n".join(code.lines) + "\n"
+
+
+def _all_paths(fields: tuple[FieldSpec, ...]) -> list[Path]:
+    paths: list[Path] = []
+    for field in fields:
+        paths.extend(field.sources)
+        paths.extend(field.concat)
+        paths.extend(part.path for part in field.template if part.path is not None)
+        for formula in (field.expr, field.when, field.filter):
+            if formula is not None:
+                paths.extend(ref.path for ref in formula.references)
+                paths.extend(listed for ref in formula.references for listed in ref.within)
+        paths.extend(_all_paths(field.fields))
+    return paths
+
+
+def generate(
+    spec: MappingSpec, tables: dict[str, dict[str, Any]], order: list[FieldSpec]
+) -> tuple[str, dict[str, Any]]:
+    """The Python source of `_map(record) -> dict` and `_key(record)`, and the namespace they run in."""
+    generator = _Generator(spec, tables, order)
+    source = generator.generate()
+    return source, generator.code.namespace
+
+
+def build(
+    spec: MappingSpec, tables: dict[str, dict[str, Any]], order: list[FieldSpec]
+) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Any], Any], str]:
+    """Compile the spec once; returns the mapping function, the key reader and the generated source."""
+    source, namespace = generate(spec, tables, order)
+    compiled = compile(source, f"<mapping {spec.name}>", "exec")
+    exec(compiled, namespace)  # the source is generated above from a checked spec, never taken from a user
+    return namespace["_map"], namespace["_key"], source

@@ -1,0 +1,327 @@
+"""Formulas (`expr:`, `when:`, `filter:`): parsed once with Python's `ast` under a strict whitelist.
+
+Names in a formula are source paths; arithmetic runs on decimal.Decimal; nothing is evaluated at load time.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from gateway.mapping.paths import Path, PathSyntaxError, parse_path
+
+FUNCTION_HELP = "sum(list, formula), count(list), min, max, abs, round(x, places), coalesce(a, b, ...)"
+_FUNCTIONS = {"sum", "count", "min", "max", "abs", "round", "coalesce"}
+_ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%"}
+_ORDER = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_SCOPES = {"__parent__": "$parent", "__root__": "$root", "__target__": "$target"}
+_DOLLAR = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|\$(parent|root|target)\b""")
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be used; the message says why in the spec author's terms."""
+
+
+class Reference(msgspec.Struct, frozen=True):
+    """A source path a formula reads, with the lists (`sum(list, ...)`) it sits inside, outermost first."""
+
+    path: Path
+    within: tuple[Path, ...] = ()
+    is_list: bool = False  # the list named by sum()/count(), as opposed to a single value
+
+
+class Formula(msgspec.Struct, frozen=True):
+    text: str
+    tree: Any  # ast.expr, checked against the whitelist
+    references: tuple[Reference, ...]
+
+
+def _desugar(text: str) -> str:
+    """`$parent.x` is not Python; rename the markers to identifiers, leaving quoted text alone."""
+    return _DOLLAR.sub(lambda m: m.group(1) or f"__{m.group(2)}__", text)
+
+
+def _path_of(node: ast.expr) -> Path | None:
+    """The source path a Name/Attribute/Subscript chain spells, or None if it is not such a chain."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append("." + node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            index = node.slice
+            if not (isinstance(index, ast.Constant) and type(index.value) is int):
+                return None
+            parts.append(f"[{index.value}]")
+            node = node.value
+        elif isinstance(node, ast.Name):
+            parts.append(_SCOPES.get(node.id, node.id))
+            break
+        else:
+            return None
+    text = "".join(reversed(parts))
+    try:
+        return parse_path(text)
+    except PathSyntaxError as exc:
+        raise FormulaError(str(exc)) from None
+
+
+def _describe(node: ast.AST) -> str:
+    try:
+        return f"'{ast.unparse(node)}'"
+    except Exception:
+        return type(node).__name__
+
+
+class _Checker:
+    """Walks a parsed formula, refusing anything outside the whitelist and collecting source paths."""
+
+    def __init__(self) -> None:
+        self.references: list[Reference] = []
+
+    def check(self, node: ast.expr, within: tuple[Path, ...]) -> None:
+        if isinstance(node, ast.Constant):
+            if node.value is not None and type(node.value) not in (str, int, float, bool):
+                raise FormulaError(f"{_describe(node)} is not a number or a text in quotes")
+        elif isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
+            path = _path_of(node)
+            if path is None:
+                raise FormulaError(
+                    f"{_describe(node)} is not a field name; "
+                    "list positions must be whole numbers, e.g. lines[0].price"
+                )
+            self.references.append(Reference(path, within))
+        elif isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+            self.check(node.left, within)
+            self.check(node.right, within)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
+            self.check(node.operand, within)
+        elif isinstance(node, ast.BoolOp):
+            for value in node.values:
+                self.check(value, within)
+        elif isinstance(node, ast.Compare):
+            self._check_compare(node, within)
+        elif isinstance(node, ast.IfExp):
+            for part in (node.test, node.body, node.orelse):
+                self.check(part, within)
+        elif isinstance(node, ast.Call):
+            self._check_call(node, within)
+        else:
+            raise FormulaError(
+                f"{_describe(node)} is not allowed in a formula; use field names, numbers, text in quotes, "
+                "+ - * / %, comparisons, and/or/not, 'x if condition else y' and the functions "
+                + FUNCTION_HELP
+            )
+
+    def _check_compare(self, node: ast.Compare, within: tuple[Path, ...]) -> None:
+        self.check(node.left, within)
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.In | ast.NotIn):
+                if not isinstance(right, ast.Tuple | ast.List) or not all(
+                    isinstance(item, ast.Constant) and type(item.value) in (str, int, float)
+                    for item in right.elts
+                ):
+                    raise FormulaError(
+                        "after 'in' give a list of values in parentheses, e.g. status in ('95', '110')"
+                    )
+            elif isinstance(op, ast.Is | ast.IsNot):
+                raise FormulaError("use == and != to compare (not 'is')")
+            else:
+                self.check(right, within)
+
+    def _check_call(self, node: ast.Call, within: tuple[Path, ...]) -> None:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name not in _FUNCTIONS or node.keywords:
+            raise FormulaError(f"{_describe(node.func)} is not a formula function; use {FUNCTION_HELP}")
+        args = node.args
+        if any(isinstance(arg, ast.Starred) for arg in args):
+            raise FormulaError(f"{name}(...) takes plain values")
+        if name in ("sum", "count"):
+            usage = "sum(list, formula), e.g. sum(lines, price * num)" if name == "sum" else "count(list)"
+            if len(args) != (2 if name == "sum" else 1):
+                raise FormulaError(f"write {usage}")
+            listed = _path_of(args[0])
+            if listed is None:
+                raise FormulaError(
+                    f"the first thing in {name}(...) must be the name of a list; write {usage}"
+                )
+            self.references.append(Reference(listed, within, is_list=True))
+            if name == "sum":
+                self.check(args[1], (*within, listed))
+        elif name == "round":
+            if len(args) not in (1, 2) or (
+                len(args) == 2 and not (isinstance(args[1], ast.Constant) and type(args[1].value) is int)
+            ):
+                raise FormulaError("write round(value) or round(value, places) with places a whole number")
+            self.check(args[0], within)
+        elif name == "abs":
+            if len(args) != 1:
+                raise FormulaError("abs(...) takes one value")
+            self.check(args[0], within)
+        else:
+            if not args:
+                raise FormulaError(f"{name}(...) needs at least one value")
+            for arg in args:
+                self.check(arg, within)
+
+
+def parse_formula(text: Any) -> Formula:
+    """Parse and check a formula; raises FormulaError with a plain message."""
+    if not isinstance(text, str) or not text.strip():
+        raise FormulaError('a formula must be a text such as "price * num - discount"')
+    try:
+        tree = ast.parse(_desugar(text.strip()), mode="eval").body
+    except SyntaxError as exc:
+        where = f" near position {exc.offset}" if exc.offset else ""
+        raise FormulaError(f"this formula cannot be read{where}: {text.strip()!r}") from None
+    checker = _Checker()
+    checker.check(tree, ())
+    return Formula(text=text, tree=tree, references=tuple(checker.references))
+
+
+# --- code generation --------------------------------------------------------------------------------
+
+NUM, TEXT, BOOL, ANY = "num", "text", "bool", "any"
+
+Access = Callable[[Path, list[str]], str]
+
+
+class FormulaEmitter:
+    """Turns a checked formula into one Python expression over the record variables in `scopes`.
+
+    `access(path, scopes)` gives the code that reads a path; `hoist(value)` names a constant in the
+    generated module; `fresh(prefix)` names a new temporary variable.
+    """
+
+    def __init__(self, access: Access, hoist: Callable[[Any], str], fresh: Callable[[str], str]) -> None:
+        self.access = access
+        self.hoist = hoist
+        self.fresh = fresh
+
+    def value(self, formula: Formula, scopes: list[str]) -> tuple[str, str]:
+        return self._emit(formula.tree, scopes)
+
+    def condition(self, formula: Formula, scopes: list[str]) -> str:
+        return self._truth(formula.tree, scopes)
+
+    def _truth(self, node: ast.expr, scopes: list[str]) -> str:
+        code, kind = self._emit(node, scopes)
+        return code if kind == BOOL else f"_truthy({code})"
+
+    def _num(self, node: ast.expr, scopes: list[str]) -> str:
+        code, kind = self._emit(node, scopes)
+        return code if kind == NUM else f"_arith({code})"
+
+    def _emit(self, node: ast.expr, scopes: list[str]) -> tuple[str, str]:
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if type(value) in (int, float):
+                return self.hoist(Decimal(repr(value))), NUM
+            if type(value) is bool:
+                return repr(value), BOOL
+            return repr(value), TEXT if isinstance(value, str) else ANY
+        if isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
+            path = _path_of(node)
+            assert path is not None  # the checker accepted it
+            return self.access(path, scopes), ANY
+        if isinstance(node, ast.BinOp):
+            left, right = self._emit(node.left, scopes), self._emit(node.right, scopes)
+            if isinstance(node.op, ast.Add) and TEXT in (left[1], right[1]):
+                return f"(_text({left[0]}) + _text({right[0]}))", TEXT
+            op = _ARITH[type(node.op)]
+            return f"({self._num(node.left, scopes)} {op} {self._num(node.right, scopes)})", NUM
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not):
+                return f"(not {self._truth(node.operand, scopes)})", BOOL
+            sign = "-" if isinstance(node.op, ast.USub) else "+"
+            return f"({sign}{self._num(node.operand, scopes)})", NUM
+        if isinstance(node, ast.BoolOp):
+            return self._boolop(node, scopes)
+        if isinstance(node, ast.Compare):
+            return self._compare(node, scopes), BOOL
+        if isinstance(node, ast.IfExp):
+            body, orelse = self._emit(node.body, scopes), self._emit(node.orelse, scopes)
+            kind = body[1] if body[1] == orelse[1] else ANY
+            return f"({body[0]} if {self._truth(node.test, scopes)} else {orelse[0]})", kind
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        return self._call(node.func.id, node.args, scopes)
+
+    def _boolop(self, node: ast.BoolOp, scopes: list[str]) -> tuple[str, str]:
+        # Like Python, `a or b` gives the first value that counts as present, so it doubles as a fallback.
+        parts = [self._emit(value, scopes) for value in node.values]
+        if all(kind == BOOL for _code, kind in parts):
+            joiner = " and " if isinstance(node.op, ast.And) else " or "
+            return "(" + joiner.join(code for code, _kind in parts) + ")", BOOL
+        code, _ = parts[-1]
+        for part, _kind in reversed(parts[:-1]):
+            temp = self.fresh("_e")
+            if isinstance(node.op, ast.Or):
+                code = f"({temp} if _truthy({temp} := {part}) else {code})"
+            else:
+                code = f"({code} if _truthy({temp} := {part}) else {temp})"
+        kinds = {kind for _code, kind in parts}
+        return code, kinds.pop() if len(kinds) == 1 else ANY
+
+    def _compare(self, node: ast.Compare, scopes: list[str]) -> str:
+        checks = []
+        left_node = node.left
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            checks.append(self._pair(left_node, op, right_node, scopes))
+            left_node = right_node
+        return checks[0] if len(checks) == 1 else "(" + " and ".join(checks) + ")"
+
+    def _pair(self, left_node: ast.expr, op: ast.cmpop, right_node: ast.expr, scopes: list[str]) -> str:
+        left = self._emit(left_node, scopes)
+        if isinstance(op, ast.In | ast.NotIn):
+            assert isinstance(right_node, ast.Tuple | ast.List)
+            values = [item.value for item in right_node.elts if isinstance(item, ast.Constant)]
+            negate = "not " if isinstance(op, ast.NotIn) else ""
+            if all(isinstance(v, str) for v in values):
+                return f"({negate}_text({left[0]}) in {self.hoist(frozenset(values))})"
+            numbers = frozenset(Decimal(repr(v)) for v in values)
+            return f"({negate}_number({left[0]}) in {self.hoist(numbers)})"
+        right = self._emit(right_node, scopes)
+        kinds = {left[1], right[1]}
+        if isinstance(op, ast.Eq | ast.NotEq):
+            symbol = "==" if isinstance(op, ast.Eq) else "!="
+            if NUM in kinds:
+                return f"(_number({left[0]}) {symbol} _number({right[0]}))"
+            if BOOL in kinds:
+                return f"(_truthy({left[0]}) {symbol} _truthy({right[0]}))"
+            return f"(_text({left[0]}) {symbol} _text({right[0]}))"
+        order = _ORDER[type(op)]
+        if TEXT in kinds and NUM not in kinds:
+            return f"(_text({left[0]}) {order} _text({right[0]}))"
+        # A missing number makes an ordering comparison false rather than an error.
+        return f"_order({left[0]}, {order!r}, {right[0]})"
+
+    def _call(self, name: str, args: list[ast.expr], scopes: list[str]) -> tuple[str, str]:
+        if name == "sum":
+            listed = _path_of(args[0])
+            assert listed is not None
+            item = self.fresh("_i")
+            body = self._num(args[1], [*scopes, item])
+            return f"_sum([{body} for {item} in _items({self.access(listed, scopes)})])", NUM
+        if name == "count":
+            listed = _path_of(args[0])
+            assert listed is not None
+            return self.hoist(Decimal) + f"(len(_items({self.access(listed, scopes)})))", NUM
+        if name == "round":
+            places = args[1].value if len(args) == 2 and isinstance(args[1], ast.Constant) else 0
+            return f"_round({self._num(args[0], scopes)}, {places!r})", NUM
+        if name == "abs":
+            return f"abs({self._num(args[0], scopes)})", NUM
+        if name in ("min", "max"):
+            if len(args) == 1:
+                return self._num(args[0], scopes), NUM
+            return f"{name}({', '.join(self._num(arg, scopes) for arg in args)})", NUM
+        parts = [self._emit(arg, scopes) for arg in args]
+        kinds = {kind for _code, kind in parts}
+        return f"_coalesce({', '.join(code for code, _kind in parts)})", kinds.pop() if len(
+            kinds
+        ) == 1 else ANY
