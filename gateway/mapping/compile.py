@@ -6,6 +6,7 @@ user text only ever appears in it as a repr() literal, so a spec cannot inject c
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,7 @@ _HELPERS: dict[str, Any] = {
     "_number": runtime.number_or_none,
     "_MISS": runtime.MISSING,
     "Decimal": Decimal,
+    "_copy": copy.deepcopy,
 }
 
 
@@ -128,6 +130,7 @@ class _Generator:
             and not field.sources[0].has_wildcard
             and field.sources[0].scope != "target"
             and field.each is None
+            and not field.is_object
             and field.when is None
             and not (field.split or field.join or field.value_map or field.lookup or field.fn)
             and field.type is None
@@ -139,7 +142,7 @@ class _Generator:
         if self.is_simple(field):
             return self.access(field.sources[0], scopes)
         if field.has_const and self.is_constant(field):
-            return self.code.hoist(field.const)
+            return self.constant(field.const)
         var = self.code.fresh("_v")
         self.code.line("try:")
         self.code.depth += 1
@@ -158,6 +161,13 @@ class _Generator:
         self.code.line(f"    raise _failure(_key, {RECORD}0, {where}, _x) from None")
         return var
 
+    def constant(self, value: Any) -> str:
+        """A constant; lists and dicts are copied per record so one output cannot change another."""
+        name = self.code.hoist(value)
+        if isinstance(value, list | dict):
+            return f"_copy({name})"
+        return name
+
     def is_constant(self, field: FieldSpec) -> bool:
         return field.when is None and not (
             field.split or field.join or field.value_map or field.lookup or field.fn
@@ -166,7 +176,7 @@ class _Generator:
     def pipeline(self, field: FieldSpec, scopes: list[str], var: str, where: str) -> None:
         line = self.code.line
         line(f"{var} = {self.source(field, scopes, where)}")
-        if field.each is not None:
+        if field.each is not None or field.is_object:
             return
         if field.split:
             line(f"{var} = _split({var}, {field.split!r})")
@@ -184,7 +194,7 @@ class _Generator:
             line(f"{var} = {self.code.hoist(convert)}({var})")
         if field.has_default and field.default is not None:
             line(f"if {var} is None:")
-            line(f"    {var} = {self.code.hoist(field.default)}")
+            line(f"    {var} = {self.constant(field.default)}")
         if field.required:
             sources = ", ".join(path.text for path in field.sources)
             hint = f" (looked at: {sources})" if sources else ""
@@ -215,11 +225,13 @@ class _Generator:
         self.code.line(f"    {var} = {slow} if {found} is _MISS else {found}")
 
     def source(self, field: FieldSpec, scopes: list[str], where: str) -> str:
+        if field.is_object:
+            return self.nested(field, scopes, where)
         if field.sources:
             reads = [self.access(path, scopes) for path in field.sources]
             return reads[0] if len(reads) == 1 else f"_coalesce({', '.join(reads)})"
         if field.has_const:
-            return self.code.hoist(field.const)
+            return self.constant(field.const)
         if field.template:
             pieces = []
             for part in field.template:
@@ -260,6 +272,22 @@ class _Generator:
         self.code.line(f"{out}.append({self.record(values)})")
         self.code.depth -= 1
         return out
+
+    def nested(self, field: FieldSpec, scopes: list[str], where: str) -> str:
+        """A nested object: its fields read the same record, or the sub-record named by `from`."""
+        inner = scopes
+        if field.sources:
+            sub = self.code.fresh("_o")
+            self.code.line(f"{sub} = {self.access(field.sources[0], scopes)}")
+            self.code.line(f"if {sub}.__class__ is not dict:")
+            self.code.line(f"    {sub} = _as_item({sub})")
+            self.dict_vars.add(sub)
+            inner = [*scopes, sub]
+        values = [
+            (child.name, self.field_value(child, inner, f"{where} + {'.' + child.name!r}"))
+            for child in field.fields
+        ]
+        return self.record(values)
 
     def record(self, values: list[tuple[str, str]]) -> str:
         body = "{" + ", ".join(f"{name!r}: {expr}" for name, expr in values) + "}"

@@ -58,6 +58,7 @@ class FieldSpec(msgspec.Struct, frozen=True):
     sep: str = ""
     expr: Formula | None = None
     each: Path | None = None
+    is_object: bool = False  # `fields:` without `each`: a nested object (from `sources[0]` if given)
     fields: tuple[FieldSpec, ...] = ()
     filter: Formula | None = None
     when: Formula | None = None
@@ -105,7 +106,10 @@ class Issues:
 
 
 def suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    """A 'did you mean' hint; a swap of letters (`form` for `from`) beats a merely similar word."""
+    names = [str(c) for c in choices]
+    swapped = [name for name in names if sorted(name) == sorted(str(word))]
+    close = swapped or difflib.get_close_matches(str(word), names, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -267,6 +271,8 @@ class _FieldParser:
             for key in each:
                 if key not in ("from", "fields", "filter"):
                     add(place, f"'each.{key}' is not understood; each takes from, fields and filter")
+        if "fields" in setting and "each" not in setting:
+            return self._object(name, setting, place)
         given = [key for key in VALUE_SOURCES if key in setting and not (key == "each" and each is None)]
         fn = _fn_calls(self.issues, place, setting["fn"]) if "fn" in setting else ()
         if len(given) > 1:
@@ -282,8 +288,8 @@ class _FieldParser:
         self._type(setting, place, values)
         if "each" in setting:
             self._each(setting, place, values)
-        elif "fields" in setting or "filter" in setting:
-            add(place, "'fields' and 'filter' belong with 'each' (a list of records)")
+        elif "filter" in setting:
+            add(place, "'filter' belongs with 'each' (a list of records)")
         try:
             return FieldSpec(**values)
         except (TypeError, msgspec.ValidationError) as exc:  # pragma: no cover - guards against a parser slip
@@ -472,6 +478,21 @@ class _FieldParser:
                     coerce_value(target_value)
                 except ValueProblem as exc:
                     self.issues.add(place, f"map value for {source_value!r} does not fit type: {kind}: {exc}")
+
+    def _object(self, name: str, setting: dict[str, Any], place: str) -> FieldSpec:
+        """`fields:` without `each`: a nested target object, read from the same record or from `from`."""
+        sources: tuple[Path, ...] = ()
+        if "from" in setting:
+            path = _path(self.issues, place, setting["from"], "its 'from' path")
+            if path is not None and path.has_wildcard:
+                self.issues.add(place, f"'{path.text}' is a list ([*]); map a list with 'each'")
+            sources = (path,) if path is not None else ()
+        for key in setting:
+            if key not in ("from", "fields", "when", "description") and key in FIELD_KEYS:
+                self.issues.add(place, f"'{key}' does not apply to a group of fields (an object)")
+        when = _formula(self.issues, place, setting["when"], "condition") if "when" in setting else None
+        fields = self.parse_fields(setting["fields"], f"{place}.fields")
+        return FieldSpec(name=name, place=place, sources=sources, is_object=True, fields=fields, when=when)
 
     def _each(self, setting: dict[str, Any], place: str, values: dict[str, Any]) -> None:
         inner = f"{place}.each"

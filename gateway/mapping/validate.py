@@ -102,7 +102,7 @@ class _Checker:
 
     def field(self, field: FieldSpec, stack: list[str], target_base: str) -> None:
         place = field.place
-        for path in field.sources:
+        for path in () if field.is_object else field.sources:
             key = self.resolve(path, stack, place, "its 'from' path")
             kind = self.source.type_of(key) if self.source and key else None
             if field.type and kind in ("list", "object", "object or list") and not path.has_wildcard:
@@ -126,6 +126,13 @@ class _Checker:
                 f"(tables: {known})",
             )
         self.target(field, target_base)
+        if field.is_object:
+            inner = stack
+            if field.sources:
+                key = self.resolve(field.sources[0], stack, place, "its 'from' path")
+                inner = [*stack, key or field.sources[0].schema_key()]
+            for child in field.fields:
+                self.field(child, inner, _join(target_base, field.name))
         if field.each is not None:
             key = self.resolve(field.each, stack, f"{place}.each", "the list to map")
             kind = self.source.type_of(key) if self.source and key else None
@@ -153,6 +160,10 @@ class _Checker:
         if field.each is not None and kind != "list":
             self.issues.add(
                 field.place, f"the target field '{key}' is a single {kind}, but this makes a list"
+            )
+        elif field.is_object and kind != "object":
+            self.issues.add(
+                field.place, f"the target field '{key}' is a single {kind}, but this makes an object"
             )
         elif field.each is None and kind == "list":
             self.issues.add(field.place, f"the target field '{key}' is a list; map it with 'each'")
