@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,22 @@ def _validation_problem(request: Request[Any, Any, Any], exc: ValidationExceptio
     """Litestar's validation errors, re-said as one problem naming the first field at fault."""
     issues = exc.extra if isinstance(exc.extra, list) else []
     first = issues[0] if issues and isinstance(issues[0], dict) else {}
-    field = str(first.get("key") or "body")
-    message = str(first.get("message") or exc.detail)
-    if field == "body" and " - at `$." in message:
-        message, _, path = message.partition(" - at `$.")
-        field = path.rstrip("`")
-    error = InvalidParameter(field, f"{field}: {message}", errors=issues)
-    return _problem(request, error)
+    field, message = _field_of(str(first.get("key") or ""), str(first.get("message") or exc.detail))
+    return _problem(request, InvalidParameter(field, f"{field}: {message}"))
+
+
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`")
+
+
+def _field_of(key: str, message: str) -> tuple[str, str]:
+    """The dotted path of the field a msgspec message is about (`lines[0].quantity`)."""
+    path = ""
+    if " - at `$" in message:
+        message, _, at = message.partition(" - at `$")
+        path = at.rstrip("`").lstrip(".")
+    if missing := _MISSING.match(message):
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return (path or key or "body"), message
 
 
 class _HttpProblem(UnigateError):
@@ -107,7 +117,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
             checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
-    return Response(msgspec.json.encode(body), status_code=200 if ready else 503, media_type="application/json")
+    return Response(
+        msgspec.json.encode(body), status_code=200 if ready else 503, media_type="application/json"
+    )
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -154,7 +166,9 @@ def create_app(settings: Settings) -> Litestar:
             )
         ],
         components=Components(
-            security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="ug_… API key")}
+            security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="ug_… API key")
+            }
         ),
         security=[{"apiKey": []}],
     )
@@ -166,7 +180,9 @@ def create_app(settings: Settings) -> Litestar:
             create_static_files_router(path="/static/vendor", directories=[ASSETS], include_in_schema=False),
         ],
         lifespan=[lifespan],
-        middleware=[DefineMiddleware(PolicyChain, snapshot=lambda: snapshots.current, usage=usage)],
+        middleware=[
+            DefineMiddleware(PolicyChain, snapshot=lambda: snapshots.current, usage=usage)  # type: ignore[arg-type]
+        ],
         exception_handlers={
             UnigateError: _problem,
             ValidationException: _validation_problem,

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from gateway.settings import Settings, load_settings
@@ -236,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     consumers_sub = consumers.add_subparsers(dest="action", required=True)
     create = consumers_sub.add_parser("create")
     create.add_argument("name")
-    create.add_argument("--default", action="append", help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt")
+    create.add_argument(
+        "--default", action="append", help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt"
+    )
     consumers.set_defaults(func=cmd_consumers)
 
     keys = sub.add_parser("keys", help="manage API keys")

@@ -41,6 +41,7 @@ class Runtime:
         name = chosen or consumer.default_connection(resource)
         if not name:
             raise InvalidParameter(
-                "X-Connection", f"choose a connection with the X-Connection header: no default is set for {resource}"
+                "X-Connection",
+                f"choose a connection with the X-Connection header: no default is set for {resource}",
             )
         return self.connector(name)

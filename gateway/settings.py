@@ -65,4 +65,3 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         upstream_retries=int(env.get("UNIGATE_UPSTREAM_RETRIES", "3")),
         var_dir=var_dir,
     )
-

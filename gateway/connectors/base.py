@@ -59,10 +59,14 @@ def decode_cursor(cursor: str, kind: type[C]) -> C:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=kind)
     except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise InvalidParameter("cursor", "cursor is not one this API returned; start again without it") from None
+        raise InvalidParameter(
+            "cursor", "cursor is not one this API returned; start again without it"
+        ) from None
 
 
-def load_mappings(folder: Path, names: list[str], tables: dict[str, dict[str, str]] | None = None) -> dict[str, Mapping]:
+def load_mappings(
+    folder: Path, names: list[str], tables: dict[str, dict[str, str]] | None = None
+) -> dict[str, Mapping]:
     """Compile a connector's YAML mappings once, when the connector is built.
 
     Lookup tables come from `tables.yaml` beside the mappings, plus the connector's own.
@@ -76,7 +80,10 @@ def load_mappings(folder: Path, names: list[str], tables: dict[str, dict[str, st
 def _read_tables(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
-    return {name: {str(k): str(v) for k, v in table.items()} for name, table in yaml.safe_load(path.read_text()).items()}
+    return {
+        name: {str(k): str(v) for k, v in table.items()}
+        for name, table in yaml.safe_load(path.read_text()).items()
+    }
 
 
 class Connector:

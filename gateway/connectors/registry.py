@@ -18,5 +18,7 @@ def build(config: ConnectionConfig, upstream: Upstream) -> Connector:
     try:
         kind = SYSTEMS[config.system]
     except KeyError:
-        raise InvalidParameter("system", f"unknown system {config.system!r}; known: {', '.join(SYSTEMS)}") from None
+        raise InvalidParameter(
+            "system", f"unknown system {config.system!r}; known: {', '.join(SYSTEMS)}"
+        ) from None
     return kind(config, upstream)

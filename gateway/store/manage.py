@@ -21,7 +21,6 @@ from gateway.store.tables import ApiKey, Connection, Consumer
 KEY_PREFIX = "ug_"
 
 
-
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -58,8 +57,10 @@ async def create_key(consumer: int, name: str = "", expires_at: datetime | None 
 
 
 async def revoke_key(key_id: int) -> None:
-    updated = await ApiKey.update({ApiKey.revoked_at: datetime.now(UTC)}).where(ApiKey.id == key_id).returning(
-        ApiKey.id
+    updated = (
+        await ApiKey.update({ApiKey.revoked_at: datetime.now(UTC)})
+        .where(ApiKey.id == key_id)
+        .returning(ApiKey.id)
     )
     if not updated:
         raise NotFound(f"no API key with id {key_id}")
@@ -104,7 +105,7 @@ async def put_connection(
         raise InvalidParameter("base_url", "base_url must start with http:// or https://")
     sealed = vault.seal(credentials)
     existing = await Connection.select(Connection.id).where(Connection.name == name).first()
-    values = {
+    values: dict[Any, Any] = {
         Connection.system: system,
         Connection.base_url: base_url.rstrip("/"),
         Connection.credentials: sealed,
@@ -116,7 +117,13 @@ async def put_connection(
         conn_id = int(existing["id"])
     else:
         rows = await Connection.insert(
-            Connection(name=name, system=system, base_url=base_url.rstrip("/"), credentials=sealed, options=options or {})
+            Connection(
+                name=name,
+                system=system,
+                base_url=base_url.rstrip("/"),
+                credentials=sealed,
+                options=options or {},
+            )
         )
         conn_id = int(rows[0]["id"])
     await bump_version()

@@ -84,7 +84,9 @@ async def load_snapshot(vault: Vault) -> Snapshot:
         for row in await Consumer.select()
     }
     keys = {
-        row["key_hash"]: KeyEntry(id=row["id"], consumer=consumers[row["consumer"]], expires_at=row["expires_at"])
+        row["key_hash"]: KeyEntry(
+            id=row["id"], consumer=consumers[row["consumer"]], expires_at=row["expires_at"]
+        )
         for row in await ApiKey.select().where(ApiKey.revoked_at.is_null())
         if row["consumer"] in consumers
     }

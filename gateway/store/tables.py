@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -10,6 +10,7 @@ from piccolo.table import Table
 class Consumer(Table, tablename="unigate_consumer"):
     """An application that calls unified APIs."""
 
+    id = Serial(primary_key=True)
     name = Varchar(length=100, unique=True)
     description = Text(default="")
     # resource ("stockouts", "orders", "logistics") -> connection name; "*" is the fallback.
@@ -21,6 +22,7 @@ class Consumer(Table, tablename="unigate_consumer"):
 class ApiKey(Table, tablename="unigate_api_key"):
     """An API key: only its SHA-256 hash and a short prefix for finding it are stored."""
 
+    id = Serial(primary_key=True)
     consumer = ForeignKey(references=Consumer, null=False)
     name = Varchar(length=100, default="")
     prefix = Varchar(length=16, index=True)
@@ -34,6 +36,7 @@ class ApiKey(Table, tablename="unigate_api_key"):
 class Connection(Table, tablename="unigate_connection"):
     """An API producer: one configured backend instance; credentials are Fernet-encrypted."""
 
+    id = Serial(primary_key=True)
     name = Varchar(length=100, unique=True)
     system = Varchar(length=40)
     base_url = Varchar(length=500)
@@ -46,6 +49,7 @@ class Connection(Table, tablename="unigate_connection"):
 class IdempotencyRecord(Table, tablename="unigate_idempotency"):
     """The first answer to a write, replayed for the same consumer + Idempotency-Key."""
 
+    id = Serial(primary_key=True)
     scope_key = Varchar(length=300, unique=True)  # "<consumer id>:<idempotency key>"
     request_hash = Varchar(length=64)
     status_code = Integer(default=0)  # 0 while the first request is still in flight
@@ -56,6 +60,7 @@ class IdempotencyRecord(Table, tablename="unigate_idempotency"):
 class ConfigVersion(Table, tablename="unigate_config_version"):
     """One row; bumped on every config change so every node rebuilds its snapshot."""
 
+    id = Serial(primary_key=True)
     version = Integer(default=0)
     updated_at = Timestamptz(default=TimestamptzNow())
 

@@ -42,7 +42,10 @@ async def once(
         await IdempotencyRecord.delete().where(IdempotencyRecord.scope_key == scope_key)
         raise
     await IdempotencyRecord.update(
-        {IdempotencyRecord.status_code: status, IdempotencyRecord.response_body: msgspec.json.encode(body).decode()}
+        {
+            IdempotencyRecord.status_code: status,
+            IdempotencyRecord.response_body: msgspec.json.encode(body).decode(),
+        }
     ).where(IdempotencyRecord.scope_key == scope_key)
     return Outcome(status, body, False)
 

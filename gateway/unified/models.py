@@ -169,7 +169,9 @@ class NewOrderLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     adjust_amount: Money = "0"
     discount: Money = "0"
     share_discount: Money = "0"
-    refund_status: Literal["none", "cancelled", "requested", "awaiting_return", "awaiting_receipt", "refunded"] = "none"
+    refund_status: Literal[
+        "none", "cancelled", "requested", "awaiting_return", "awaiting_receipt", "refunded"
+    ] = "none"
     remark: str | None = None
 
 

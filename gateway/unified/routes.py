@@ -33,16 +33,24 @@ ORDER_DEFAULT_RANGE = timedelta(days=1)
 
 Connection = Annotated[
     str | None,
-    Parameter(header="X-Connection", description="Connection to use; default: the application's default", required=False),
+    Parameter(
+        header="X-Connection",
+        description="Connection to use; default: the application's default",
+        required=False,
+    ),
 ]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Items per page (1-100)")]
 Cursor = Annotated[str | None, Parameter(description="`next_cursor` of the previous page", required=False)]
 Include = Annotated[
-    str | None, Parameter(description="`remote_data` adds the vendor's raw record to each item", required=False)
+    str | None,
+    Parameter(description="`remote_data` adds the vendor's raw record to each item", required=False),
 ]
 Since = Annotated[
     datetime | None,
-    Parameter(description="RFC 3339; without an offset, Asia/Shanghai time. Default: see the operation", required=False),
+    Parameter(
+        description="RFC 3339; without an offset, Asia/Shanghai time. Default: see the operation",
+        required=False,
+    ),
 ]
 Shop = Annotated[str | None, Parameter(description="Shop code in the backend", required=False)]
 Warehouse = Annotated[str | None, Parameter(description="Warehouse code in the backend", required=False)]
@@ -78,7 +86,9 @@ def _include_raw(include: str | None) -> bool:
         return False
     parts = {part.strip() for part in include.split(",") if part.strip()}
     if unknown := parts - {"remote_data"}:
-        raise InvalidParameter("include", f"include accepts only remote_data, not {', '.join(sorted(unknown))}")
+        raise InvalidParameter(
+            "include", f"include accepts only remote_data, not {', '.join(sorted(unknown))}"
+        )
     return True
 
 
@@ -121,7 +131,11 @@ class StockoutController(Controller):
 
     @get("/{stockout_no:str}", summary="Read one stockout")
     async def get_stockout(
-        self, request: Request[Any, Any, Any], stockout_no: str, x_connection: Connection = None, include: Include = None
+        self,
+        request: Request[Any, Any, Any],
+        stockout_no: str,
+        x_connection: Connection = None,
+        include: Include = None,
     ) -> Stockout:
         connector = _runtime(request).for_consumer(_consumer(request), "stockouts", x_connection)
         record = await connector.get_stockout(stockout_no, _include_raw(include))
@@ -134,19 +148,28 @@ class StockoutController(Controller):
         stockout_no: str,
         x_connection: Connection = None,
         x_tracking_connection: Annotated[
-            str | None, Parameter(header="X-Tracking-Connection", required=False, description="Tracking connection")
+            str | None,
+            Parameter(header="X-Tracking-Connection", required=False, description="Tracking connection"),
         ] = None,
     ) -> Tracking:
         runtime, consumer = _runtime(request), _consumer(request)
-        stockout = await runtime.for_consumer(consumer, "stockouts", x_connection).get_stockout(stockout_no, False)
+        stockout = await runtime.for_consumer(consumer, "stockouts", x_connection).get_stockout(
+            stockout_no, False
+        )
         if not stockout.get("tracking_no"):
-            raise NotFound(f"stockout {stockout_no!r} has no tracking number yet (status {stockout['status']})")
+            raise NotFound(
+                f"stockout {stockout_no!r} has no tracking number yet (status {stockout['status']})"
+            )
         if not stockout.get("carrier"):
-            raise NotFound(f"the carrier {stockout.get('carrier_name')!r} of stockout {stockout_no!r} is not one we track")
+            raise NotFound(
+                f"stockout {stockout_no!r} ships with {stockout.get('carrier_name')!r}, a carrier we cannot track"
+            )
         tracker = runtime.for_consumer(consumer, "logistics", x_tracking_connection)
         receiver = stockout.get("receiver") or {}
         phone = receiver.get("mobile") or receiver.get("phone")
-        return msgspec.convert(await tracker.track(stockout["carrier"], stockout["tracking_no"], phone), Tracking)
+        return msgspec.convert(
+            await tracker.track(stockout["carrier"], stockout["tracking_no"], phone), Tracking
+        )
 
 
 class OrderController(Controller):
@@ -187,7 +210,11 @@ class OrderController(Controller):
 
     @get("/{order_no:str}", summary="Read one order")
     async def get_order(
-        self, request: Request[Any, Any, Any], order_no: str, x_connection: Connection = None, include: Include = None
+        self,
+        request: Request[Any, Any, Any],
+        order_no: str,
+        x_connection: Connection = None,
+        include: Include = None,
     ) -> Order:
         connector = _runtime(request).for_consumer(_consumer(request), "orders", x_connection)
         return msgspec.convert(await connector.get_order(order_no, _include_raw(include)), Order)
@@ -219,7 +246,9 @@ class OrderController(Controller):
             scope=f"{consumer.id}:{connector.name}:orders", key=idempotency_key, request=order, run=push
         )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-        return Response(msgspec.convert(outcome.body, OrderPushed), status_code=outcome.status, headers=headers)
+        return Response(
+            msgspec.convert(outcome.body, OrderPushed), status_code=outcome.status, headers=headers
+        )
 
 
 class LogisticsController(Controller):
@@ -230,9 +259,13 @@ class LogisticsController(Controller):
     async def tracking(
         self,
         request: Request[Any, Any, Any],
-        carrier: Annotated[str, Parameter(min_length=1, description="Carrier code (kuaidi100 `com`), e.g. zhongtong")],
+        carrier: Annotated[
+            str, Parameter(min_length=1, description="Carrier code (kuaidi100 `com`), e.g. zhongtong")
+        ],
         tracking_no: Annotated[str, Parameter(min_length=1, max_length=32, description="Waybill number")],
-        phone: Annotated[str | None, Parameter(required=False, description="Receiver phone (SF, ZTO)")] = None,
+        phone: Annotated[
+            str | None, Parameter(required=False, description="Receiver phone (SF, ZTO)")
+        ] = None,
         x_connection: Connection = None,
     ) -> Tracking:
         connector = _runtime(request).for_consumer(_consumer(request), "logistics", x_connection)

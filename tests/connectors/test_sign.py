@@ -1,7 +1,8 @@
 """The vendors' signing algorithms against the test vectors in protocols.md."""
 
 from gateway.connectors.kuaidi100.sign import sign as kd100_sign
-from gateway.connectors.wangdiantong.sign import pack, sign as wdt_sign
+from gateway.connectors.wangdiantong.sign import pack
+from gateway.connectors.wangdiantong.sign import sign as wdt_sign
 
 WDT_PARAMS = {
     "appkey": "test2-xx",

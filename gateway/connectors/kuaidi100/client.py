@@ -28,7 +28,9 @@ class Kd100Client:
         return {"customer": self.customer, "param": text, "sign": sign(text, self._key, self.customer)}
 
     async def query(self, com: str, num: str, phone: str | None = None) -> dict[str, Any]:
-        form = self.signed_form({"com": com, "num": num, "phone": phone, "resultv2": "4", "show": "0", "order": "desc"})
+        form = self.signed_form(
+            {"com": com, "num": num, "phone": phone, "resultv2": "4", "show": "0", "order": "desc"}
+        )
         status, body = await self.upstream.post_form(self.base_url + QUERY_PATH, form, system=SYSTEM)
         if status != 200:
             raise UpstreamError(f"{SYSTEM} answered HTTP {status}", system=SYSTEM)

@@ -38,7 +38,9 @@ class Kuaidi100Connector(Connector):
             phone = phone[-4:]
         answer = await self.client.query(carrier.lower(), tracking_no, phone)
         record = self.mappings["tracking"](answer)
-        record.update(connection=self.name, carrier=carrier.lower(), tracking_no=tracking_no, remote_data=answer)
+        record.update(
+            connection=self.name, carrier=carrier.lower(), tracking_no=tracking_no, remote_data=answer
+        )
         return record
 
     async def check(self) -> Record:

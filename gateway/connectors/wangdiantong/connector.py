@@ -37,7 +37,13 @@ PAGE_SIZE_MAX = 100
 CALLS_PER_REQUEST = 24
 
 # Canonical status -> vendor code; the mappings read the reverse through `tables`.
-STOCKOUT_STATUS = {"cancelled": "5", "approved": "55", "shipped": "95", "completed": "110", "exception": "113"}
+STOCKOUT_STATUS = {
+    "cancelled": "5",
+    "approved": "55",
+    "shipped": "95",
+    "completed": "110",
+    "exception": "113",
+}
 STOCKOUT_STATUS_EXTRA = {"105": "shipped"}  # "partly paid" after shipping is still shipped for a consumer
 TRADE_STATUS = {
     "pending_payment": "10",
@@ -61,7 +67,9 @@ class _Resource(msgspec.Struct, frozen=True):
     statuses: dict[str, str]
 
 
-STOCKOUTS = _Resource("stockout_order_query_trade", "stockout_list", timedelta(days=30), "stockout", STOCKOUT_STATUS)
+STOCKOUTS = _Resource(
+    "stockout_order_query_trade", "stockout_list", timedelta(days=30), "stockout", STOCKOUT_STATUS
+)
 TRADES = _Resource("trade_query", "trades", timedelta(minutes=60), "order", TRADE_STATUS)
 
 
@@ -104,7 +112,9 @@ class WangdiantongConnector(Connector):
             upstream=upstream,
         )
         self.tz = ZoneInfo(config.options.get("timezone", "Asia/Shanghai"))
-        self.mappings: dict[str, Mapping] = load_mappings(MAPPINGS, ["stockout", "order", "order_push"], _tables())
+        self.mappings: dict[str, Mapping] = load_mappings(
+            MAPPINGS, ["stockout", "order", "order_push"], _tables()
+        )
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -115,7 +125,9 @@ class WangdiantongConnector(Connector):
         return await self._walk(TRADES, query, cursor, {})
 
     async def get_stockout(self, stockout_no: str, include_remote_data: bool) -> Record:
-        answer = await self.client.call(STOCKOUTS.method, {"stockout_no": stockout_no, "page_no": 0, "page_size": 1})
+        answer = await self.client.call(
+            STOCKOUTS.method, {"stockout_no": stockout_no, "page_no": 0, "page_size": 1}
+        )
         return self._one(answer, STOCKOUTS, "stockout", stockout_no, include_remote_data)
 
     async def get_order(self, order_no: str, include_remote_data: bool) -> Record:
@@ -128,10 +140,14 @@ class WangdiantongConnector(Connector):
             raise NotFound(f"no {what} {number!r} in connection {self.name!r}")
         return self._canonical(resource, records[0], raw)
 
-    async def _walk(self, resource: _Resource, query: ListQuery, cursor: str | None, fixed: dict[str, Any]) -> Page:
-        walk = decode_cursor(cursor, _Walk) if cursor else self._start(resource, query)
+    async def _walk(
+        self, resource: _Resource, query: ListQuery, cursor: str | None, fixed: dict[str, Any]
+    ) -> Page:
+        walk: _Walk | None = decode_cursor(cursor, _Walk) if cursor else self._start(resource, query)
         items: list[Record] = []
         for _ in range(CALLS_PER_REQUEST):
+            if walk is None:
+                break
             window_end = min(walk.window + int(resource.window.total_seconds()) - 1, walk.end)
             answer = await self.client.call(
                 resource.method,
@@ -150,7 +166,7 @@ class WangdiantongConnector(Connector):
             total = int(answer.get("total_count") or 0) if walk.page == 0 else (walk.total or 0)
             items.extend(self._canonical(resource, r, walk.raw) for r in answer.get(resource.list_node) or [])
             walk = self._next(walk, total, window_end)
-            if walk is None or items:
+            if items:
                 break
         return Page(items=items, next_cursor=encode_cursor(walk) if walk else None)
 
@@ -213,8 +229,11 @@ class WangdiantongConnector(Connector):
         now = int(datetime.now(self.tz).timestamp())
         answer = await self.client.call(
             STOCKOUTS.method,
-            {"start_time": self._vendor_time(now - 3600), "end_time": self._vendor_time(now), "page_no": 0, "page_size": 1},
+            {
+                "start_time": self._vendor_time(now - 3600),
+                "end_time": self._vendor_time(now),
+                "page_no": 0,
+                "page_size": 1,
+            },
         )
         return {"ok": True, "vendor": {"code": answer.get("code"), "message": answer.get("message", "")}}
-
-

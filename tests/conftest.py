@@ -1,0 +1,167 @@
+"""Shared fixtures: the simulators as real HTTP servers, and a real gateway process in front of them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from cryptography.fernet import Fernet
+
+from gateway.connectors.kuaidi100 import simulator as kd100_sim
+from gateway.connectors.simdata import resolve_anchor
+from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.settings import Settings, load_settings
+from gateway.store import engine as store_engine
+from gateway.store import manage
+from gateway.store.crypto import Vault
+from tests.services import free_port, run_process
+
+pytest_plugins = ["tests.services"]
+
+SECRET_KEY = Fernet.generate_key().decode()
+SEED = 20260301
+
+
+@dataclass
+class Simulator:
+    url: str
+    app: web.Application
+
+
+@dataclass
+class Simulators:
+    anchor: datetime
+    wdt: Simulator
+    wdt_target: Simulator
+    kd100: Simulator
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+async def simulators() -> AsyncIterator[Simulators]:
+    """Two Wangdiantong ERPs (a seeded source, an empty target) and kuaidi100, on 127.0.0.1."""
+    anchor = resolve_anchor(None)
+    creds = wdt_sim.DEFAULT_CREDENTIALS
+    apps = {
+        "wdt": wdt_sim.create_app(wdt_sim.WdtSimulatorConfig(**creds, seed=SEED, anchor=anchor)),
+        "wdt_target": wdt_sim.create_app(
+            wdt_sim.WdtSimulatorConfig(**creds, seed=SEED, anchor=anchor, seed_data=False)
+        ),
+        "kd100": kd100_sim.create_app(
+            kd100_sim.Kd100SimulatorConfig(**kd100_sim.DEFAULT_CREDENTIALS, seed=SEED, anchor=anchor)
+        ),
+    }
+    runners: list[web.AppRunner] = []
+    urls: dict[str, Simulator] = {}
+    try:
+        for name, app in apps.items():
+            runner, url = await _serve(app)
+            runners.append(runner)
+            urls[name] = Simulator(url, app)
+        yield Simulators(anchor=anchor, **urls)
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+@dataclass
+class Gateway:
+    url: str
+    settings: Settings
+    key: str
+    consumer_id: int
+
+
+def gateway_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        "UNIGATE_VAR_DIR": str(var_dir),
+        "UNIGATE_SECRET_KEY": SECRET_KEY,
+        "UNIGATE_CONFIG_POLL_SECONDS": "0.2",
+        "UNIGATE_UPSTREAM_TIMEOUT": "2",
+        "UNIGATE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "migrate"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="session")
+async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Settings, dict[str, str]]]:
+    """A migrated SQLite database the tests and the gateway process share."""
+    var_dir = tmp_path_factory.mktemp("var")
+    env = gateway_env(var_dir)
+    migrate(env)
+    settings = load_settings(env)
+    engine = store_engine.make_engine(settings)
+    store_engine.bind(engine)
+    yield settings, env
+
+
+@pytest.fixture(scope="session")
+async def gateway(
+    store: tuple[Settings, dict[str, str]], simulators: Simulators, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Gateway]:
+    """A real `unigate serve` process with a consumer, a key and connections to the simulators."""
+    settings, env = store
+    vault = Vault(settings.secret_key)
+    wdt, kd100 = wdt_sim.DEFAULT_CREDENTIALS, kd100_sim.DEFAULT_CREDENTIALS
+    connections: dict[str, tuple[str, str, dict[str, Any]]] = {
+        "wdt-demo": ("wangdiantong", simulators.wdt.url, dict(wdt)),
+        "wdt-target": ("wangdiantong", simulators.wdt_target.url, dict(wdt)),
+        "kd100-demo": ("kuaidi100", simulators.kd100.url, dict(kd100)),
+        "wdt-badsign": ("wangdiantong", simulators.wdt.url, {**wdt, "appsecret": "not-the-secret"}),
+        "kd100-badsign": ("kuaidi100", simulators.kd100.url, {**kd100, "key": "not-the-key"}),
+        "wdt-down": ("wangdiantong", f"http://127.0.0.1:{free_port()}", dict(wdt)),
+    }
+    for name, (system, url, creds) in connections.items():
+        await manage.put_connection(vault, name=name, system=system, base_url=url, credentials=creds)
+    consumer = await manage.create_consumer(
+        "test-app", {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
+    )
+    issued = await manage.create_key(consumer, name="tests")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("logs") / "gateway.log"
+    with run_process(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+        env=env,
+        log_path=log_path,
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+    ):
+        yield Gateway(f"http://127.0.0.1:{port}", settings, issued.key, consumer)
+
+
+@pytest.fixture
+async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=gateway.url, headers={"Authorization": f"Bearer {gateway.key}"}, timeout=30
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+def anonymous(gateway: Gateway) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        yield http

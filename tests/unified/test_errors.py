@@ -1,0 +1,93 @@
+"""Every bad input and every backend failure gets an RFC 9457 problem naming what is wrong."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+
+def _problem(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["type"] and body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"status": "lost"}, "status"),
+        ({"updated_from": "yesterday"}, "updated_from"),
+        (
+            {"updated_from": "2026-03-02T00:00:00+08:00", "updated_to": "2026-03-01T00:00:00+08:00"},
+            "updated_from",
+        ),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"include": "everything"}, "include"),
+    ],
+)
+async def test_bad_list_parameters_name_the_field(
+    client: httpx.AsyncClient, params: dict, field: str
+) -> None:
+    body = _problem(await client.get("/v1/stockouts", params=params), 400, "invalid_parameter")
+    assert body["field"] == field
+
+
+async def test_unknown_connection_is_a_bad_parameter(client: httpx.AsyncClient) -> None:
+    body = _problem(
+        await client.get("/v1/stockouts", headers={"X-Connection": "nope"}), 400, "invalid_parameter"
+    )
+    assert body["field"] == "X-Connection"
+
+
+async def test_an_operation_the_system_lacks_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/v1/logistics/tracking",
+        params={"carrier": "zhongtong", "tracking_no": "1"},
+        headers={"X-Connection": "wdt-demo"},
+    )
+    _problem(response, 501, "unsupported_operation")
+
+
+async def test_a_wrong_sign_surfaces_the_vendor_envelope(client: httpx.AsyncClient) -> None:
+    body = _problem(
+        await client.get("/v1/stockouts", headers={"X-Connection": "wdt-badsign"}), 502, "vendor_error"
+    )
+    assert body["vendor"]["system"] == "wangdiantong"
+    assert body["vendor"]["code"] not in ("", "0")
+    assert body["vendor"]["message"]
+    assert "not-the-secret" not in str(body)
+
+
+async def test_kuaidi100_sign_failure_is_a_vendor_error(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/v1/logistics/tracking",
+        params={"carrier": "yuantong", "tracking_no": "YT0000000000"},
+        headers={"X-Connection": "kd100-badsign"},
+    )
+    body = _problem(response, 502, "vendor_error")
+    assert body["vendor"] == {"system": "kuaidi100", "code": "503", "message": body["vendor"]["message"]}
+
+
+async def test_an_unreachable_backend_is_upstream_unavailable(client: httpx.AsyncClient) -> None:
+    _problem(
+        await client.get("/v1/stockouts", headers={"X-Connection": "wdt-down"}), 502, "upstream_unavailable"
+    )
+
+
+async def test_unknown_route_is_a_problem_too(client: httpx.AsyncClient) -> None:
+    _problem(await client.get("/v1/nothing-here"), 404, "not_found")
+
+
+async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/v1/stockouts", params={"limit": 1}, headers={"X-Request-ID": "trace-me-123"}
+    )
+    assert response.headers["x-request-id"] == "trace-me-123"

@@ -1,0 +1,165 @@
+"""Orders: listing walks 60-minute vendor windows; POST pushes through trade_push, idempotently."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from gateway.connectors.simdata import generate_trades, parse_time
+from gateway.connectors.wangdiantong import simulator as wdt_sim
+from tests.conftest import SEED, Simulators
+
+TARGET = {"X-Connection": "wdt-target"}
+
+
+def new_order(**overrides: Any) -> dict[str, Any]:
+    order = {
+        "platform_order_id": f"T{uuid.uuid4().hex[:20]}",
+        "shop_code": "tmall-001",
+        "status": "paid",
+        "ordered_at": "2026-03-01T10:00:00+08:00",
+        "paid_at": "2026-03-01T10:05:00+08:00",
+        "buyer_nick": "小王",
+        "receiver": {
+            "name": "王小明",
+            "mobile": "13800138000",
+            "province": "上海市",
+            "city": "上海市",
+            "district": "浦东新区",
+            "address": "世纪大道100号",
+        },
+        "shipping_fee": "8.00",
+        "lines": [
+            {
+                "line_id": "L1",
+                "sku": "TS-WHT-XL",
+                "name": "纯棉短袖T恤",
+                "quantity": 2,
+                "unit_price": "59.90",
+            },
+            {"line_id": "L2", "sku": "SK-BLK-M", "quantity": 1, "unit_price": "19.90", "discount": "2.00"},
+        ],
+    }
+    order.update(overrides)
+    return order
+
+
+def _trades(simulators: Simulators) -> dict[str, Any]:
+    return simulators.wdt_target.app[wdt_sim.STATE_KEY].trades
+
+
+async def test_orders_over_several_hours_walk_60_minute_windows(
+    client: httpx.AsyncClient, simulators: Simulators
+) -> None:
+    end = simulators.anchor
+    start = end - timedelta(hours=5)
+    expected = {
+        t["trade_no"] for t in generate_trades(SEED, end) if start <= parse_time(t["modified"]) <= end
+    }
+    assert expected, "the seed should have trades in any 5 hours"
+    seen: list[str] = []
+    params: dict[str, str | int] = {
+        "updated_from": start.isoformat(),
+        "updated_to": end.isoformat(),
+        "limit": 3,
+    }
+    while True:
+        response = await client.get("/v1/orders", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen.extend(item["order_no"] for item in page["items"])
+        if not page["next_cursor"]:
+            break
+        params = {"cursor": page["next_cursor"]}
+    assert sorted(seen) == sorted(expected)
+
+
+async def test_get_one_order(client: httpx.AsyncClient, simulators: Simulators) -> None:
+    trade = generate_trades(SEED, simulators.anchor)[3]
+    response = await client.get(f"/v1/orders/{trade['trade_no']}")
+    assert response.status_code == 200, response.text
+    order = response.json()
+    assert order["order_no"] == trade["trade_no"]
+    assert order["lines"]
+    assert order["status"] != "unknown"
+
+
+async def test_push_an_order_then_read_it_back(client: httpx.AsyncClient, simulators: Simulators) -> None:
+    order = new_order()
+    response = await client.post("/v1/orders", json=order, headers=TARGET)
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "connection": "wdt-target",
+        "platform_order_id": order["platform_order_id"],
+        "created": True,
+        "updated": False,
+    }
+    stored = _trades(simulators)[order["platform_order_id"]]
+    assert stored["paid"].startswith("146.7")  # 2*59.90 + 19.90 - 2.00 + 8.00
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    listed = (
+        await client.get(
+            "/v1/orders",
+            params={"updated_from": (now - timedelta(minutes=30)).isoformat(), "limit": 100},
+            headers=TARGET,
+        )
+    ).json()
+    assert order["platform_order_id"] in {
+        tid for item in listed["items"] for tid in item["platform_order_ids"]
+    }
+
+
+async def test_idempotency_key_replays_the_first_answer_and_pushes_nothing(
+    client: httpx.AsyncClient, simulators: Simulators
+) -> None:
+    order = new_order()
+    headers = {**TARGET, "Idempotency-Key": f"idem-{uuid.uuid4()}"}
+    first = await client.post("/v1/orders", json=order, headers=headers)
+    assert first.status_code == 201
+    stored_before = dict(_trades(simulators)[order["platform_order_id"]])
+    count_before = len(_trades(simulators))
+
+    replay = await client.post("/v1/orders", json=order, headers=headers)
+    assert replay.status_code == 201
+    assert replay.json() == first.json()
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert len(_trades(simulators)) == count_before
+    assert _trades(simulators)[order["platform_order_id"]] == stored_before
+
+    changed = await client.post("/v1/orders", json={**order, "shipping_fee": "9.00"}, headers=headers)
+    assert changed.status_code == 422
+    assert changed.json()["code"] == "idempotency_key_reused"
+
+
+async def test_an_invalid_order_names_the_field_and_pushes_nothing(
+    client: httpx.AsyncClient, simulators: Simulators
+) -> None:
+    count_before = len(_trades(simulators))
+    order = new_order()
+    del order["receiver"]["province"]
+    response = await client.post("/v1/orders", json=order, headers=TARGET)
+    assert response.status_code == 400
+    assert response.json()["field"] == "receiver.province"
+    bad_quantity = new_order(lines=[{"line_id": "L1", "sku": "X", "quantity": 0, "unit_price": "1.00"}])
+    response = await client.post("/v1/orders", json=bad_quantity, headers=TARGET)
+    assert response.status_code == 400
+    assert response.json()["field"] == "lines[0].quantity"
+    bad_money = new_order(shipping_fee="eight")
+    response = await client.post("/v1/orders", json=bad_money, headers=TARGET)
+    assert response.json()["field"] == "shipping_fee"
+    assert len(_trades(simulators)) == count_before
+
+
+async def test_a_vendor_rejection_is_a_502_with_the_vendor_answer(client: httpx.AsyncClient) -> None:
+    """The simulator only knows real Chinese provinces, as the ERP's address base does."""
+    order = new_order()
+    order["receiver"]["province"] = "Atlantis"
+    response = await client.post("/v1/orders", json=order, headers=TARGET)
+    assert response.status_code == 502, response.text
+    body = response.json()
+    assert body["code"] == "vendor_error"
+    assert body["vendor"]["system"] == "wangdiantong"
