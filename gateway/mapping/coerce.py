@@ -17,7 +17,7 @@ TYPES = ("string", "int", "decimal", "bool", "datetime")
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on", "是"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off", "否"})
 # Vendors (Wangdiantong among them) send "no date" as a zero date rather than leaving the field out.
-_ZERO_DATES = frozenset({"", "0000-00-00 00:00:00", "0000-00-00", "0000-00-00T00:00:00"})
+ZERO_DATES = frozenset({"", "0000-00-00 00:00:00", "0000-00-00", "0000-00-00T00:00:00"})
 
 
 def show(value: Any) -> str:
@@ -271,7 +271,7 @@ def _parser(fmt: str, tz: tzinfo) -> Callable[[Any], datetime | None]:
         if value.__class__ is not str:
             raise ValueProblem(f"expected a date-time text but found {kind_of(value)}: {show(value)}")
         text = value.strip()
-        if text in _ZERO_DATES:
+        if text in ZERO_DATES:
             return None
         try:
             if strf is None:

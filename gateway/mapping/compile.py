@@ -29,6 +29,7 @@ _HELPERS: dict[str, Any] = {
     "_as_record": runtime.as_record,
     "_as_item": runtime.as_item,
     "_coalesce": runtime.coalesce,
+    "_present": runtime.present,
     "_truthy": runtime.truthy,
     "_order": runtime.order,
     "_sum": runtime.total,

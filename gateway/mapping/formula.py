@@ -71,6 +71,12 @@ def _path_of(node: ast.expr) -> Path | None:
         raise FormulaError(str(exc)) from None
 
 
+def _text(emitted: tuple[str, str]) -> str:
+    """Code for a value as text; text already (a quoted constant, a concatenation) needs no conversion."""
+    code, kind = emitted
+    return code if kind == TEXT else f"_text({code})"
+
+
 def _describe(node: ast.AST) -> str:
     try:
         return f"'{ast.unparse(node)}'"
@@ -210,6 +216,9 @@ class FormulaEmitter:
         return self._truth(formula.tree, scopes)
 
     def _truth(self, node: ast.expr, scopes: list[str]) -> str:
+        if isinstance(node, ast.BoolOp):
+            joiner = " and " if isinstance(node.op, ast.And) else " or "
+            return "(" + joiner.join(self._truth(value, scopes) for value in node.values) + ")"
         code, kind = self._emit(node, scopes)
         return code if kind == BOOL else f"_truthy({code})"
 
@@ -232,7 +241,7 @@ class FormulaEmitter:
         if isinstance(node, ast.BinOp):
             left, right = self._emit(node.left, scopes), self._emit(node.right, scopes)
             if isinstance(node.op, ast.Add) and TEXT in (left[1], right[1]):
-                return f"(_text({left[0]}) + _text({right[0]}))", TEXT
+                return f"({_text(left)} + {_text(right)})", TEXT
             op = _ARITH[type(node.op)]
             return f"({self._num(node.left, scopes)} {op} {self._num(node.right, scopes)})", NUM
         if isinstance(node, ast.UnaryOp):
@@ -252,7 +261,7 @@ class FormulaEmitter:
         return self._call(node.func.id, node.args, scopes)
 
     def _boolop(self, node: ast.BoolOp, scopes: list[str]) -> tuple[str, str]:
-        # Like Python, `a or b` gives the first value that counts as present, so it doubles as a fallback.
+        # As a value, `a or b` is a fallback: a when a is present (even "0"), else b.
         parts = [self._emit(value, scopes) for value in node.values]
         if all(kind == BOOL for _code, kind in parts):
             joiner = " and " if isinstance(node.op, ast.And) else " or "
@@ -261,9 +270,9 @@ class FormulaEmitter:
         for part, _kind in reversed(parts[:-1]):
             temp = self.fresh("_e")
             if isinstance(node.op, ast.Or):
-                code = f"({temp} if _truthy({temp} := {part}) else {code})"
+                code = f"({temp} if _present({temp} := {part}) else {code})"
             else:
-                code = f"({code} if _truthy({temp} := {part}) else {temp})"
+                code = f"({code} if _present({temp} := {part}) else {temp})"
         kinds = {kind for _code, kind in parts}
         return code, kinds.pop() if len(kinds) == 1 else ANY
 
@@ -293,10 +302,10 @@ class FormulaEmitter:
                 return f"(_number({left[0]}) {symbol} _number({right[0]}))"
             if BOOL in kinds:
                 return f"(_truthy({left[0]}) {symbol} _truthy({right[0]}))"
-            return f"(_text({left[0]}) {symbol} _text({right[0]}))"
+            return f"({_text(left)} {symbol} {_text(right)})"
         order = _ORDER[type(op)]
         if TEXT in kinds and NUM not in kinds:
-            return f"(_text({left[0]}) {order} _text({right[0]}))"
+            return f"({_text(left)} {order} {_text(right)})"
         # A missing number makes an ordering comparison false rather than an error.
         return f"_order({left[0]}, {order!r}, {right[0]})"
 

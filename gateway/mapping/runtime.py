@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, DecimalException, DivisionByZero, InvalidOperation
 from typing import Any
 
-from gateway.mapping.coerce import kind_of, quantum, show, text_or_empty, to_number
+from gateway.mapping.coerce import ZERO_DATES, kind_of, quantum, show, text_or_empty, to_number
 from gateway.mapping.errors import MappingError, ValueProblem
 from gateway.mapping.paths import WILDCARD, Step
 
@@ -72,7 +72,10 @@ def as_item(value: Any) -> dict[str, Any]:
 
 
 def present(value: Any) -> bool:
-    return value is not None and value != "" and value != [] and value != {}
+    """Whether a value counts for a fallback: not missing, not empty, and not the vendors' zero date."""
+    if value.__class__ is str:
+        return value != "" and value not in ZERO_DATES
+    return value is not None and value != [] and value != {}
 
 
 def coalesce(*values: Any) -> Any:

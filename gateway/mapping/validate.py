@@ -88,15 +88,28 @@ class _Checker:
             return
         for ref in formula.references:
             inner = list(stack)
+            in_target = False
             for listed in ref.within:
-                key = self.resolve(listed, inner, place, f"the list in {what}")
+                in_target = in_target or listed.scope == "target"
+                key = None if in_target else self.resolve(listed, inner, place, f"the list in {what}")
                 inner.append(key or listed.schema_key())
+            if in_target:  # the items of an already-mapped target list
+                self.target_item(ref.path, inner[-1], place, what)
+                continue
             key = self.resolve(ref.path, inner, place, f"{what} uses")
             kind = self.source.type_of(key) if self.source and key else None
             if kind in ("object", "list", "object or list") and not ref.is_list:
                 self.issues.add(
                     place, f"{what} uses '{ref.path.text}', which is a group of fields, not one value"
                 )
+
+    def target_item(self, path: Path, base: str, place: str, what: str) -> None:
+        declared = self.spec.target_fields
+        key = _join(base, path.schema_key())
+        if declared is not None and path.scope == "self" and key not in declared:
+            self.issues.add(
+                place, f"{what} uses '{path.text}', which is not a field of the target list '{base}'"
+            )
 
     # -- fields -------------------------------------------------------------------------------------
 
@@ -155,7 +168,7 @@ class _Checker:
             self.issues.add(field.place, f"the target has no field '{key}'{suggest(key, names)}")
             return
         kind = declared.get(key)
-        if kind is None:
+        if kind is None or (field.has_const and field.const is None):
             return
         if field.each is not None and kind != "list":
             self.issues.add(
