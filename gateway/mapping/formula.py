@@ -46,10 +46,17 @@ def _desugar(text: str) -> str:
     return _DOLLAR.sub(lambda m: m.group(1) or f"__{m.group(2)}__", text)
 
 
+def _dunder(node: ast.Attribute | ast.Name) -> bool:
+    name = node.attr if isinstance(node, ast.Attribute) else node.id
+    return name.startswith("__") and name.endswith("__") and name not in _SCOPES
+
+
 def _path_of(node: ast.expr) -> Path | None:
     """The source path a Name/Attribute/Subscript chain spells, or None if it is not such a chain."""
     parts: list[str] = []
     while True:
+        if isinstance(node, ast.Attribute | ast.Name) and _dunder(node):
+            raise FormulaError("names that start and end with '__' are not field names and are not allowed")
         if isinstance(node, ast.Attribute):
             parts.append("." + node.attr)
             node = node.value

@@ -267,7 +267,8 @@ class _FieldParser:
                 add(place, f"'{key}' is not a field setting{suggest(key, FIELD_KEYS)}")
         each = setting.get("each")
         if isinstance(each, dict):  # the long form: each: {from: lines, fields: {...}, filter: ...}
-            setting = {**{k: v for k, v in setting.items() if k != "each"}, **each, "each": each.get("from")}
+            inner = {k: v for k, v in each.items() if k != "from"}
+            setting = {**{k: v for k, v in setting.items() if k != "each"}, **inner, "each": each.get("from")}
             for key in each:
                 if key not in ("from", "fields", "filter"):
                     add(place, f"'each.{key}' is not understood; each takes from, fields and filter")

@@ -30,7 +30,7 @@ class _SourceSchema:
         for cut in range(len(parts) - 1, 0, -1):
             ancestor = ".".join(parts[:cut])
             if ancestor in self.fields:
-                return ancestor not in self.prefixes
+                return ancestor not in self.prefixes and self.fields[ancestor] in (None, "object", "list")
         return False
 
     def type_of(self, key: str) -> str | None:
