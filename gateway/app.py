@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,12 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
 def _problem(request: Request[Any, Any, Any], error: UnigateError) -> Response[bytes]:
     if error.status >= 500:
         log.warning("request failed", extra={"code": error.code, "detail": error.detail})
+    headers = dict(error.headers)
+    request_id = _request_id(request)
+    if request_id is None:  # no route matched, so the policy chain never saw this request
+        request_id = headers["X-Request-ID"] = uuid.uuid4().hex
     return Response(
-        problem_json(error, _request_id(request)),
-        status_code=error.status,
-        media_type=PROBLEM_JSON,
-        headers=error.headers,
+        problem_json(error, request_id), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
     )
 
 
@@ -66,14 +68,11 @@ _MISSING = re.compile(r"^Object missing required field `([^`]+)`")
 
 
 def _field_of(key: str, message: str) -> tuple[str, str]:
-    """The dotted path of the field a msgspec message is about (`lines[0].quantity`)."""
-    path = ""
-    if " - at `$" in message:
-        message, _, at = message.partition(" - at `$")
-        path = at.rstrip("`").lstrip(".")
+    """The dotted path of the field a validation message is about (`receiver.province`)."""
+    path = "" if key in ("", "body") else key
     if missing := _MISSING.match(message):
         path = f"{path}.{missing.group(1)}" if path else missing.group(1)
-    return (path or key or "body"), message
+    return (path or "body"), message
 
 
 class _HttpProblem(UnigateError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +47,22 @@ class Simulators:
     kd100: Simulator
 
 
+class _LoopThread:
+    """An event loop in its own thread, so the simulators answer even while a test blocks."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="simulators", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
 async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app)
     await runner.setup()
@@ -54,7 +72,7 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
 
 
 @pytest.fixture(scope="session")
-async def simulators() -> AsyncIterator[Simulators]:
+def simulators() -> Iterator[Simulators]:
     """Two Wangdiantong ERPs (a seeded source, an empty target) and kuaidi100, on 127.0.0.1."""
     anchor = resolve_anchor(None)
     creds = wdt_sim.DEFAULT_CREDENTIALS
@@ -67,17 +85,19 @@ async def simulators() -> AsyncIterator[Simulators]:
             kd100_sim.Kd100SimulatorConfig(**kd100_sim.DEFAULT_CREDENTIALS, seed=SEED, anchor=anchor)
         ),
     }
+    thread = _LoopThread()
     runners: list[web.AppRunner] = []
-    urls: dict[str, Simulator] = {}
+    servers: dict[str, Simulator] = {}
     try:
         for name, app in apps.items():
-            runner, url = await _serve(app)
+            runner, url = thread.run(_serve(app))
             runners.append(runner)
-            urls[name] = Simulator(url, app)
-        yield Simulators(anchor=anchor, **urls)
+            servers[name] = Simulator(url, app)
+        yield Simulators(anchor=anchor, **servers)
     finally:
         for runner in runners:
-            await runner.cleanup()
+            thread.run(runner.cleanup())
+        thread.stop()
 
 
 @dataclass

@@ -162,7 +162,7 @@ class StockoutController(Controller):
             )
         if not stockout.get("carrier"):
             raise NotFound(
-                f"stockout {stockout_no!r} ships with {stockout.get('carrier_name')!r}, a carrier we cannot track"
+                f"stockout {stockout_no!r} ships with {stockout.get('carrier_name')!r}, which we cannot track"
             )
         tracker = runtime.for_consumer(consumer, "logistics", x_tracking_connection)
         receiver = stockout.get("receiver") or {}

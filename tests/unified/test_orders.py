@@ -99,7 +99,7 @@ async def test_push_an_order_then_read_it_back(client: httpx.AsyncClient, simula
         "updated": False,
     }
     stored = _trades(simulators)[order["platform_order_id"]]
-    assert stored["paid"].startswith("146.7")  # 2*59.90 + 19.90 - 2.00 + 8.00
+    assert stored["paid"].startswith("145.7")  # 2*59.90 + 19.90 - 2.00 + 8.00
     now = datetime.now(ZoneInfo("Asia/Shanghai"))
     listed = (
         await client.get(

@@ -36,16 +36,22 @@ PAGE_SIZE_MAX = 100
 # so a long range of empty windows cannot hold one request for minutes.
 CALLS_PER_REQUEST = 24
 
-# Canonical status -> vendor code; the mappings read the reverse through `tables`.
+# Vendor stockout status -> canonical. 105 ("partly paid") comes after shipping: shipped for a consumer.
 STOCKOUT_STATUS = {
-    "cancelled": "5",
-    "approved": "55",
-    "shipped": "95",
-    "completed": "110",
-    "exception": "113",
+    "5": "cancelled",
+    "55": "approved",
+    "95": "shipped",
+    "105": "shipped",
+    "110": "completed",
+    "113": "exception",
 }
-STOCKOUT_STATUS_EXTRA = {"105": "shipped"}  # "partly paid" after shipping is still shipped for a consumer
-TRADE_STATUS = {
+# The ERP's own trade statuses (trade_query answers these, not the platform codes trade_push takes).
+ERP_TRADE_STATUS = {"5": "cancelled", "10": "pending_payment", "12": "partially_paid", "95": "shipped"}
+ERP_TRADE_STATUS |= {code: "paid" for code in ("13", "15", "16", "19", "20", "21", "22", "25", "27", "30")}
+ERP_TRADE_STATUS |= {code: "paid" for code in ("35", "40", "45", "50", "53", "55")}
+ERP_TRADE_STATUS |= {"105": "shipped", "110": "completed", "113": "shipped"}
+# Platform trade statuses, as trade_push takes them.
+PLATFORM_TRADE_STATUS = {
     "pending_payment": "10",
     "partially_paid": "20",
     "paid": "30",
@@ -55,6 +61,9 @@ TRADE_STATUS = {
     "refunded": "80",
     "cancelled": "90",
 }
+# A canonical status filter is sent as vendor status codes, one query pass each, when there are at most
+# this many; beyond that the gateway asks for every status and keeps the matching records itself.
+MAX_STATUS_PASSES = 3
 
 
 class _Resource(msgspec.Struct, frozen=True):
@@ -64,24 +73,47 @@ class _Resource(msgspec.Struct, frozen=True):
     list_node: str
     window: timedelta
     mapping: str
-    statuses: dict[str, str]
+    statuses: dict[str, str]  # vendor code -> canonical status
+    # The passes that return every record: without `status` the stockout query returns only shipped
+    # and finished stockouts (protocols.md 1.4), so the other statuses need passes of their own.
+    every_status: tuple[str | None, ...]
+
+    def passes(self, canonical: str | None) -> tuple[tuple[str | None, ...], str | None]:
+        """The vendor status of each pass, and the canonical status to keep after mapping (if any)."""
+        if canonical is None:
+            return self.every_status, None
+        codes = tuple(code for code, name in self.statuses.items() if name == canonical)
+        if not codes:
+            known = sorted(set(self.statuses.values()))
+            raise InvalidParameter("status", f"status must be one of {', '.join(known)} for {self.mapping}s")
+        if len(codes) <= MAX_STATUS_PASSES:
+            return codes, None
+        return self.every_status, canonical
 
 
 STOCKOUTS = _Resource(
-    "stockout_order_query_trade", "stockout_list", timedelta(days=30), "stockout", STOCKOUT_STATUS
+    "stockout_order_query_trade",
+    "stockout_list",
+    timedelta(days=30),
+    "stockout",
+    STOCKOUT_STATUS,
+    (None, "5", "55", "105", "113"),
 )
-TRADES = _Resource("trade_query", "trades", timedelta(minutes=60), "order", TRADE_STATUS)
+TRADES = _Resource("trade_query", "trades", timedelta(minutes=60), "order", ERP_TRADE_STATUS, (None,))
 
 
 class _Walk(msgspec.Struct, frozen=True):
-    """The cursor: the query plus where the walk stands (window start, vendor page, page 0's total)."""
+    """The cursor: the query, and where the walk stands (status pass, window, page, page 0's total)."""
 
-    end: int  # the range's end, epoch seconds
-    window: int  # the current window's start, epoch seconds
-    page: int
+    start: int  # the range, epoch seconds
+    end: int
+    passes: tuple[str | None, ...]
     size: int
+    step: int = 0  # index into passes
+    window: int = 0  # the current window's start, epoch seconds
+    page: int = 0
     total: int | None = None
-    status: str | None = None
+    keep: str | None = None
     shop: str | None = None
     warehouse: str | None = None
     raw: bool = False
@@ -89,9 +121,9 @@ class _Walk(msgspec.Struct, frozen=True):
 
 def _tables() -> dict[str, dict[str, str]]:
     return {
-        "stockout_status": {code: name for name, code in STOCKOUT_STATUS.items()} | STOCKOUT_STATUS_EXTRA,
-        "trade_status": {code: name for name, code in TRADE_STATUS.items()},
-        "trade_status_code": dict(TRADE_STATUS),
+        "stockout_status": STOCKOUT_STATUS,
+        "trade_status": ERP_TRADE_STATUS,
+        "trade_status_code": PLATFORM_TRADE_STATUS,
     }
 
 
@@ -155,7 +187,7 @@ class WangdiantongConnector(Connector):
                     **fixed,
                     "start_time": self._vendor_time(walk.window),
                     "end_time": self._vendor_time(window_end),
-                    "status": walk.status,
+                    "status": walk.passes[walk.step],
                     "shop_no": walk.shop,
                     "warehouse_no": walk.warehouse,
                     "page_no": walk.page,
@@ -164,7 +196,8 @@ class WangdiantongConnector(Connector):
             )
             # total_count is only filled on page 0: keep it in the cursor for the later pages.
             total = int(answer.get("total_count") or 0) if walk.page == 0 else (walk.total or 0)
-            items.extend(self._canonical(resource, r, walk.raw) for r in answer.get(resource.list_node) or [])
+            mapped = (self._canonical(resource, r, walk.raw) for r in answer.get(resource.list_node) or [])
+            items.extend(item for item in mapped if walk.keep is None or item["status"] == walk.keep)
             walk = self._next(walk, total, window_end)
             if items:
                 break
@@ -172,10 +205,13 @@ class WangdiantongConnector(Connector):
 
     @staticmethod
     def _next(walk: _Walk, total: int, window_end: int) -> _Walk | None:
+        """The next vendor page, else the next window, else the next status pass, else the end."""
         if (walk.page + 1) * walk.size < total:
             return msgspec.structs.replace(walk, page=walk.page + 1, total=total)
         if window_end < walk.end:
             return msgspec.structs.replace(walk, window=window_end + 1, page=0, total=None)
+        if walk.step + 1 < len(walk.passes):
+            return msgspec.structs.replace(walk, step=walk.step + 1, window=walk.start, page=0, total=None)
         return None
 
     def _start(self, resource: _Resource, query: ListQuery) -> _Walk:
@@ -183,19 +219,15 @@ class WangdiantongConnector(Connector):
             raise InvalidParameter("updated_from", "updated_from must not be after updated_to")
         if not 1 <= query.limit <= PAGE_SIZE_MAX:
             raise InvalidParameter("limit", f"limit must be between 1 and {PAGE_SIZE_MAX}")
-        status = None
-        if query.status is not None:
-            status = resource.statuses.get(query.status)
-            if status is None:
-                raise InvalidParameter(
-                    "status", f"status must be one of {', '.join(resource.statuses)} for {resource.mapping}s"
-                )
+        passes, keep = resource.passes(query.status)
+        start = int(query.updated_from.timestamp())
         return _Walk(
+            start=start,
             end=int(query.updated_to.timestamp()),
-            window=int(query.updated_from.timestamp()),
-            page=0,
+            passes=passes,
             size=query.limit,
-            status=status,
+            window=start,
+            keep=keep,
             shop=query.shop,
             warehouse=query.warehouse,
             raw=query.include_remote_data,
