@@ -33,6 +33,7 @@ from gateway.store.snapshot import SnapshotHolder, current_version
 from gateway.unified.routes import ROUTES
 from gateway.upstream import Upstream
 from policies.chain import KeyUsage, PolicyChain
+from portal.app import portal_routes
 
 log = logging.getLogger("unigate.app")
 ASSETS = Path(__file__).resolve().parent.parent / "node_modules"
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> Litestar:
             healthz,
             readyz,
             *ROUTES,
+            *portal_routes(settings),
             create_static_files_router(path="/static/vendor", directories=[ASSETS], include_in_schema=False),
         ],
         lifespan=[lifespan],
