@@ -32,7 +32,9 @@ from gateway.store.manage import touch_keys
 from gateway.store.snapshot import SnapshotHolder, current_version
 from gateway.unified.routes import ROUTES
 from gateway.upstream import Upstream
-from policies.chain import KeyUsage, PolicyChain
+from policies import PolicyDeps, build_chain
+from policies.auth import KeyUsage
+from policies.chain import PolicyChain
 from portal.app import portal_routes
 
 log = logging.getLogger("unigate.app")
@@ -131,12 +133,14 @@ def create_app(settings: Settings) -> Litestar:
     usage = KeyUsage()
     engine = store_engine.make_engine(settings)
     store_engine.bind(engine)
+    # One client (and pool) per worker process; it connects lazily, inside the running loop.
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await store_engine.start(engine)
         await snapshots.start()
-        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.redis = redis
         flusher = asyncio.create_task(_flush_key_usage(usage))
         try:
             yield
@@ -182,7 +186,13 @@ def create_app(settings: Settings) -> Litestar:
         ],
         lifespan=[lifespan],
         middleware=[
-            DefineMiddleware(PolicyChain, snapshot=lambda: snapshots.current, usage=usage)  # type: ignore[arg-type]
+            DefineMiddleware(
+                PolicyChain,  # type: ignore[arg-type]
+                snapshot=lambda: snapshots.current,
+                policies=build_chain(
+                    PolicyDeps(settings=settings, snapshots=snapshots, redis=redis, usage=usage)
+                ),
+            )
         ],
         exception_handlers={
             UnigateError: _problem,

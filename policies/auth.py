@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from gateway.errors import Unauthorized
 from gateway.store.snapshot import KeyEntry, Snapshot
+from policies.chain import Context
 
 
 def key_from_headers(authorization: str | None, api_key: str | None) -> str | None:
@@ -31,3 +33,31 @@ def authenticate(key: str | None, snapshot: Snapshot, now: datetime | None = Non
     if not entry.consumer.active:
         raise Unauthorized("the application this key belongs to is suspended")
     return entry
+
+
+class KeyUsage:
+    """Last-use times of keys, kept in memory and flushed in batches off the hot path."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, datetime] = {}
+
+    def record(self, key_id: int) -> None:
+        self.pending[key_id] = datetime.now(UTC)
+
+    def take(self) -> dict[int, datetime]:
+        taken, self.pending = self.pending, {}
+        return taken
+
+
+class Authenticate:
+    """Policy: who is calling. Everything after it may rely on `ctx.consumer`."""
+
+    def __init__(self, usage: KeyUsage) -> None:
+        self.usage = usage
+
+    async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
+        key = key_from_headers(ctx.headers.get("authorization"), ctx.headers.get("x-api-key"))
+        entry = authenticate(key, ctx.snapshot)
+        self.usage.record(entry.id)
+        ctx.key, ctx.consumer = entry, entry.consumer
+        await call_next(ctx)
