@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +46,8 @@ class Simulators:
     wdt: Simulator
     wdt_target: Simulator
     kd100: Simulator
+    wdt_throttled: Simulator  # the same ERP data behind a 2 calls/second limit
+    blackhole: str  # accepts connections and never answers
 
 
 class _LoopThread:
@@ -84,7 +87,12 @@ def simulators() -> Iterator[Simulators]:
         "kd100": kd100_sim.create_app(
             kd100_sim.Kd100SimulatorConfig(**kd100_sim.DEFAULT_CREDENTIALS, seed=SEED, anchor=anchor)
         ),
+        "wdt_throttled": wdt_sim.create_app(
+            wdt_sim.WdtSimulatorConfig(**creds, seed=SEED, anchor=anchor, stockout_count=200, qps=2)
+        ),
     }
+    # The kernel completes the handshake for a listening socket nobody accepts from: a backend that hangs.
+    blackhole = socket.create_server(("127.0.0.1", 0), backlog=64)
     thread = _LoopThread()
     runners: list[web.AppRunner] = []
     servers: dict[str, Simulator] = {}
@@ -93,8 +101,10 @@ def simulators() -> Iterator[Simulators]:
             runner, url = thread.run(_serve(app))
             runners.append(runner)
             servers[name] = Simulator(url, app)
-        yield Simulators(anchor=anchor, **servers)
+        port = blackhole.getsockname()[1]
+        yield Simulators(anchor=anchor, blackhole=f"http://127.0.0.1:{port}", **servers)
     finally:
+        blackhole.close()
         for runner in runners:
             thread.run(runner.cleanup())
         thread.stop()
@@ -155,6 +165,8 @@ async def gateway(
         "wdt-badsign": ("wangdiantong", simulators.wdt.url, {**wdt, "appsecret": "not-the-secret"}),
         "kd100-badsign": ("kuaidi100", simulators.kd100.url, {**kd100, "key": "not-the-key"}),
         "wdt-down": ("wangdiantong", f"http://127.0.0.1:{free_port()}", dict(wdt)),
+        "wdt-hangs": ("wangdiantong", simulators.blackhole, dict(wdt)),
+        "wdt-throttled": ("wangdiantong", simulators.wdt_throttled.url, dict(wdt)),
     }
     for name, (system, url, creds) in connections.items():
         await manage.put_connection(vault, name=name, system=system, base_url=url, credentials=creds)

@@ -91,3 +91,21 @@ async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
         "/v1/stockouts", params={"limit": 1}, headers={"X-Request-ID": "trace-me-123"}
     )
     assert response.headers["x-request-id"] == "trace-me-123"
+
+
+async def test_a_backend_that_hangs_is_a_504(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/stockouts", params={"limit": 1}, headers={"X-Connection": "wdt-hangs"})
+    _problem(response, 504, "upstream_timeout")
+
+
+async def test_the_vendors_too_frequent_answer_is_retried_with_backoff(client: httpx.AsyncClient) -> None:
+    """The throttled ERP allows 2 calls a second; 6 requests at once all succeed, later."""
+    import asyncio
+
+    headers = {"X-Connection": "wdt-throttled"}
+    responses = await asyncio.gather(
+        *(client.get("/v1/stockouts", params={"limit": 1}, headers=headers) for _ in range(6))
+    )
+    assert [r.status_code for r in responses] == [200] * 6, [
+        r.text for r in responses if r.status_code != 200
+    ]

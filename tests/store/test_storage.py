@@ -1,0 +1,127 @@
+"""The store on both engines: migrations, config changes, the snapshot, encrypted credentials, idempotency."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from piccolo.engine.base import Engine
+
+from gateway.settings import load_settings
+from gateway.store import engine as store_engine
+from gateway.store import manage
+from gateway.store.crypto import Vault
+from gateway.store.snapshot import load_snapshot
+from gateway.store.tables import TABLES, Connection
+from gateway.unified import idempotency
+from tests.conftest import SECRET_KEY, gateway_env, migrate
+from tests.services import Service
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'store.db'}"
+    else:
+        server: Service = request.getfixturevalue("postgres_server")
+        yield server.url
+
+
+@pytest.fixture
+async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[Engine]:
+    """Tables bound to a freshly migrated database for one test, then bound back as they were."""
+    env = gateway_env(tmp_path, DATABASE_URL=database_url)
+    migrate(env)
+    engine = store_engine.make_engine(load_settings(env))
+    previous = [table._meta.db for table in TABLES]
+    store_engine.bind(engine)
+    await store_engine.start(engine)
+    try:
+        yield engine
+    finally:
+        await store_engine.stop(engine)
+        for table, db in zip(TABLES, previous, strict=True):
+            table._meta.db = db
+
+
+async def test_migrations_are_repeatable(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    migrate(gateway_env(tmp_path, DATABASE_URL=database_url))  # a second run finds nothing to do
+
+
+async def test_config_changes_reach_the_snapshot(engine: Engine) -> None:
+    vault = Vault(SECRET_KEY)
+    name = f"app-{uuid.uuid4().hex[:8]}"
+    before = (await load_snapshot(vault)).version
+    consumer = await manage.create_consumer(name, {"*": "wdt"})
+    issued = await manage.create_key(consumer, name="ci")
+    await manage.put_connection(
+        vault,
+        name=f"wdt-{name}",
+        system="wangdiantong",
+        base_url="http://127.0.0.1:1",
+        credentials={"sid": "s", "appkey": "k", "appsecret": "top-secret-value"},
+    )
+    snapshot = await load_snapshot(vault)
+    assert snapshot.version > before
+    entry = snapshot.keys[manage.hash_key(issued.key)]
+    assert entry.consumer.name == name
+    assert entry.consumer.default_connection("orders") == "wdt"
+    assert snapshot.connections[f"wdt-{name}"].credentials["appsecret"] == "top-secret-value"
+
+    await manage.revoke_key(issued.id)
+    assert manage.hash_key(issued.key) not in (await load_snapshot(vault)).keys
+
+
+async def test_credentials_and_keys_are_never_stored_in_clear(engine: Engine) -> None:
+    vault = Vault(SECRET_KEY)
+    name = f"kd-{uuid.uuid4().hex[:8]}"
+    await manage.put_connection(
+        vault,
+        name=name,
+        system="kuaidi100",
+        base_url="http://127.0.0.1:1",
+        credentials={"customer": "C", "key": "kd100-very-secret"},
+    )
+    row = await Connection.select(Connection.credentials).where(Connection.name == name).first()
+    assert row is not None and "kd100-very-secret" not in row["credentials"]
+    consumer = await manage.create_consumer(f"app-{name}")
+    issued = await manage.create_key(consumer)
+    for key_row in await manage.list_keys(consumer):
+        assert issued.key not in str(key_row)
+        assert issued.key.startswith(key_row["prefix"])
+
+
+async def test_bad_connections_are_refused_naming_the_field(engine: Engine) -> None:
+    from gateway.errors import InvalidParameter
+
+    vault = Vault(SECRET_KEY)
+    with pytest.raises(InvalidParameter) as bad_system:
+        await manage.put_connection(vault, name="x", system="sap", base_url="http://h", credentials={})
+    assert bad_system.value.field == "system"
+    with pytest.raises(InvalidParameter) as bad_url:
+        await manage.put_connection(vault, name="x", system="kuaidi100", base_url="ftp://h", credentials={})
+    assert bad_url.value.field == "base_url"
+
+
+async def test_an_idempotency_key_runs_its_work_once(engine: Engine) -> None:
+    from gateway.errors import IdempotencyConflict
+
+    calls = 0
+
+    async def work() -> tuple[int, dict[str, int]]:
+        nonlocal calls
+        calls += 1
+        return 201, {"n": calls}
+
+    key = uuid.uuid4().hex
+    first = await idempotency.once(scope="1:c:orders", key=key, request={"a": 1}, run=work)
+    again = await idempotency.once(scope="1:c:orders", key=key, request={"a": 1}, run=work)
+    assert (first.body, first.replayed) == ({"n": 1}, False)
+    assert (again.body, again.replayed) == ({"n": 1}, True)
+    assert calls == 1
+    with pytest.raises(IdempotencyConflict):
+        await idempotency.once(scope="1:c:orders", key=key, request={"a": 2}, run=work)
+    other_scope = await idempotency.once(scope="2:c:orders", key=key, request={"a": 1}, run=work)
+    assert other_scope.body == {"n": 2}
