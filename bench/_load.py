@@ -158,8 +158,9 @@ def run_wrk(
     connections: int = 32,
     duration: float = 5.0,
     threads: int = 1,
+    script: str | None = None,
 ) -> LoadResult:
-    """Run wrk against `url` for `duration` seconds (whole seconds, at least 1)."""
+    """Run wrk on `url` for `duration` seconds (whole, at least 1); `script` is a wrk Lua file."""
     _check_target(url, duration)
     if not have_wrk():
         raise FileNotFoundError(f"{WRK} not found: apt-get install -y wrk")
@@ -168,6 +169,8 @@ def run_wrk(
     cmd += ["--timeout", f"{REQUEST_TIMEOUT:.0f}s"]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
+    if script:
+        cmd += ["-s", script]
     done = subprocess.run(
         [*cmd, url], capture_output=True, text=True, check=True, timeout=seconds + REQUEST_TIMEOUT + 5
     )

@@ -14,6 +14,7 @@ import hmac
 import math
 import re
 import time
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -183,6 +184,15 @@ class WdtState:
     oid_owner: dict[str, str] = field(default_factory=dict)  # oid -> tid (an oid is unique per sid)
     limiter: _RateLimiter = field(init=False)
     sequence: int = field(init=False)
+    # Stockouts sorted once by each time field the query can filter on, with the sort keys beside them,
+    # so a query slices a window with bisect instead of scanning and sorting every time.
+    _by_time: dict[str, tuple[list[str], list[dict[str, Any]]]] = field(init=False, default_factory=dict)
+
+    def stockouts_by(self, time_field: str) -> tuple[list[str], list[dict[str, Any]]]:
+        if time_field not in self._by_time:
+            ordered = sorted(self.stockouts, key=lambda s: (s[time_field], int(s["stockout_id"])))
+            self._by_time[time_field] = ([s[time_field] for s in ordered], ordered)
+        return self._by_time[time_field]
 
     def __post_init__(self) -> None:
         self.limiter = _RateLimiter(self.config.qps)
@@ -327,15 +337,14 @@ def _stockout_query(state: WdtState, params: Mapping[str, str]) -> dict[str, Any
         if params.get(key)
     }
     src_tid = params.get("src_tid", "")
-    rows = [
-        stockout
-        for stockout in state.stockouts
-        if stockout["status"] in statuses
-        and all(stockout[key] == value for key, value in equal.items())
-        and (not src_tid or src_tid in stockout["src_tids"].split(","))
-        and (window is None or window[0] <= stockout[time_field] <= window[1])
-    ]
-    rows.sort(key=lambda stockout: (stockout[time_field], int(stockout["stockout_id"])))
+    times, ordered = state.stockouts_by(time_field)
+    if window is not None:
+        ordered = ordered[bisect_left(times, window[0]) : bisect_right(times, window[1])]
+    rows = [stockout for stockout in ordered if stockout["status"] in statuses]
+    for key, value in equal.items():
+        rows = [stockout for stockout in rows if stockout[key] == value]
+    if src_tid:
+        rows = [stockout for stockout in rows if src_tid in stockout["src_tids"].split(",")]
     return _page_body("stockout_list", rows, page_no, page_size)
 
 
