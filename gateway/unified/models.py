@@ -227,3 +227,16 @@ class StockoutPage(msgspec.Struct):
 class OrderPage(msgspec.Struct):
     items: list[Order]
     next_cursor: str | None
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem, as every error is answered (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    field: str | None = None
+    vendor: dict[str, str] | None = None

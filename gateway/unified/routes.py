@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
 
 from gateway.connectors.base import ListQuery
 from gateway.errors import InvalidParameter, NotFound
 from gateway.runtime import Runtime
 from gateway.store.snapshot import ConsumerEntry
 from gateway.unified import idempotency
+from gateway.unified.examples import NEW_ORDER, ORDER, ORDER_PUSHED, STOCKOUT, TRACKING, ok, responses
 from gateway.unified.models import (
     NewOrder,
     Order,
@@ -101,6 +103,10 @@ class StockoutController(Controller):
         summary="List stockouts (sales outbound orders)",
         description="Stockouts updated in a time range (default: the last 30 days), any range: the gateway "
         "walks the backend's windows and pages. Follow `next_cursor` until it is null.",
+        responses={
+            **ok(StockoutPage, {"items": [STOCKOUT], "next_cursor": "eyJzdGFydCI6..."}),
+            **responses(400, 401, 502, 504),
+        },
     )
     async def list_stockouts(
         self,
@@ -129,7 +135,11 @@ class StockoutController(Controller):
         page = await connector.list_stockouts(query, cursor)
         return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
 
-    @get("/{stockout_no:str}", summary="Read one stockout")
+    @get(
+        "/{stockout_no:str}",
+        summary="Read one stockout",
+        responses={**ok(Stockout, STOCKOUT), **responses(400, 401, 404, 502, 504)},
+    )
     async def get_stockout(
         self,
         request: Request[Any, Any, Any],
@@ -141,7 +151,11 @@ class StockoutController(Controller):
         record = await connector.get_stockout(stockout_no, _include_raw(include))
         return msgspec.convert(record, Stockout)
 
-    @get("/{stockout_no:str}/tracking", summary="Express tracking of a stockout's parcel")
+    @get(
+        "/{stockout_no:str}/tracking",
+        summary="Express tracking of a stockout's parcel",
+        responses={**ok(Tracking, TRACKING), **responses(400, 401, 404, 501, 502, 504)},
+    )
     async def stockout_tracking(
         self,
         request: Request[Any, Any, Any],
@@ -180,6 +194,7 @@ class OrderController(Controller):
         "/",
         summary="List orders",
         description="Orders modified in a time range (default: the last 24 hours). Follow `next_cursor`.",
+        responses={**ok(OrderPage, {"items": [ORDER], "next_cursor": None}), **responses(400, 401, 502, 504)},
     )
     async def list_orders(
         self,
@@ -208,7 +223,11 @@ class OrderController(Controller):
         page = await connector.list_orders(query, cursor)
         return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)
 
-    @get("/{order_no:str}", summary="Read one order")
+    @get(
+        "/{order_no:str}",
+        summary="Read one order",
+        responses={**ok(Order, ORDER), **responses(400, 401, 404, 502, 504)},
+    )
     async def get_order(
         self,
         request: Request[Any, Any, Any],
@@ -225,11 +244,15 @@ class OrderController(Controller):
         description="Send `Idempotency-Key` to make retries safe: a replay returns the first answer "
         "(with `Idempotent-Replayed: true`) and pushes nothing; the same key with another body is refused.",
         status_code=201,
+        responses={
+            **ok(OrderPushed, ORDER_PUSHED, 201, "Pushed"),
+            **responses(400, 401, 409, 422, 501, 502, 504),
+        },
     )
     async def create_order(
         self,
         request: Request[Any, Any, Any],
-        data: NewOrder,
+        data: Annotated[NewOrder, Body(examples=[Example(summary="a paid order", value=NEW_ORDER)])],
         x_connection: Connection = None,
         idempotency_key: Annotated[
             str | None, Parameter(header="Idempotency-Key", required=False, description="Makes retries safe")
@@ -255,7 +278,11 @@ class LogisticsController(Controller):
     path = "/v1/logistics"
     tags = ["logistics"]
 
-    @get("/tracking", summary="Express tracking of a parcel")
+    @get(
+        "/tracking",
+        summary="Express tracking of a parcel",
+        responses={**ok(Tracking, TRACKING), **responses(400, 401, 404, 501, 502, 504)},
+    )
     async def tracking(
         self,
         request: Request[Any, Any, Any],
