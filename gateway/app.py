@@ -22,7 +22,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
-from gateway import logs
+from gateway import logs, metrics
 from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -34,6 +34,7 @@ from gateway.unified.routes import ROUTES
 from gateway.upstream import Upstream
 from policies import PolicyDeps, build_chain
 from policies.auth import KeyUsage
+from policies.backend import LocalCaps, RedisCaps
 from policies.chain import PolicyChain
 from portal.app import portal_routes
 
@@ -102,7 +103,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["operations"], summary="Readiness: database, and Redis when configured")
+@get("/metrics", tags=["operations"], summary="Prometheus metrics of this gateway process")
+async def metrics_route() -> Response[bytes]:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@get(
+    "/readyz",
+    tags=["operations"],
+    summary="Readiness: database, and Redis when configured; the connections' circuit breakers",
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     checks: dict[str, str] = {}
     try:
@@ -118,7 +129,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    # Breakers are reported, not judged: a failing backend is no reason to take this node out of service.
+    breakers = request.app.state.runtime.upstream.breaker_states()
+    body = {"status": "ready" if ready else "not ready", "checks": checks, "breakers": breakers}
     return Response(
         msgspec.json.encode(body), status_code=200 if ready else 503, media_type="application/json"
     )
@@ -128,13 +141,17 @@ def create_app(settings: Settings) -> Litestar:
     logs.configure(settings.log_level)
     vault = Vault(settings.secret_key)
     snapshots = SnapshotHolder(vault, settings.config_poll_seconds)
-    upstream = Upstream(timeout_seconds=settings.upstream_timeout_seconds)
+    # One client (and pool) per worker process; it connects lazily, inside the running loop.
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    upstream = Upstream(
+        timeout_seconds=settings.upstream_timeout_seconds,
+        retries=settings.upstream_retries,
+        caps=RedisCaps(redis) if redis is not None else LocalCaps(),
+    )
     runtime = Runtime(snapshots, upstream)
     usage = KeyUsage()
     engine = store_engine.make_engine(settings)
     store_engine.bind(engine)
-    # One client (and pool) per worker process; it connects lazily, inside the running loop.
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -180,6 +197,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             healthz,
             readyz,
+            metrics_route,
             *ROUTES,
             *portal_routes(settings),
             create_static_files_router(path="/static/vendor", directories=[ASSETS], include_in_schema=False),

@@ -120,3 +120,37 @@ def problem_json(error: UnigateError, request_id: str | None) -> bytes:
 
 
 PROBLEM_JSON = "application/problem+json"
+
+def _retry_after(error: UnigateError, seconds: float) -> None:
+    # Retry-After takes whole seconds; never 0, which would invite an immediate retry storm.
+    error.headers["Retry-After"] = str(max(1, round(seconds + 0.499)))
+
+
+class Overloaded(UnigateError):
+    """This node is at its in-flight bound and the request waited as long as it may (admission)."""
+
+    status, code, title = 503, "overloaded", "The gateway is overloaded"
+
+    def __init__(self, detail: str, *, retry_after: float, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        _retry_after(self, retry_after)
+
+
+class CircuitOpen(UpstreamError):
+    """The connection's circuit breaker is open: answered at once, without calling the backend."""
+
+    status, code, title = 503, "upstream_unavailable", "Upstream unavailable"
+
+    def __init__(self, detail: str, *, system: str, retry_after: float, **extra: Any) -> None:
+        super().__init__(detail, system=system, **extra)
+        _retry_after(self, retry_after)
+
+
+class UpstreamBusy(UpstreamError):
+    """The backend's own QPS or concurrency cap leaves no room within the call's time budget."""
+
+    status, code, title = 503, "upstream_busy", "The backend's own limit is used up"
+
+    def __init__(self, detail: str, *, system: str, retry_after: float, **extra: Any) -> None:
+        super().__init__(detail, system=system, **extra)
+        _retry_after(self, retry_after)

@@ -1,48 +1,211 @@
-"""The one way out to a backend: a shared aiohttp session with timeouts and connection pools.
+"""The one way out to a backend: a shared aiohttp session, and the backend protection around every call.
 
-Every connector sends through `Upstream`, so backend protection (caps, retries, breaker) has
-one place to live.
+For each connection (`Target`): its circuit breaker, its QPS and concurrency caps (cluster-wide through
+Redis when configured), a timeout per attempt, and retries with jittered backoff for retryable failures
+only: transport errors on idempotent calls, HTTP 429/503 (honouring Retry-After) and the vendor's own
+"too frequent" answer, which a client signals by raising VendorRateLimited from its `read`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway import metrics
+from gateway.errors import UpstreamBusy, UpstreamError, UpstreamTimeout, VendorError, VendorRateLimited
+from policies.backend import BackendOptions, Breaker, Caps, LocalCaps, capped, parse_options
+
+T = TypeVar("T")
+RETRYABLE_STATUS = frozenset({429, 503})
+
+
+class Target:
+    """One connection as the way out sees it: its options, its breaker; built once per options."""
+
+    def __init__(
+        self, connection: str, system: str, options: BackendOptions, timeout: float, retries: int
+    ) -> None:
+        self.connection = connection
+        self.system = system
+        self.options = options
+        self.timeout_seconds = options.timeout_seconds or timeout
+        self.retries = options.retries if options.retries is not None else retries
+        self.timeout = aiohttp.ClientTimeout(
+            total=self.timeout_seconds, connect=min(3.0, self.timeout_seconds)
+        )
+        self.breaker = Breaker(connection, system, options.breaker)
 
 
 class Upstream:
-    def __init__(self, *, timeout_seconds: float = 10.0, pool_size: int = 100) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=min(3.0, timeout_seconds))
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float = 10.0,
+        retries: int = 3,
+        pool_size: int = 100,
+        caps: Caps | None = None,
+    ) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.retries = retries
+        self.caps: Caps = caps or LocalCaps()
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
+        self._targets: dict[str, Target] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
         # Created lazily: an aiohttp session belongs to the running event loop.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
+                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
                 connector=aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300),
                 raise_for_status=False,
             )
         return self._session
 
-    async def post_form(self, url: str, data: Mapping[str, str], *, system: str) -> tuple[int, bytes]:
-        """POST a form; return (status, body). Transport failures become UpstreamError."""
+    def target(self, connection: str, system: str, options: Mapping[str, Any] | None = None) -> Target:
+        """The protection of `connection`; kept (with its breaker's state) while its options stay the same."""
+        parsed = parse_options(options)
+        current = self._targets.get(connection)
+        if current is None or current.options != parsed or current.system != system:
+            current = self._targets[connection] = Target(
+                connection, system, parsed, self.timeout_seconds, self.retries
+            )
+        return current
+
+    def breaker_states(self) -> dict[str, str]:
+        return {name: target.breaker.current() for name, target in sorted(self._targets.items())}
+
+    async def post_form(
+        self,
+        target: Target,
+        url: str,
+        form: Callable[[], Mapping[str, str]],
+        read: Callable[[int, bytes], T],
+        *,
+        idempotent: bool = True,
+    ) -> T:
+        """POST `form()` (built afresh for each attempt: signatures carry a timestamp) and return `read`'s
+        result. `read` raises VendorRateLimited for a "too frequent" answer, which is retried; any other
+        error it raises reaches the caller."""
+        name = target.connection
+        for attempt in range(target.retries + 1):
+            last = attempt == target.retries
+            target.breaker.enter()
+            try:
+                async with capped(
+                    self.caps, name, target.options, system=target.system, budget=target.timeout_seconds
+                ):
+                    status, retry_after, body = await self._send(target, url, form())
+            except UpstreamBusy:
+                target.breaker.abandon()
+                metrics.UPSTREAM_CALLS.labels(name, "busy").inc()
+                raise
+            except UpstreamTimeout:
+                # Not retried: a backend that is slow now is slower still with our retries on top.
+                target.breaker.failure()
+                metrics.UPSTREAM_CALLS.labels(name, "timeout").inc()
+                raise
+            except UpstreamError:
+                target.breaker.failure()
+                metrics.UPSTREAM_CALLS.labels(name, "transport_error").inc()
+                if idempotent and not last:
+                    await self._backoff(target, attempt)
+                    continue
+                raise
+            except BaseException:
+                target.breaker.abandon()
+                raise
+            if status in RETRYABLE_STATUS or status >= 500:
+                (target.breaker.success if status == 429 else target.breaker.failure)()
+                metrics.UPSTREAM_CALLS.labels(name, "http_error").inc()
+                if status in RETRYABLE_STATUS and not last:
+                    wait = retry_after if retry_after is not None else self._delay(target, attempt)
+                    if wait > target.timeout_seconds:
+                        raise UpstreamBusy(
+                            f"{name} asks us to wait {wait:.0f}s (HTTP {status}, Retry-After)",
+                            system=target.system,
+                            retry_after=wait,
+                            connection=name,
+                        )
+                    metrics.UPSTREAM_RETRIES.labels(name).inc()
+                    await asyncio.sleep(wait)
+                    continue
+            try:
+                result = read(status, body)
+            except VendorRateLimited:
+                target.breaker.success()  # it answered: alive, only busy
+                metrics.UPSTREAM_CALLS.labels(name, "rate_limited").inc()
+                if last:
+                    raise
+                await self._backoff(target, attempt)
+                continue
+            except VendorError:
+                target.breaker.success()
+                metrics.UPSTREAM_CALLS.labels(name, "vendor_error").inc()
+                raise
+            except UpstreamError:
+                if status < 500:  # answered 2xx/4xx with something that is not its envelope
+                    target.breaker.failure()
+                    metrics.UPSTREAM_CALLS.labels(name, "http_error").inc()
+                raise
+            except BaseException:
+                target.breaker.abandon()
+                raise
+            if status < 500:
+                target.breaker.success()
+                metrics.UPSTREAM_CALLS.labels(name, "ok").inc()
+            return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _send(
+        self, target: Target, url: str, data: Mapping[str, str]
+    ) -> tuple[int, float | None, bytes]:
+        """One attempt; transport failures become UpstreamError, timeouts UpstreamTimeout."""
         try:
-            async with self.session.post(url, data=dict(data)) as response:
-                return response.status, await response.read()
+            async with self.session.post(url, data=dict(data), timeout=target.timeout) as response:
+                return (
+                    response.status,
+                    _retry_after(response.headers.get("Retry-After")),
+                    await response.read(),
+                )
         except TimeoutError:
-            raise UpstreamTimeout(f"{system} did not answer in time", system=system) from None
+            raise UpstreamTimeout(
+                f"{target.system} did not answer in time ({target.timeout_seconds:g}s)",
+                system=target.system,
+                connection=target.connection,
+            ) from None
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"{system} is unreachable: {type(exc).__name__}", system=system) from None
+            raise UpstreamError(
+                f"{target.system} is unreachable: {type(exc).__name__}",
+                system=target.system,
+                connection=target.connection,
+            ) from None
+
+    def _delay(self, target: Target, attempt: int) -> float:
+        # Exponential backoff with jitter, so callers throttled together do not come back together.
+        return target.options.backoff_seconds * 2**attempt * random.uniform(0.5, 1.0)
+
+    async def _backoff(self, target: Target, attempt: int) -> None:
+        metrics.UPSTREAM_RETRIES.labels(target.connection).inc()
+        await asyncio.sleep(self._delay(target, attempt))
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             # Let the connector's transports finish closing before the loop goes away.
             await asyncio.sleep(0)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the delta-seconds form; an HTTP date is read as 'soon')."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 1.0

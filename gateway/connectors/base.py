@@ -94,6 +94,8 @@ class Connector:
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         self.config = config
         self.upstream = upstream
+        # Caps, timeout, retries and breaker of this connection, applied by the way out to every call.
+        self.target = upstream.target(config.name, self.system, config.options)
 
     @property
     def name(self) -> str:

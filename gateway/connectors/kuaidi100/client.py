@@ -8,7 +8,7 @@ import msgspec
 
 from gateway.connectors.kuaidi100.sign import sign
 from gateway.errors import UpstreamError, VendorError, VendorNotFound
-from gateway.upstream import Upstream
+from gateway.upstream import Target, Upstream
 
 SYSTEM = "kuaidi100"
 QUERY_PATH = "/poll/query.do"
@@ -16,11 +16,15 @@ NO_RESULT = "500"  # "no result yet": the waybill is unknown to the carrier so f
 
 
 class Kd100Client:
-    def __init__(self, *, base_url: str, customer: str, key: str, upstream: Upstream) -> None:
+    def __init__(
+        self, *, base_url: str, customer: str, key: str, upstream: Upstream, target: Target | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.customer = customer
         self._key = key
         self.upstream = upstream
+        # The connection's protection (caps, breaker, retries); a bare client is protected per base URL.
+        self.target = target or upstream.target(self.base_url, SYSTEM)
 
     def signed_form(self, param: dict[str, Any]) -> dict[str, str]:
         # The sign covers the exact string sent, so encode once and sign that.
@@ -31,7 +35,11 @@ class Kd100Client:
         form = self.signed_form(
             {"com": com, "num": num, "phone": phone, "resultv2": "4", "show": "0", "order": "desc"}
         )
-        status, body = await self.upstream.post_form(self.base_url + QUERY_PATH, form, system=SYSTEM)
+        return await self.upstream.post_form(self.target, self.base_url + QUERY_PATH, lambda: form, self.read)
+
+    @staticmethod
+    def read(status: int, body: bytes) -> dict[str, Any]:
+        """The answer of a successful query, else the vendor's refusal as VendorError."""
         if status != 200:
             raise UpstreamError(f"{SYSTEM} answered HTTP {status}", system=SYSTEM)
         try:

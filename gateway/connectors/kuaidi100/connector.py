@@ -28,6 +28,7 @@ class Kuaidi100Connector(Connector):
             customer=config.credentials["customer"],
             key=config.credentials["key"],
             upstream=upstream,
+            target=self.target,
         )
         self.mappings = load_mappings(MAPPINGS, ["tracking"])
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -12,7 +10,7 @@ import msgspec
 
 from gateway.connectors.wangdiantong.sign import sign
 from gateway.errors import UpstreamError, VendorError, VendorRateLimited
-from gateway.upstream import Upstream
+from gateway.upstream import Target, Upstream
 
 SYSTEM = "wangdiantong"
 # The vendor says "too frequent" in words, not with a documented code (protocols.md 1.3).
@@ -35,8 +33,7 @@ class WdtClient:
         appkey: str,
         appsecret: str,
         upstream: Upstream,
-        retries: int = 3,
-        backoff_seconds: float = 0.5,
+        target: Target | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -44,8 +41,8 @@ class WdtClient:
         self.appkey = appkey
         self._appsecret = appsecret
         self.upstream = upstream
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
+        # The connection's protection (caps, breaker, retries); a bare client is protected per base URL.
+        self.target = target or upstream.target(self.base_url, SYSTEM)
         self.clock = clock
 
     def signed_form(self, params: Mapping[str, Any]) -> dict[str, str]:
@@ -54,25 +51,30 @@ class WdtClient:
         form["sign"] = sign(form, self._appsecret)
         return form
 
-    async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Call `<base>/openapi2/<method>.php`; retry the vendor's "too frequent" with jittered backoff."""
-        url = f"{self.base_url}/openapi2/{method}.php"
-        for attempt in range(self.retries + 1):
-            # Re-signed each attempt: the timestamp is part of the sign.
-            status, body = await self.upstream.post_form(url, self.signed_form(params), system=SYSTEM)
-            envelope = self._parse(status, body)
-            code = envelope.get("code")
-            if code in (0, "0"):
-                return envelope
-            message = str(envelope.get("message", ""))
-            if TOO_FREQUENT in message:
-                if attempt < self.retries:
-                    delay = self.backoff_seconds * 2**attempt
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                    continue
-                raise VendorRateLimited(system=SYSTEM, vendor_code=str(code), message=message)
-            raise VendorError(system=SYSTEM, vendor_code=str(code), message=message)
-        raise AssertionError("unreachable")
+    async def call(
+        self, method: str, params: Mapping[str, Any], *, idempotent: bool = True
+    ) -> dict[str, Any]:
+        """Call `<base>/openapi2/<method>.php`; the way out retries a "too frequent" answer with backoff."""
+        return await self.upstream.post_form(
+            self.target,
+            f"{self.base_url}/openapi2/{method}.php",
+            # Re-signed for each attempt: the timestamp is part of the sign.
+            lambda: self.signed_form(params),
+            self.read,
+            idempotent=idempotent,
+        )
+
+    @staticmethod
+    def read(status: int, body: bytes) -> dict[str, Any]:
+        """The envelope of a successful call, else the vendor's refusal (VendorError, VendorRateLimited)."""
+        envelope = WdtClient._parse(status, body)
+        code = envelope.get("code")
+        if code in (0, "0"):
+            return envelope
+        message = str(envelope.get("message", ""))
+        if TOO_FREQUENT in message:
+            raise VendorRateLimited(system=SYSTEM, vendor_code=str(code), message=message)
+        raise VendorError(system=SYSTEM, vendor_code=str(code), message=message)
 
     @staticmethod
     def _parse(status: int, body: bytes) -> dict[str, Any]:

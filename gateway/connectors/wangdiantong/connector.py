@@ -142,6 +142,7 @@ class WangdiantongConnector(Connector):
             appkey=creds["appkey"],
             appsecret=creds["appsecret"],
             upstream=upstream,
+            target=self.target,
         )
         self.tz = ZoneInfo(config.options.get("timezone", "Asia/Shanghai"))
         self.mappings: dict[str, Mapping] = load_mappings(
@@ -249,6 +250,7 @@ class WangdiantongConnector(Connector):
         answer = await self.client.call(
             "trade_push",
             {"shop_no": order["shop_code"], "switch": 1, "trade_list": [trade]},
+            idempotent=False,
         )
         return {
             "connection": self.name,
