@@ -43,5 +43,6 @@ def test_every_v1_operation_documents_an_example_answer_and_its_problems(anonymo
         problems = [code for code in op["responses"] if code.startswith(("4", "5"))]
         assert "400" in problems and "401" in problems, (path, method)
         for code in problems:
-            example = next(iter(op["responses"][code]["content"]["application/problem+json"]["examples"].values()))
+            examples = op["responses"][code]["content"]["application/problem+json"]["examples"]
+            example = next(iter(examples.values()))
             assert example["value"]["status"] == int(code), (path, method, code)
