@@ -24,6 +24,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_timeout_seconds: float = 10.0
     upstream_retries: int = 3
     var_dir: str = "var"
+    # Admission (policies/admission.py): requests in flight per node, how many may wait, for how long.
+    admission_max_in_flight: int = 256
+    admission_queue: int = 1024
+    admission_max_wait_seconds: float = 2.0
+    # Response cache (policies/cache.py): seconds per unified API; an API not named is not cached.
+    cache_ttl: dict[str, float] = {}
+    cache_max_entries: int = 10_000
+    # Usage metering (policies/metering.py): how often usage is written, how many samples a consumer keeps.
+    metering_flush_seconds: float = 2.0
+    request_samples_per_consumer: int = 200
+    usage_timezone: str = "Asia/Shanghai"
 
     @property
     def is_postgres(self) -> bool:
@@ -64,4 +75,27 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         upstream_timeout_seconds=float(env.get("UNIGATE_UPSTREAM_TIMEOUT", "10")),
         upstream_retries=int(env.get("UNIGATE_UPSTREAM_RETRIES", "3")),
         var_dir=var_dir,
+        admission_max_in_flight=int(env.get("UNIGATE_ADMISSION_MAX_IN_FLIGHT", "256")),
+        admission_queue=int(env.get("UNIGATE_ADMISSION_QUEUE", "1024")),
+        admission_max_wait_seconds=float(env.get("UNIGATE_ADMISSION_MAX_WAIT", "2")),
+        cache_ttl=_per_api_seconds("UNIGATE_CACHE_TTL", env.get("UNIGATE_CACHE_TTL", "")),
+        cache_max_entries=int(env.get("UNIGATE_CACHE_MAX_ENTRIES", "10000")),
+        metering_flush_seconds=float(env.get("UNIGATE_METERING_FLUSH_SECONDS", "2")),
+        request_samples_per_consumer=int(env.get("UNIGATE_REQUEST_SAMPLES", "200")),
+        usage_timezone=env.get("UNIGATE_USAGE_TIMEZONE", "Asia/Shanghai"),
     )
+
+
+def _per_api_seconds(name: str, text: str) -> dict[str, float]:
+    """`stockouts=30,logistics=300` -> {"stockouts": 30.0, "logistics": 300.0}; malformed fails at start."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        api, sep, seconds = part.partition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = -1.0
+        if not sep or not api.strip() or value < 0:
+            raise ValueError(f"{name}: expected api=seconds[,api=seconds...], got {part!r}")
+        out[api.strip()] = value
+    return out
