@@ -36,7 +36,7 @@ from policies import PolicyDeps, build_chain
 from policies.auth import KeyUsage
 from policies.backend import LocalCaps, RedisCaps
 from policies.chain import PolicyChain
-from portal.app import portal_routes
+from portal.app import portal_routes, portal_template_config
 
 log = logging.getLogger("unigate.app")
 ASSETS = Path(__file__).resolve().parent.parent / "node_modules"
@@ -188,7 +188,13 @@ def create_app(settings: Settings) -> Litestar:
         ],
         components=Components(
             security_schemes={
-                "apiKey": SecurityScheme(type="http", scheme="bearer", description="ug_… API key")
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="ug_… API key"),
+                "adminToken": SecurityScheme(
+                    type="http", scheme="bearer", description="uga_… admin token (`unigate admin token`)"
+                ),
+                "session": SecurityScheme(
+                    type="apiKey", security_scheme_in="cookie", name="unigate_session", description="portal sign-in"
+                ),
             }
         ),
         security=[{"apiKey": []}],
@@ -219,6 +225,7 @@ def create_app(settings: Settings) -> Litestar:
             Exception: _internal_problem,
         },
         openapi_config=openapi,
+        template_config=portal_template_config(),
         state=State({"runtime": runtime, "settings": settings, "redis": None}),
         logging_config=None,
     )

@@ -24,6 +24,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_timeout_seconds: float = 10.0
     upstream_retries: int = 3
     var_dir: str = "var"
+    # Portal: new developer accounts wait for an admin; the language of pages for whoever has not chosen;
+    # the Secure flag on the session and CSRF cookies (set it whenever the portal is served over HTTPS).
+    signup_approval: bool = False
+    default_locale: str = "zh"
+    cookie_secure: bool = False
     # Admission (policies/admission.py): requests in flight per node, how many may wait, for how long.
     admission_max_in_flight: int = 256
     admission_queue: int = 1024
@@ -60,6 +65,11 @@ def _secret_key(env: dict[str, str], var_dir: str) -> str:
     return key
 
 
+def environ() -> dict[str, str]:
+    """The process environment, for `${VAR}` secret references in declarative config files."""
+    return dict(os.environ)
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     var_dir = env.get("UNIGATE_VAR_DIR", "var")
@@ -75,6 +85,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         upstream_timeout_seconds=float(env.get("UNIGATE_UPSTREAM_TIMEOUT", "10")),
         upstream_retries=int(env.get("UNIGATE_UPSTREAM_RETRIES", "3")),
         var_dir=var_dir,
+        signup_approval=env.get("UNIGATE_SIGNUP_APPROVAL", "0").lower() in ("1", "true", "yes"),
+        default_locale=env.get("UNIGATE_DEFAULT_LOCALE", "zh"),
+        cookie_secure=env.get("UNIGATE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
         admission_max_in_flight=int(env.get("UNIGATE_ADMISSION_MAX_IN_FLIGHT", "256")),
         admission_queue=int(env.get("UNIGATE_ADMISSION_QUEUE", "1024")),
         admission_max_wait_seconds=float(env.get("UNIGATE_ADMISSION_MAX_WAIT", "2")),

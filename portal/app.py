@@ -1,12 +1,102 @@
-"""The management plane as mounted into the gateway: portal pages and the admin REST API."""
+"""The management plane as mounted into the gateway: portal pages, admin pages and the management API.
+
+Routes live in four sections, each a Litestar Router carrying the session and CSRF middleware:
+
+    /portal      developer pages (HTML; sign-in and sign-up are public, the rest need a session)
+    /admin       admin pages (HTML; `admin_only` on the whole router)
+    /portal/api  developer JSON API (session or admin token)
+    /admin/api   management REST API (admin session or admin token; `admin_only` on the router)
+
+To add a page: write handlers in your module (paths relative to the section), list them below
+under their section, put templates in `<your package>/templates/` (found automatically; extend
+"base.html"), add menu entries with `portal.nav.register` and Chinese strings with
+`portal.i18n.register`. tests/portal/test_isolation.py walks the route table, so a new admin route
+is checked for refusing developers without anyone writing a test for it.
+"""
 
 from __future__ import annotations
 
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
+from litestar import Router, get
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar_htmx import HTMXRequest
+
+from gateway.errors import UnigateError
 from gateway.settings import Settings
+from portal import sessions
+from portal.auth import admin_only, developer_or_admin, provide_me
+from portal.web import html_error, template_translate
+
+HERE = Path(__file__).resolve().parent
+ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminToken": []}, {"session": []}]
+
+
+@get("/", include_in_schema=False)
+async def root() -> Redirect:
+    return Redirect("/portal")
+
+
+def _section(path: str, handlers: list[Any], settings: Settings, *, html: bool, **options: Any) -> Router:
+    return Router(
+        path=path,
+        route_handlers=handlers,
+        middleware=sessions.middleware(settings),
+        dependencies={"me": Provide(provide_me)},
+        request_class=HTMXRequest,
+        # Pages show errors as pages; the APIs keep the app's problem+json handlers.
+        exception_handlers={UnigateError: html_error, HTTPException: html_error} if html else {},
+        include_in_schema=not html,
+        **options,
+    )
 
 
 def portal_routes(settings: Settings) -> list[Any]:
-    """Route handlers (controllers, routers) of the portal and the management API."""
-    return []
+    """Route handlers (routers) of the portal and the management API."""
+    from portal import account, admin_api, admin_pages, developer, developer_api
+
+    return [
+        root,
+        _section("/portal", [*account.PAGES, *developer.PAGES], settings, html=True),
+        _section("/admin", admin_pages.PAGES, settings, html=True, guards=[admin_only]),
+        _section(
+            "/portal/api",
+            developer_api.ROUTES,
+            settings,
+            html=False,
+            guards=[developer_or_admin],
+            tags=["portal"],
+        ),
+        _section(
+            "/admin/api",
+            admin_api.ROUTES,
+            settings,
+            html=False,
+            guards=[admin_only],
+            tags=["admin"],
+            security=ADMIN_SECURITY,
+        ),
+        create_static_files_router(
+            path="/static/portal", directories=[HERE / "static"], include_in_schema=False
+        ),
+    ]
+
+
+def portal_template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja over portal/templates and every portal/<feature>/templates folder."""
+    folders: list[Path | PathLike[Any] | str] = [
+        HERE / "templates",
+        *sorted(p for p in HERE.glob("*/templates") if p.is_dir()),
+    ]
+
+    def callbacks(engine: JinjaTemplateEngine) -> None:
+        engine.register_template_callable("_", template_translate)
+
+    return TemplateConfig(directory=folders, engine=JinjaTemplateEngine, engine_callback=callbacks)

@@ -7,7 +7,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
 from gateway.settings import Settings
-from gateway.store.tables import TABLES
+from gateway.store.piccolo_app import APP_CONFIG
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -20,8 +20,8 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def bind(engine: Engine) -> None:
-    """Point every table at `engine` (tests run the same code on SQLite and PostgreSQL)."""
-    for table in TABLES:
+    """Point every table of the Piccolo app at `engine` (tests run the same code on SQLite and PostgreSQL)."""
+    for table in APP_CONFIG.table_classes:
         table._meta.db = engine
 
 

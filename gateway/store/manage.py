@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -17,7 +17,6 @@ from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import ApiKey, Connection, Consumer
-from policies.backend import parse_options
 
 KEY_PREFIX = "ug_"
 
@@ -32,10 +31,20 @@ class IssuedKey(msgspec.Struct, frozen=True):
     prefix: str
 
 
-async def create_consumer(name: str, default_connections: dict[str, str] | None = None) -> int:
+async def create_consumer(
+    name: str,
+    default_connections: dict[str, str] | None = None,
+    *,
+    owner: int | None = None,
+    description: str = "",
+) -> int:
     if await Consumer.exists().where(Consumer.name == name):
         raise Conflict(f"a consumer named {name!r} already exists", field="name")
-    rows = await Consumer.insert(Consumer(name=name, default_connections=default_connections or {}))
+    rows = await Consumer.insert(
+        Consumer(
+            name=name, default_connections=default_connections or {}, owner=owner, description=description
+        )
+    )
     await bump_version()
     return int(rows[0]["id"])
 
@@ -68,7 +77,33 @@ async def revoke_key(key_id: int) -> None:
     await bump_version()
 
 
-async def list_keys(consumer: int | None = None) -> list[dict[str, Any]]:
+async def rotate_key(key_id: int, overlap: timedelta) -> IssuedKey:
+    """A new key for the same consumer; the old one keeps working for `overlap`, then expires."""
+    row = await ApiKey.select().where(ApiKey.id == key_id).first()
+    if row is None or row["revoked_at"] is not None:
+        raise NotFound(f"no active API key with id {key_id}")
+    ends = datetime.now(UTC) + overlap
+    if row["expires_at"] is not None and row["expires_at"] < ends:
+        ends = row["expires_at"]  # rotation never extends a key's life
+    await ApiKey.update({ApiKey.expires_at: ends}).where(ApiKey.id == key_id)
+    return await create_key(row["consumer"], name=row["name"], expires_at=None)
+
+
+async def find_keys(prefix: str) -> list[dict[str, Any]]:
+    """Keys whose prefix starts with `prefix` (the first characters of a key, as shown in lists)."""
+    return await list_keys(prefix=prefix)
+
+
+async def set_consumer_active(consumer: int, active: bool) -> None:
+    updated = (
+        await Consumer.update({Consumer.active: active}).where(Consumer.id == consumer).returning(Consumer.id)
+    )
+    if not updated:
+        raise NotFound(f"no consumer with id {consumer}")
+    await bump_version()
+
+
+async def list_keys(consumer: int | None = None, prefix: str | None = None) -> list[dict[str, Any]]:
     query = ApiKey.select(
         ApiKey.id,
         ApiKey.consumer.name.as_alias("consumer"),
@@ -81,6 +116,9 @@ async def list_keys(consumer: int | None = None) -> list[dict[str, Any]]:
     ).order_by(ApiKey.id)
     if consumer is not None:
         query = query.where(ApiKey.consumer == consumer)
+    if prefix:
+        # Stored prefixes are the key's first 11 characters; `_` matching any one character only widens it.
+        query = query.where(ApiKey.prefix.like(prefix[:11].replace("%", "") + "%"))
     return list(await query)
 
 
@@ -104,7 +142,6 @@ async def put_connection(
         raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
     if not base_url.startswith(("http://", "https://")):
         raise InvalidParameter("base_url", "base_url must start with http:// or https://")
-    parse_options(options)  # the backend limits, timeout, retries and breaker: refused here, not at a call
     sealed = vault.seal(credentials)
     existing = await Connection.select(Connection.id).where(Connection.name == name).first()
     values: dict[Any, Any] = {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
+
+from gateway.store.accounts import Account
 
 
 class Consumer(Table, tablename="unigate_consumer"):
@@ -17,6 +19,8 @@ class Consumer(Table, tablename="unigate_consumer"):
     default_connections = JSON(default={})
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
+    # The developer account that registered it in the portal; None for apps made by an admin or the CLI.
+    owner = ForeignKey(references=Account, null=True, default=None, on_delete=OnDelete.set_null)
 
 
 class ApiKey(Table, tablename="unigate_api_key"):

@@ -1,0 +1,125 @@
+"""Signing in and out, signing up, and choosing the language: the public edge of /portal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Response, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from gateway.errors import Forbidden, Unauthorized, UnigateError
+from portal.auth import developer_or_admin, principal_of, sign_in, sign_out
+from portal.forms import Form, errors_of, safe_next, text
+from portal.i18n import LOCALES
+from portal.services import accounts
+from portal.services.principal import Principal
+from portal.web import LOCALE_COOKIE, page
+
+NOTICES = {"awaiting_approval": "Your account was created and waits for an administrator's approval."}
+
+
+def _home(principal: Principal) -> str:
+    return "/admin" if principal.is_admin else "/portal"
+
+
+@get("/login", name="login")
+async def login_page(
+    request: Request[Any, Any, Any], next: str = "", notice: str = ""
+) -> Template | Redirect:
+    principal = await principal_of(request)
+    if principal is not None:
+        return Redirect(safe_next(next, _home(principal)))
+    return page(
+        request,
+        "login.html",
+        title="Sign in",
+        next=next,
+        username="",
+        errors={},
+        notice=NOTICES.get(notice, ""),
+    )
+
+
+@post("/login", status_code=HTTP_303_SEE_OTHER)
+async def login(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    username, password = text(data, "username"), str(data.get("password", ""))
+    try:
+        principal = await accounts.authenticate(username, password)
+    except (Unauthorized, Forbidden) as error:
+        return page(
+            request,
+            "login.html",
+            status_code=error.status,
+            title="Sign in",
+            next=text(data, "next"),
+            username=username,
+            errors={"_": error.detail},
+            notice="",
+        )
+    await sign_in(request, principal)
+    return Redirect(safe_next(text(data, "next"), _home(principal)), status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/logout", status_code=HTTP_303_SEE_OTHER)
+async def logout(request: Request[Any, Any, Any]) -> Redirect:
+    sign_out(request)
+    return Redirect("/portal/login", status_code=HTTP_303_SEE_OTHER)
+
+
+@get("/signup")
+async def signup_page(request: Request[Any, Any, Any]) -> Template:
+    settings = request.app.state.settings
+    return page(
+        request, "signup.html", title="Sign up", form={}, errors={}, approval=settings.signup_approval
+    )
+
+
+@post("/signup", status_code=HTTP_303_SEE_OTHER)
+async def signup(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    settings = request.app.state.settings
+    try:
+        account = await accounts.signup(
+            text(data, "username"),
+            str(data.get("password", "")),
+            email=text(data, "email"),
+            locale=request.cookies.get(LOCALE_COOKIE, ""),
+            approval_required=settings.signup_approval,
+        )
+    except UnigateError as error:
+        return page(
+            request,
+            "signup.html",
+            status_code=error.status,
+            title="Sign up",
+            form={k: v for k, v in data.items() if k != "password"},
+            errors=errors_of(error),
+            approval=settings.signup_approval,
+        )
+    if account["status"] != "active":
+        return Redirect("/portal/login?notice=awaiting_approval", status_code=HTTP_303_SEE_OTHER)
+    await sign_in(request, await accounts.authenticate(account["username"], str(data.get("password", ""))))
+    return Redirect("/portal", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/locale", status_code=HTTP_303_SEE_OTHER)
+async def choose_locale(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Remembered on the account when signed in, and in a cookie for the sign-in pages."""
+    locale = text(data, "locale")
+    if locale not in LOCALES:
+        locale = request.app.state.settings.default_locale
+    principal = await principal_of(request)
+    if principal is not None:
+        await accounts.set_locale(principal, locale)
+    response = Redirect(safe_next(text(data, "next"), "/portal"), status_code=HTTP_303_SEE_OTHER)
+    response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, httponly=True, samesite="lax")
+    return response
+
+
+@get("/account", guards=[developer_or_admin])
+async def account_page(request: Request[Any, Any, Any], me: Principal) -> Template:
+    account = await accounts.get_account(me.account_id or 0)
+    return page(request, "account.html", title="Account", account=account)
+
+
+PAGES = [login_page, login, logout, signup_page, signup, choose_locale, account_page]

@@ -1,0 +1,217 @@
+"""Apps (consumers) and their API keys, as a developer manages their own and an admin manages all.
+
+A developer only ever reaches apps whose owner they are: anything else is "not found", so the
+existence of other people's apps is not revealed either.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.errors import InvalidParameter, NotFound
+from gateway.store import manage
+from gateway.store.tables import ApiKey, Connection, Consumer
+from portal.services import audit
+from portal.services.principal import Principal
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
+RESOURCES = ("stockouts", "orders", "logistics")
+MAX_OVERLAP_HOURS = 24 * 30
+APP_FIELDS = (
+    Consumer.id,
+    Consumer.name,
+    Consumer.description,
+    Consumer.default_connections,
+    Consumer.active,
+    Consumer.created_at,
+    Consumer.owner.username.as_alias("owner"),
+)
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidParameter(
+            "name", "an app name is 2-100 lowercase letters, digits or . _ -, starting with a letter or digit"
+        )
+
+
+async def _check_defaults(defaults: dict[str, str]) -> dict[str, str]:
+    clean = {resource: name for resource, name in defaults.items() if name}
+    for resource, name in clean.items():
+        if resource not in (*RESOURCES, "*"):
+            raise InvalidParameter(
+                f"default_connections.{resource}", f"the resources are: {', '.join(RESOURCES)}"
+            )
+        if not await Connection.exists().where(Connection.name == name):
+            raise InvalidParameter(
+                f"default_connections.{resource}", f"there is no connection named {name!r}"
+            )
+    return clean
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(row.get("default_connections"), str):
+        import msgspec
+
+        row["default_connections"] = msgspec.json.decode(row["default_connections"])
+    return row
+
+
+async def list_apps(me: Principal, *, everyone: bool = False) -> list[dict[str, Any]]:
+    """The caller's own apps; an admin asking for `everyone` sees all consumers."""
+    query = Consumer.select(*APP_FIELDS).order_by(Consumer.name)
+    if not (everyone and me.is_admin):
+        query = query.where(Consumer.owner == me.account_id)
+    return [_decoded(row) for row in await query]
+
+
+async def get_app(me: Principal, app_id: int) -> dict[str, Any]:
+    query = Consumer.select(*APP_FIELDS).where(Consumer.id == app_id)
+    if not me.is_admin:
+        query = query.where(Consumer.owner == me.account_id)
+    row = await query.first()
+    if row is None:
+        raise NotFound(f"no app with id {app_id}")
+    return _decoded(dict(row))
+
+
+async def create_app(
+    me: Principal, name: str, *, description: str = "", default_connections: dict[str, str] | None = None
+) -> dict[str, Any]:
+    _check_name(name)
+    if len(description) > 500:
+        raise InvalidParameter("description", "the description has at most 500 characters")
+    defaults = await _check_defaults(default_connections or {})
+    app_id = await manage.create_consumer(name, defaults, owner=me.account_id, description=description)
+    app = await get_app(me, app_id)
+    await audit.record(me, "app.create", name, after=app)
+    return app
+
+
+async def update_app(
+    me: Principal,
+    app_id: int,
+    *,
+    description: str | None = None,
+    default_connections: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    before = await get_app(me, app_id)
+    values: dict[Any, Any] = {}
+    if description is not None:
+        if len(description) > 500:
+            raise InvalidParameter("description", "the description has at most 500 characters")
+        values[Consumer.description] = description
+    if default_connections is not None:
+        values[Consumer.default_connections] = await _check_defaults(default_connections)
+    if values:
+        await Consumer.update(values).where(Consumer.id == app_id)
+        from gateway.store.snapshot import bump_version
+
+        await bump_version()
+    after = await get_app(me, app_id)
+    await audit.record(me, "app.update", before["name"], before=before, after=after)
+    return after
+
+
+async def set_app_active(me: Principal, app_id: int, active: bool) -> dict[str, Any]:
+    """Admin: approve (activate) or suspend an app; a suspended app's keys get 401."""
+    me.require_admin()
+    before = await get_app(me, app_id)
+    await manage.set_consumer_active(app_id, active)
+    after = await get_app(me, app_id)
+    await audit.record(
+        me, "consumer.activate" if active else "consumer.suspend", before["name"], before=before, after=after
+    )
+    return after
+
+
+def key_state(row: dict[str, Any], now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["expires_at"] is not None:
+        return "expired" if row["expires_at"] <= now else "expiring"
+    return "active"
+
+
+def _with_state(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [{**row, "state": key_state(row, now)} for row in rows]
+
+
+async def list_app_keys(me: Principal, app_id: int) -> list[dict[str, Any]]:
+    await get_app(me, app_id)
+    return _with_state(await manage.list_keys(app_id))
+
+
+async def _key_of_app(me: Principal, app_id: int, key_id: int) -> dict[str, Any]:
+    await get_app(me, app_id)
+    for row in await list_app_keys(me, app_id):
+        if row["id"] == key_id:
+            return row
+    raise NotFound(f"no key with id {key_id} in this app")
+
+
+def _expiry(expires_in_days: int | None) -> datetime | None:
+    if expires_in_days is None:
+        return None
+    if not 1 <= expires_in_days <= 3650:
+        raise InvalidParameter("expires_in_days", "a key expires after 1 to 3650 days, or never")
+    return datetime.now(UTC) + timedelta(days=expires_in_days)
+
+
+async def create_app_key(
+    me: Principal, app_id: int, *, name: str = "", expires_in_days: int | None = None
+) -> tuple[dict[str, Any], str]:
+    """A new key; the secret is returned once and only its hash is kept."""
+    app = await get_app(me, app_id)
+    if len(name) > 100:
+        raise InvalidParameter("name", "a key name has at most 100 characters")
+    issued = await manage.create_key(app_id, name=name, expires_at=_expiry(expires_in_days))
+    row = await _key_of_app(me, app_id, issued.id)
+    await audit.record(me, "key.create", f"{app['name']}/{issued.prefix}", after=row)
+    return row, issued.key
+
+
+async def rotate_app_key(
+    me: Principal, app_id: int, key_id: int, *, overlap_hours: int = 24
+) -> tuple[dict[str, Any], str]:
+    """A successor key; the old one keeps working for `overlap_hours`, so clients can switch over."""
+    if not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
+        raise InvalidParameter("overlap_hours", f"the overlap is 0 to {MAX_OVERLAP_HOURS} hours")
+    app = await get_app(me, app_id)
+    before = await _key_of_app(me, app_id, key_id)
+    if before["state"] in ("revoked", "expired"):
+        raise InvalidParameter("key", "only a working key can be rotated")
+    issued = await manage.rotate_key(key_id, timedelta(hours=overlap_hours))
+    row = await _key_of_app(me, app_id, issued.id)
+    old = await _key_of_app(me, app_id, key_id)
+    await audit.record(me, "key.rotate", f"{app['name']}/{before['prefix']}", before=before, after=old)
+    return row, issued.key
+
+
+async def revoke_app_key(me: Principal, app_id: int, key_id: int) -> dict[str, Any]:
+    app = await get_app(me, app_id)
+    before = await _key_of_app(me, app_id, key_id)
+    await manage.revoke_key(key_id)
+    after = await _key_of_app(me, app_id, key_id)
+    await audit.record(me, "key.revoke", f"{app['name']}/{before['prefix']}", before=before, after=after)
+    return after
+
+
+async def find_keys(me: Principal, prefix: str) -> list[dict[str, Any]]:
+    """Admin: keys by the first characters of the key (`ug_AbC…`)."""
+    me.require_admin()
+    if len(prefix) < 4:
+        raise InvalidParameter("prefix", "give at least the first 4 characters of the key")
+    return _with_state(await manage.find_keys(prefix))
+
+
+async def revoke_any_key(me: Principal, key_id: int) -> dict[str, Any]:
+    me.require_admin()
+    row = await ApiKey.select(ApiKey.consumer).where(ApiKey.id == key_id).first()
+    if row is None:
+        raise NotFound(f"no API key with id {key_id}")
+    return await revoke_app_key(me, int(row["consumer"]), key_id)
