@@ -1,0 +1,105 @@
+"""The `unigate` command as an operator uses it: a fresh database, a connection, a consumer and its keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.connectors.wangdiantong import simulator as wdt_sim
+from tests.conftest import Simulators, gateway_env
+
+
+def unigate(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = gateway_env(tmp_path_factory.mktemp("cli"))
+    unigate(env, "migrate")
+    return env
+
+
+def test_connections_add_list_and_test_without_showing_secrets(env: dict[str, str], simulators: Simulators) -> None:
+    creds = wdt_sim.DEFAULT_CREDENTIALS
+    added = unigate(
+        env,
+        "connections",
+        "add",
+        "erp",
+        "--system",
+        "wangdiantong",
+        "--base-url",
+        simulators.wdt.url,
+        "--credential",
+        f"sid={creds['sid']}",
+        "--credential",
+        f"appkey={creds['appkey']}",
+        "--credential",
+        f"appsecret={creds['appsecret']}",
+    )
+    assert "credentials encrypted" in added.stdout
+    listed = unigate(env, "connections", "list")
+    assert "erp" in listed.stdout and simulators.wdt.url in listed.stdout
+    assert creds["appsecret"] not in listed.stdout + listed.stderr
+    tested = unigate(env, "connections", "test", "erp")
+    assert '"ok": true' in tested.stdout
+    assert creds["appsecret"] not in tested.stdout + tested.stderr
+    database = Path(env["UNIGATE_VAR_DIR"]) / "unigate.db"
+    assert creds["appsecret"].encode() not in database.read_bytes()
+
+
+def test_a_wrong_secret_fails_the_connection_test_with_the_vendors_answer(
+    env: dict[str, str], simulators: Simulators
+) -> None:
+    unigate(
+        env,
+        "connections",
+        "add",
+        "erp-bad",
+        "--system",
+        "wangdiantong",
+        "--base-url",
+        simulators.wdt.url,
+        "--credential",
+        "sid=unigate-demo",
+        "--credential",
+        "appkey=demo-appkey",
+        "--credential",
+        "appsecret=wrong",
+    )
+    tested = unigate(env, "connections", "test", "erp-bad", check=False)
+    assert tested.returncode == 1
+    assert "签名错误" in tested.stdout
+
+
+def test_an_unknown_system_is_refused(env: dict[str, str]) -> None:
+    refused = unigate(
+        env, "connections", "add", "x", "--system", "sap", "--base-url", "http://127.0.0.1:1", check=False
+    )
+    assert refused.returncode == 2
+    assert "unknown system 'sap'" in refused.stderr and "(field: system)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_keys_are_shown_once_listed_by_prefix_and_revoked(env: dict[str, str]) -> None:
+    unigate(env, "consumers", "create", "shop-app", "--default", "*=erp")
+    created = unigate(env, "keys", "create", "shop-app", "--name", "ci")
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("ug_") and len(key) >= 40
+    listed = unigate(env, "keys", "list").stdout
+    assert key[:11] in listed and key not in listed and "active" in listed
+    key_id = next(line.split()[0] for line in listed.splitlines() if key[:11] in line)
+    unigate(env, "keys", "revoke", key_id)
+    assert "revoked" in unigate(env, "keys", "list").stdout
