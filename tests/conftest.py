@@ -116,6 +116,7 @@ class Gateway:
     settings: Settings
     key: str
     consumer_id: int
+    log_path: Path
 
 
 def gateway_env(var_dir: Path, **extra: str) -> dict[str, str]:
@@ -178,11 +179,11 @@ async def gateway(
     log_path = tmp_path_factory.mktemp("logs") / "gateway.log"
     with run_process(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
-        env=env,
+        env={**env, "UNIGATE_LOG_LEVEL": "INFO"},
         log_path=log_path,
         ready_url=f"http://127.0.0.1:{port}/healthz",
     ):
-        yield Gateway(f"http://127.0.0.1:{port}", settings, issued.key, consumer)
+        yield Gateway(f"http://127.0.0.1:{port}", settings, issued.key, consumer, log_path)
 
 
 @pytest.fixture

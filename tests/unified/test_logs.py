@@ -1,0 +1,42 @@
+"""Logs: one JSON object a line, carrying the request id the caller saw, and never a secret."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+
+from tests.conftest import Gateway
+
+
+async def _log_lines(gateway: Gateway, request_id: str) -> list[dict]:
+    for _ in range(40):  # records are written by a background thread
+        text = gateway.log_path.read_text()
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        found = [line for line in lines if line.get("request_id") == request_id]
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no log line carries request id {request_id}")
+
+
+async def test_an_access_log_line_carries_the_request_id(client: httpx.AsyncClient, gateway: Gateway) -> None:
+    response = await client.get("/v1/stockouts", params={"limit": 1}, headers={"X-Request-ID": "log-test-ok"})
+    assert response.status_code == 200
+    [line] = await _log_lines(gateway, "log-test-ok")
+    assert line["logger"] == "unigate.access"
+    assert line["status"] == 200 and line["path"] == "/v1/stockouts" and line["consumer"] == "test-app"
+    assert line["duration_ms"] > 0
+
+
+async def test_failures_are_logged_without_secrets(client: httpx.AsyncClient, gateway: Gateway) -> None:
+    response = await client.get(
+        "/v1/stockouts", headers={"X-Connection": "wdt-badsign", "X-Request-ID": "log-test-vendor"}
+    )
+    assert response.status_code == 502
+    lines = await _log_lines(gateway, "log-test-vendor")
+    assert any(line["status"] == 502 for line in lines)
+    text = gateway.log_path.read_text()
+    assert "not-the-secret" not in text
+    assert gateway.key not in text
