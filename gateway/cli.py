@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.schemes.cli import add_commands as add_scheme_commands
 from gateway.settings import Settings, load_settings
 
 DEMO_PORTS = {"wdt-demo": 8101, "wdt-target": 8102, "kd100-demo": 8103}
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     test = conns_sub.add_parser("test", help="make a real signed call")
     test.add_argument("name")
     conns.set_defaults(func=cmd_connections)
+    add_scheme_commands(sub)
     return parser
 
 

@@ -154,3 +154,13 @@ class UpstreamBusy(UpstreamError):
     def __init__(self, detail: str, *, system: str, retry_after: float, **extra: Any) -> None:
         super().__init__(detail, system=system, **extra)
         _retry_after(self, retry_after)
+
+
+class InvalidMapping(InvalidParameter):
+    """A mapping spec with problems; `issues` lists every one, each with the path it is at."""
+
+    code, title = "invalid_mapping", "Invalid mapping"
+
+    def __init__(self, field: str, issues: list[dict[str, str]]) -> None:
+        lines = "; ".join(f"{i['path']}: {i['message']}" if i["path"] else i["message"] for i in issues[:5])
+        super().__init__(field, f"the mapping has {len(issues)} problem(s): {lines}", issues=issues)

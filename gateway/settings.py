@@ -24,6 +24,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_timeout_seconds: float = 10.0
     upstream_retries: int = 3
     var_dir: str = "var"
+    # Integration schemes (gateway/schemes): queue bound in batches, run lease, batch claim, worker tasks.
+    scheme_queue_bound: int = 20
+    scheme_lease_seconds: float = 15.0
+    scheme_claim_idle_seconds: float = 30.0
+    scheme_poll_seconds: float = 0.5
+    worker_concurrency: int = 4
     # Portal: new developer accounts wait for an admin; the language of pages for whoever has not chosen;
     # the Secure flag on the session and CSRF cookies (set it whenever the portal is served over HTTPS).
     signup_approval: bool = False
@@ -85,6 +91,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         upstream_timeout_seconds=float(env.get("UNIGATE_UPSTREAM_TIMEOUT", "10")),
         upstream_retries=int(env.get("UNIGATE_UPSTREAM_RETRIES", "3")),
         var_dir=var_dir,
+        scheme_queue_bound=int(env.get("UNIGATE_SCHEME_QUEUE_BOUND", "20")),
+        scheme_lease_seconds=float(env.get("UNIGATE_SCHEME_LEASE_SECONDS", "15")),
+        scheme_claim_idle_seconds=float(env.get("UNIGATE_SCHEME_CLAIM_IDLE_SECONDS", "30")),
+        scheme_poll_seconds=float(env.get("UNIGATE_SCHEME_POLL_SECONDS", "0.5")),
+        worker_concurrency=int(env.get("UNIGATE_WORKER_CONCURRENCY", "4")),
         signup_approval=env.get("UNIGATE_SIGNUP_APPROVAL", "0").lower() in ("1", "true", "yes"),
         default_locale=env.get("UNIGATE_DEFAULT_LOCALE", "zh"),
         cookie_secure=env.get("UNIGATE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),

@@ -39,6 +39,36 @@ class Page(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class OperationInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A vendor-level operation a scheme can use: read records (source), write them (target), or look
+    one up per record (enrich). `fields` lists the record's field paths and types, for the designer."""
+
+    name: str
+    role: str  # "source" | "target" | "enrich"
+    title: str
+    key: str | None = None  # the field that identifies a record
+    max_batch: int | None = None  # target: most records one vendor call takes
+    incremental: bool = False  # source: can read only what changed since a time
+    params: dict[str, str] = {}  # parameter -> what it means
+    fields: dict[str, str] = {}  # field path -> type
+
+
+class SourcePage(msgspec.Struct, frozen=True):
+    """One vendor call's worth of raw records; `cursor` continues the pull, None when it is complete."""
+
+    records: list[Record]
+    cursor: str | None
+
+
+class PushOutcome(msgspec.Struct, frozen=True):
+    """What the vendor said about one pushed record."""
+
+    ok: bool
+    answer: dict[str, Any]
+    error: str | None = None
+    retryable: bool = False
+
+
 class ConnectionConfig(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     system: str
@@ -90,6 +120,8 @@ class Connector:
     """Base of every connector; subclasses override the operations they support."""
 
     system: ClassVar[str]
+    # Vendor-level operations for schemes (raw records, batches, per-record results).
+    operations: ClassVar[tuple[OperationInfo, ...]] = ()
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         self.config = config
@@ -128,3 +160,39 @@ class Connector:
     async def check(self) -> Record:
         """A real signed call that proves the credentials work ("test connection")."""
         raise self._unsupported("a connection test")
+
+    # -- vendor-level operations, for schemes -------------------------------------------------
+
+    def operation(self, name: str, role: str) -> OperationInfo:
+        """The named operation, if this connection offers it in that role."""
+        for info in self.operations:
+            if info.name == name and info.role == role:
+                return info
+        offered = ", ".join(info.name for info in self.operations if info.role == role) or "none"
+        raise InvalidParameter(
+            "operation",
+            f"connection {self.name!r} ({self.system}) has no {role} operation {name!r}; offered: {offered}",
+        )
+
+    async def pull(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        since: datetime | None,
+        until: datetime,
+        cursor: str | None,
+    ) -> SourcePage:
+        """One page of the vendor's raw records changed in [since, until]; continue with the cursor."""
+        raise self._unsupported(f"reading {operation}")
+
+    async def push(self, operation: str, records: list[Record], params: dict[str, Any]) -> list[PushOutcome]:
+        """Write vendor records (at most the operation's max_batch); one outcome per record, in order."""
+        raise self._unsupported(f"writing {operation}")
+
+    async def find_pushed(self, operation: str, records: list[Record], params: dict[str, Any]) -> list[bool]:
+        """Whether each record is already in the backend (used after a crash, before pushing again)."""
+        raise self._unsupported(f"looking up {operation}")
+
+    async def enrich(self, operation: str, inputs: dict[str, Any]) -> Record:
+        """The vendor's raw answer for one record's inputs."""
+        raise self._unsupported(f"enriching with {operation}")

@@ -5,12 +5,13 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from gateway.store.accounts import ACCOUNT_TABLES
+from gateway.store.scheme_tables import SCHEME_TABLES
 from gateway.store.tables import TABLES
 
 APP_CONFIG = AppConfig(
     app_name="unigate",
     migrations_folder_path=str(Path(__file__).parent / "migrations"),
-    table_classes=[*TABLES, *ACCOUNT_TABLES],
+    table_classes=[*TABLES, *ACCOUNT_TABLES, *SCHEME_TABLES],
     migration_dependencies=[],
     commands=[],
 )

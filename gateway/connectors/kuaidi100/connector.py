@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from gateway.connectors.base import ConnectionConfig, Connector, Record, load_mappings
+from gateway.connectors.base import ConnectionConfig, Connector, OperationInfo, Record, load_mappings
 from gateway.connectors.kuaidi100.client import SYSTEM, Kd100Client
 from gateway.errors import InvalidParameter, VendorError
 from gateway.upstream import Upstream
@@ -13,10 +13,37 @@ from gateway.upstream import Upstream
 MAPPINGS = Path(__file__).parent / "mappings"
 # Carriers that refuse a query without the receiver's phone (last four digits), per protocols.md 3.
 PHONE_REQUIRED = frozenset({"shunfeng", "shunfengkuaiyun", "zhongtong"})
+QUERY = OperationInfo(
+    name="query",
+    role="enrich",
+    title="Real-time tracking of one waybill (the raw kuaidi100 answer)",
+    key="nu",
+    params={
+        "com": "kuaidi100 carrier code (zhongtong, ...)",
+        "num": "waybill number",
+        "phone": "receiver phone",
+    },
+    fields={
+        name: "string"
+        for name in (
+            "message",
+            "nu",
+            "ischeck",
+            "com",
+            "status",
+            "data",
+            "state",
+            "condition",
+            "routeInfo",
+            "isLoop",
+        )
+    },
+)
 
 
 class Kuaidi100Connector(Connector):
     system: ClassVar[str] = SYSTEM
+    operations: ClassVar[tuple[OperationInfo, ...]] = (QUERY,)
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config, upstream)
@@ -53,3 +80,12 @@ class Kuaidi100Connector(Connector):
                 return {"ok": True, "vendor": {"code": exc.vendor_code, "message": exc.vendor_message}}
             raise
         return {"ok": True, "vendor": {"code": "200", "message": "ok"}}
+
+    async def enrich(self, operation: str, inputs: dict[str, Any]) -> Record:
+        """kuaidi100's own answer for one waybill (`com`, `num`, optional `phone`), unmapped."""
+        self.operation(operation, "enrich")
+        com, num = str(inputs.get("com") or "").lower(), str(inputs.get("num") or "")
+        if not com or not num:
+            raise InvalidParameter("enrich.inputs", "a kuaidi100 query needs com and num")
+        phone = str(inputs.get("phone") or "")[-4:] or None
+        return await self.client.query(com, num, phone)

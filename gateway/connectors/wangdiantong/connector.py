@@ -14,18 +14,22 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from gateway.connectors import simdata
 from gateway.connectors.base import (
     ConnectionConfig,
     Connector,
     ListQuery,
+    OperationInfo,
     Page,
+    PushOutcome,
     Record,
+    SourcePage,
     decode_cursor,
     encode_cursor,
     load_mappings,
 )
 from gateway.connectors.wangdiantong.client import SYSTEM, WdtClient
-from gateway.errors import InvalidParameter, NotFound
+from gateway.errors import InvalidParameter, NotFound, UpstreamError, VendorError, VendorRateLimited
 from gateway.mapping import Mapping
 from gateway.upstream import Upstream
 
@@ -119,6 +123,84 @@ class _Walk(msgspec.Struct, frozen=True):
     raw: bool = False
 
 
+# trade_push takes at most this many trades a call (protocols.md 1.4).
+PUSH_BATCH_MAX = 50
+# trade_push names rejected trades in `message` as a JSON array of {tid, error} with this code [inferred].
+CODE_TRADE_REJECTED = "2840"
+# trade_push's line-level fields that the request carries once, beside trade_list (seed-scheme.md).
+REQUEST_LEVEL = ("trade_list", "shop_no", "switch")
+_STOCKOUT_LINE_FIELDS = """
+    rec_id src_oid src_tid platform_id goods_id spec_id goods_no spec_no spec_code goods_name spec_name
+    barcode goods_count sell_price market_price cost_price total_amount discount share_amount share_post
+    paid gift_type refund_status goods_type unit_name weight remark created
+"""
+_TRADE_FIELDS = """
+    tid trade_status pay_status delivery_term trade_time:datetime pay_time:datetime fenxiao_type purchase_id
+    fenxiao_nick buyer_nick buyer_email pay_id pay_account receiver_name receiver_address receiver_province
+    receiver_city receiver_district receiver_mobile receiver_telno receiver_zip logistics_type invoice_kind
+    invoice_title invoice_content remark_flag buyer_message seller_memo seller_flag post_amount:decimal
+    cod_amount:decimal ext_cod_fee:decimal other_amount:decimal paid:decimal is_auto_wms warehouse_no
+    order_list:list order_list.oid order_list.num:decimal order_list.price:decimal order_list.status
+    order_list.refund_status order_list.goods_id order_list.spec_id order_list.goods_no order_list.spec_no
+    order_list.goods_name order_list.spec_name order_list.adjust_amount:decimal order_list.discount:decimal
+    order_list.share_discount:decimal order_list.remark order_list.cid order_list.trade_list:list
+    order_list.shop_no order_list.switch
+"""
+
+
+def _typed(words: str | tuple[str, ...]) -> dict[str, str]:
+    """`name:type` words (type string when left out) -> {name: type}."""
+    items = words.split() if isinstance(words, str) else words
+    return {word.partition(":")[0]: word.partition(":")[2] or "string" for word in items}
+
+
+OPERATIONS = (
+    OperationInfo(
+        name=STOCKOUTS.method,
+        role="source",
+        title="Sales stockouts (销售出库单), by modification time",
+        key="stockout_no",
+        incremental=True,
+        params={
+            "statuses": "vendor stockout statuses to read, each its own pass (default: all but 5, cancelled)",
+            "shop_no": "only this shop",
+            "warehouse_no": "only this warehouse",
+        },
+        fields={
+            **_typed(simdata.STOCKOUT_FIELDS),
+            "details_list": "list",
+            **{f"details_list.{name}": "string" for name in _STOCKOUT_LINE_FIELDS.split()},
+        },
+    ),
+    OperationInfo(
+        name="trade_push",
+        role="target",
+        title="Push platform orders (trade_push) into the ERP",
+        key="tid",
+        max_batch=PUSH_BATCH_MAX,
+        params={
+            "shop_no": "the ERP shop the trades belong to (default: each trade's order_list[0].shop_no)",
+            "switch": "0 lenient: a bad trade does not stop the others (default); 1 strict",
+        },
+        fields=_typed(_TRADE_FIELDS),
+    ),
+)
+
+
+class _Pull(msgspec.Struct, frozen=True):
+    """A scheme pull's cursor: the status pass, the window and the page it stands at."""
+
+    start: int
+    end: int
+    passes: tuple[str | None, ...]
+    step: int = 0
+    window: int = 0
+    page: int = 0
+    total: int | None = None
+    shop: str | None = None
+    warehouse: str | None = None
+
+
 def _tables() -> dict[str, dict[str, str]]:
     return {
         "stockout_status": STOCKOUT_STATUS,
@@ -129,6 +211,7 @@ def _tables() -> dict[str, dict[str, str]]:
 
 class WangdiantongConnector(Connector):
     system: ClassVar[str] = SYSTEM
+    operations: ClassVar[tuple[OperationInfo, ...]] = OPERATIONS
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config, upstream)
@@ -271,3 +354,143 @@ class WangdiantongConnector(Connector):
             },
         )
         return {"ok": True, "vendor": {"code": answer.get("code"), "message": answer.get("message", "")}}
+
+    # -- vendor-level operations, for schemes ---------------------------------------------------
+
+    async def pull(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        since: datetime | None,
+        until: datetime,
+        cursor: str | None,
+    ) -> SourcePage:
+        """Raw stockouts modified in [since, until], one vendor call per page, walked like `_walk`."""
+        self.operation(operation, "source")
+        if cursor:
+            state = decode_cursor(cursor, _Pull)
+        else:
+            statuses = params.get("statuses") or [c for c in STOCKOUTS.statuses if c != "5"]
+            unknown = [str(code) for code in statuses if str(code) not in STOCKOUTS.statuses]
+            if unknown:
+                raise InvalidParameter("source.params.statuses", f"unknown stockout status {unknown[0]!r}")
+            begin = since or until - STOCKOUTS.window
+            start = int(begin.timestamp())
+            state = _Pull(
+                start=start,
+                end=int(until.timestamp()),
+                passes=tuple(str(code) for code in statuses),
+                window=start,
+                shop=params.get("shop_no"),
+                warehouse=params.get("warehouse_no"),
+            )
+        window_end = min(state.window + int(STOCKOUTS.window.total_seconds()) - 1, state.end)
+        answer = await self.client.call(
+            STOCKOUTS.method,
+            {
+                "is_by_modified": 1,
+                "start_time": self._vendor_time(state.window),
+                "end_time": self._vendor_time(window_end),
+                "status": state.passes[state.step],
+                "shop_no": state.shop,
+                "warehouse_no": state.warehouse,
+                "page_no": state.page,
+                "page_size": PAGE_SIZE_MAX,
+            },
+        )
+        total = int(answer.get("total_count") or 0) if state.page == 0 else (state.total or 0)
+        records = list(answer.get(STOCKOUTS.list_node) or [])
+        following: _Pull | None
+        if (state.page + 1) * PAGE_SIZE_MAX < total:
+            following = msgspec.structs.replace(state, page=state.page + 1, total=total)
+        elif window_end < state.end:
+            following = msgspec.structs.replace(state, window=window_end + 1, page=0, total=None)
+        elif state.step + 1 < len(state.passes):
+            following = msgspec.structs.replace(
+                state, step=state.step + 1, window=state.start, page=0, total=None
+            )
+        else:
+            following = None
+        return SourcePage(records=records, cursor=encode_cursor(following) if following else None)
+
+    async def push(self, operation: str, records: list[Record], params: dict[str, Any]) -> list[PushOutcome]:
+        """trade_push, one call per shop; lenient by default so one bad trade does not sink the others."""
+        self.operation(operation, "target")
+        if len(records) > PUSH_BATCH_MAX:
+            raise InvalidParameter("target.batch_size", f"trade_push takes at most {PUSH_BATCH_MAX} trades")
+        switch = str(params.get("switch", 0))
+        by_shop: dict[str, list[int]] = {}
+        trades: list[dict[str, Any]] = []
+        for position, record in enumerate(records):
+            trade, shop = _trade_of(record)
+            trades.append(trade)
+            by_shop.setdefault(str(params.get("shop_no") or shop), []).append(position)
+        outcomes: list[PushOutcome | None] = [None] * len(records)
+        for shop, positions in by_shop.items():
+            batch = [trades[p] for p in positions]
+            for position, outcome in zip(positions, await self._push_shop(shop, switch, batch), strict=True):
+                outcomes[position] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _push_shop(self, shop: str, switch: str, trades: list[dict[str, Any]]) -> list[PushOutcome]:
+        try:
+            answer = await self.client.call(
+                "trade_push", {"shop_no": shop, "switch": switch, "trade_list": trades}
+            )
+        except VendorError as exc:
+            if exc.vendor_code != CODE_TRADE_REJECTED:
+                return [_failed(exc, isinstance(exc, VendorRateLimited)) for _ in trades]
+            return _per_trade(trades, exc.vendor_message)
+        except UpstreamError as exc:
+            return [_failed(exc, True) for _ in trades]
+        counts = {"new_count": answer.get("new_count"), "chg_count": answer.get("chg_count")}
+        return [
+            PushOutcome(ok=True, answer={"code": 0, "tid": trade.get("tid"), **counts}) for trade in trades
+        ]
+
+    async def find_pushed(self, operation: str, records: list[Record], params: dict[str, Any]) -> list[bool]:
+        self.operation(operation, "target")
+        found: list[bool] = []
+        for record in records:
+            answer = await self.client.call(
+                TRADES.method, {"src_tid": record.get("tid"), "page_no": 0, "page_size": 1}
+            )
+            found.append(int(answer.get("total_count") or 0) > 0)
+        return found
+
+
+def _trade_of(record: Record) -> tuple[dict[str, Any], str]:
+    """A mapped trade as trade_push takes it: request-level fields lifted off the lines, nulls left out."""
+    lines = record.get("order_list") or []
+    shop = str(lines[0].get("shop_no") or "") if lines and isinstance(lines[0], dict) else ""
+    trade = {key: value for key, value in record.items() if value is not None and key != "order_list"}
+    trade["order_list"] = [
+        {k: v for k, v in line.items() if v is not None and k not in REQUEST_LEVEL}
+        for line in lines
+        if isinstance(line, dict)
+    ]
+    return trade, shop
+
+
+def _failed(exc: UpstreamError, retryable: bool) -> PushOutcome:
+    return PushOutcome(ok=False, answer=exc.problem(), error=exc.detail, retryable=retryable)
+
+
+def _per_trade(trades: list[dict[str, Any]], message: str) -> list[PushOutcome]:
+    """Lenient mode: the rejected trades are named in `message`; the others were stored."""
+    try:
+        rejected = {str(item.get("tid")): str(item.get("error")) for item in msgspec.json.decode(message)}
+    except (msgspec.DecodeError, AttributeError, TypeError):
+        error = f"trade_push refused the batch: {message}"
+        return [
+            PushOutcome(ok=False, answer={"code": CODE_TRADE_REJECTED, "message": message}, error=error)
+        ] * len(trades)
+    outcomes = []
+    for trade in trades:
+        tid = str(trade.get("tid") or "")
+        if tid in rejected:
+            answer = {"code": CODE_TRADE_REJECTED, "tid": tid, "error": rejected[tid]}
+            outcomes.append(PushOutcome(ok=False, answer=answer, error=rejected[tid]))
+        else:
+            outcomes.append(PushOutcome(ok=True, answer={"code": 0, "tid": tid}))
+    return outcomes

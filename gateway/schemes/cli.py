@@ -1,0 +1,130 @@
+"""The scheme commands of `unigate`: `worker`, `scheme list|run|start|stop|replay`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+from gateway.settings import Settings
+
+
+def add_commands(sub: Any) -> None:
+    """Add `worker` and `scheme ...` to the `unigate` parser's subcommands."""
+    worker = sub.add_parser("worker", help="run a scheme worker (schedules, runs, batches)")
+    worker.add_argument(
+        "--concurrency", type=int, help="batches worked on at once (UNIGATE_WORKER_CONCURRENCY)"
+    )
+    worker.set_defaults(func=cmd_worker)
+
+    scheme = sub.add_parser("scheme", help="integration schemes")
+    actions = scheme.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="schemes with their last run")
+    run = actions.add_parser("run", help="run a scheme here and now, with a progress bar")
+    run.add_argument("name")
+    run.add_argument(
+        "--full", action="store_true", help="read the whole initial window, not since the checkpoint"
+    )
+    run.add_argument("--concurrency", type=int, default=4)
+    for name, text in (("start", "turn its schedule on"), ("stop", "turn its schedule off, stop a run")):
+        actions.add_parser(name, help=text).add_argument("name")
+    replay = actions.add_parser("replay", help="queue a replay of open dead letters for the workers")
+    replay.add_argument("name")
+    replay.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all open)")
+    scheme.set_defaults(func=cmd_scheme)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import logs
+    from gateway.schemes.worker import Worker, services
+
+    logs.configure(settings.log_level)
+
+    async def main() -> None:
+        async with services(settings) as held:
+            worker = Worker(held, concurrency=args.concurrency or settings.worker_concurrency)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, worker.stop)
+            print(f"unigate worker {worker.name} started", file=sys.stderr, flush=True)
+            await worker.run()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_scheme(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.errors import UnigateError
+
+    try:
+        if args.action == "run":
+            return asyncio.run(_run(args, settings))
+        return asyncio.run(_manage(args, settings))
+    except UnigateError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+
+
+async def _manage(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.schemes import service
+    from gateway.store import engine as store_engine
+
+    engine = store_engine.make_engine(settings)
+    store_engine.bind(engine)
+    await store_engine.start(engine)
+    try:
+        if args.action == "list":
+            for row in await service.list_schemes():
+                last = row["last_run"] or {}
+                print(
+                    f"{row['name']:<28} {row['status']:<10} {row['priority']:<7} "
+                    f"last run: {last.get('status', '-'):<10} {last.get('succeeded', 0)} ok, "
+                    f"{last.get('failed', 0)} failed, {last.get('skipped', 0)} unchanged"
+                )
+        elif args.action == "start":
+            print(json.dumps(await service.start(args.name)))
+        elif args.action == "stop":
+            print(json.dumps(await service.stop(args.name)))
+        elif args.action == "replay":
+            print(f"replay queued as run {await service.replay(args.name, args.ids or None)}")
+    finally:
+        await store_engine.stop(engine)
+    return 0
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gateway import logs
+    from gateway.schemes import journal, service
+    from gateway.schemes.worker import run_headless, services
+    from gateway.store.scheme_tables import SchemeRun
+
+    logs.configure("WARNING")
+    async with services(settings, memory=True) as held:
+        ident = await service.scheme_id(args.name)
+        run_id, worker = await run_headless(
+            held, ident, concurrency=args.concurrency, options={"full": True} if args.full else {}
+        )
+        working = asyncio.create_task(worker.run(schedule=False, until_run=run_id))
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task(f"{args.name} run {run_id}", total=None)
+            while not working.done():
+                counts, progress = await journal.counts(run_id), await held.queue.progress(run_id)
+                done = sum(n for status, n in counts.items() if status != journal.PENDING)
+                bar.update(task, completed=done, total=progress.pulled if progress.pull_done else None)
+                await asyncio.wait({working}, timeout=0.3)
+            await working
+        row = await SchemeRun.select().where(SchemeRun.id == run_id).first()
+        assert row is not None
+        summary = service.run_summary(row)
+        print(
+            f"run {run_id} {summary['status']}: {summary['succeeded']} pushed, "
+            f"{summary['skipped']} unchanged, {summary['failed']} failed"
+            + (f" ({summary['error']})" if summary["error"] else "")
+        )
+        return 0 if summary["status"] in ("succeeded", "partial") else 1

@@ -1,0 +1,367 @@
+"""A run from start to end: claim it, read the source in pages into the queue (holding back while the
+queue is above its bound), wait until every batch is accounted for, then close it and advance the
+checkpoint. A run's owner keeps a heartbeat; when it stops (a killed worker), another worker takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from gateway.errors import UnigateError
+from gateway.schemes import journal
+from gateway.schemes.model import next_after
+from gateway.schemes.queue import WorkQueue
+from gateway.schemes.runner import Batch, Context, Contexts, with_retries
+from gateway.store.scheme_tables import DeadLetter, Scheme, SchemeRun
+
+log = logging.getLogger("unigate.schemes")
+
+ACTIVE = ("queued", "running", "stopping")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How a worker paces runs (from settings)."""
+
+    queue_bound: int = 20  # batches waiting or in work, across all schemes
+    lease_seconds: float = 15.0  # a run whose owner has not beaten for this long is taken over
+    poll_seconds: float = 0.5
+
+
+async def create_run(scheme_id: int, trigger: str, options: dict[str, Any] | None = None) -> int:
+    row = await Scheme.select(Scheme.priority).where(Scheme.id == scheme_id).first()
+    priority = row["priority"] if row else "normal"
+    rows = await SchemeRun.insert(
+        SchemeRun(
+            scheme=scheme_id, trigger=trigger, status="queued", priority=priority, options=options or {}
+        )
+    )
+    return int(rows[0]["id"])
+
+
+async def claim(run_id: int, owner: str, lease_seconds: float) -> bool:
+    """Take a queued run (its scheme's lock first) or a running one whose owner went silent."""
+    run = (
+        await SchemeRun.select(SchemeRun.scheme, SchemeRun.status, SchemeRun.heartbeat_at)
+        .where(SchemeRun.id == run_id)
+        .first()
+    )
+    if run is None or run["status"] not in ACTIVE:
+        return False
+    now = time.time()
+    if run["heartbeat_at"] > now - lease_seconds:
+        return False
+    locked = (
+        await Scheme.update({Scheme.active_run: run_id})
+        .where(Scheme.id == run["scheme"], Scheme.active_run.is_null())
+        .returning(Scheme.id)
+    )
+    if not locked:
+        holder = await Scheme.select(Scheme.active_run).where(Scheme.id == run["scheme"]).first()
+        if holder is None or holder["active_run"] != run_id:
+            return False
+    status = "stopping" if run["status"] == "stopping" else "running"
+    taken = (
+        await SchemeRun.update(
+            {SchemeRun.owner: owner, SchemeRun.heartbeat_at: now, SchemeRun.status: status}
+        )
+        .where(SchemeRun.id == run_id, SchemeRun.heartbeat_at == run["heartbeat_at"])
+        .returning(SchemeRun.id)
+    )
+    if taken and run["status"] == "queued":
+        await SchemeRun.update({SchemeRun.started_at: datetime.now(UTC)}).where(SchemeRun.id == run_id)
+    return bool(taken)
+
+
+async def claimable(lease_seconds: float) -> list[int]:
+    """Runs a worker could take now: stale running ones first, then queued ones by priority."""
+    stale = await SchemeRun.select(SchemeRun.id).where(
+        SchemeRun.status.is_in(["running", "stopping"]), SchemeRun.heartbeat_at < time.time() - lease_seconds
+    )
+    queued = (
+        await SchemeRun.select(SchemeRun.id, SchemeRun.priority, SchemeRun.scheme)
+        .where(SchemeRun.status == "queued")
+        .order_by(SchemeRun.id)
+    )
+    busy = {row["id"] for row in await Scheme.select(Scheme.id).where(Scheme.active_run.is_not_null())}
+    order = {"high": 0, "normal": 1, "low": 2}
+    waiting = sorted(
+        (row for row in queued if row["scheme"] not in busy),
+        key=lambda row: (order.get(row["priority"], 1), row["id"]),
+    )
+    return [row["id"] for row in stale] + [row["id"] for row in waiting]
+
+
+async def schedule_due(now: float | None = None) -> list[int]:
+    """Queue a run for every enabled scheme whose schedule fired; moving next_run_at is a compare-and-set,
+    so of several workers exactly one queues it."""
+    now = time.time() if now is None else now
+    created = []
+    rows = (
+        await Scheme.select(Scheme.id, Scheme.definition, Scheme.next_run_at)
+        .where(
+            Scheme.enabled == True  # noqa: E712 (a column comparison, not a truth test)
+        )
+        .output(load_json=True)
+    )
+    for row in rows:
+        schedule = (row["definition"] or {}).get("schedule")
+        if not schedule:
+            continue
+        due = row["next_run_at"]
+        if due is not None and due > now:
+            continue
+        following = next_after(schedule, now)
+        condition = Scheme.next_run_at.is_null() if due is None else Scheme.next_run_at == due
+        moved = (
+            await Scheme.update({Scheme.next_run_at: following})
+            .where(Scheme.id == row["id"], condition)
+            .returning(Scheme.id)
+        )
+        if not moved or due is None:
+            continue  # another worker fired it, or the schedule just started: its first time is `following`
+        active = await SchemeRun.exists().where(
+            SchemeRun.scheme == row["id"], SchemeRun.status.is_in(list(ACTIVE))
+        )
+        if not active:
+            created.append(await create_run(row["id"], "schedule"))
+    return created
+
+
+class Driver:
+    """Drives the runs one process owns."""
+
+    def __init__(self, owner: str, queue: WorkQueue, contexts: Contexts, tuning: Tuning) -> None:
+        self.owner = owner
+        self.queue = queue
+        self.contexts = contexts
+        self.tuning = tuning
+
+    async def drive(self, run_id: int) -> str:
+        """Run a claimed run to its end; returns its final status ('' when ownership was lost)."""
+        run = await SchemeRun.select().where(SchemeRun.id == run_id).output(load_json=True).first()
+        assert run is not None
+        beat = _Heartbeat(run_id, self.owner, self.tuning.lease_seconds)
+        beat.start()
+        error = ""
+        try:
+            context = await self.contexts.get(run_id, run["scheme"])
+            if run["trigger"] == "replay":
+                await self._replay(run, context, beat)
+            else:
+                await self._pull(run, context, beat)
+            await self._wait_done(run_id, beat)
+        except _Lost:
+            return ""
+        except UnigateError as exc:
+            error = exc.detail
+            log.warning("scheme run failed", extra={"run": run_id, "error": error})
+            with contextlib.suppress(_Lost):
+                await self._wait_done(run_id, beat)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("scheme run failed", extra={"run": run_id})
+        finally:
+            await beat.stop()
+        if beat.lost:
+            return ""
+        return await self._finish(run_id, run, error, beat.stopping)
+
+    async def _pull(self, run: dict[str, Any], context: Context, beat: _Heartbeat) -> None:
+        definition = context.definition
+        source = definition.source
+        connector = context.connector(source.connection)
+        run_id = run["id"]
+        window_from, window_to = run["window_from"], run["window_to"]
+        if window_to is None:
+            window_to = time.time()
+            incremental = source.incremental
+            since = None if run["options"].get("full") else await journal.checkpoint(context.scheme_id)
+            if since is not None and incremental.by == "modified":
+                window_from = max(since - incremental.lookback_seconds, 0)
+            else:
+                window_from = window_to - incremental.initial_days * 86400
+            await SchemeRun.update(
+                {SchemeRun.window_from: window_from, SchemeRun.window_to: window_to}
+            ).where(SchemeRun.id == run_id)
+        progress = await self.queue.progress(run_id)
+        cursor, done = progress.cursor, progress.pull_done
+        since_at = datetime.fromtimestamp(window_from, UTC)
+        until_at = datetime.fromtimestamp(window_to, UTC)
+        size = definition.target.batch_size
+        while not done:
+            beat.check()
+            if beat.stopping:
+                await self.queue.put(run_id, run["priority"], [], cursor=cursor, pull_done=True, pulled=0)
+                return
+            await self._room(beat)
+            page, _ = await with_retries(
+                definition.retry,
+                functools.partial(
+                    connector.pull, source.operation, source.params, since_at, until_at, cursor
+                ),
+            )
+            bodies = [
+                msgspec.json.encode(
+                    Batch(run=run_id, scheme=context.scheme_id, records=page.records[i : i + size])
+                )
+                for i in range(0, len(page.records), size)
+            ]
+            cursor, done = page.cursor, page.cursor is None
+            await self._put(run_id, run["priority"], bodies, cursor, done, len(page.records), beat)
+            if page.records:
+                await SchemeRun.update({SchemeRun.pulled: SchemeRun.pulled + len(page.records)}).where(
+                    SchemeRun.id == run_id
+                )
+
+    async def _replay(self, run: dict[str, Any], context: Context, beat: _Heartbeat) -> None:
+        progress = await self.queue.progress(run["id"])
+        if progress.pull_done:
+            return
+        ids = [int(i) for i in run["options"].get("dead_letters") or []]
+        query = DeadLetter.select(DeadLetter.source_record).where(
+            DeadLetter.scheme == context.scheme_id, DeadLetter.status == "open"
+        )
+        if ids:
+            query = query.where(DeadLetter.id.is_in(ids))
+        records = [row["source_record"] for row in await query.order_by(DeadLetter.id).output(load_json=True)]
+        size = context.definition.target.batch_size
+        bodies = [
+            msgspec.json.encode(Batch(run=run["id"], scheme=context.scheme_id, records=records[i : i + size]))
+            for i in range(0, len(records), size)
+        ]
+        # Replays are small and their letters are read once: one transaction, whatever the bound.
+        await self.queue.put(
+            run["id"], run["priority"], bodies, cursor=None, pull_done=True, pulled=len(records)
+        )
+        await SchemeRun.update({SchemeRun.pulled: len(records)}).where(SchemeRun.id == run["id"])
+
+    async def _room(self, beat: _Heartbeat) -> None:
+        """Backpressure: do not read more while the queue is at its bound."""
+        while await self.queue.depth() >= self.tuning.queue_bound:
+            beat.check()
+            await asyncio.sleep(0.05)
+
+    async def _put(
+        self,
+        run_id: int,
+        priority: str,
+        bodies: list[bytes],
+        cursor: str | None,
+        done: bool,
+        pulled: int,
+        beat: _Heartbeat,
+    ) -> None:
+        while not await self.queue.put(
+            run_id,
+            priority,
+            bodies,
+            cursor=cursor,
+            pull_done=done,
+            pulled=pulled,
+            bound=self.tuning.queue_bound,
+        ):
+            beat.check()
+            await asyncio.sleep(0.05)
+
+    async def _wait_done(self, run_id: int, beat: _Heartbeat) -> None:
+        while True:
+            progress = await self.queue.progress(run_id)
+            if progress.pull_done and progress.done >= progress.enqueued:
+                return
+            beat.check()
+            await asyncio.sleep(0.05)
+
+    async def _finish(self, run_id: int, run: dict[str, Any], error: str, stopped: bool) -> str:
+        counts = await journal.counts(run_id)
+        failed = counts.get(journal.FAILED, 0) + counts.get(journal.PENDING, 0)
+        if error:
+            status = "failed"
+        elif stopped:
+            status = "stopped"
+        else:
+            status = "partial" if failed else "succeeded"
+        fresh = await SchemeRun.select(SchemeRun.window_to).where(SchemeRun.id == run_id).first()
+        window_to = fresh["window_to"] if fresh else None
+        # Failed records are in the dead-letter store, so they are accounted for: the window is done.
+        if status in ("succeeded", "partial") and run["trigger"] != "replay" and window_to is not None:
+            await journal.advance_checkpoint(run["scheme"], window_to, run_id)
+        await SchemeRun.update(
+            {
+                SchemeRun.status: status,
+                SchemeRun.error: error,
+                SchemeRun.total: sum(counts.values()),
+                SchemeRun.succeeded: counts.get(journal.SUCCESS, 0),
+                SchemeRun.failed: failed,
+                SchemeRun.skipped: counts.get(journal.SKIPPED, 0),
+                SchemeRun.finished_at: datetime.now(UTC),
+            }
+        ).where(SchemeRun.id == run_id)
+        await Scheme.update({Scheme.active_run: None}).where(
+            Scheme.id == run["scheme"], Scheme.active_run == run_id
+        )
+        await self.queue.forget(run_id)
+        log.info("scheme run finished", extra={"run": run_id, "status": status, **counts})
+        return status
+
+
+class _Lost(Exception):
+    """Another worker owns the run now."""
+
+
+class _Heartbeat:
+    """Beats for a run while it is driven; notices a stop request and a lost lease."""
+
+    def __init__(self, run_id: int, owner: str, lease_seconds: float) -> None:
+        self.run_id = run_id
+        self.owner = owner
+        self.interval = max(lease_seconds / 3, 0.2)
+        self.lost = False
+        self.stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._beat())
+
+    def check(self) -> None:
+        if self.lost:
+            raise _Lost()
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                rows = (
+                    await SchemeRun.update({SchemeRun.heartbeat_at: time.time()})
+                    .where(SchemeRun.id == self.run_id, SchemeRun.owner == self.owner)
+                    .returning(SchemeRun.status)
+                )
+                if not rows:
+                    self.lost = True
+                    return
+                self.stopping = rows[0]["status"] == "stopping"
+            except Exception:
+                log.exception("scheme run heartbeat failed", extra={"run": self.run_id})
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def release(run_ids: list[int], owner: str) -> None:
+    """On a clean shutdown: let other workers take these runs over at once."""
+    if run_ids:
+        await SchemeRun.update({SchemeRun.heartbeat_at: 0.0}).where(
+            SchemeRun.id.is_in(run_ids), SchemeRun.owner == owner
+        )

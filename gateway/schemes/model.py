@@ -1,0 +1,140 @@
+"""What a scheme is: source, enrichment steps, mapping (by version), target, schedule, priority, retries.
+
+Checked once, when saved, with errors naming the field at fault (`source.connection`), like every input.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import msgspec
+
+from gateway.errors import InvalidParameter
+
+PRIORITIES = ("high", "normal", "low")
+Priority = Literal["high", "normal", "low"]
+_INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
+
+
+class Incremental(msgspec.Struct, frozen=True, kw_only=True):
+    """Read only what changed: since the checkpoint (less a look-back, for late writes) until now."""
+
+    by: Literal["modified", "none"] = "modified"
+    lookback_seconds: int = 300
+    initial_days: int = 30  # the first run reads this far back
+
+
+class Source(msgspec.Struct, frozen=True, kw_only=True):
+    connection: str
+    operation: str
+    params: dict[str, Any] = {}
+    incremental: Incremental = Incremental()
+
+
+class Enrichment(msgspec.Struct, frozen=True, kw_only=True):
+    """One lookup per record (kuaidi100 tracking by logistics_no), its answer stored under `into`.
+
+    `inputs` is a mapping-spec `fields:` block read from the record (so it may use lookups on `tables`);
+    `copy` copies record fields into the answer (kuaidi100Data.tid); a record whose `when` field is
+    empty is not looked up. `on_error`: keep (store the error under `into`, go on) or fail (dead letter).
+    """
+
+    connection: str
+    operation: str
+    into: str
+    inputs: dict[str, Any]
+    tables: dict[str, dict[str, Any]] = {}
+    copy: dict[str, str] = {}
+    when: str | None = None
+    on_error: Literal["keep", "fail"] = "keep"
+
+
+class MappingRef(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    version: int
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True):
+    connection: str
+    operation: str
+    params: dict[str, Any] = {}
+    batch_size: int = 50
+
+
+class Retry(msgspec.Struct, frozen=True, kw_only=True):
+    """Retryable failures (rate limits, timeouts, unreachable) are tried this often, backing off."""
+
+    attempts: int = 4
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 30.0
+
+
+class SchemeDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    source: Source
+    mapping: MappingRef
+    target: Target
+    enrich: list[Enrichment] = []
+    schedule: str | None = None  # a cron expression ("*/5 * * * *") or an interval ("every 30s")
+    retry: Retry = Retry()
+
+
+def parse_definition(raw: Any) -> SchemeDefinition:
+    """A definition from plain data; a problem names the field at fault."""
+    try:
+        definition = msgspec.convert(raw, SchemeDefinition)
+    except msgspec.ValidationError as exc:
+        field = _field_of(str(exc))
+        raise InvalidParameter(field, f"scheme definition: {exc}") from None
+    check_definition(definition)
+    return definition
+
+
+def _field_of(message: str) -> str:
+    # msgspec says "... - at `$.source.connection`" or "Object missing required field `mapping`"
+    at = re.search(r"at `\$\.?([^`]*)`", message)
+    missing = re.search(r"missing required field `([^`]+)`", message)
+    path = at.group(1) if at else ""
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return re.sub(r"\[(\d+)\]", r".\1", path) or "definition"
+
+
+def check_definition(definition: SchemeDefinition) -> None:
+    if not 1 <= definition.target.batch_size <= 1000:
+        raise InvalidParameter("target.batch_size", "target.batch_size must be between 1 and 1000")
+    if definition.retry.attempts < 1:
+        raise InvalidParameter("retry.attempts", "retry.attempts must be at least 1")
+    if definition.retry.backoff_seconds < 0:
+        raise InvalidParameter("retry.backoff_seconds", "retry.backoff_seconds must not be negative")
+    if definition.source.incremental.lookback_seconds < 0:
+        raise InvalidParameter("source.incremental.lookback_seconds", "lookback must not be negative")
+    if definition.schedule:
+        next_after(definition.schedule, 0.0)
+    for n, step in enumerate(definition.enrich):
+        if not step.into or "." in step.into:
+            raise InvalidParameter(f"enrich.{n}.into", "enrich.into is one top-level field name")
+
+
+def next_after(schedule: str, after: float) -> float:
+    """The next time (epoch seconds) a schedule fires after `after`."""
+    text = schedule.strip()
+    interval = _INTERVAL.match(text)
+    if interval:
+        seconds = int(interval.group(1)) * {"s": 1, "m": 60, "h": 3600}[interval.group(2)]
+        if seconds < 1:
+            raise InvalidParameter("schedule", "an interval must be at least 1 second")
+        return after + seconds
+    from croniter import croniter
+
+    if not croniter.is_valid(text):
+        raise InvalidParameter(
+            "schedule", f"schedule {schedule!r} is neither a cron expression nor an interval like 'every 30s'"
+        )
+    return float(croniter(text, after).get_next(float))
+
+
+def check_priority(priority: str) -> str:
+    if priority not in PRIORITIES:
+        raise InvalidParameter("priority", f"priority must be one of {', '.join(PRIORITIES)}")
+    return priority

@@ -1,0 +1,455 @@
+"""Changes to schemes and mappings, and what the CLI and the portal read about them.
+
+The CLI, the admin API and the pages all call these; none of them writes scheme tables directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from gateway.connectors.base import Connector, OperationInfo, Record
+from gateway.connectors.registry import SYSTEMS
+from gateway.errors import Conflict, InvalidMapping, InvalidParameter, NotFound, UnigateError
+from gateway.mapping import MappingError, MappingSpecError, compile_mapping
+from gateway.schemes import driver
+from gateway.schemes.model import (
+    SchemeDefinition,
+    check_priority,
+    next_after,
+    parse_definition,
+)
+from gateway.schemes.runner import Context, enrich_mapping, enrich_records, mapping_spec
+from gateway.store.scheme_tables import DeadLetter, MappingVersion, RecordResult, Scheme, SchemeRun
+from gateway.store.tables import Connection
+
+TEMPLATES = Path(__file__).parent / "templates"
+REFERENCE_SCHEME = "stockouts-to-wdt-target"
+PREVIEW_MAX_RECORDS = 200
+
+
+# -- mappings --------------------------------------------------------------------------------------
+
+
+def _issues(exc: MappingSpecError) -> list[dict[str, str]]:
+    return [{"path": issue.path, "message": issue.message} for issue in exc.issues]
+
+
+def check_mapping(spec: dict[str, Any], field: str = "spec") -> None:
+    try:
+        compile_mapping(spec)
+    except MappingSpecError as exc:
+        raise InvalidMapping(field, _issues(exc)) from None
+
+
+async def save_mapping(spec: dict[str, Any], comment: str = "") -> dict[str, Any]:
+    """Store a new version of the mapping named in the spec; returns {name, version}."""
+    if not isinstance(spec, dict):
+        raise InvalidParameter("spec", "a mapping spec is a JSON object")
+    check_mapping(spec)
+    name = str(spec["name"])
+    latest = (
+        await MappingVersion.select(MappingVersion.version)
+        .where(MappingVersion.name == name)
+        .order_by(MappingVersion.version, ascending=False)
+        .first()
+    )
+    version = (latest["version"] if latest else 0) + 1
+    await MappingVersion.insert(
+        MappingVersion(ref=f"{name}@{version}", name=name, version=version, spec=spec, comment=comment)
+    )
+    return {"name": name, "version": version}
+
+
+async def get_mapping(name: str, version: int | None = None) -> dict[str, Any]:
+    query = MappingVersion.select().where(MappingVersion.name == name)
+    if version is not None:
+        query = query.where(MappingVersion.version == version)
+    row = await query.order_by(MappingVersion.version, ascending=False).output(load_json=True).first()
+    if row is None:
+        raise NotFound(f"there is no mapping {name!r}" + (f" version {version}" if version else ""))
+    return {"name": row["name"], "version": row["version"], "spec": row["spec"], "comment": row["comment"]}
+
+
+async def list_mappings() -> list[dict[str, Any]]:
+    rows = await MappingVersion.select(
+        MappingVersion.name, MappingVersion.version, MappingVersion.comment, MappingVersion.created_at
+    ).order_by(MappingVersion.name)
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["name"] not in latest or row["version"] > latest[row["name"]]["version"]:
+            latest[row["name"]] = row
+    return list(latest.values())
+
+
+def preview(spec: Any, records: Any) -> dict[str, Any]:
+    """Map sample records with a spec that need not be saved: mapped records and per-record errors."""
+    if not isinstance(spec, dict):
+        raise InvalidParameter("spec", "spec must be a mapping spec (a JSON object)")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InvalidParameter("records", "records must be a list of JSON objects")
+    if len(records) > PREVIEW_MAX_RECORDS:
+        raise InvalidParameter("records", f"preview takes at most {PREVIEW_MAX_RECORDS} records")
+    try:
+        mapping = compile_mapping(spec)
+    except MappingSpecError as exc:
+        raise InvalidMapping("spec", _issues(exc)) from None
+    results: list[dict[str, Any] | None] = []
+    errors: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        try:
+            results.append(_plain(mapping(record)))
+        except MappingError as exc:
+            exc.index = index
+            results.append(None)
+            errors.append(exc.to_dict())
+    return {"records": results, "errors": errors}
+
+
+def _plain(value: Any) -> Any:
+    """Decimals and dates as the JSON a target would receive."""
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
+# -- schemes ---------------------------------------------------------------------------------------
+
+
+async def _check_ends(definition: SchemeDefinition) -> None:
+    """The connections exist and offer the operations in the roles the scheme uses them in."""
+    names = {
+        definition.source.connection,
+        definition.target.connection,
+        *(s.connection for s in definition.enrich),
+    }
+    rows = await Connection.select(Connection.name, Connection.system).where(
+        Connection.name.is_in(list(names))
+    )
+    systems = {row["name"]: row["system"] for row in rows}
+    uses = [
+        ("source", definition.source.connection, definition.source.operation, "source"),
+        ("target", definition.target.connection, definition.target.operation, "target"),
+        *(
+            (f"enrich.{n}", step.connection, step.operation, "enrich")
+            for n, step in enumerate(definition.enrich)
+        ),
+    ]
+    for place, connection, operation, role in uses:
+        if connection not in systems:
+            raise InvalidParameter(f"{place}.connection", f"there is no connection named {connection!r}")
+        offered = {info.name: info for info in SYSTEMS[systems[connection]].operations if info.role == role}
+        if operation not in offered:
+            raise InvalidParameter(
+                f"{place}.operation",
+                f"{connection!r} has no {role} operation {operation!r}; "
+                f"offered: {', '.join(offered) or 'none'}",
+            )
+        info = offered[operation]
+        if role == "target" and info.max_batch and definition.target.batch_size > info.max_batch:
+            raise InvalidParameter(
+                "target.batch_size", f"{operation} takes at most {info.max_batch} records a call"
+            )
+    for n, step in enumerate(definition.enrich):
+        try:
+            enrich_mapping(step)
+        except MappingSpecError as exc:
+            raise InvalidMapping(f"enrich.{n}.inputs", _issues(exc)) from None
+    await mapping_spec(definition.mapping.name, definition.mapping.version)
+
+
+async def put_scheme(
+    name: str,
+    definition: Any,
+    *,
+    description: str = "",
+    priority: str = "normal",
+    enabled: bool | None = None,
+) -> int:
+    """Create or replace a scheme's definition (checked against connections and the mapping version)."""
+    if not name or len(name) > 100:
+        raise InvalidParameter("name", "a scheme needs a name of at most 100 characters")
+    parsed = parse_definition(definition)
+    check_priority(priority)
+    await _check_ends(parsed)
+    raw = msgspec.to_builtins(parsed)
+    existing = await Scheme.select(Scheme.id).where(Scheme.name == name).first()
+    values: dict[Any, Any] = {
+        Scheme.definition: raw,
+        Scheme.description: description,
+        Scheme.priority: priority,
+        Scheme.next_run_at: None,  # the schedule may have changed: it starts again from now
+        Scheme.updated_at: datetime.now(UTC),
+    }
+    if enabled is not None:
+        values[Scheme.enabled] = enabled
+    if existing:
+        await Scheme.update(values).where(Scheme.id == existing["id"])
+        return int(existing["id"])
+    rows = await Scheme.insert(
+        Scheme(name=name, definition=raw, description=description, priority=priority, enabled=bool(enabled))
+    )
+    return int(rows[0]["id"])
+
+
+async def scheme_id(name: str) -> int:
+    row = await Scheme.select(Scheme.id).where(Scheme.name == name).first()
+    if row is None:
+        raise NotFound(f"there is no scheme named {name!r}")
+    return int(row["id"])
+
+
+async def get_scheme(name: str) -> dict[str, Any]:
+    row = await Scheme.select().where(Scheme.name == name).output(load_json=True).first()
+    if row is None:
+        raise NotFound(f"there is no scheme named {name!r}")
+    return row
+
+
+async def delete_scheme(name: str) -> None:
+    ident = await scheme_id(name)
+    if await SchemeRun.exists().where(SchemeRun.scheme == ident, SchemeRun.status.is_in(list(driver.ACTIVE))):
+        raise Conflict(f"scheme {name!r} is running; stop it first")
+    await Scheme.delete().where(Scheme.id == ident)
+
+
+async def list_schemes() -> list[dict[str, Any]]:
+    """Every scheme with its status, last run, throughput (records/s) and error rate of the last run."""
+    schemes = await Scheme.select(
+        Scheme.id, Scheme.name, Scheme.description, Scheme.priority, Scheme.enabled, Scheme.active_run,
+        Scheme.next_run_at, Scheme.definition,
+    ).order_by(Scheme.name).output(load_json=True)  # fmt: skip
+    out = []
+    for row in schemes:
+        last = (
+            await SchemeRun.select()
+            .where(SchemeRun.scheme == row["id"])
+            .order_by(SchemeRun.id, ascending=False)
+            .first()
+        )
+        definition = row.pop("definition") or {}
+        row["schedule"] = definition.get("schedule")
+        row["source"] = definition.get("source", {}).get("connection")
+        row["target"] = definition.get("target", {}).get("connection")
+        row["status"] = "running" if row["active_run"] else ("scheduled" if row["enabled"] else "idle")
+        row["last_run"] = run_summary(last) if last else None
+        out.append(row)
+    return out
+
+
+def run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    started, finished = run.get("started_at"), run.get("finished_at")
+    seconds = (finished - started).total_seconds() if started and finished else None
+    done = run["succeeded"] + run["failed"] + run["skipped"]
+    return {
+        "id": run["id"],
+        "trigger": run["trigger"],
+        "status": run["status"],
+        "started_at": started.isoformat() if started else None,
+        "finished_at": finished.isoformat() if finished else None,
+        "pulled": run["pulled"],
+        "total": run["total"],
+        "succeeded": run["succeeded"],
+        "failed": run["failed"],
+        "skipped": run["skipped"],
+        "throughput": round(done / seconds, 1) if seconds else None,
+        "error_rate": round(run["failed"] / run["total"], 4) if run["total"] else 0.0,
+        "error": run["error"],
+    }
+
+
+async def start(name: str) -> dict[str, Any]:
+    """Turn the schedule on (its first run is at the schedule's next time)."""
+    ident = await scheme_id(name)
+    row = await get_scheme(name)
+    schedule = (row["definition"] or {}).get("schedule")
+    if not schedule:
+        raise InvalidParameter("schedule", f"scheme {name!r} has no schedule; use run-now")
+    await Scheme.update({Scheme.enabled: True, Scheme.next_run_at: next_after(schedule, time.time())}).where(
+        Scheme.id == ident
+    )
+    return {"name": name, "enabled": True}
+
+
+async def stop(name: str) -> dict[str, Any]:
+    """Turn the schedule off and ask a run in progress to stop (its started batches finish)."""
+    ident = await scheme_id(name)
+    await Scheme.update({Scheme.enabled: False, Scheme.next_run_at: None}).where(Scheme.id == ident)
+    await SchemeRun.update({SchemeRun.status: "stopped", SchemeRun.finished_at: datetime.now(UTC)}).where(
+        SchemeRun.scheme == ident, SchemeRun.status == "queued"
+    )
+    await SchemeRun.update({SchemeRun.status: "stopping"}).where(
+        SchemeRun.scheme == ident, SchemeRun.status == "running"
+    )
+    return {"name": name, "enabled": False}
+
+
+async def run_now(name: str, *, full: bool = False) -> int:
+    """Queue a run for the workers; `full` reads the whole initial window again, whatever the checkpoint."""
+    ident = await scheme_id(name)
+    return await driver.create_run(ident, "manual", {"full": True} if full else {})
+
+
+async def replay(name: str, dead_letter_ids: list[int] | None = None) -> int:
+    """Queue a run that pushes the given open dead letters (all when none given) with today's mapping."""
+    ident = await scheme_id(name)
+    query = DeadLetter.count().where(DeadLetter.scheme == ident, DeadLetter.status == "open")
+    if dead_letter_ids:
+        query = query.where(DeadLetter.id.is_in(dead_letter_ids))
+    if not await query:
+        raise InvalidParameter("dead_letters", "there are no open dead letters to replay")
+    return await driver.create_run(ident, "replay", {"dead_letters": list(dead_letter_ids or [])})
+
+
+async def runs(name: str, limit: int = 20) -> list[dict[str, Any]]:
+    ident = await scheme_id(name)
+    rows = (
+        await SchemeRun.select()
+        .where(SchemeRun.scheme == ident)
+        .order_by(SchemeRun.id, ascending=False)
+        .limit(limit)
+    )
+    return [run_summary(row) for row in rows]
+
+
+async def run_detail(run_id: int) -> dict[str, Any]:
+    """A run with its live counts (so a running run shows its progress)."""
+    from gateway.schemes import journal
+
+    row = await SchemeRun.select().where(SchemeRun.id == run_id).first()
+    if row is None:
+        raise NotFound(f"there is no run {run_id}")
+    summary = run_summary(row)
+    if row["status"] in driver.ACTIVE:
+        counts = await journal.counts(run_id)
+        summary.update(
+            succeeded=counts.get("success", 0),
+            failed=counts.get("failed", 0),
+            skipped=counts.get("skipped", 0),
+            pending=counts.get("pending", 0),
+            total=sum(counts.values()),
+        )
+    return summary
+
+
+async def run_records(
+    run_id: int, *, status: str | None = None, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    if status is not None and status not in ("pending", "success", "failed", "skipped"):
+        raise InvalidParameter("status", "status must be pending, success, failed or skipped")
+    query = RecordResult.select(
+        RecordResult.record_key,
+        RecordResult.status,
+        RecordResult.attempts,
+        RecordResult.answer,
+        RecordResult.error,
+    ).where(RecordResult.run == run_id)
+    if status:
+        query = query.where(RecordResult.status == status)
+    rows = await query.order_by(RecordResult.id).limit(min(limit, 1000)).offset(offset).output(load_json=True)
+    return {"run": run_id, "records": list(rows)}
+
+
+async def dead_letters(name: str, *, status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
+    ident = await scheme_id(name)
+    rows = await DeadLetter.select(
+        DeadLetter.id, DeadLetter.record_key, DeadLetter.stage, DeadLetter.error, DeadLetter.status,
+        DeadLetter.attempts, DeadLetter.run, DeadLetter.updated_at,
+    ).where(DeadLetter.scheme == ident, DeadLetter.status == status).order_by(DeadLetter.id).limit(
+        limit
+    ).output(load_json=True)  # fmt: skip
+    return list(rows)
+
+
+async def dead_letter(letter_id: int) -> dict[str, Any]:
+    row = await DeadLetter.select().where(DeadLetter.id == letter_id).output(load_json=True).first()
+    if row is None:
+        raise NotFound(f"there is no dead letter {letter_id}")
+    return row
+
+
+# -- designer --------------------------------------------------------------------------------------
+
+
+def operations_of(system: str) -> list[OperationInfo]:
+    return list(SYSTEMS[system].operations) if system in SYSTEMS else []
+
+
+async def catalogue() -> list[dict[str, Any]]:
+    """Connections and the operations a scheme can use on each, for the designer's pickers."""
+    rows = await Connection.select(Connection.name, Connection.system).order_by(Connection.name)
+    return [
+        {
+            "name": row["name"],
+            "system": row["system"],
+            "operations": [msgspec.to_builtins(info) for info in operations_of(row["system"])],
+        }
+        for row in rows
+    ]
+
+
+async def sample(connector: Callable[[str], Connector], definition: Any, limit: int = 5) -> list[Record]:
+    """A few source records, enriched as the scheme would, for the designer's live preview."""
+    parsed = parse_definition(definition)
+    source = connector(parsed.source.connection)
+    now = datetime.now(UTC)
+    since = datetime.fromtimestamp(time.time() - parsed.source.incremental.initial_days * 86400, UTC)
+    records: list[Record] = []
+    cursor: str | None = None
+    for _ in range(20):  # a few vendor calls at most: empty windows and passes come first
+        page = await source.pull(parsed.source.operation, parsed.source.params, since, now, cursor)
+        records.extend(page.records)
+        cursor = page.cursor
+        if len(records) >= limit or cursor is None:
+            break
+    records = records[:limit]
+    if parsed.enrich:
+        context = Context(0, "sample", parsed, None, [enrich_mapping(s) for s in parsed.enrich], connector)
+        records = await enrich_records(context, records)
+    return records
+
+
+# -- the reference template -----------------------------------------------------------------------
+
+
+def template() -> dict[str, Any]:
+    document = yaml.safe_load((TEMPLATES / f"{REFERENCE_SCHEME}.yaml").read_text(encoding="utf-8"))
+    return dict(document)
+
+
+async def install_template(
+    *, source: str = "wdt-demo", target: str = "wdt-target", tracking: str = "kd100-demo"
+) -> int:
+    """The reference scheme (stockouts with tracking -> trade_push), on the named connections."""
+    document = template()
+    spec = yaml.safe_load((TEMPLATES / document["mapping_file"]).read_text(encoding="utf-8"))
+    current = (
+        await MappingVersion.select(MappingVersion.version, MappingVersion.spec)
+        .where(MappingVersion.name == spec["name"])
+        .order_by(MappingVersion.version, ascending=False)
+        .output(load_json=True)
+        .first()
+    )
+    if current is not None and current["spec"] == spec:
+        version = int(current["version"])
+    else:
+        version = int((await save_mapping(spec, comment="the reference template"))["version"])
+    definition = dict(document["definition"])
+    definition["mapping"] = {"name": spec["name"], "version": version}
+    definition["source"] = {**definition["source"], "connection": source}
+    definition["target"] = {**definition["target"], "connection": target}
+    definition["enrich"] = [{**step, "connection": tracking} for step in definition.get("enrich", [])]
+    return await put_scheme(
+        document["name"],
+        definition,
+        description=document.get("description", ""),
+        priority=document["priority"],
+    )
+
+
+def problem_of(exc: Exception) -> dict[str, Any]:
+    return exc.problem() if isinstance(exc, UnigateError) else {"detail": str(exc)}
