@@ -18,7 +18,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
@@ -29,13 +29,18 @@ from gateway.settings import Settings
 from gateway.store import engine as store_engine
 from gateway.store.crypto import Vault
 from gateway.store.manage import touch_keys
-from gateway.store.snapshot import SnapshotHolder, current_version
+from gateway.store.snapshot import SnapshotHolder, current_version, publish_versions_with
 from gateway.unified.routes import ROUTES
 from gateway.upstream import Upstream
 from policies import PolicyDeps, build_chain
 from policies.auth import KeyUsage
 from policies.backend import LocalCaps, RedisCaps
 from policies.chain import PolicyChain
+from policies.ipfilter import Proxies
+from policies.metering import UsageRecorder
+from policies.oauth import SCOPES, TokenServer
+from policies.oauth_routes import oauth_routes
+from policies.reload import Announcer, ReloadListener
 from portal.app import portal_routes, portal_template_config
 
 log = logging.getLogger("unigate.app")
@@ -150,22 +155,38 @@ def create_app(settings: Settings) -> Litestar:
     )
     runtime = Runtime(snapshots, upstream)
     usage = KeyUsage()
+    recorder = UsageRecorder(settings.usage_timezone, settings.request_samples_per_consumer)
     engine = store_engine.make_engine(settings)
     store_engine.bind(engine)
+    tokens = TokenServer(
+        lambda: snapshots.current, issuer=settings.token_issuer, ttl_seconds=settings.token_ttl_seconds
+    )
+    reload = ReloadListener(redis, snapshots) if redis is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await store_engine.start(engine)
         await snapshots.start()
+        if reload is not None:  # changes reach this node over Redis at once; the poll stays as a fallback
+            publish_versions_with(Announcer(redis))
+            reload.start()
         app.state.redis = redis
         flusher = asyncio.create_task(_flush_key_usage(usage))
+        metering = asyncio.create_task(_flush_metering(recorder, settings.metering_flush_seconds))
         try:
             yield
         finally:
             flusher.cancel()
+            metering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+            with contextlib.suppress(asyncio.CancelledError):
+                await metering
             await touch_keys(usage.take())
+            await recorder.flush()
+            if reload is not None:
+                await reload.stop()
+                publish_versions_with(None)
             await snapshots.stop()
             await upstream.close()
             if app.state.redis is not None:
@@ -189,6 +210,13 @@ def create_app(settings: Settings) -> Litestar:
         components=Components(
             security_schemes={
                 "apiKey": SecurityScheme(type="http", scheme="bearer", description="ug_… API key"),
+                "oauth2": SecurityScheme(
+                    type="oauth2",
+                    description="OAuth2 client credentials: a short-lived JWT from /oauth/token",
+                    flows=OAuthFlows(
+                        client_credentials=OAuthFlow(token_url="/oauth/token", scopes=dict.fromkeys(SCOPES, ""))
+                    ),
+                ),
                 "adminToken": SecurityScheme(
                     type="http", scheme="bearer", description="uga_… admin token (`unigate admin token`)"
                 ),
@@ -197,7 +225,7 @@ def create_app(settings: Settings) -> Litestar:
                 ),
             }
         ),
-        security=[{"apiKey": []}],
+        security=[{"apiKey": []}, {"oauth2": []}],
     )
     return Litestar(
         route_handlers=[
@@ -205,6 +233,7 @@ def create_app(settings: Settings) -> Litestar:
             readyz,
             metrics_route,
             *ROUTES,
+            *oauth_routes(tokens, Proxies(settings.trusted_proxies), lambda: snapshots.current),
             *portal_routes(settings),
             create_static_files_router(path="/static/vendor", directories=[ASSETS], include_in_schema=False),
         ],
@@ -214,7 +243,9 @@ def create_app(settings: Settings) -> Litestar:
                 PolicyChain,  # type: ignore[arg-type]
                 snapshot=lambda: snapshots.current,
                 policies=build_chain(
-                    PolicyDeps(settings=settings, snapshots=snapshots, redis=redis, usage=usage)
+                    PolicyDeps(
+                        settings=settings, snapshots=snapshots, redis=redis, usage=usage, recorder=recorder
+                    )
                 ),
             )
         ],
@@ -238,6 +269,15 @@ async def _flush_key_usage(usage: KeyUsage) -> None:
             await touch_keys(usage.take())
         except Exception:
             log.exception("recording key usage failed")
+
+
+async def _flush_metering(recorder: UsageRecorder, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await recorder.flush()
+        except Exception:
+            log.exception("recording usage failed; it is kept for the next flush")
 
 
 def app_from_env() -> Litestar:

@@ -113,13 +113,20 @@ def problem_json(error: UnigateError, request_id: str | None) -> bytes:
     """The RFC 9457 body of an error, with the request id a caller quotes to support."""
     import msgspec
 
+    from policies.pii import mask_text  # imported here: policies import this module
+
     body = error.problem()
+    # A vendor may quote a receiver's phone or ID card number back at us: never pass it on.
+    body["detail"] = mask_text(str(body["detail"]))
+    if isinstance(vendor := body.get("vendor"), dict) and vendor.get("message"):
+        body["vendor"] = {**vendor, "message": mask_text(str(vendor["message"]))}
     if request_id:
         body["request_id"] = request_id
     return msgspec.json.encode(body)
 
 
 PROBLEM_JSON = "application/problem+json"
+
 
 def _retry_after(error: UnigateError, seconds: float) -> None:
     # Retry-After takes whole seconds; never 0, which would invite an immediate retry storm.
@@ -154,6 +161,90 @@ class UpstreamBusy(UpstreamError):
     def __init__(self, detail: str, *, system: str, retry_after: float, **extra: Any) -> None:
         super().__init__(detail, system=system, **extra)
         _retry_after(self, retry_after)
+
+
+# Policies (issue 4, part 1): identity, subscriptions, limits, network rules.
+
+
+class InsufficientScope(Forbidden):
+    """The access token's scopes do not cover the operation called."""
+
+    code, title = "insufficient_scope", "Insufficient scope"
+
+    def __init__(self, detail: str, *, scope: str, **extra: Any) -> None:
+        super().__init__(detail, required_scope=scope, **extra)
+        self.headers["WWW-Authenticate"] = (
+            f'Bearer realm="unigate", error="insufficient_scope", scope="{scope}"'
+        )
+
+
+class NotSubscribed(Forbidden):
+    """The application has no active subscription to the API it called."""
+
+    code, title = "not_subscribed", "Not subscribed to this API"
+
+
+class NotInPlan(Forbidden):
+    """The plan of the subscription does not include the operation called."""
+
+    code, title = "not_in_plan", "Operation not included in the plan"
+
+
+class IpForbidden(Forbidden):
+    code, title = "ip_forbidden", "Calls from this address are not allowed"
+
+
+class CorsRejected(Forbidden):
+    code, title = "cors_rejected", "Cross-origin request not allowed"
+
+
+class PayloadTooLarge(UnigateError):
+    status, code, title = 413, "payload_too_large", "Request body too large"
+
+
+class RateLimited(UnigateError):
+    """Too many calls in a rate-limit window; `Retry-After` says when to try again."""
+
+    status, code, title = 429, "rate_limited", "Rate limit exceeded"
+
+    def __init__(self, detail: str, *, retry_after: float, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        _retry_after(self, retry_after)
+
+
+class QuotaExceeded(RateLimited):
+    """The day's or month's quota is used up; `Retry-After` points at the start of the next period."""
+
+    code, title = "quota_exceeded", "Quota exceeded"
+
+
+class OAuthError(UnigateError):
+    """A token endpoint refusal: problem+json that also carries RFC 6749's `error` members."""
+
+    status, code, title = 400, "invalid_request", "Invalid token request"
+
+    def problem(self) -> dict[str, Any]:
+        return {**super().problem(), "error": self.code, "error_description": self.detail}
+
+
+class InvalidClient(OAuthError):
+    status, code, title = 401, "invalid_client", "Client authentication failed"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["WWW-Authenticate"] = 'Basic realm="unigate"'
+
+
+class InvalidScope(OAuthError):
+    code, title = "invalid_scope", "Invalid scope"
+
+
+class UnsupportedGrantType(OAuthError):
+    code, title = "unsupported_grant_type", "Unsupported grant type"
+
+
+class UnauthorizedClient(OAuthError):
+    code, title = "unauthorized_client", "Client not allowed this grant"
 
 
 class InvalidMapping(InvalidParameter):

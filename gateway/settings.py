@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from cryptography.fernet import Fernet
@@ -46,6 +47,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metering_flush_seconds: float = 2.0
     request_samples_per_consumer: int = 200
     usage_timezone: str = "Asia/Shanghai"
+    # Identity and limits (policies/oauth.py, quota.py, body_limit.py, ipfilter.py): JWT issuer and
+    # lifetime, the timezone calendar quotas count in, the default body size cap, and the proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed (CIDRs; none by default).
+    token_issuer: str = "unigate"
+    token_ttl_seconds: int = 900
+    quota_timezone: str = "Asia/Shanghai"
+    max_body_bytes: int = 1_048_576
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_postgres(self) -> bool:
@@ -107,7 +116,27 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         metering_flush_seconds=float(env.get("UNIGATE_METERING_FLUSH_SECONDS", "2")),
         request_samples_per_consumer=int(env.get("UNIGATE_REQUEST_SAMPLES", "200")),
         usage_timezone=env.get("UNIGATE_USAGE_TIMEZONE", "Asia/Shanghai"),
+        token_issuer=env.get("UNIGATE_TOKEN_ISSUER", "unigate"),
+        token_ttl_seconds=int(env.get("UNIGATE_TOKEN_TTL", "900")),
+        quota_timezone=_timezone(
+            "UNIGATE_QUOTA_TIMEZONE", env.get("UNIGATE_QUOTA_TIMEZONE", "Asia/Shanghai")
+        ),
+        max_body_bytes=int(env.get("UNIGATE_MAX_BODY_BYTES", "1048576")),
+        trusted_proxies=tuple(
+            part.strip() for part in env.get("UNIGATE_TRUSTED_PROXIES", "").split(",") if part.strip()
+        ),
     )
+
+
+def _timezone(name: str, value: str) -> str:
+    """An IANA timezone name, checked at start-up so a typo fails loudly rather than at midnight."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{name}: unknown timezone {value!r} (expected an IANA name like Asia/Shanghai)"
+        ) from None
+    return value
 
 
 def _per_api_seconds(name: str, text: str) -> dict[str, float]:

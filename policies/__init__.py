@@ -7,8 +7,19 @@ from typing import Any
 
 from gateway.settings import Settings
 from gateway.store.snapshot import SnapshotHolder
+from policies.admission import Admission, AdmissionConfig
 from policies.auth import Authenticate, KeyUsage
+from policies.authorize import Authorize
+from policies.body_limit import BodyLimit
+from policies.cache import Cache, LocalStore, RedisStore
 from policies.chain import Policy
+from policies.cors import Cors
+from policies.counters import make_counters
+from policies.ipfilter import IpFilter, Proxies
+from policies.metering import Metering, UsageRecorder
+from policies.oauth import TokenVerifier
+from policies.quota import Quota
+from policies.ratelimit import RateLimit
 
 
 @dataclass
@@ -19,10 +30,30 @@ class PolicyDeps:
     snapshots: SnapshotHolder
     redis: Any
     usage: KeyUsage
+    recorder: UsageRecorder  # usage metering, flushed by the app's background task
 
 
 def build_chain(deps: PolicyDeps) -> list[Policy]:
     """The policies, outermost first. The order is part of the contract (docs/policies.md)."""
+    settings = deps.settings
     return [
-        Authenticate(deps.usage),
+        Cors(),
+        Authenticate(deps.usage, TokenVerifier(settings.token_issuer)),
+        Metering(deps.recorder),
+        IpFilter(Proxies(settings.trusted_proxies)),
+        Authorize(),
+        BodyLimit(settings.max_body_bytes),
+        RateLimit(),
+        Quota(make_counters(deps.redis), settings.quota_timezone),
+        Admission(
+            AdmissionConfig(
+                max_in_flight=settings.admission_max_in_flight,
+                max_queue=settings.admission_queue,
+                max_wait_seconds=settings.admission_max_wait_seconds,
+            )
+        ),
+        Cache(
+            RedisStore(deps.redis) if deps.redis is not None else LocalStore(settings.cache_max_entries),
+            settings.cache_ttl,
+        ),
     ]

@@ -1,14 +1,16 @@
-"""Identify the caller from an API key (Authorization: Bearer or X-API-Key) against the snapshot."""
+"""Identify the caller from an API key (Authorization: Bearer or X-API-Key) or an OAuth2 JWT (Bearer)."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from gateway.errors import Unauthorized
 from gateway.store.snapshot import KeyEntry, Snapshot
 from policies.chain import Context
+from policies.oauth import TokenVerifier, looks_like_jwt
 
 
 def key_from_headers(authorization: str | None, api_key: str | None) -> str | None:
@@ -52,11 +54,23 @@ class KeyUsage:
 class Authenticate:
     """Policy: who is calling. Everything after it may rely on `ctx.consumer`."""
 
-    def __init__(self, usage: KeyUsage) -> None:
+    def __init__(self, usage: KeyUsage, tokens: TokenVerifier) -> None:
         self.usage = usage
+        self.tokens = tokens
 
     async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
         key = key_from_headers(ctx.headers.get("authorization"), ctx.headers.get("x-api-key"))
+        if key and looks_like_jwt(key) and not ctx.headers.get("x-api-key"):
+            bearer = self.tokens.verify(key, ctx.snapshot, time.time())
+            if not bearer.client.consumer.active:
+                raise Unauthorized("the application this token belongs to is suspended")
+            ctx.oauth_client, ctx.consumer, ctx.granted_scopes = (
+                bearer.client,
+                bearer.client.consumer,
+                bearer.scopes,
+            )
+            await call_next(ctx)
+            return
         entry = authenticate(key, ctx.snapshot)
         self.usage.record(entry.id)
         ctx.key, ctx.consumer = entry, entry.consumer

@@ -13,10 +13,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import PROBLEM_JSON, UnigateError, problem_json
-from gateway.store.snapshot import ConsumerEntry, KeyEntry, Snapshot
+from gateway.store.snapshot import ConsumerEntry, KeyEntry, OAuthClientEntry, Snapshot
+
+if TYPE_CHECKING:  # the policies that define these import this module
+    from policies.authorize import EffectivePlan
+    from policies.counters import Check
 
 ASGIApp = Callable[..., Awaitable[None]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -41,6 +45,9 @@ class Context:
     key: KeyEntry | None = None
     consumer: ConsumerEntry | None = None
     granted_scopes: frozenset[str] | None = None  # None: a key, which may use every API it is allowed
+    oauth_client: OAuthClientEntry | None = None  # set instead of `key` when a JWT identified the caller
+    plan: EffectivePlan | None = None  # the subscription's plan with overrides (Authorize)
+    tally: list[Check] = field(default_factory=list)  # counters this request must fit (RateLimit, Quota)
     priority: int = 0
     status: int = 0
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -128,6 +135,7 @@ class PolicyChain:
     async def _run(self, ctx: Context, index: int) -> None:
         if index == len(self.policies):
             ctx.scope["state"]["consumer"] = ctx.consumer
+            ctx.scope["state"]["granted_scopes"] = ctx.granted_scopes  # policies.pii.may_read in handlers
             await self.app(ctx.scope, ctx.receive, ctx.send)
             return
         await self.policies[index](ctx, lambda c: self._run(c, index + 1))

@@ -24,13 +24,16 @@ from gateway.connectors.simdata import resolve_anchor
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.settings import Settings, load_settings
 from gateway.store import engine as store_engine
-from gateway.store import manage
+from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from tests.services import free_port, run_process
 
 pytest_plugins = ["tests.services"]
 
 SECRET_KEY = Fernet.generate_key().decode()
+# Every consumer calling /v1 needs a subscription; the test app's plan limits nothing the tests do.
+TEST_PLAN = "default"
+TEST_PLAN_CONFIG = {"rate_limits": {"per_second": 1000}}
 SEED = 20260301
 
 
@@ -174,6 +177,8 @@ async def gateway(
     consumer = await manage.create_consumer(
         "test-app", {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
     )
+    await policy_manage.ensure_plan(TEST_PLAN, TEST_PLAN_CONFIG)
+    await policy_manage.ensure_subscriptions(consumer, TEST_PLAN)
     issued = await manage.create_key(consumer, name="tests")
     port = free_port()
     log_path = tmp_path_factory.mktemp("logs") / "gateway.log"

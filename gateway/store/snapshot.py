@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from gateway.store.crypto import Vault
+from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
 from gateway.store.tables import ApiKey, ConfigVersion, Connection, Consumer
 
 log = logging.getLogger("unigate.snapshot")
@@ -46,10 +48,62 @@ class ConnectionEntry(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
+class PlanEntry(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    config: dict[str, Any]  # a PlanConfig, validated when saved (policies/authorize.py)
+    requires_approval: bool
+
+
+class SubscriptionEntry(msgspec.Struct, frozen=True):
+    id: int
+    consumer_id: int
+    api: str
+    plan_id: int
+    status: str  # pending | active | suspended
+
+
+class ConsumerPolicyEntry(msgspec.Struct, frozen=True):
+    consumer_id: int
+    overrides: dict[str, Any]  # a partial PlanConfig
+    ip_allow: tuple[str, ...]
+    ip_deny: tuple[str, ...]
+
+
+class OAuthClientEntry(msgspec.Struct, frozen=True):
+    id: int
+    client_id: str
+    consumer: ConsumerEntry
+    secret_hash: str
+    previous_secret_hash: str | None
+    previous_expires_at: datetime | None
+    scopes: frozenset[str]
+
+
+class SigningKeyEntry(msgspec.Struct, frozen=True):
+    kid: str
+    algorithm: str
+    public_jwk: dict[str, Any]
+    private_jwk: dict[str, Any]
+    activates_at: datetime
+
+
+class ApiPolicyEntry(msgspec.Struct, frozen=True):
+    api: str
+    cors: dict[str, Any]  # a CorsConfig, validated when saved (policies/cors.py)
+    max_body_bytes: int | None
+
+
 class Snapshot(msgspec.Struct, frozen=True):
     version: int
     keys: dict[str, KeyEntry]  # sha256 hex -> key
     connections: dict[str, ConnectionEntry]
+    plans: dict[int, PlanEntry] = {}
+    subscriptions: dict[tuple[int, str], SubscriptionEntry] = {}  # (consumer id, api) -> subscription
+    consumer_policies: dict[int, ConsumerPolicyEntry] = {}
+    oauth_clients: dict[str, OAuthClientEntry] = {}  # client_id -> client (revoked ones left out)
+    signing_keys: tuple[SigningKeyEntry, ...] = ()  # published keys, oldest activation first
+    api_policies: dict[str, ApiPolicyEntry] = {}
 
 
 EMPTY = Snapshot(version=-1, keys={}, connections={})
@@ -60,16 +114,33 @@ async def current_version() -> int:
     return int(row["version"]) if row else 0
 
 
+VersionPublisher = Callable[[int], Awaitable[None]]
+_publisher: VersionPublisher | None = None
+
+
+def publish_versions_with(publisher: VersionPublisher | None) -> None:
+    """Announce every new config version to the other nodes (policies/reload.py, over Redis); None stops."""
+    global _publisher
+    _publisher = publisher
+
+
 async def bump_version() -> int:
     """Called by every change to keys, consumers or connections."""
     row = await ConfigVersion.objects().first()
     if row is None:
         await ConfigVersion.insert(ConfigVersion(version=1))
-        return 1
-    await ConfigVersion.update({ConfigVersion.version: ConfigVersion.version + 1}).where(
-        ConfigVersion.id == row.id
-    )
-    return await current_version()
+        version = 1
+    else:
+        await ConfigVersion.update({ConfigVersion.version: ConfigVersion.version + 1}).where(
+            ConfigVersion.id == row.id
+        )
+        version = await current_version()
+    if _publisher is not None:
+        try:
+            await _publisher(version)
+        except Exception:  # the change is saved; nodes pick it up at their next poll instead
+            log.warning("config version not announced", extra={"version": version}, exc_info=True)
+    return version
 
 
 async def load_snapshot(vault: Vault) -> Snapshot:
@@ -102,7 +173,64 @@ async def load_snapshot(vault: Vault) -> Snapshot:
         )
         for row in await Connection.select()
     }
-    return Snapshot(version=version, keys=keys, connections=connections)
+    policy = await _policy_config(vault, consumers)
+    return Snapshot(version=version, keys=keys, connections=connections, **policy)
+
+
+async def _policy_config(vault: Vault, consumers: dict[int, ConsumerEntry]) -> dict[str, Any]:
+    """Plans, subscriptions, consumer rules, OAuth clients, signing keys and API rules (policies/)."""
+    plans = {
+        row["id"]: PlanEntry(row["id"], row["name"], _json(row["config"]), row["requires_approval"])
+        for row in await Plan.select()
+    }
+    return {
+        "plans": plans,
+        "subscriptions": {
+            (row["consumer"], row["api"]): SubscriptionEntry(
+                row["id"], row["consumer"], row["api"], row["plan"], row["status"]
+            )
+            for row in await Subscription.select()
+            if row["plan"] in plans
+        },
+        "consumer_policies": {
+            row["consumer"]: ConsumerPolicyEntry(
+                row["consumer"],
+                _json(row["overrides"]),
+                tuple(_json(row["ip_allow"])),
+                tuple(_json(row["ip_deny"])),
+            )
+            for row in await ConsumerPolicy.select()
+        },
+        "oauth_clients": {
+            row["client_id"]: OAuthClientEntry(
+                row["id"],
+                row["client_id"],
+                consumers[row["consumer"]],
+                row["secret_hash"],
+                row["previous_secret_hash"],
+                row["previous_expires_at"],
+                frozenset(_json(row["scopes"])),
+            )
+            for row in await OAuthClient.select().where(OAuthClient.revoked_at.is_null())
+            if row["consumer"] in consumers
+        },
+        "signing_keys": tuple(
+            SigningKeyEntry(
+                row["kid"],
+                row["algorithm"],
+                _json(row["public_jwk"]),
+                vault.open(row["private_jwk"]),
+                row["activates_at"],
+            )
+            for row in await SigningKey.select()
+            .where(SigningKey.retired_at.is_null())
+            .order_by(SigningKey.activates_at)
+        ),
+        "api_policies": {
+            row["api"]: ApiPolicyEntry(row["api"], _json(row["cors"]), row["max_body_bytes"])
+            for row in await ApiPolicy.select()
+        },
+    }
 
 
 def _json(value: Any) -> Any:
@@ -117,15 +245,20 @@ class SnapshotHolder:
         self.poll_seconds = poll_seconds
         self.current: Snapshot = EMPTY
         self._task: asyncio.Task[None] | None = None
+        # The poll and the pub/sub listener may both refresh: one at a time, so an older load never
+        # replaces a newer one.
+        self._lock = asyncio.Lock()
 
     async def refresh(self) -> Snapshot:
-        self.current = await load_snapshot(self.vault)
-        return self.current
+        async with self._lock:
+            self.current = await load_snapshot(self.vault)
+            return self.current
 
     async def refresh_if_changed(self) -> bool:
-        if await current_version() == self.current.version:
-            return False
-        await self.refresh()
+        async with self._lock:
+            if await current_version() == self.current.version:
+                return False
+            self.current = await load_snapshot(self.vault)
         log.info("config snapshot reloaded", extra={"version": self.current.version})
         return True
 

@@ -1,0 +1,265 @@
+"""Where rate limits and quotas count: one interface, in-process (`limits` MemoryStorage) or Redis.
+
+A request's limits are checked and consumed together, atomically: either every counter admits the
+request and every counter takes it, or none does (so a refused request costs nothing anywhere). In
+Redis that is one Lua script, one round trip, over `limits`' own key layout and algorithms (sliding
+window counter, moving window) plus fixed counters per calendar period for quotas; the script reads
+the clock of Redis, so every node counts in the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from limits import RateLimitItem
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+
+Kind = Literal["sliding", "moving", "calendar"]
+PREFIX = "LIMITS"  # limits' default key prefix, so its own tools read what we count
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One counter a request must fit in.
+
+    Rate limits (`sliding`, `moving`) carry a `limits` item and the identifiers it is counted for; a
+    calendar quota is a plain counter under `key` that ends (and expires) at `period_end`.
+    """
+
+    kind: Kind
+    limit: int
+    key: str
+    quota: bool
+    label: str  # for messages: "100 calls per minute"
+    item: RateLimitItem | None = None
+    identifiers: tuple[str, ...] = ()
+    period_end: float = 0.0  # calendar: unix time the period ends
+    redis_keys: tuple[str, ...] = field(init=False)
+    redis_args: tuple[str | int | float, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built once per check (a plan's rate checks live as long as the config snapshot).
+        if self.kind == "sliding":
+            keys: tuple[str, ...] = (f"{PREFIX}:{{{self.key}}}/-1", f"{PREFIX}:{{{self.key}}}")
+        else:
+            keys = (f"{PREFIX}:{self.key}",)
+        # A period's counter outlives its end by an hour: nodes' clocks differ a little at midnight.
+        window = int(self.period_end) + 3600 if self.kind == "calendar" else self.window
+        object.__setattr__(self, "redis_keys", keys)
+        object.__setattr__(self, "redis_args", (self.kind[0], self.limit, window))
+
+    @classmethod
+    def rate(cls, item: RateLimitItem, identifiers: tuple[str, ...], *, exact: bool, label: str) -> Check:
+        return cls(
+            "moving" if exact else "sliding",
+            item.amount,
+            item.key_for(*identifiers),
+            False,
+            label,
+            item=item,
+            identifiers=identifiers,
+        )
+
+    @classmethod
+    def calendar(cls, key: str, limit: int, period_end: float, label: str) -> Check:
+        return cls("calendar", limit, key, True, label, period_end=period_end)
+
+    @property
+    def window(self) -> int:
+        return self.item.get_expiry() if self.item is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """How a check stood for this request: `used` before it, and seconds until room returns."""
+
+    check: Check
+    used: int
+    reset: float
+
+    @property
+    def refused(self) -> bool:
+        return self.used + 1 > self.check.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    counts: tuple[Count, ...]
+
+    def remaining(self, count: Count) -> int:
+        return max(0, count.check.limit - count.used - (1 if self.allowed else 0))
+
+
+class Counters(Protocol):
+    async def acquire(self, checks: Sequence[Check], now: float | None = None) -> Verdict:
+        """Check every counter, then consume one unit from each if all admit; `now` only moves calendars."""
+        ...
+
+
+def _calendar_reset(check: Check, now: float | None) -> float:
+    return max(0.0, check.period_end - (time.time() if now is None else now))
+
+
+class MemoryCounters:
+    """One process's counters in `limits`' MemoryStorage: right for one node with one worker."""
+
+    def __init__(self) -> None:
+        self.storage = MemoryStorage()
+        self.sliding = SlidingWindowCounterRateLimiter(self.storage)
+        self.moving = MovingWindowRateLimiter(self.storage)
+        # The storage awaits between reading and writing; one lock makes check-then-consume atomic.
+        self.lock = asyncio.Lock()
+
+    async def acquire(self, checks: Sequence[Check], now: float | None = None) -> Verdict:
+        async with self.lock:
+            counts = tuple([await self._count(check, now) for check in checks])
+            allowed = not any(count.refused for count in counts)
+            if allowed:
+                for check in checks:
+                    if check.item is None:
+                        await self.storage.incr(check.key, max(1, int(_calendar_reset(check, now)) + 1))
+                    else:
+                        await self._strategy(check).hit(check.item, *check.identifiers)
+        return Verdict(allowed, counts)
+
+    def _strategy(self, check: Check) -> SlidingWindowCounterRateLimiter | MovingWindowRateLimiter:
+        return self.moving if check.kind == "moving" else self.sliding
+
+    async def _count(self, check: Check, now: float | None) -> Count:
+        if check.item is None:
+            return Count(check, await self.storage.get(check.key), _calendar_reset(check, now))
+        stats = await self._strategy(check).get_window_stats(check.item, *check.identifiers)
+        return Count(check, check.limit - stats.remaining, max(0.0, stats.reset_time - time.time()))
+
+
+# KEYS: per check, 2 keys for a sliding window (previous, current), else 1.
+# ARGV: the number of checks, then per check: kind (s|m|c), limit, window seconds (c: expire-at unix time).
+# Returns {1 if admitted else 0, used_1, reset_ms_1, used_2, reset_ms_2, ...}; `used` is before this call.
+ACQUIRE_LUA = """
+local n = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+local used, reset = {}, {}
+local admitted = true
+local k, a = 1, 2
+for i = 1, n do
+  local kind, limit, window = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  if kind == 's' then
+    -- limits' sliding window counter (acquire_sliding_window.lua), read part
+    local prev, cur = KEYS[k], KEYS[k + 1]
+    k = k + 2
+    local expiry = window * 1000
+    local cur_ttl = redis.call('pttl', cur)
+    if cur_ttl > 0 and cur_ttl < expiry then
+      redis.call('rename', cur, prev)
+      redis.call('set', cur, 0, 'PX', cur_ttl + expiry)
+    end
+    local pc = tonumber(redis.call('get', prev)) or 0
+    local pt = math.max(tonumber(redis.call('pttl', prev)), 0)
+    local cc = tonumber(redis.call('get', cur)) or 0
+    local ct = math.max(tonumber(redis.call('pttl', cur)), 0)
+    used[i] = math.floor(pc * pt / expiry) + cc
+    local r = expiry
+    if pc > 0 then r = math.min(r, pt % (expiry / pc)) end
+    if cc > 0 then r = math.min(r, ct % expiry) end
+    reset[i] = r
+  elseif kind == 'm' then
+    -- limits' moving window: a list of timestamps, newest first, at most `limit` long
+    local key = KEYS[k]
+    k = k + 1
+    local cutoff = (now_ms - window * 1000) / 1000
+    local low, high, found = 0, tonumber(redis.call('llen', key)) - 1, -1
+    while low <= high do
+      local mid = math.floor((low + high) / 2)
+      if tonumber(redis.call('lindex', key, mid)) >= cutoff then
+        found = mid
+        low = mid + 1
+      else
+        high = mid - 1
+      end
+    end
+    used[i] = found + 1
+    if found >= 0 then
+      reset[i] = math.max(0, tonumber(redis.call('lindex', key, found)) * 1000 + window * 1000 - now_ms)
+    else
+      reset[i] = window * 1000
+    end
+  else
+    -- a calendar period: a plain counter whose key names the period
+    used[i] = tonumber(redis.call('get', KEYS[k])) or 0
+    reset[i] = 0
+    k = k + 1
+  end
+  if used[i] + 1 > limit then admitted = false end
+end
+if admitted then
+  k, a = 1, 2
+  for i = 1, n do
+    local kind, limit, window = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    a = a + 3
+    if kind == 's' then
+      local cur = KEYS[k + 1]
+      k = k + 2
+      if redis.call('exists', cur) == 1 then
+        redis.call('incrby', cur, 1)
+      else
+        redis.call('set', cur, 1, 'PX', window * 2000)
+      end
+    elseif kind == 'm' then
+      local key = KEYS[k]
+      k = k + 1
+      redis.call('lpush', key, stamp)
+      redis.call('ltrim', key, 0, limit - 1)
+      redis.call('expire', key, window)
+    else
+      local key = KEYS[k]
+      k = k + 1
+      redis.call('incrby', key, 1)
+      redis.call('expireat', key, window)
+    end
+  end
+end
+local out = {admitted and 1 or 0}
+for i = 1, n do
+  out[#out + 1] = used[i]
+  out[#out + 1] = math.floor(reset[i])
+end
+return out
+"""
+
+
+class RedisCounters:
+    """Counters shared by every node through Redis: one EVALSHA per request, whatever the number of limits."""
+
+    def __init__(self, redis: Any) -> None:
+        self.script = redis.register_script(ACQUIRE_LUA)
+
+    async def acquire(self, checks: Sequence[Check], now: float | None = None) -> Verdict:
+        keys: list[str] = []
+        args: list[str | int | float] = [len(checks)]
+        for check in checks:
+            keys.extend(check.redis_keys)
+            args.extend(check.redis_args)
+        reply = await self.script(keys=keys, args=args)
+        counts = tuple(
+            Count(
+                check,
+                int(reply[1 + 2 * i]),
+                _calendar_reset(check, now) if check.kind == "calendar" else int(reply[2 + 2 * i]) / 1000,
+            )
+            for i, check in enumerate(checks)
+        )
+        return Verdict(bool(reply[0]), counts)
+
+
+def make_counters(redis: Any) -> Counters:
+    """Redis when the node has it (cluster-wide counts), else this process's memory."""
+    return RedisCounters(redis) if redis is not None else MemoryCounters()
