@@ -104,7 +104,14 @@ _ZERO = Decimal(0)
 
 def arith(value: Any) -> Decimal:
     """A decimal for arithmetic: a missing or empty value counts as 0."""
-    if value.__class__ is Decimal:
+    if value.__class__ is str and value:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = None  # let to_number strip blanks or word the error
+        if number is not None and number.is_finite():
+            return number
+    elif value.__class__ is Decimal and value.is_finite():
         return value  # type: ignore[no-any-return]
     number = to_number(value)
     return _ZERO if number is None else number
@@ -115,12 +122,32 @@ def quantum(scale: int) -> Decimal:
     return Decimal(1).scaleb(-scale)
 
 
-def make_decimal(scale: int | None, as_text: bool) -> Callable[[Any], Any]:
-    """A coercion to a decimal at `scale` places, as a decimal string (the default) or a Decimal."""
+# Vendor amounts repeat a great deal (0.0000, 1.0000, a catalogue's prices), so compiled mappings
+# remember recent text -> result conversions; each memo is cleared when it reaches this size.
+MEMO_SIZE = 4096
+
+
+def remember(memo: dict[str, Any], text: str, result: Any) -> Any:
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[text] = result
+    return result
+
+
+def make_decimal(
+    scale: int | None, as_text: bool, from_text: bool = True, memo: dict[str, Any] | None = None
+) -> Callable[[Any], Any]:
+    """A coercion to a decimal at `scale` places, as a decimal string (the default) or a Decimal.
+
+    `from_text` says the values are mostly vendor text (as opposed to Decimals from a formula);
+    `memo`, if given, keeps text -> result for the compiled code to look up before calling.
+    """
     step = quantum(scale) if scale is not None else None
+    # str() is 3x faster than format(..., "f") and writes plain digits while the exponent stays >= -6.
+    render = str if scale is not None and scale <= 6 else lambda number: format(number, "f")
 
     def coerce(value: Any) -> Any:
-        number = to_number(value)
+        number = value if value.__class__ is Decimal and value.is_finite() else to_number(value)
         if number is None:
             return None
         if step is not None:
@@ -128,9 +155,34 @@ def make_decimal(scale: int | None, as_text: bool) -> Callable[[Any], Any]:
                 number = number.quantize(step, ROUND_HALF_UP)
             except InvalidOperation:
                 raise ValueProblem(f"{show(value)} is too large for {scale} decimal places") from None
-        return format(number, "f") if as_text else number
+        return render(number) if as_text else number
 
-    return coerce
+    if scale is None or not as_text or not from_text:
+        return coerce
+    padding = ["0" * (scale - used) for used in range(scale + 1)]
+
+    def coerce_text(value: Any) -> Any:
+        # Vendors mostly send plain digits already at or under the scale ("12.5", "3.0000"): pad them
+        # without a Decimal round trip; anything else (signs, rounding, exponents) takes the full path.
+        if value.__class__ is not str:
+            return coerce(value)
+        if value.isascii():
+            whole, dot, fraction = value.partition(".")
+            if (
+                whole.isdigit()
+                and (whole[0] != "0" or len(whole) == 1)
+                and len(fraction) <= scale
+                and (fraction.isdigit() if fraction else not dot)
+            ):
+                if len(fraction) == scale:
+                    result = value
+                else:
+                    result = f"{whole}.{fraction}{padding[len(fraction)]}" if scale else whole
+                return result if memo is None else remember(memo, value, result)
+        result = coerce(value)
+        return result if memo is None else remember(memo, value, result)
+
+    return coerce_text
 
 
 def to_int(value: Any) -> int | None:
@@ -244,13 +296,13 @@ def zone(name: str) -> tzinfo:
         raise ValueError(f"'{name}' is not a time zone name (use e.g. Asia/Shanghai or UTC)") from None
 
 
-def _parser(fmt: str, tz: tzinfo) -> Callable[[Any], datetime | None]:
-    """Read a vendor value as an aware datetime; naive values are taken to be in `tz`."""
+def _parser(fmt: str, tz: tzinfo | None) -> Callable[[Any], datetime | None]:
+    """Read a vendor value as an aware datetime; naive values are taken to be in `tz` (left naive if None)."""
     strf = None if fmt in DATETIME_KEYWORDS else pattern_to_strftime(fmt)
     iso_len = _ISO_SHAPES.get(strf or "")
 
     def attach(moment: datetime) -> datetime:
-        return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+        return moment.replace(tzinfo=tz) if moment.tzinfo is None and tz is not None else moment
 
     def parse(value: Any) -> datetime | None:
         if value is None:
@@ -258,7 +310,7 @@ def _parser(fmt: str, tz: tzinfo) -> Callable[[Any], datetime | None]:
         if isinstance(value, datetime):
             return attach(value)
         if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, tzinfo=tz)
+            return attach(datetime(value.year, value.month, value.day))
         if fmt in (EPOCH, EPOCH_MS):
             number = to_number(value)
             if number is None:
@@ -304,14 +356,45 @@ def make_datetime(fmt: str, tz: str, output: str, output_tz: str) -> Callable[[A
     """A coercion from `fmt` (in zone `tz` when the value carries no offset) to `output` in `output_tz`."""
     parse = _parser(fmt, zone(tz))
     render = _formatter(output, zone(output_tz))
+    # Vendor time to vendor time in the same zone needs no zone arithmetic: format the wall time as read.
+    wall_clock = (
+        tz == output_tz
+        and output not in DATETIME_KEYWORDS
+        and (fmt in DATETIME_KEYWORDS or "%z" not in pattern_to_strftime(fmt))
+    )
+    naive = _parser(fmt, None) if wall_clock else parse
+    strf = pattern_to_strftime(output) if wall_clock else ""
+    # The commonest case of all, vendor time in and the same vendor time out: check it, hand it back.
+    same_text = _ISO_SHAPES.get(strf) if wall_clock and fmt not in DATETIME_KEYWORDS else None
+    if same_text is not None and pattern_to_strftime(fmt) != strf:
+        same_text = None
+    separator = strf[8] if same_text == 19 else ""
 
     def coerce(value: Any) -> Any:
-        moment = parse(value)
+        if (
+            same_text is not None
+            and value.__class__ is str
+            and len(value) == same_text
+            and (same_text == 10 or value[10] == separator)
+        ):
+            try:
+                datetime.fromisoformat(value)
+                return value
+            except ValueError:
+                pass  # the full path below words the error
+        return convert(value)
+
+    def convert(value: Any) -> Any:
+        moment = naive(value)
         if moment is None:
             return None
         try:
+            if moment.tzinfo is None:
+                if strf == "%Y-%m-%d %H:%M:%S":
+                    return moment.isoformat(" ")[:19]
+                return moment.strftime(strf)
             return render(moment)
         except (OverflowError, ValueError):
             raise ValueProblem(f"{show(value)} cannot be shown as {output}") from None
 
-    return coerce
+    return coerce if same_text is not None else convert

@@ -7,13 +7,16 @@ user text only ever appears in it as a repr() literal, so a spec cannot inject c
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from gateway.mapping import coerce, functions, runtime
+from gateway.mapping.coerce import quantum
 from gateway.mapping.errors import MappingError
-from gateway.mapping.formula import FormulaEmitter
+from gateway.mapping.formula import NUM, FormulaEmitter, kind_of
 from gateway.mapping.paths import WILDCARD, Path
 from gateway.mapping.spec import FieldSpec, MappingSpec, coercer
 
@@ -44,7 +47,12 @@ _HELPERS: dict[str, Any] = {
     "_arith": coerce.arith,
     "_number": runtime.number_or_none,
     "_MISS": runtime.MISSING,
-    "Decimal": Decimal,
+    "_Decimal": Decimal,
+    "_ZERO": Decimal(0),
+    "_remember": coerce.remember,
+    "_InvalidOperation": InvalidOperation,
+    "_ROUND_HALF_UP": ROUND_HALF_UP,
+    "_ZERO_DATES": coerce.ZERO_DATES,
     "_copy": copy.deepcopy,
 }
 
@@ -86,12 +94,107 @@ class _Generator:
         self.tables = tables
         self.order = order
         self.code = _Code()
+        numbers: dict[str, Decimal] = {}  # text -> Decimal, shared by this mapping's formulas
+        self.code.namespace["_NUMBERS"] = numbers
+        self.code.namespace["_own_number"] = functools.partial(runtime.own_number, numbers)
         self.dict_vars: set[str] = {RECORD}  # variables known to hold a plain dict
         self.target_vars: dict[str, str] = {}  # top-level field name -> local holding its value
-        self.formulas = FormulaEmitter(self.access, self.code.hoist, self.code.fresh)
+        self.formulas = FormulaEmitter(self)
+        # Decimal conversions shared by the formulas of one record or list item (see number_once).
+        self.blocks = itertools.count(1)
+        self.block = 0  # the statement block being written: the function body, or one list item's loop body
+        self.guarded = 0  # > 0 inside a `when` branch, where statements may not run
+        self.numbers: dict[tuple[int, str, tuple[Any, ...]], str] = {}
+        self.item_records: set[str] = set()
+        self.each_specs = {field.name: field for field in spec.fields if field.each is not None}
+        self.each_fields: dict[str, dict[str, FieldSpec]] = {}  # item variable -> the fields of its items
         self.read_by_target = {
             str(path.steps[0]) for path in _all_paths(spec.fields) if path.scope == "target" and path.steps
         }
+
+    # -- the formula emitter's host ---------------------------------------------------------------
+
+    def hoist(self, value: Any) -> str:
+        return self.code.hoist(value)
+
+    def fresh(self, prefix: str) -> str:
+        return self.code.fresh(prefix)
+
+    def number(self, path: Path, scopes: list[str], shared: bool) -> str | None:
+        """A decimal read of `path`: decimals this mapping wrote itself, or a conversion formulas share."""
+        base = (
+            scopes[0]
+            if path.scope == "root"
+            else scopes[-1]
+            if path.scope == "target"
+            else scopes[-1 - path.up]
+        )
+        if base in self.item_records and path.scope == "self" and len(path.steps) == 1:
+            field = self.each_fields[base].get(str(path.steps[0]))
+            if field is not None and field.type == "decimal" and (field.output or "string") == "string":
+                # Our own decimal text is canonical: Decimal() needs no checks, and missing stays 0.
+                text, found = self.code.fresh("_e"), self.code.fresh("_m")
+                read = f"({text} := {base}.get({path.steps[0]!r}))"
+                return f"({found} if ({found} := _NUMBERS.get({read})) is not None else _own_number({text}))"
+        return self.number_once(path, scopes) if shared else None
+
+    def number_once(self, path: Path, scopes: list[str]) -> str | None:
+        """Convert a source value to a decimal once per record (or list item), for every formula that uses it.
+
+        The conversion is written where it is first needed, which is inside the first user's `try`, so a
+        bad value is blamed on that field; it is only shared within the same block, and never from inside
+        a `when` branch, so every later reader finds it assigned.
+        """
+        if self.guarded or path.scope == "target":
+            return None
+        base = scopes[0] if path.scope == "root" else scopes[-1 - path.up]
+        if base not in self.dict_vars or base in self.item_records:
+            return None
+        key = (self.block, base, (path.scope, path.up, *path.steps))
+        if key not in self.numbers:
+            local = self.code.fresh("_d")
+            raw = self.read(path, scopes)
+            # Inline Decimal() for text, the usual case; _arith words any error and handles the rest.
+            self.code.line(f"if {raw}.__class__ is not str:")
+            self.code.line(f"    {local} = _arith({raw})")
+            self.code.line(f"elif ({local} := _NUMBERS.get({raw})) is None:")
+            self.code.line("    try:")
+            self.code.line(f"        {local} = _Decimal({raw})")
+            self.code.line("    except _InvalidOperation:")
+            self.code.line(f"        {local} = _arith({raw})")
+            self.code.line(f"    if not {local}.is_finite():")
+            self.code.line(f"        {local} = _arith({raw})")
+            self.code.line(f"    _remember(_NUMBERS, {raw}, {local})")
+            self.numbers[key] = local
+        return self.numbers[key]
+
+    def read(self, path: Path, scopes: list[str]) -> str:
+        """A formula's read of a record field, shared by every formula of the block that reads it."""
+        code = self.access(path, scopes)
+        base = scopes[0] if path.scope == "root" else scopes[-1 - path.up] if path.scope != "target" else ""
+        if self.guarded or base not in self.dict_vars or base in self.item_records:
+            return code
+        return self.value_once(code)
+
+    def value_once(self, code: str) -> str:
+        """A formula part (pure code) computed once per block; outside `when` branches only, as above."""
+        if self.guarded:
+            return code
+        key = (self.block, "", (code,))
+        if key not in self.numbers:
+            local = self.code.fresh("_c")
+            self.code.line(f"{local} = {code}")
+            self.numbers[key] = local
+        return self.numbers[key]
+
+    def holds_records(self, path: Path, item: str) -> None:
+        """Items of a list this mapping built with `each` are dicts: read them without type checks."""
+        if path.scope == "target" and len(path.steps) == 1 and str(path.steps[0]) in self.each_specs:
+            self.dict_vars.add(item)
+            self.item_records.add(item)
+            self.each_fields[item] = {
+                child.name: child for child in self.each_specs[str(path.steps[0])].fields
+            }
 
     # -- reading source paths -------------------------------------------------------------------
 
@@ -144,14 +247,22 @@ class _Generator:
             return self.access(field.sources[0], scopes)
         if field.has_const and self.is_constant(field):
             return self.constant(field.const)
+        if self.is_read_with_default(field):
+            # A copy with a fallback cannot fail either: one expression, straight into the output.
+            reads = [self.access(path, scopes) for path in field.sources]
+            value = reads[0] if len(reads) == 1 else self.present_or(reads[0], reads[1])
+            temp = self.code.fresh("_e")
+            return f"({temp} if ({temp} := {value}) is not None else {self.constant(field.default)})"
         var = self.code.fresh("_v")
         self.code.line("try:")
         self.code.depth += 1
         if field.when is not None:
             self.code.line(f"if {self.formulas.condition(field.when, scopes)}:")
             self.code.depth += 1
+            self.guarded += 1
         self.pipeline(field, scopes, var, where)
         if field.when is not None:
+            self.guarded -= 1
             self.code.depth -= 1
             self.code.line("else:")
             self.code.line(f"    {var} = None")
@@ -161,6 +272,18 @@ class _Generator:
         self.code.line("except Exception as _x:")
         self.code.line(f"    raise _failure(_key, {RECORD}0, {where}, _x) from None")
         return var
+
+    def is_read_with_default(self, field: FieldSpec) -> bool:
+        """One or two plain paths (the first present wins) and a default, nothing else."""
+        plain = [path for path in field.sources if not path.has_wildcard and path.scope != "target"]
+        return (
+            field.has_default
+            and 1 <= len(plain) == len(field.sources) <= 2
+            and field.type is None
+            and field.when is None
+            and not (field.split or field.join or field.value_map or field.lookup or field.fn)
+            and not (field.required or field.max_length or field.each or field.is_object)
+        )
 
     def constant(self, value: Any) -> str:
         """A constant; lists and dicts are copied per record so one output cannot change another."""
@@ -187,10 +310,20 @@ class _Generator:
             self.translate(field, var)
         if field.join:
             line(f"{var} = _join({var}, {field.join!r})")
-        convert = coercer(field)
-        if field.type == "string":
+        memo: dict[str, Any] = {}
+        convert = coercer(field, memo)
+        if self.decimal_from_formula(field):
+            # A formula's number is a finite Decimal already: quantize and write it, no call needed.
+            line(f"{var} = str({var}.quantize({self.code.hoist(quantum(field.scale or 0))}, _ROUND_HALF_UP))")
+        elif field.type == "string":
             line(f"if {var}.__class__ is not str and {var} is not None:")
             line(f"    {var} = _to_text({var})")
+        elif field.type == "decimal" and field.expr is None and (field.output or "string") == "string":
+            memo_name, found = self.code.hoist(memo), self.code.fresh("_m")
+            line(f"if {var}.__class__ is str and ({found} := {memo_name}.get({var})) is not None:")
+            line(f"    {var} = {found}")
+            line("else:")
+            line(f"    {var} = {self.code.hoist(convert)}({var})")
         elif convert is not None:
             line(f"{var} = {self.code.hoist(convert)}({var})")
         if field.has_default and field.default is not None:
@@ -202,8 +335,27 @@ class _Generator:
             line(f"if {var} is None or {var} == '':")
             line(f"    raise _missing({hint!r})")
         if field.max_length:
-            line(f"if {var} is not None:")
+            text = f"({var} if {var}.__class__ is str else _text({var}))"
+            line(f"if {var} is not None and len({text}) > {field.max_length!r}:")
             line(f"    _check_length({var}, {field.max_length!r})")
+
+    def present_or(self, first: str, fallback: str) -> str:
+        """`first` if it is present, else `fallback`: text, the usual case, is checked inline."""
+        temp = self.code.fresh("_e")
+        quick = f"({temp} := {first}).__class__ is str and {temp} and {temp} not in _ZERO_DATES"
+        return f"({temp} if {quick} or _present({temp}) else {fallback})"
+
+    @staticmethod
+    def decimal_from_formula(field: FieldSpec) -> bool:
+        return (
+            field.expr is not None
+            and kind_of(field.expr.tree) == NUM
+            and field.type == "decimal"
+            and (field.output or "string") == "string"
+            and field.scale is not None
+            and field.scale <= 6  # str() writes plain digits down to 6 places
+            and not (field.split or field.fn or field.value_map or field.lookup or field.join)
+        )
 
     def translate(self, field: FieldSpec, var: str) -> None:
         if field.value_map is not None:
@@ -222,14 +374,21 @@ class _Generator:
         self.code.line(
             f"    {found} = {table_name}.get({var} if {var}.__class__ is str else _text({var}), _MISS)"
         )
-        slow = f"_translate({var}, {table_name}, {unknown!r}, {label!r})"
-        self.code.line(f"    {var} = {slow} if {found} is _MISS else {found}")
+        if unknown == "error":
+            missed = f"_translate({var}, {table_name}, {unknown!r}, {label!r})"
+        elif unknown == "keep":
+            missed = f"(None if {var} == '' else {var})"
+        else:
+            missed = "None"
+        self.code.line(f"    {var} = {missed} if {found} is _MISS else {found}")
 
     def source(self, field: FieldSpec, scopes: list[str], where: str) -> str:
         if field.is_object:
             return self.nested(field, scopes, where)
         if field.sources:
             reads = [self.access(path, scopes) for path in field.sources]
+            if len(reads) == 2:
+                return self.present_or(reads[0], reads[1])
             return reads[0] if len(reads) == 1 else f"_coalesce({', '.join(reads)})"
         if field.has_const:
             return self.constant(field.const)
@@ -256,8 +415,20 @@ class _Generator:
         item = self.code.fresh("_it")
         position = self.code.fresh("_n")
         self.code.line(f"{out} = []")
-        self.code.line(f"for {position}, {item} in enumerate(_items({self.access(field.each, scopes)})):")
+        once = {child.name: self.code.fresh("_once") for child in field.fields if _same_for_every_item(child)}
+        for local in once.values():
+            self.code.line(f"{local} = _MISS")
+        items = f"_items({self.access(field.each, scopes)})"
+        if field.filter is None:
+            # Without a filter an item's position is the count of items already mapped, so the loop
+            # needs no counter: the position is only worked out if a field of the item fails.
+            self.code.line(f"for {item} in {items}:")
+            item_where = f"{where} + '[%d].' % len({out})"
+        else:
+            self.code.line(f"for {position}, {item} in enumerate({items}):")
+            item_where = f"{where} + '[%d].' % {position}"
         self.code.depth += 1
+        outer_block, self.block = self.block, next(self.blocks)
         self.code.line(f"if {item}.__class__ is not dict:")
         self.code.line(f"    {item} = _as_item({item})")
         self.dict_vars.add(item)
@@ -265,13 +436,25 @@ class _Generator:
         if field.filter is not None:
             self.code.line(f"if not {self.formulas.condition(field.filter, inner)}:")
             self.code.line("    continue")
-        item_where = f"{where} + '[%d].' % {position}"
-        values = [
-            (child.name, self.field_value(child, inner, f"{item_where} + {child.name!r}"))
-            for child in field.fields
-        ]
+        values = []
+        for child in field.fields:
+            child_where = f"{item_where} + {child.name!r}"
+            if child.name not in once:
+                values.append((child.name, self.field_value(child, inner, child_where)))
+                continue
+            # A field that reads nothing of the item is the same for every item: work it out for the
+            # first one only (not before the loop, so an empty list still cannot fail on it).
+            local = once[child.name]
+            self.code.line(f"if {local} is _MISS:")
+            self.code.depth += 1
+            self.guarded += 1
+            self.code.line(f"{local} = {self.field_value(child, inner, child_where)}")
+            self.guarded -= 1
+            self.code.depth -= 1
+            values.append((child.name, local))
         self.code.line(f"{out}.append({self.record(values)})")
         self.code.depth -= 1
+        self.block = outer_block
         return out
 
     def nested(self, field: FieldSpec, scopes: list[str], where: str) -> str:
@@ -327,6 +510,16 @@ class _Generator:
         code.line("        return None")
         code.line(f"    return {key}")
         return "\n".join(code.lines) + "\n"
+
+
+def _same_for_every_item(field: FieldSpec) -> bool:
+    """Whether a list item's field reads only outside the item ($parent, $root, $target) and no clock."""
+    if field.each is not None or field.is_object or field.has_const:
+        return False
+    if any(call.name in functions.SOURCES for call in field.fn):
+        return False
+    paths = _all_paths((field,))
+    return bool(paths) and all(path.scope != "self" for path in paths)
 
 
 def _all_paths(fields: tuple[FieldSpec, ...]) -> list[Path]:

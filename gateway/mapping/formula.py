@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -78,10 +77,44 @@ def _path_of(node: ast.expr) -> Path | None:
         raise FormulaError(str(exc)) from None
 
 
-def _text(emitted: tuple[str, str]) -> str:
-    """Code for a value as text; text already (a quoted constant, a concatenation) needs no conversion."""
-    code, kind = emitted
-    return code if kind == TEXT else f"_text({code})"
+def kind_of(node: ast.expr) -> str:
+    """What a formula part gives (number, text, yes/no or anything), known without emitting it."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if type(value) is bool:
+            return BOOL
+        return NUM if type(value) in (int, float) else TEXT if isinstance(value, str) else ANY
+    if isinstance(node, ast.BinOp):
+        text = isinstance(node.op, ast.Add) and TEXT in (kind_of(node.left), kind_of(node.right))
+        return TEXT if text else NUM
+    if isinstance(node, ast.UnaryOp):
+        return BOOL if isinstance(node.op, ast.Not) else NUM
+    if isinstance(node, ast.Compare):
+        return BOOL
+    if isinstance(node, ast.BoolOp | ast.IfExp) or (
+        isinstance(node, ast.Call) and _called(node) == "coalesce"
+    ):
+        parts = (
+            node.values
+            if isinstance(node, ast.BoolOp)
+            else [node.body, node.orelse]
+            if isinstance(node, ast.IfExp)
+            else node.args
+        )
+        kinds = {kind_of(part) for part in parts}
+        return kinds.pop() if len(kinds) == 1 else ANY
+    return NUM if isinstance(node, ast.Call) else ANY
+
+
+def _called(node: ast.Call) -> str:
+    return node.func.id if isinstance(node.func, ast.Name) else ""
+
+
+def _present(temp: str, code: str) -> str:
+    """Code testing that `code` (kept in `temp`) is present; text, the usual case, is checked inline."""
+    return (
+        f"(({temp} := {code}).__class__ is str and {temp} and {temp} not in _ZERO_DATES or _present({temp}))"
+    )
 
 
 def _describe(node: ast.AST) -> str:
@@ -201,20 +234,44 @@ def parse_formula(text: Any) -> Formula:
 
 NUM, TEXT, BOOL, ANY = "num", "text", "bool", "any"
 
-Access = Callable[[Path, list[str]], str]
+
+class CodeHost(Protocol):
+    """What the code generator offers a formula: reading paths, naming constants and temporaries."""
+
+    def access(self, path: Path, scopes: list[str]) -> str:
+        """Code that reads `path` from the record variables in `scopes` (innermost last)."""
+
+    def read(self, path: Path, scopes: list[str]) -> str:
+        """Like `access`, but a host may read each path once per record and reuse it (reads never fail)."""
+
+    def hoist(self, value: Any) -> str:
+        """A module-level name bound to a constant."""
+
+    def fresh(self, prefix: str) -> str:
+        """A new temporary variable name."""
+
+    def number(self, path: Path, scopes: list[str], shared: bool) -> str | None:
+        """Code for the path's value as a decimal when the host can do better than `_arith(read)`:
+        a local converted once per record (only if `shared`), or a direct read of a known decimal."""
+
+    def value_once(self, code: str) -> str:
+        """A local holding `code`'s value, computed once per record where the host can; else `code`."""
+
+    def holds_records(self, path: Path, item: str) -> None:
+        """Told that `item` iterates the list at `path` (a host that knows its items are dicts notes it)."""
 
 
 class FormulaEmitter:
-    """Turns a checked formula into one Python expression over the record variables in `scopes`.
+    """Turns a checked formula into one Python expression over the record variables in `scopes`."""
 
-    `access(path, scopes)` gives the code that reads a path; `hoist(value)` names a constant in the
-    generated module; `fresh(prefix)` names a new temporary variable.
-    """
-
-    def __init__(self, access: Access, hoist: Callable[[Any], str], fresh: Callable[[str], str]) -> None:
-        self.access = access
-        self.hoist = hoist
-        self.fresh = fresh
+    def __init__(self, host: CodeHost) -> None:
+        self.host = host
+        self.access = host.access
+        self.hoist = host.hoist
+        self.fresh = host.fresh
+        # Inside a branch (`x if c else y`, the later parts of `and`/`or`, a sum's body) a value may not be
+        # read at all, so converting it ahead of time could raise an error the formula would not.
+        self._branch = 0
 
     def value(self, formula: Formula, scopes: list[str]) -> tuple[str, str]:
         return self._emit(formula.tree, scopes)
@@ -225,13 +282,34 @@ class FormulaEmitter:
     def _truth(self, node: ast.expr, scopes: list[str]) -> str:
         if isinstance(node, ast.BoolOp):
             joiner = " and " if isinstance(node.op, ast.And) else " or "
-            return "(" + joiner.join(self._truth(value, scopes) for value in node.values) + ")"
+            first = self._truth(node.values[0], scopes)
+            self._branch += 1
+            rest = [self._truth(value, scopes) for value in node.values[1:]]
+            self._branch -= 1
+            return "(" + joiner.join([first, *rest]) + ")"
         code, kind = self._emit(node, scopes)
         return code if kind == BOOL else f"_truthy({code})"
 
     def _num(self, node: ast.expr, scopes: list[str]) -> str:
+        if isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
+            path = _path_of(node)
+            better = self.host.number(path, scopes, not self._branch) if path is not None else None
+            if better is not None:
+                return better
         code, kind = self._emit(node, scopes)
-        return code if kind == NUM else f"_arith({code})"
+        return code if kind == NUM else self._once(f"_arith({code})")
+
+    def _text(self, emitted: tuple[str, str]) -> str:
+        """Code for a value as text; text already (a quoted constant, a concatenation) needs no conversion."""
+        code, kind = emitted
+        if kind == TEXT:
+            return code
+        temp = self.fresh("_e")
+        return f"({temp} if ({temp} := {code}).__class__ is str else _text({temp}))"
+
+    def _once(self, code: str) -> str:
+        """Formulas are pure, so a part computed again in the same record can reuse the first result."""
+        return code if self._branch else self.host.value_once(code)
 
     def _emit(self, node: ast.expr, scopes: list[str]) -> tuple[str, str]:
         if isinstance(node, ast.Constant):
@@ -244,13 +322,14 @@ class FormulaEmitter:
         if isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
             path = _path_of(node)
             assert path is not None  # the checker accepted it
-            return self.access(path, scopes), ANY
+            return self.host.read(path, scopes), ANY
         if isinstance(node, ast.BinOp):
-            left, right = self._emit(node.left, scopes), self._emit(node.right, scopes)
-            if isinstance(node.op, ast.Add) and TEXT in (left[1], right[1]):
-                return f"({_text(left)} + {_text(right)})", TEXT
+            # Each part is emitted once: emitting may write statements (values computed once per record).
+            if isinstance(node.op, ast.Add) and TEXT in (kind_of(node.left), kind_of(node.right)):
+                left, right = self._emit(node.left, scopes), self._emit(node.right, scopes)
+                return f"({self._text(left)} + {self._text(right)})", TEXT
             op = _ARITH[type(node.op)]
-            return f"({self._num(node.left, scopes)} {op} {self._num(node.right, scopes)})", NUM
+            return self._once(f"({self._num(node.left, scopes)} {op} {self._num(node.right, scopes)})"), NUM
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Not):
                 return f"(not {self._truth(node.operand, scopes)})", BOOL
@@ -261,15 +340,21 @@ class FormulaEmitter:
         if isinstance(node, ast.Compare):
             return self._compare(node, scopes), BOOL
         if isinstance(node, ast.IfExp):
+            test = self._truth(node.test, scopes)
+            self._branch += 1
             body, orelse = self._emit(node.body, scopes), self._emit(node.orelse, scopes)
+            self._branch -= 1
             kind = body[1] if body[1] == orelse[1] else ANY
-            return f"({body[0]} if {self._truth(node.test, scopes)} else {orelse[0]})", kind
+            return f"({body[0]} if {test} else {orelse[0]})", kind
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
         return self._call(node.func.id, node.args, scopes)
 
     def _boolop(self, node: ast.BoolOp, scopes: list[str]) -> tuple[str, str]:
         # As a value, `a or b` is a fallback: a when a is present (even "0"), else b.
-        parts = [self._emit(value, scopes) for value in node.values]
+        parts = [self._emit(node.values[0], scopes)]
+        self._branch += 1
+        parts.extend(self._emit(value, scopes) for value in node.values[1:])
+        self._branch -= 1
         if all(kind == BOOL for _code, kind in parts):
             joiner = " and " if isinstance(node.op, ast.And) else " or "
             return "(" + joiner.join(code for code, _kind in parts) + ")", BOOL
@@ -277,9 +362,9 @@ class FormulaEmitter:
         for part, _kind in reversed(parts[:-1]):
             temp = self.fresh("_e")
             if isinstance(node.op, ast.Or):
-                code = f"({temp} if _present({temp} := {part}) else {code})"
+                code = f"({temp} if {_present(temp, part)} else {code})"
             else:
-                code = f"({code} if _present({temp} := {part}) else {temp})"
+                code = f"({code} if {_present(temp, part)} else {temp})"
         kinds = {kind for _code, kind in parts}
         return code, kinds.pop() if len(kinds) == 1 else ANY
 
@@ -298,7 +383,7 @@ class FormulaEmitter:
             values = [item.value for item in right_node.elts if isinstance(item, ast.Constant)]
             negate = "not " if isinstance(op, ast.NotIn) else ""
             if all(isinstance(v, str) for v in values):
-                return f"({negate}_text({left[0]}) in {self.hoist(frozenset(values))})"
+                return f"({negate}{self._text(left)} in {self.hoist(frozenset(values))})"
             numbers = frozenset(Decimal(repr(v)) for v in values)
             return f"({negate}_number({left[0]}) in {self.hoist(numbers)})"
         right = self._emit(right_node, scopes)
@@ -309,10 +394,10 @@ class FormulaEmitter:
                 return f"(_number({left[0]}) {symbol} _number({right[0]}))"
             if BOOL in kinds:
                 return f"(_truthy({left[0]}) {symbol} _truthy({right[0]}))"
-            return f"({_text(left)} {symbol} {_text(right)})"
+            return f"({self._text(left)} {symbol} {self._text(right)})"
         order = _ORDER[type(op)]
         if TEXT in kinds and NUM not in kinds:
-            return f"({_text(left)} {order} {_text(right)})"
+            return f"({self._text(left)} {order} {self._text(right)})"
         # A missing number makes an ordering comparison false rather than an error.
         return f"_order({left[0]}, {order!r}, {right[0]})"
 
@@ -321,7 +406,10 @@ class FormulaEmitter:
             listed = _path_of(args[0])
             assert listed is not None
             item = self.fresh("_i")
+            self.host.holds_records(listed, item)
+            self._branch += 1
             body = self._num(args[1], [*scopes, item])
+            self._branch -= 1
             return f"_sum([{body} for {item} in _items({self.access(listed, scopes)})])", NUM
         if name == "count":
             listed = _path_of(args[0])
@@ -335,9 +423,8 @@ class FormulaEmitter:
         if name in ("min", "max"):
             if len(args) == 1:
                 return self._num(args[0], scopes), NUM
-            return f"{name}({', '.join(self._num(arg, scopes) for arg in args)})", NUM
+            return self._once(f"{name}({', '.join(self._num(arg, scopes) for arg in args)})"), NUM
         parts = [self._emit(arg, scopes) for arg in args]
         kinds = {kind for _code, kind in parts}
-        return f"_coalesce({', '.join(code for code, _kind in parts)})", kinds.pop() if len(
-            kinds
-        ) == 1 else ANY
+        code = self._once(f"_coalesce({', '.join(code for code, _kind in parts)})")
+        return code, kinds.pop() if len(kinds) == 1 else ANY

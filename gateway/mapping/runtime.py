@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, DecimalException, DivisionByZero, InvalidOperation
 from typing import Any
 
-from gateway.mapping.coerce import ZERO_DATES, kind_of, quantum, show, text_or_empty, to_number
+from gateway.mapping.coerce import ZERO_DATES, kind_of, quantum, remember, show, text_or_empty, to_number
 from gateway.mapping.errors import MappingError, ValueProblem
 from gateway.mapping.paths import WILDCARD, Step
 
@@ -112,6 +112,13 @@ def order(left: Any, op: str, right: Any) -> bool:
     if op == ">":
         return a > b
     return a >= b
+
+
+def own_number(memo: dict[str, Any], text: str | None) -> Decimal:
+    """A decimal this mapping wrote itself (canonical text, or None for 0), remembered in `memo`."""
+    if text is None:
+        return _ZERO
+    return remember(memo, text, Decimal(text))  # type: ignore[no-any-return]
 
 
 def total(values: list[Decimal]) -> Decimal:

@@ -513,15 +513,17 @@ def _type_words(kind: str | None) -> str:
     return f"type: {kind}" if kind else "a field without a type"
 
 
-def coercer(field: FieldSpec) -> Any:
-    """The conversion the field's type asks for (None when it has no type)."""
+def coercer(field: FieldSpec, memo: dict[str, Any] | None = None) -> Any:
+    """The conversion the field's type asks for (None when it has no type); see make_decimal for memo."""
     kind = field.type
     if kind == "string":
         return coerce.to_text
     if kind == "int":
         return coerce.make_int(field.output or "number")
     if kind == "decimal":
-        return coerce.make_decimal(field.scale, as_text=(field.output or "string") == "string")
+        # A formula gives a Decimal already; the fast path for vendor text would only be a detour.
+        as_text = (field.output or "string") == "string"
+        return coerce.make_decimal(field.scale, as_text, from_text=field.expr is None, memo=memo)
     if kind == "bool":
         return coerce.make_bool(field.output or "bool")
     if kind == "datetime":

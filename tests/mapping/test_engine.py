@@ -445,3 +445,52 @@ def test_unknown_lookup_table_is_reported_when_compiling() -> None:
         mapping({"com": {"from": "carrier", "lookup": "carrier"}}, tables={"carriers": {}})
     assert caught.value.issues[0].path == "fields.com"
     assert "did you mean 'carriers'" in caught.value.issues[0].message
+
+
+def test_list_fields_that_read_only_the_parent_are_worked_out_once_but_fail_like_any_other() -> None:
+    m = mapping(
+        {"lines": {"each": "l", "fields": {"shop": {"from": "$parent.shop", "required": True}, "x": "x"}}},
+        key="id",
+    )
+    assert m({"id": 1, "l": [], "shop": None}) == {"lines": []}, "an empty list cannot fail on a parent field"
+    assert m({"id": 1, "l": [{"x": 1}, {"x": 2}], "shop": "S"})["lines"] == [
+        {"shop": "S", "x": 1},
+        {"shop": "S", "x": 2},
+    ]
+    with pytest.raises(MappingError) as caught:
+        m({"id": 1, "l": [{"x": 1}], "shop": ""})
+    assert caught.value.field == "lines[0].shop"
+
+
+def test_formula_results_keep_plain_digits_at_any_scale() -> None:
+    m = mapping(
+        {
+            "small": {"expr": "a / 1000000000", "type": "decimal", "scale": 10},
+            "zero": {"expr": "a * 0", "type": "decimal", "scale": 8},
+            "two": {"expr": "a / 3", "type": "decimal", "scale": 2},
+        }
+    )
+    assert m({"a": "1"}) == {"small": "0.0000000010", "zero": "0.00000000", "two": "0.33"}
+
+
+def test_repeated_values_map_the_same_every_time() -> None:
+    m = mapping(
+        {
+            "price": {"from": "p", "type": "decimal", "scale": 2},
+            "total": {"expr": "p * n", "type": "decimal", "scale": 2},
+            "lines": {"each": "l", "fields": {"p": {"from": "p", "type": "decimal", "scale": 4}}},
+            "sum": {"expr": "sum($target.lines, p)", "type": "decimal", "scale": 4},
+        }
+    )
+    records = [
+        {"p": value, "n": 2, "l": [{"p": value}]}
+        for value in ["1.5", "1.5", "-1.5", "1.5", " 1.5", "1.50"] * 3
+    ]
+    outputs = [m(record) for record in records]
+    assert {o["price"] for o in outputs} == {"1.50", "-1.50"}
+    assert {o["total"] for o in outputs} == {"3.00", "-3.00"}
+    assert {o["sum"] for o in outputs} == {"1.5000", "-1.5000"}
+    with pytest.raises(MappingError):
+        m({"p": "NaN"})
+    with pytest.raises(MappingError):
+        m({"p": "1", "n": "Infinity"})
