@@ -1,4 +1,5 @@
-"""The `unigate` command: serve, simulators, migrate, seed-demo, demo, consumers, keys, connections."""
+"""The `unigate` command: serve, simulators, migrate, seed-demo, demo, consumers, keys, connections, admin,
+config."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.errors import UnigateError
 from gateway.schemes.cli import add_commands as add_scheme_commands
 from gateway.settings import Settings, load_settings
 
@@ -198,6 +200,75 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    """Admin accounts and tokens for the portal and the management API."""
+    import getpass
+
+    from portal.services import accounts
+    from portal.services.principal import CLI, Principal
+
+    if args.action == "create":
+        password = args.password or getpass.getpass("password for the new admin: ")
+        _with_store(
+            settings,
+            lambda: accounts.create_account(
+                CLI, args.username, password, role="admin", email=args.email or ""
+            ),
+        )
+        print(f"admin {args.username} created")
+    elif args.action == "reset-password":
+
+        async def reset() -> str:
+            account = await accounts.find_account(args.username)
+            return await accounts.reset_password(CLI, account["id"], args.password)
+
+        password = _with_store(settings, reset)
+        print(f"password of {args.username} reset; their sessions are signed out")
+        if not args.password:
+            print(f"new password (shown once): {password}")
+    elif args.action == "token":
+
+        async def token() -> str:
+            account = await accounts.find_account(args.username)
+            if account["role"] != "admin":
+                raise SystemExit(f"{args.username} is not an admin")
+            principal = Principal(account["id"], account["username"], "admin")
+            return (await accounts.create_token(principal, args.name or ""))[1]
+
+        print(f"admin token for {args.username} (shown once, store it now):\n{_with_store(settings, token)}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    """Declarative configuration: export the current state, or apply a file atomically."""
+    from gateway.settings import environ
+    from gateway.store.crypto import Vault
+    from portal.services import config
+    from portal.services.principal import CLI
+
+    if args.action == "export":
+        document = _with_store(settings, lambda: config.export_yaml(Vault(settings.secret_key)))
+        if args.output and args.output != "-":
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(document)
+        else:
+            sys.stdout.write(document)
+        return 0
+    with open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin as source:
+        document = source.read()
+    vault_key = Vault(settings.secret_key)
+    if args.dry_run:
+        preview = _with_store(settings, lambda: config.preview(document, environ(), vault_key))
+        sys.stdout.write(preview.diff or "no changes\n")
+        return 0
+    result = _with_store(
+        settings, lambda: config.apply(CLI, document, environ(), vault_key, comment=args.comment or "")
+    )
+    sys.stdout.write(result.diff or "no changes\n")
+    print(f"applied as configuration version {result.version}")
+    return 0
+
+
 def _safe_url(url: str) -> str:
     """A database URL without its password, for printing."""
     if "@" in url and "://" in url:
@@ -263,6 +334,30 @@ def build_parser() -> argparse.ArgumentParser:
     test = conns_sub.add_parser("test", help="make a real signed call")
     test.add_argument("name")
     conns.set_defaults(func=cmd_connections)
+
+    admin = sub.add_parser("admin", help="portal admin accounts and management API tokens")
+    admin_sub = admin.add_subparsers(dest="action", required=True)
+    admin_create = admin_sub.add_parser("create", help="create an admin account")
+    admin_create.add_argument("username")
+    admin_create.add_argument("--password", help="prompted for when not given")
+    admin_create.add_argument("--email")
+    admin_reset = admin_sub.add_parser("reset-password", help="set a new password (generated if none given)")
+    admin_reset.add_argument("username")
+    admin_reset.add_argument("--password")
+    admin_token = admin_sub.add_parser("token", help="issue an admin API token (uga_…)")
+    admin_token.add_argument("username")
+    admin_token.add_argument("--name")
+    admin.set_defaults(func=cmd_admin)
+
+    config = sub.add_parser("config", help="export or apply the declarative configuration (YAML)")
+    config_sub = config.add_subparsers(dest="action", required=True)
+    export = config_sub.add_parser("export", help="print the configuration; credentials as ${ENV} references")
+    export.add_argument("-o", "--output", help="write to this file instead of standard output")
+    apply = config_sub.add_parser("apply", help="validate and apply a file in one transaction")
+    apply.add_argument("file", help="the YAML file, or - for standard input")
+    apply.add_argument("--dry-run", action="store_true", help="show the changes without applying them")
+    apply.add_argument("--comment", help="a note stored with this configuration version")
+    config.set_defaults(func=cmd_config)
     add_scheme_commands(sub)
     return parser
 
@@ -274,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, settings))
     except KeyboardInterrupt:
         return 130
+    except UnigateError as error:  # a refused input: say what and which field, without a traceback
+        field = error.extra.get("field")
+        print(f"unigate: {error.detail}" + (f" (field: {field})" if field else ""), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.errors import InvalidParameter, NotFound
 from gateway.store import manage
+from gateway.store.accounts import Account
 from gateway.store.tables import ApiKey, Connection, Consumer
 from portal.services import audit
 from portal.services.principal import Principal
@@ -78,13 +79,27 @@ async def get_app(me: Principal, app_id: int) -> dict[str, Any]:
 
 
 async def create_app(
-    me: Principal, name: str, *, description: str = "", default_connections: dict[str, str] | None = None
+    me: Principal,
+    name: str,
+    *,
+    description: str = "",
+    default_connections: dict[str, str] | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
+    """A developer's app is theirs; an admin's belongs to `owner` (a username) or to nobody."""
     _check_name(name)
     if len(description) > 500:
         raise InvalidParameter("description", "the description has at most 500 characters")
     defaults = await _check_defaults(default_connections or {})
-    app_id = await manage.create_consumer(name, defaults, owner=me.account_id, description=description)
+    owner_id = me.account_id
+    if me.is_admin:
+        owner_id = None
+        if owner:
+            row = await Account.select(Account.id).where(Account.username == owner).first()
+            if row is None:
+                raise InvalidParameter("owner", f"there is no account named {owner!r}")
+            owner_id = int(row["id"])
+    app_id = await manage.create_consumer(name, defaults, owner=owner_id, description=description)
     app = await get_app(me, app_id)
     await audit.record(me, "app.create", name, after=app)
     return app

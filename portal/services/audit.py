@@ -11,7 +11,9 @@ from portal.services.principal import Principal
 
 REDACTED = "***"
 # Field names whose values are secrets wherever they appear (credentials, passwords, tokens).
-_SECRET = re.compile(r"(secret|password|passwd|token|key_hash|credential|appkey|^key$|^sid$)", re.IGNORECASE)
+_SECRET = re.compile(
+    r"(secret|password|passwd|_hash$|^token$|^credentials$|^appkey$|^key$|^sid$|private)", re.IGNORECASE
+)
 
 
 def redact(value: Any) -> Any:

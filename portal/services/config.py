@@ -1,0 +1,367 @@
+"""Declarative configuration: export everything an admin can click as one YAML document, and apply
+such a document atomically (validated whole, one transaction), keeping every applied version for
+diffs and rollback. Secrets in the document are `${ENV_VAR}` references, never literals.
+
+Applying is a sync: connections missing from the document are deleted; consumers missing from it
+are suspended (their keys are kept, so a rollback cannot destroy a developer's app).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import yaml
+
+from gateway.errors import InvalidParameter, NotFound
+from gateway.store import manage
+from gateway.store.accounts import Account, ConfigSnapshot
+from gateway.store.crypto import Vault
+from gateway.store.snapshot import bump_version
+from gateway.store.tables import Connection, Consumer
+from portal.services import audit
+from portal.services.principal import Principal
+
+FORMAT = 1
+_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
+
+
+class ConnectionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    system: str
+    base_url: str
+    credentials: dict[str, str] = {}
+    options: dict[str, Any] = {}
+
+
+class ConsumerSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    description: str = ""
+    active: bool = True
+    owner: str | None = None
+    default_connections: dict[str, str] = {}
+
+
+class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    format: int = FORMAT
+    connections: dict[str, ConnectionSpec] = {}
+    consumers: dict[str, ConsumerSpec] = {}
+
+
+class Change(msgspec.Struct, frozen=True):
+    kind: str  # "connection" | "consumer"
+    name: str
+    action: str  # "create" | "update" | "delete" | "suspend"
+
+
+class Preview(msgspec.Struct, frozen=True):
+    diff: str  # unified diff of the current export against the document
+    changes: list[Change]
+
+
+class Applied(msgspec.Struct, frozen=True):
+    version: int
+    diff: str
+    changes: list[Change]
+
+
+def reference_name(connection: str, field: str) -> str:
+    """The environment variable an export names for a credential: UNIGATE_CONN_WDT_MAIN_APPSECRET."""
+    return "UNIGATE_CONN_" + re.sub(r"[^A-Z0-9]+", "_", f"{connection}_{field}".upper())
+
+
+async def export_document(vault: Vault) -> Document:
+    owners = {row["id"]: row["username"] for row in await Account.select(Account.id, Account.username)}
+    connections: dict[str, ConnectionSpec] = {}
+    for row in await Connection.select().order_by(Connection.name):
+        try:
+            fields = sorted(vault.open(row["credentials"]))
+        except ValueError:
+            fields = []
+        connections[row["name"]] = ConnectionSpec(
+            system=row["system"],
+            base_url=row["base_url"],
+            credentials={field: f"${{{reference_name(row['name'], field)}}}" for field in fields},
+            options=_json(row["options"]),
+        )
+    consumers = {
+        row["name"]: ConsumerSpec(
+            description=row["description"],
+            active=bool(row["active"]),
+            owner=owners.get(row["owner"]),
+            default_connections=_json(row["default_connections"]),
+        )
+        for row in await Consumer.select().order_by(Consumer.name)
+    }
+    return Document(connections=connections, consumers=consumers)
+
+
+def _json(value: Any) -> Any:
+    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
+
+
+def dump(document: Document) -> str:
+    return yaml.safe_dump(
+        msgspec.to_builtins(document), sort_keys=True, allow_unicode=True, default_flow_style=False
+    )
+
+
+async def export_yaml(vault: Vault) -> str:
+    header = (
+        "# unigate configuration. Credentials are ${ENV_VAR} references: set them before\n"
+        "# `unigate config apply`; a reference that is not set keeps the value stored for that connection.\n"
+    )
+    return header + dump(await export_document(vault))
+
+
+def parse(text: str) -> Document:
+    """The document, or InvalidParameter naming the first field at fault (`connections.wdt.base_url`)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidParameter("document", f"the document is not valid YAML{where}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidParameter("document", "the document must be a mapping with connections and consumers")
+    unknown = set(raw) - {"format", "connections", "consumers"}
+    if unknown:
+        raise InvalidParameter(
+            sorted(unknown)[0], "unknown section; the sections are connections and consumers"
+        )
+    sections: dict[str, Any] = {}
+    for section, kind in (("connections", ConnectionSpec), ("consumers", ConsumerSpec)):
+        items = raw.get(section) or {}
+        if not isinstance(items, dict):
+            raise InvalidParameter(section, f"{section} is a mapping of name to settings")
+        sections[section] = {
+            str(name): _convert(spec, kind, f"{section}.{name}") for name, spec in items.items()
+        }
+    document = Document(format=_convert(raw.get("format", FORMAT), int, "format"), **sections)
+    _validate(document)
+    return document
+
+
+def _convert(value: Any, kind: Any, at: str) -> Any:
+    try:
+        return msgspec.convert(value if value is not None else {}, kind)
+    except msgspec.ValidationError as error:
+        message = str(error)
+        match = re.search(r" - at `\$\.?(.*)`$", message)
+        field = f"{at}.{match.group(1)}" if match and match.group(1) else at
+        if missing := re.match(r"^Object missing required field `([^`]+)`", message):
+            field = f"{at}.{missing.group(1)}"
+        raise InvalidParameter(field, f"{field}: {message.split(' - at ')[0]}") from None
+
+
+def _validate(document: Document) -> None:
+    from gateway.connectors.registry import SYSTEMS
+
+    if document.format != FORMAT:
+        raise InvalidParameter("format", f"this unigate reads format {FORMAT}")
+    for name, conn in document.connections.items():
+        at = f"connections.{name}"
+        if not _NAME.match(name):
+            raise InvalidParameter(at, f"{name!r} is not a valid connection name")
+        if conn.system not in SYSTEMS:
+            raise InvalidParameter(
+                f"{at}.system", f"unknown system {conn.system!r}; known: {', '.join(SYSTEMS)}"
+            )
+        if not conn.base_url.startswith(("http://", "https://")):
+            raise InvalidParameter(f"{at}.base_url", "base_url must start with http:// or https://")
+        for field, value in conn.credentials.items():
+            if not _REF.match(value):
+                raise InvalidParameter(
+                    f"{at}.credentials.{field}",
+                    "credentials are ${ENV_VAR} references, never literal secrets",
+                )
+    for name, consumer in document.consumers.items():
+        at = f"consumers.{name}"
+        if not _NAME.match(name):
+            raise InvalidParameter(at, f"{name!r} is not a valid consumer name")
+        for resource, conn_name in consumer.default_connections.items():
+            if conn_name not in document.connections:
+                raise InvalidParameter(
+                    f"{at}.default_connections.{resource}",
+                    f"there is no connection named {conn_name!r} in this document",
+                )
+
+
+async def _resolve(document: Document, env: Mapping[str, str], vault: Vault) -> dict[str, dict[str, Any]]:
+    """Each connection's clear credentials: from the environment, else the value already stored."""
+    stored: dict[str, dict[str, Any]] = {}
+    for row in await Connection.select(Connection.name, Connection.credentials):
+        try:
+            stored[row["name"]] = vault.open(row["credentials"])
+        except ValueError:
+            stored[row["name"]] = {}
+    resolved: dict[str, dict[str, Any]] = {}
+    for name, conn in document.connections.items():
+        creds: dict[str, Any] = {}
+        for field, ref in conn.credentials.items():
+            variable = _REF.match(ref).group(1)  # type: ignore[union-attr]
+            if variable in env:
+                creds[field] = env[variable]
+            elif field in stored.get(name, {}):
+                creds[field] = stored[name][field]
+            else:
+                raise InvalidParameter(
+                    f"connections.{name}.credentials.{field}",
+                    f"set the environment variable {variable}: no value is stored for it yet",
+                )
+        resolved[name] = creds
+    return resolved
+
+
+async def _owners(document: Document) -> dict[str, int]:
+    names = {c.owner for c in document.consumers.values() if c.owner}
+    rows = (
+        await Account.select(Account.id, Account.username).where(Account.username.is_in(list(names)))
+        if names
+        else []
+    )
+    found = {row["username"]: int(row["id"]) for row in rows}
+    for name, consumer in document.consumers.items():
+        if consumer.owner and consumer.owner not in found:
+            raise InvalidParameter(f"consumers.{name}.owner", f"there is no account named {consumer.owner!r}")
+    return found
+
+
+def _changes(current: Document, new: Document) -> list[Change]:
+    changes: list[Change] = []
+    for kind, old_map, new_map in (
+        ("connection", current.connections, new.connections),
+        ("consumer", current.consumers, new.consumers),
+    ):
+        for name in sorted(set(old_map) | set(new_map)):
+            if name not in old_map:
+                changes.append(Change(kind, name, "create"))
+            elif name not in new_map:
+                if kind == "connection":
+                    changes.append(Change(kind, name, "delete"))
+                elif old_map[name].active:  # type: ignore[union-attr]
+                    changes.append(Change(kind, name, "suspend"))
+            elif msgspec.to_builtins(old_map[name]) != msgspec.to_builtins(new_map[name]):
+                changes.append(Change(kind, name, "update"))
+    return changes
+
+
+def _diff(before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), "current", "document"
+        )
+    )
+
+
+async def preview(text: str, env: Mapping[str, str], vault: Vault) -> Preview:
+    """What applying `text` would change, checked as thoroughly as apply checks it, without writing."""
+    document = parse(text)
+    await _resolve(document, env, vault)
+    await _owners(document)
+    current = await export_document(vault)
+    return Preview(diff=_diff(dump(current), dump(document)), changes=_changes(current, document))
+
+
+async def apply(
+    me: Principal, text: str, env: Mapping[str, str], vault: Vault, *, comment: str = ""
+) -> Applied:
+    """Validate the whole document, then apply it in one transaction and store it as a new version."""
+    me.require_admin()
+    document = parse(text)
+    credentials = await _resolve(document, env, vault)
+    owners = await _owners(document)
+    current = await export_document(vault)
+    current_yaml = dump(current)
+    changes = _changes(current, document)
+    async with Connection._meta.db.transaction():
+        latest = (
+            await ConfigSnapshot.select(ConfigSnapshot.document)
+            .order_by(ConfigSnapshot.id, ascending=False)
+            .first()
+        )
+        if latest is None or latest["document"] != current_yaml:
+            # Clicks since the last apply would be lost to a rollback: keep them as a version first.
+            await ConfigSnapshot.insert(
+                ConfigSnapshot(actor=me.username, comment="state before apply", document=current_yaml)
+            )
+        await _write(document, credentials, owners, vault)
+        rows = await ConfigSnapshot.insert(
+            ConfigSnapshot(actor=me.username, comment=comment[:200], document=dump(document))
+        )
+        version = int(rows[0]["id"])
+        await bump_version()
+    await audit.record(
+        me,
+        "config.apply",
+        f"version {version}",
+        after={"comment": comment, "changes": [msgspec.to_builtins(c) for c in changes]},
+    )
+    return Applied(version=version, diff=_diff(current_yaml, dump(document)), changes=changes)
+
+
+async def _write(
+    document: Document, credentials: dict[str, dict[str, Any]], owners: dict[str, int], vault: Vault
+) -> None:
+    for name, conn in document.connections.items():
+        await manage.put_connection(
+            vault,
+            name=name,
+            system=conn.system,
+            base_url=conn.base_url,
+            credentials=credentials[name],
+            options=conn.options,
+        )
+    for row in await Connection.select(Connection.name):
+        if row["name"] not in document.connections:
+            await Connection.delete().where(Connection.name == row["name"])
+    existing = {row["name"]: row["id"] for row in await Consumer.select(Consumer.id, Consumer.name)}
+    for name, spec in document.consumers.items():
+        values: dict[Any, Any] = {
+            Consumer.description: spec.description,
+            Consumer.active: spec.active,
+            Consumer.owner: owners.get(spec.owner) if spec.owner else None,
+            Consumer.default_connections: spec.default_connections,
+        }
+        if name in existing:
+            await Consumer.update(values).where(Consumer.id == existing[name])
+        else:
+            await Consumer.insert(
+                Consumer(
+                    name=name,
+                    description=spec.description,
+                    active=spec.active,
+                    owner=owners.get(spec.owner) if spec.owner else None,
+                    default_connections=spec.default_connections,
+                )
+            )
+    for name, consumer_id in existing.items():
+        if name not in document.consumers:
+            await Consumer.update({Consumer.active: False}).where(Consumer.id == consumer_id)
+
+
+async def list_versions(limit: int = 50) -> list[dict[str, Any]]:
+    return list(
+        await ConfigSnapshot.select(
+            ConfigSnapshot.id, ConfigSnapshot.created_at, ConfigSnapshot.actor, ConfigSnapshot.comment
+        )
+        .order_by(ConfigSnapshot.id, ascending=False)
+        .limit(limit)
+    )
+
+
+async def get_version(version: int) -> dict[str, Any]:
+    row = await ConfigSnapshot.select().where(ConfigSnapshot.id == version).first()
+    if row is None:
+        raise NotFound(f"no configuration version {version}")
+    return dict(row)
+
+
+async def rollback(me: Principal, version: int, env: Mapping[str, str], vault: Vault) -> Applied:
+    """Apply an older version again (as a new version, so the rollback itself can be undone)."""
+    old = await get_version(version)
+    return await apply(me, old["document"], env, vault, comment=f"rollback to version {version}")
