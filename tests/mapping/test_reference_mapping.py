@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import random
 import re
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
+import msgspec
 import pytest
+from aiohttp.test_utils import TestServer
 
+from gateway.connectors.simdata import CHINA_TZ, format_time
+from gateway.connectors.wangdiantong.sign import sign
+from gateway.connectors.wangdiantong.simulator import STATE_KEY, WdtSimulatorConfig, create_app
 from gateway.mapping import Mapping, MappingError, compile_mapping
 from tests.mapping.seed_stockouts import REFERENCE, stockout, stockouts
 
@@ -200,3 +209,101 @@ def test_records_the_target_cannot_take_fail_with_their_key(reference: Mapping) 
     assert "at most 40" in result.errors[1].message
     with pytest.raises(MappingError):
         reference(cancelled)
+
+
+# --- against the Wangdiantong simulator over HTTP -------------------------------------------------------
+
+ANCHOR = datetime(2026, 3, 1, 12, 0, 0, tzinfo=CHINA_TZ)
+TARGET = WdtSimulatorConfig(seed_data=False, appkey="target-key", appsecret="target-secret")
+
+
+class Erp:
+    """A signed client of one simulated Wangdiantong account, speaking the vendor's form protocol."""
+
+    def __init__(
+        self, server: TestServer, session: aiohttp.ClientSession, config: WdtSimulatorConfig
+    ) -> None:
+        self.server, self.session, self.config = server, session, config
+
+    async def call(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
+        form = {
+            **params,
+            "sid": self.config.sid,
+            "appkey": self.config.appkey,
+            "timestamp": str(int(time.time())),
+        }
+        form["sign"] = sign(form, self.config.appsecret)
+        async with self.session.post(
+            self.server.make_url(f"/openapi2/{endpoint}.php"), data=form
+        ) as response:
+            body: dict[str, Any] = await response.json()
+            return body
+
+
+@pytest.fixture(scope="module")
+async def erps() -> AsyncIterator[tuple[Erp, Erp]]:
+    servers = [
+        TestServer(create_app(WdtSimulatorConfig(anchor=ANCHOR)), host="127.0.0.1"),
+        TestServer(create_app(TARGET), host="127.0.0.1"),
+    ]
+    session = aiohttp.ClientSession()
+    try:
+        for server in servers:
+            await server.start_server()
+        yield Erp(servers[0], session, WdtSimulatorConfig(anchor=ANCHOR)), Erp(servers[1], session, TARGET)
+    finally:
+        await session.close()
+        for server in servers:
+            await server.close()
+
+
+def trade_push_requests(trades: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """What the mapping's comments promise a pusher does: lift shop_no and switch off the lines, leave out
+    nulls, and send at most 50 trades (and 30 of one buyer) per call."""
+    batches: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
+    for mapped in trades:
+        first = mapped["order_list"][0]
+        trade = {key: value for key, value in mapped.items() if value is not None and key != "order_list"}
+        trade["order_list"] = [
+            {k: v for k, v in line.items() if v is not None and k not in ("trade_list", "shop_no", "switch")}
+            for line in mapped["order_list"]
+        ]
+        groups = batches.setdefault((first["shop_no"], first["switch"]), [[]])
+        nick_count = sum(1 for other in groups[-1] if other.get("buyer_nick") == trade.get("buyer_nick"))
+        if len(groups[-1]) == 50 or nick_count == 30:
+            groups.append([])
+        groups[-1].append(trade)
+    return [
+        {"shop_no": shop, "switch": switch, "trade_list": msgspec.json.encode(batch).decode()}
+        for (shop, switch), groups in batches.items()
+        for batch in groups
+    ]
+
+
+async def test_simulator_stockouts_map_to_trades_its_trade_push_accepts(
+    reference: Mapping, erps: tuple[Erp, Erp]
+) -> None:
+    source, target = erps
+    window = {"start_time": format_time(ANCHOR - timedelta(days=30)), "end_time": format_time(ANCHOR)}
+    stockouts: list[dict[str, Any]] = []
+    for page in range(3):
+        body = await source.call(
+            "stockout_order_query_trade", {**window, "page_no": str(page), "page_size": "100"}
+        )
+        assert body["code"] == 0, body
+        stockouts.extend(body["stockout_list"])
+    assert len(stockouts) == 300
+
+    result = reference.many(stockouts)
+    assert result.errors == []
+    for record, trade in zip(stockouts, result.records, strict=True):
+        assert Decimal(trade["paid"]) == paid_by_vendor_formula(trade) == Decimal(record["paid"])
+
+    for request in trade_push_requests(result.records):
+        body = await target.call("trade_push", request)
+        assert body["code"] == 0, body["message"]  # strict mode (switch 1): one bad trade fails the call
+    pushed = target.server.app[STATE_KEY].pushed
+    assert set(pushed) == {trade["tid"] for trade in result.records}
+    assert {tid: p.shop_no for tid, p in pushed.items()} == {
+        trade["tid"]: record["shop_no"] for record, trade in zip(stockouts, result.records, strict=True)
+    }
