@@ -12,20 +12,29 @@ from typing import Any
 
 import msgspec
 
+from policies import pii
+
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # Personal data (phone, mobile, ID card numbers, addresses) never reaches a log line.
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": pii.mask_text(record.getMessage()),
         }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        entry.update(
+            {
+                k: pii.mask_json(v) if isinstance(v, dict | list) else pii.mask_field(k, v)
+                for k, v in record.__dict__.items()
+                if k not in _STANDARD
+            }
+        )
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = pii.mask_text(self.formatException(record.exc_info))
         return msgspec.json.encode(entry, enc_hook=str).decode()
 
 

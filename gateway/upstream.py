@@ -142,7 +142,9 @@ class Upstream:
                 metrics.UPSTREAM_CALLS.labels(name, "rate_limited").inc()
                 if last:
                     raise
-                await self._backoff(target, attempt)
+                # The vendor counts calls per second or longer: a first retry within 0.5 s would only
+                # meet the same full window, so this backoff starts one step further up.
+                await self._backoff(target, attempt + 1)
                 continue
             except VendorError:
                 target.breaker.success()

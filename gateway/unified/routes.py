@@ -28,6 +28,7 @@ from gateway.unified.models import (
     StockoutStatus,
     Tracking,
 )
+from policies import pii
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 STOCKOUT_DEFAULT_RANGE = timedelta(days=30)
@@ -60,6 +61,13 @@ Warehouse = Annotated[str | None, Parameter(description="Warehouse code in the b
 
 def _consumer(request: Request[Any, Any, Any]) -> ConsumerEntry:
     return request.scope["state"]["consumer"]  # type: ignore[no-any-return]
+
+
+def _guard(request: Request[Any, Any, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Receivers and remote_data masked for a caller whose scopes lack `pii:read` (policies/pii.py)."""
+    if pii.may_read(request.scope["state"].get("granted_scopes")):
+        return records
+    return [pii.mask_record(record) for record in records]
 
 
 def _runtime(request: Request[Any, Any, Any]) -> Runtime:
@@ -133,7 +141,8 @@ class StockoutController(Controller):
             include_remote_data=_include_raw(include),
         )
         page = await connector.list_stockouts(query, cursor)
-        return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
+        items = _guard(request, page.items)
+        return StockoutPage(items=msgspec.convert(items, list[Stockout]), next_cursor=page.next_cursor)
 
     @get(
         "/{stockout_no:str}",
@@ -149,7 +158,7 @@ class StockoutController(Controller):
     ) -> Stockout:
         connector = _runtime(request).for_consumer(_consumer(request), "stockouts", x_connection)
         record = await connector.get_stockout(stockout_no, _include_raw(include))
-        return msgspec.convert(record, Stockout)
+        return msgspec.convert(_guard(request, [record])[0], Stockout)
 
     @get(
         "/{stockout_no:str}/tracking",
@@ -221,7 +230,8 @@ class OrderController(Controller):
             include_remote_data=_include_raw(include),
         )
         page = await connector.list_orders(query, cursor)
-        return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)
+        items = _guard(request, page.items)
+        return OrderPage(items=msgspec.convert(items, list[Order]), next_cursor=page.next_cursor)
 
     @get(
         "/{order_no:str}",
@@ -236,7 +246,8 @@ class OrderController(Controller):
         include: Include = None,
     ) -> Order:
         connector = _runtime(request).for_consumer(_consumer(request), "orders", x_connection)
-        return msgspec.convert(await connector.get_order(order_no, _include_raw(include)), Order)
+        record = await connector.get_order(order_no, _include_raw(include))
+        return msgspec.convert(_guard(request, [record])[0], Order)
 
     @post(
         "/",
