@@ -15,7 +15,7 @@ from litestar.params import Parameter
 
 from gateway.settings import environ
 from gateway.store.crypto import Vault
-from portal.services import accounts, apis, apps, audit, config, connections
+from portal.services import accounts, analytics, apis, apps, audit, config, connections, plans
 from portal.services.principal import Principal
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -232,6 +232,117 @@ async def revoke_key(me: Principal, key_id: int) -> dict[str, Any]:
     return await apps.revoke_any_key(me, key_id)
 
 
+# -- plans, subscriptions, overrides -----------------------------------------------------------
+
+
+class PlanBody(msgspec.Struct, forbid_unknown_fields=True):
+    config: dict[str, Any] = {}  # rate_limits, quotas, priority, apis (policies/authorize.py PlanConfig)
+    description: str = ""
+    requires_approval: bool = False
+
+
+class PlanChange(msgspec.Struct, forbid_unknown_fields=True):
+    config: dict[str, Any] | None = None
+    description: str | None = None
+    requires_approval: bool | None = None
+
+
+class NewSubscription(msgspec.Struct, forbid_unknown_fields=True):
+    consumer: int
+    api: str
+    plan: str
+
+
+class SubscriptionChange(msgspec.Struct, forbid_unknown_fields=True):
+    status: str | None = None  # active (approve / resume) | suspended
+    plan: str | None = None
+
+
+class Overrides(msgspec.Struct, forbid_unknown_fields=True):
+    overrides: dict[str, Any] | None = None
+    ip_allow: list[str] | None = None
+    ip_deny: list[str] | None = None
+
+
+@get("/plans", summary="List plans")
+async def list_plans() -> list[dict[str, Any]]:
+    return await plans.list_plans()
+
+
+@post("/plans/{name:str}", summary="Create a plan")
+async def create_plan(me: Principal, name: str, data: PlanBody) -> dict[str, Any]:
+    return await plans.create_plan(
+        me, name, data.config, description=data.description, requires_approval=data.requires_approval
+    )
+
+
+@patch("/plans/{name:str}", summary="Change a plan; its subscriptions follow at once")
+async def update_plan(me: Principal, name: str, data: PlanChange) -> dict[str, Any]:
+    return await plans.update_plan(
+        me, name, config=data.config, description=data.description, requires_approval=data.requires_approval
+    )
+
+
+@delete("/plans/{name:str}", summary="Delete a plan no subscription uses", status_code=204)
+async def delete_plan(me: Principal, name: str) -> None:
+    await plans.delete_plan(me, name)
+
+
+@get("/subscriptions", summary="Subscriptions; status=pending is the approval queue")
+async def list_subscriptions(
+    me: Principal, status: str | None = None, consumer: int | None = None
+) -> list[dict[str, Any]]:
+    return await plans.list_subscriptions(me, app_id=consumer, status=status)
+
+
+@post("/subscriptions", summary="Subscribe a consumer to an API under a plan")
+async def create_subscription(me: Principal, data: NewSubscription) -> dict[str, Any]:
+    return await plans.subscribe(me, data.consumer, data.api, data.plan)
+
+
+@patch(
+    "/subscriptions/{subscription_id:int}", summary="Approve, suspend or resume a subscription, or move it"
+)
+async def update_subscription(
+    me: Principal, subscription_id: int, data: SubscriptionChange
+) -> dict[str, Any]:
+    if data.status is None and data.plan is None:
+        from gateway.errors import InvalidParameter
+
+        raise InvalidParameter("status", "give a status or a plan")
+    result: dict[str, Any] = {}
+    if data.plan is not None:
+        result = await plans.change_plan(me, subscription_id, data.plan)
+    if data.status is not None:
+        result = await plans.set_subscription_status(me, subscription_id, data.status)
+    return result
+
+
+@delete("/subscriptions/{subscription_id:int}", summary="Cancel a subscription", status_code=204)
+async def cancel_subscription(me: Principal, subscription_id: int) -> None:
+    await plans.cancel_subscription(me, subscription_id)
+
+
+@get("/consumers/{consumer_id:int}/policy", summary="A consumer's limit overrides and IP rules")
+async def get_consumer_policy(me: Principal, consumer_id: int) -> dict[str, Any]:
+    return await plans.get_overrides(me, consumer_id)
+
+
+@put("/consumers/{consumer_id:int}/policy", summary="Override a consumer's limits; set its IP rules")
+async def put_consumer_policy(me: Principal, consumer_id: int, data: Overrides) -> dict[str, Any]:
+    return await plans.set_overrides(
+        me, consumer_id, overrides=data.overrides, ip_allow=data.ip_allow, ip_deny=data.ip_deny
+    )
+
+
+@get("/analytics", summary="Traffic, errors, latency, top consumers and limiter rejections per day")
+async def get_analytics(
+    request: Request[Any, Any, Any], days: Annotated[int, Parameter(ge=1, le=90)] = 7
+) -> dict[str, Any]:
+    overview = await analytics.overview(days, request.app.state.settings.usage_timezone)
+    return {**overview, "breakers": request.app.state.runtime.upstream.breaker_states()}
+
+
 # -- audit and declarative configuration -------------------------------------------------------
 
 
@@ -308,6 +419,17 @@ ROUTES: list[Any] = [
     create_consumer_key,
     find_keys,
     revoke_key,
+    list_plans,
+    create_plan,
+    update_plan,
+    delete_plan,
+    list_subscriptions,
+    create_subscription,
+    update_subscription,
+    cancel_subscription,
+    get_consumer_policy,
+    put_consumer_policy,
+    get_analytics,
     list_audit,
     export_config,
     preview_config,

@@ -10,9 +10,10 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from gateway.errors import UnigateError
 from gateway.store import manage
+from gateway.store.crypto import Vault
 from portal.auth import developer_or_admin
 from portal.forms import Form, errors_of, text
-from portal.services import apps
+from portal.services import analytics, apps, plans
 from portal.services.principal import Principal
 from portal.web import page
 
@@ -56,6 +57,7 @@ async def _app_page(
 ) -> Template:
     app = await apps.get_app(me, app_id)
     extra.setdefault("errors", {})
+    settings = request.app.state.settings
     return page(
         request,
         "developer/app.html",
@@ -63,6 +65,14 @@ async def _app_page(
         title=app["name"],
         app=app,
         keys=await apps.list_app_keys(me, app_id),
+        subscriptions=await plans.list_subscriptions(me, app_id=app_id),
+        plans=await plans.list_plans(),
+        apis=plans.apis(),
+        scopes=plans.scopes(),
+        clients=await plans.list_clients(me, app_id),
+        usage=await analytics.app_usage(me, app_id, 14, settings.usage_timezone),
+        requests=await analytics.recent_requests(me, app_id, 20),
+        policy=await plans.get_overrides(me, app_id) if me.is_admin else None,
         **extra,
     )
 
@@ -117,4 +127,85 @@ async def revoke_key(request: Request[Any, Any, Any], me: Principal, app_id: int
     return await _app_page(request, me, app_id)
 
 
-PAGES = [home, create_app, app_page, create_key, rotate_key, revoke_key]
+@post("/apps/{app_id:int}/subscriptions", guards=[developer_or_admin], status_code=200)
+async def subscribe(request: Request[Any, Any, Any], me: Principal, app_id: int, data: Form) -> Template:
+    try:
+        await plans.subscribe(me, app_id, text(data, "api"), text(data, "plan"))
+    except UnigateError as error:
+        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+    return await _app_page(request, me, app_id)
+
+
+@post(
+    "/apps/{app_id:int}/subscriptions/{subscription_id:int}/cancel",
+    guards=[developer_or_admin],
+    status_code=200,
+)
+async def cancel_subscription(
+    request: Request[Any, Any, Any], me: Principal, app_id: int, subscription_id: int
+) -> Template:
+    await plans.cancel_subscription(me, subscription_id)
+    return await _app_page(request, me, app_id)
+
+
+@post("/apps/{app_id:int}/oauth-clients", guards=[developer_or_admin], status_code=200)
+async def create_client(request: Request[Any, Any, Any], me: Principal, app_id: int, data: Form) -> Template:
+    chosen = data.get("scopes", [])
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+    try:
+        vault = Vault(request.app.state.settings.secret_key)
+        row, secret = await plans.create_client(me, vault, app_id, chosen, text(data, "name"))
+    except UnigateError as error:
+        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+    return await _app_page(request, me, app_id, new_client={"row": row, "secret": secret})
+
+
+@post("/apps/{app_id:int}/oauth-clients/{client_id:str}/revoke", guards=[developer_or_admin], status_code=200)
+async def revoke_client(
+    request: Request[Any, Any, Any], me: Principal, app_id: int, client_id: str
+) -> Template:
+    await plans.revoke_client(me, app_id, client_id)
+    return await _app_page(request, me, app_id)
+
+
+@post("/apps/{app_id:int}/policy", guards=[developer_or_admin], status_code=200)
+async def set_policy(request: Request[Any, Any, Any], me: Principal, app_id: int, data: Form) -> Template:
+    """Admins only (the service refuses developers): limit overrides and IP rules of this app."""
+
+    def lines(name: str) -> list[str]:
+        return [line.strip() for line in str(data.get(name, "")).splitlines() if line.strip()]
+
+    try:
+        await plans.set_overrides(
+            me,
+            app_id,
+            overrides=str(data.get("overrides", "")),
+            ip_allow=lines("ip_allow"),
+            ip_deny=lines("ip_deny"),
+        )
+    except UnigateError as error:
+        if error.status == 403:
+            raise
+        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+    return await _app_page(request, me, app_id, saved_policy=True)
+
+
+@get("/reference", guards=[developer_or_admin])
+async def reference(request: Request[Any, Any, Any], me: Principal) -> Template:
+    return page(request, "developer/reference.html", title="API reference", my_apps=await apps.list_apps(me))
+
+
+PAGES = [
+    home,
+    create_app,
+    app_page,
+    create_key,
+    rotate_key,
+    revoke_key,
+    subscribe,
+    cancel_subscription,
+    create_client,
+    revoke_client,
+    set_policy,
+    reference,
+]

@@ -39,6 +39,8 @@ register(
     NavEntry("admin", "/admin", "Dashboard", 10),
     NavEntry("admin", "/admin/connections", "Connections", 20),
     NavEntry("admin", "/admin/apis", "APIs", 25),
+    NavEntry("admin", "/admin/plans", "Plans", 30),
+    NavEntry("admin", "/admin/subscriptions", "Subscriptions", 35),
     NavEntry("admin", "/admin/consumers", "Consumers", 40),
     NavEntry("admin", "/admin/keys", "Keys", 45),
     NavEntry("admin", "/admin/accounts", "Accounts", 50),

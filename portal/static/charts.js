@@ -1,19 +1,36 @@
-// Daily charts from the JSON the page carries (#series): calls and errors, and p50 / p95 latency.
+// Daily charts drawn with Chart.js from JSON the page carries: the dashboard's #series, and each
+// app's canvas.usage-chart[data-series]; calls and errors as bars, p50 / p95 latency as lines.
 (() => {
-  const source = document.getElementById("series");
-  if (!source || !window.Chart) return;
-  const series = JSON.parse(source.textContent);
-  const days = series.map((point) => point.day.slice(5));
-  const draw = (id, type, datasets) => {
-    const canvas = document.getElementById(id);
-    if (canvas) new Chart(canvas, { type, data: { labels: days, datasets }, options: { maintainAspectRatio: false, animation: false } });
+  const draw = (canvas, series) => {
+    const days = series.map((point) => point.day.slice(5));
+    new Chart(canvas, {
+      data: {
+        labels: days,
+        datasets: [
+          { type: "bar", label: "calls", data: series.map((p) => p.calls), backgroundColor: "#60a5fa", yAxisID: "y" },
+          { type: "bar", label: "errors", data: series.map((p) => p.errors), backgroundColor: "#f87171", yAxisID: "y" },
+          { type: "line", label: "p50 ms", data: series.map((p) => p.p50_ms), borderColor: "#34d399", yAxisID: "ms" },
+          { type: "line", label: "p95 ms", data: series.map((p) => p.p95_ms), borderColor: "#f59e0b", yAxisID: "ms" },
+        ],
+      },
+      options: {
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { y: { beginAtZero: true, position: "left" }, ms: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } } },
+      },
+    });
   };
-  draw("traffic", "bar", [
-    { label: "calls", data: series.map((p) => p.calls), backgroundColor: "#60a5fa" },
-    { label: "errors", data: series.map((p) => p.errors), backgroundColor: "#f87171" },
-  ]);
-  draw("latency", "line", [
-    { label: "p50 ms", data: series.map((p) => p.p50_ms), borderColor: "#34d399" },
-    { label: "p95 ms", data: series.map((p) => p.p95_ms), borderColor: "#f59e0b" },
-  ]);
+  const start = () => {
+    if (!window.Chart) return;
+    const dashboard = document.getElementById("series");
+    const traffic = document.getElementById("traffic");
+    if (dashboard && traffic) draw(traffic, JSON.parse(dashboard.textContent));
+    document.querySelectorAll("canvas.usage-chart").forEach((canvas) => draw(canvas, JSON.parse(canvas.dataset.series)));
+  };
+  start();
+  document.addEventListener("htmx:afterSettle", () => {
+    document.querySelectorAll("canvas.usage-chart").forEach((canvas) => {
+      if (!Chart.getChart(canvas)) draw(canvas, JSON.parse(canvas.dataset.series));
+    });
+  });
 })();
