@@ -18,6 +18,8 @@ def add_commands(sub: Any) -> None:
     worker.add_argument(
         "--concurrency", type=int, help="batches worked on at once (UNIGATE_WORKER_CONCURRENCY)"
     )
+    worker.add_argument("--health-port", type=int, help="serve GET /healthz on this port")
+    worker.add_argument("--health-host", default="127.0.0.1")
     worker.set_defaults(func=cmd_worker)
 
     scheme = sub.add_parser("scheme", help="integration schemes")
@@ -50,7 +52,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, worker.stop)
             print(f"unigate worker {worker.name} started", file=sys.stderr, flush=True)
-            await worker.run()
+            health = (
+                await worker.serve_health(args.health_host, args.health_port) if args.health_port else None
+            )
+            try:
+                await worker.run()
+            finally:
+                if health is not None:
+                    await health.cleanup()
 
     asyncio.run(main())
     return 0

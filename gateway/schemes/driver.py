@@ -165,6 +165,8 @@ class Driver:
         except UnigateError as exc:
             error = exc.detail
             log.warning("scheme run failed", extra={"run": run_id, "error": error})
+            # Read no further; the batches already queued are still taken to their end.
+            await self.queue.put(run_id, run["priority"], [], cursor=None, pull_done=True, pulled=0)
             with contextlib.suppress(_Lost):
                 await self._wait_done(run_id, beat)
         except Exception as exc:

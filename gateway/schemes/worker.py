@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import msgspec
+from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.connectors.base import Connector
@@ -105,12 +106,17 @@ class Worker:
         self.driver = Driver(self.name, services.queue, self.contexts, services.tuning())
         self.driven: dict[int, asyncio.Task[str]] = {}
         self.stopping = asyncio.Event()
+        self.batches = 0
 
-    async def run(self, *, schedule: bool = True, until_run: int | None = None) -> None:
-        """Work until `stop()` (or, with `until_run`, until that run has finished)."""
+    async def run(self, *, schedule: bool = True, drive: bool = True, until_run: int | None = None) -> None:
+        """Work until `stop()` (or, with `until_run`, until that run has finished). `drive=False`: only
+        process batches, claim no runs."""
         processors = [asyncio.create_task(self._process_loop(n)) for n in range(self.concurrency)]
         try:
-            await self._dispatch_loop(schedule, until_run)
+            if drive:
+                await self._dispatch_loop(schedule, until_run)
+            else:
+                await self.stopping.wait()
         finally:
             self.stopping.set()
             await asyncio.gather(*processors, return_exceptions=True)
@@ -121,6 +127,25 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    async def serve_health(self, host: str, port: int) -> web.AppRunner:
+        """GET /healthz: this worker's name, the runs it drives and the batches it finished."""
+
+        async def healthz(request: web.Request) -> web.Response:
+            body = {
+                "status": "ok",
+                "worker": self.name,
+                "driving": sorted(self.driven),
+                "batches": self.batches,
+            }
+            return web.json_response(body)
+
+        app = web.Application()
+        app.router.add_get("/healthz", healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
 
     async def _dispatch_loop(self, schedule: bool, until_run: int | None) -> None:
         tuning = self.services.tuning()
@@ -171,6 +196,7 @@ class Worker:
                     context = await self.contexts.get(batch.run, batch.scheme)
                     await process(context, batch)
                     await queue.ack(claimed)
+                    self.batches += 1
                     return
                 except Exception:
                     # The database or queue went away mid-batch: every write is an upsert, so try again.
@@ -190,20 +216,29 @@ class Worker:
 
 
 async def run_headless(
-    services: Services, scheme_id: int, *, concurrency: int, options: dict[str, object] | None = None
+    services: Services,
+    scheme_id: int,
+    *,
+    concurrency: int,
+    options: dict[str, object] | None = None,
+    run_id: int | None = None,
 ) -> tuple[int, Worker]:
-    """Create and claim a run of one scheme here; the caller then awaits `worker.run(until_run=...)`."""
+    """Claim a run of one scheme here (a new one unless `run_id` names a queued one); the caller then
+    awaits `worker.run(until_run=...)`."""
     from gateway.store.scheme_tables import Scheme, SchemeRun
 
-    active = await Scheme.select(Scheme.active_run).where(Scheme.id == scheme_id).first()
-    if active and active["active_run"]:
-        raise Conflict(f"the scheme is running already (run {active['active_run']}); wait for it or stop it")
-    run_id = await driver.create_run(scheme_id, "cli", dict(options or {}))
+    if run_id is None:
+        active = await Scheme.select(Scheme.active_run).where(Scheme.id == scheme_id).first()
+        if active and active["active_run"]:
+            raise Conflict(
+                f"the scheme is running already (run {active['active_run']}); wait for it or stop it"
+            )
+        run_id = await driver.create_run(scheme_id, "cli", dict(options or {}))
     worker = Worker(services, concurrency=concurrency, name=f"cli-{socket.gethostname()}-{os.getpid()}")
     if not await driver.claim(run_id, worker.name, services.settings.scheme_lease_seconds):
         await SchemeRun.update(
             {SchemeRun.status: "failed", SchemeRun.error: "the scheme was running already"}
-        ).where(SchemeRun.id == run_id)
+        ).where(SchemeRun.id == run_id, SchemeRun.status == "queued")
         raise Conflict("the scheme started running elsewhere at the same moment; try again")
     worker.driven[run_id] = asyncio.create_task(worker.driver.drive(run_id))
     return run_id, worker

@@ -1,0 +1,222 @@
+"""Fixtures for scheme tests: fresh simulators per test (a source ERP, a target ERP that counts every trade
+it is pushed, kuaidi100), connections and the reference scheme on them, and a way to run it in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+
+from gateway.connectors.kuaidi100 import simulator as kd100_sim
+from gateway.connectors.simdata import resolve_anchor
+from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.schemes import service
+from gateway.schemes.worker import run_headless, services
+from gateway.settings import Settings
+from gateway.store import manage
+from gateway.store.crypto import Vault
+from gateway.store.scheme_tables import SchemeRun
+from tests.conftest import SEED, _LoopThread, _serve
+
+TEMPLATE_MAPPING = Path(__file__).parents[2] / "gateway/schemes/templates/stockout_to_trade_push.yaml"
+_names = itertools.count(1)
+
+
+@dataclass
+class Target:
+    """What the target ERP was sent: every trade of every trade_push call, by tid, in order."""
+
+    app: web.Application
+    pushes: Counter[str] = field(default_factory=Counter)
+    order: list[str] = field(default_factory=list)
+    times: dict[str, float] = field(default_factory=dict)  # tid -> when it was last stored (monotonic)
+    delay: float = 0.0  # seconds each trade_push call takes (a slow target)
+    fail_next: int = 0  # answer this many trade_push calls with the vendor's "too frequent"
+
+    @property
+    def state(self) -> wdt_sim.WdtState:
+        return self.app[wdt_sim.STATE_KEY]
+
+
+@dataclass
+class Sims:
+    source_url: str
+    target_url: str
+    kd100_url: str
+    source: web.Application
+    target: Target
+
+    @property
+    def source_state(self) -> wdt_sim.WdtState:
+        return self.source[wdt_sim.STATE_KEY]
+
+
+def _counting(target: Target) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.endswith("/trade_push.php"):
+            if target.delay:
+                await asyncio.sleep(target.delay)
+            if target.fail_next > 0:
+                target.fail_next -= 1
+                body = {"code": wdt_sim.CODE_RATE_LIMITED, "message": wdt_sim.RATE_LIMIT_MESSAGE}
+                return web.json_response(body)
+            response = await handler(request)
+            form = await request.post()
+            answer = msgspec.json.decode(response.body) if isinstance(response, web.Response) else {}  # type: ignore[arg-type]
+            rejected = {item["tid"] for item in _rejected(answer)}
+            for trade in msgspec.json.decode(str(form.get("trade_list", "[]"))):
+                if str(trade.get("tid")) not in rejected:
+                    target.pushes[str(trade.get("tid"))] += 1
+                    target.order.append(str(trade.get("tid")))
+                    target.times[str(trade.get("tid"))] = time.monotonic()
+            return response
+        return await handler(request)
+
+    return middleware
+
+
+def _rejected(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    message = answer.get("message") or ""
+    return list(msgspec.json.decode(message)) if message.startswith("[") else []
+
+
+@pytest.fixture
+def sims_factory() -> Iterator[Callable[..., Sims]]:
+    """Start simulators for one test: `make(stockouts=150)`; stopped when the test ends."""
+    thread = _LoopThread()
+    runners: list[web.AppRunner] = []
+
+    def make(stockouts: int = 150, qps: float = 0.0) -> Sims:
+        anchor = resolve_anchor(None)
+        creds = wdt_sim.DEFAULT_CREDENTIALS
+        source = wdt_sim.create_app(
+            wdt_sim.WdtSimulatorConfig(**creds, seed=SEED, anchor=anchor, stockout_count=stockouts, qps=qps)
+        )
+        target_app = wdt_sim.create_app(
+            wdt_sim.WdtSimulatorConfig(**creds, seed=SEED, anchor=anchor, seed_data=False)
+        )
+        target = Target(app=target_app)
+        target_app.middlewares.append(_counting(target))
+        kd100 = kd100_sim.create_app(
+            kd100_sim.Kd100SimulatorConfig(
+                **kd100_sim.DEFAULT_CREDENTIALS, seed=SEED, anchor=anchor, stockout_count=stockouts
+            )
+        )
+        urls = []
+        for app in (source, target_app, kd100):
+            runner, url = thread.run(_serve(app))
+            runners.append(runner)
+            urls.append(url)
+        return Sims(urls[0], urls[1], urls[2], source, target)
+
+    try:
+        yield make
+    finally:
+        for runner in runners:
+            thread.run(runner.cleanup())
+        thread.stop()
+
+
+@dataclass
+class Flow:
+    """A reference scheme on its own connections, and the settings to run it with."""
+
+    name: str
+    scheme_id: int
+    settings: Settings
+    env: dict[str, str]
+    sims: Sims
+    connections: dict[str, str]
+
+    async def run(
+        self, *, full: bool = False, concurrency: int = 2, run_id: int | None = None
+    ) -> dict[str, Any]:
+        """One run in this process, to its end (a new one, or the queued `run_id`); returns its summary."""
+        async with services(self.settings, memory=True) as held:
+            run_id, worker = await run_headless(
+                held,
+                self.scheme_id,
+                concurrency=concurrency,
+                options={"full": True} if full else {},
+                run_id=run_id,
+            )
+            await asyncio.wait_for(worker.run(schedule=False, until_run=run_id), 120)
+        row = await SchemeRun.select().where(SchemeRun.id == run_id).first()
+        assert row is not None
+        return service.run_summary(row)
+
+    def expected_tids(self) -> set[str]:
+        """The platform order number of every stockout the scheme reads (all but cancelled ones)."""
+        return {tid_of(s) for s in self.sims.source_state.stockouts if s["status"] != "5"}
+
+
+def tid_of(stockout: dict[str, Any]) -> str:
+    """The reference mapping's tid: the first platform order number, else the ERP's own order number."""
+    return (
+        (stockout["src_tids"].split(",")[0] or stockout["src_order_no"])
+        if stockout["src_tids"]
+        else stockout["src_order_no"]
+    )
+
+
+@pytest.fixture
+async def flow_factory(
+    store: tuple[Settings, dict[str, str]], sims_factory: Callable[..., Sims]
+) -> AsyncIterator[Callable[..., Awaitable[Flow]]]:
+    settings, env = store
+
+    async def make(
+        stockouts: int = 150,
+        *,
+        priority: str = "normal",
+        sims: Sims | None = None,
+        tweak: Callable[[dict[str, Any]], None] | None = None,
+        **tuning: Any,
+    ) -> Flow:
+        sims = sims or sims_factory(stockouts)
+        n = next(_names)
+        vault = Vault(settings.secret_key)
+        names = {"source": f"src-{n}", "target": f"dst-{n}", "tracking": f"kd-{n}"}
+        wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
+        await manage.put_connection(
+            vault, name=names["source"], system="wangdiantong", base_url=sims.source_url, credentials=wdt
+        )
+        await manage.put_connection(
+            vault, name=names["target"], system="wangdiantong", base_url=sims.target_url, credentials=wdt
+        )
+        await manage.put_connection(
+            vault, name=names["tracking"], system="kuaidi100", base_url=sims.kd100_url, credentials=kd100
+        )
+        await service.install_template(
+            source=names["source"], target=names["target"], tracking=names["tracking"]
+        )
+        scheme = await service.get_scheme(service.REFERENCE_SCHEME)
+        definition = dict(scheme["definition"])
+        definition["retry"] = {"attempts": 3, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2}
+        if tweak:
+            tweak(definition)
+        name = f"flow-{n}"
+        ident = await service.put_scheme(name, definition, priority=priority)
+        # The template's own row is only a source for copies here.
+        await service.delete_scheme(service.REFERENCE_SCHEME)
+        fast = msgspec.structs.replace(
+            settings,
+            config_poll_seconds=0.2,
+            scheme_poll_seconds=0.1,
+            scheme_lease_seconds=2.0,
+            scheme_claim_idle_seconds=2.0,
+            **tuning,
+        )
+        return Flow(name, ident, fast, env, sims, names)
+
+    yield make
