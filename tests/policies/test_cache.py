@@ -1,0 +1,93 @@
+"""The unified GET response cache (policies/cache.py): X-Cache, keyed per consumer and query, errors never
+kept, in-process on one node and shared through Redis by two."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import msgspec
+
+from tests.conftest import Gateway
+from tests.policies.backends import (
+    RecordingBackend,
+    add_connection,
+    backends_fixture,  # noqa: F401 - the `backends` fixture
+    clients,
+    gateway_processes,
+    wait_for_connection,
+)
+from tests.policies.p1_support import application
+
+CACHED = {"UNIGATE_CACHE_TTL": "stockouts=30"}
+SIGN_ERROR = msgspec.json.encode({"code": 1100, "message": "签名错误"})
+
+
+async def test_a_repeated_get_is_answered_from_the_cache_of_its_own_consumer_only(
+    gateway: Gateway, store: tuple[object, dict[str, str]], backends: list[RecordingBackend], tmp_path: Path
+) -> None:
+    backend = backends[1]
+    backend.reset()
+    await add_connection(gateway, "cached-erp", backend.url, {})
+    _, other_key, _ = await application()
+    _, env = store
+    headers = {"X-Connection": "cached-erp"}
+    with gateway_processes(env, 1, tmp_path, **CACHED) as (url,):
+        async with contextlib.AsyncExitStack() as stack:
+            (mine,) = await clients(stack, [url], gateway.key)
+            (other,) = await clients(stack, [url], other_key)
+            await wait_for_connection(mine, "cached-erp")
+            backend.calls.clear()
+
+            first = await mine.get("/v1/stockouts", params={"limit": 5, "shop": "s1"}, headers=headers)
+            again = await mine.get("/v1/stockouts", params={"shop": "s1", "limit": 5}, headers=headers)
+            assert (first.status_code, first.headers["x-cache"]) == (200, "MISS")
+            assert (again.status_code, again.headers["x-cache"]) == (200, "HIT")
+            assert again.json() == first.json()
+            assert again.headers["x-request-id"] != first.headers["x-request-id"]
+            assert len(backend.calls) == 1
+
+            # Another query, another consumer, or a caller asking for a fresh answer: the backend is asked.
+            assert (await mine.get("/v1/stockouts", params={"limit": 4}, headers=headers)).headers[
+                "x-cache"
+            ] == "MISS"
+            theirs = await other.get("/v1/stockouts", params={"limit": 5, "shop": "s1"}, headers=headers)
+            assert theirs.headers["x-cache"] == "MISS"
+            no_cache = {**headers, "Cache-Control": "no-cache"}
+            fresh = await mine.get("/v1/stockouts", params={"limit": 5, "shop": "s1"}, headers=no_cache)
+            assert fresh.headers["x-cache"] == "MISS"
+            assert len(backend.calls) == 4
+
+            # Errors are never kept.
+            backend.calls.clear()
+            backend.script.extend([(200, {}, SIGN_ERROR), (200, {}, SIGN_ERROR)])
+            for _ in range(2):
+                refused = await mine.get("/v1/stockouts", params={"limit": 3}, headers=headers)
+                assert (refused.status_code, refused.headers["x-cache"]) == (502, "MISS")
+            assert len(backend.calls) == 2
+            assert (await mine.get("/v1/stockouts", params={"limit": 3}, headers=headers)).status_code == 200
+
+
+async def test_two_nodes_share_the_cache_through_redis(
+    gateway: Gateway,
+    store: tuple[object, dict[str, str]],
+    redis_url: str,
+    backends: list[RecordingBackend],
+    tmp_path: Path,
+) -> None:
+    backend = backends[1]
+    backend.reset()
+    await add_connection(gateway, "cached-erp", backend.url, {})
+    _, env = store
+    headers = {"X-Connection": "cached-erp"}
+    with gateway_processes(env, 2, tmp_path, REDIS_URL=redis_url, **CACHED) as urls:
+        async with contextlib.AsyncExitStack() as stack:
+            one, two = await clients(stack, urls, gateway.key)
+            for node in (one, two):
+                await wait_for_connection(node, "cached-erp")
+            backend.calls.clear()
+            first = await one.get("/v1/stockouts", params={"limit": 2}, headers=headers)
+            second = await two.get("/v1/stockouts", params={"limit": 2}, headers=headers)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert second.json() == first.json()
+    assert len(backend.calls) == 1
