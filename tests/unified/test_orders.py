@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,39 +12,20 @@ import httpx
 
 from gateway.connectors.simdata import generate_trades, parse_time
 from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.unified.examples import NEW_ORDER
 from tests.conftest import SEED, Simulators
+from tests.unified.walk import walk
 
 TARGET = {"X-Connection": "wdt-target"}
 
 
 def new_order(**overrides: Any) -> dict[str, Any]:
-    order = {
-        "platform_order_id": f"T{uuid.uuid4().hex[:20]}",
-        "shop_code": "tmall-001",
-        "status": "paid",
-        "ordered_at": "2026-03-01T10:00:00+08:00",
-        "paid_at": "2026-03-01T10:05:00+08:00",
-        "buyer_nick": "小王",
-        "receiver": {
-            "name": "王小明",
-            "mobile": "13800138000",
-            "province": "上海市",
-            "city": "上海市",
-            "district": "浦东新区",
-            "address": "世纪大道100号",
-        },
-        "shipping_fee": "8.00",
-        "lines": [
-            {
-                "line_id": "L1",
-                "sku": "TS-WHT-XL",
-                "name": "纯棉短袖T恤",
-                "quantity": 2,
-                "unit_price": "59.90",
-            },
-            {"line_id": "L2", "sku": "SK-BLK-M", "quantity": 1, "unit_price": "19.90", "discount": "2.00"},
-        ],
-    }
+    """The documented example order, made unique, with two lines (one discounted)."""
+    order = copy.deepcopy(NEW_ORDER)
+    order["platform_order_id"] = f"T{uuid.uuid4().hex[:20]}"
+    order["lines"].append(
+        {"line_id": "2", "sku": "SK-BLK-M", "quantity": 1, "unit_price": "19.90", "discount": "2.00"}
+    )
     order.update(overrides)
     return order
 
@@ -61,20 +43,8 @@ async def test_orders_over_several_hours_walk_60_minute_windows(
         t["trade_no"] for t in generate_trades(SEED, end) if start <= parse_time(t["modified"]) <= end
     }
     assert expected, "the seed should have trades in any 5 hours"
-    seen: list[str] = []
-    params: dict[str, str | int] = {
-        "updated_from": start.isoformat(),
-        "updated_to": end.isoformat(),
-        "limit": 3,
-    }
-    while True:
-        response = await client.get("/v1/orders", params=params)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        seen.extend(item["order_no"] for item in page["items"])
-        if not page["next_cursor"]:
-            break
-        params = {"cursor": page["next_cursor"]}
+    window = {"updated_from": start.isoformat(), "updated_to": end.isoformat(), "limit": 3}
+    seen = [item["order_no"] for item in await walk(client, "/v1/orders", window)]
     assert sorted(seen) == sorted(expected)
 
 

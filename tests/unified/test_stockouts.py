@@ -10,6 +10,7 @@ import httpx
 
 from gateway.connectors.simdata import generate_stockouts, parse_time
 from tests.conftest import SEED, Simulators
+from tests.unified.walk import walk
 
 RFC3339_CN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$")
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
@@ -50,18 +51,8 @@ async def test_walking_every_cursor_of_30_days_yields_each_stockout_once(
     start = end - timedelta(days=30)
     expected = {s["stockout_no"] for s in _seeded(simulators) if start <= parse_time(s["modified"]) <= end}
     assert len(expected) >= 2000
-    seen: Counter[str] = Counter()
-    params: dict[str, str | int] = {
-        "updated_from": start.isoformat(),
-        "updated_to": end.isoformat(),
-        "limit": 100,
-    }
-    for _ in range(200):
-        page = (await client.get("/v1/stockouts", params=params)).json()
-        seen.update(item["stockout_no"] for item in page["items"])
-        if not page["next_cursor"]:
-            break
-        params = {"cursor": page["next_cursor"]}
+    window = {"updated_from": start.isoformat(), "updated_to": end.isoformat(), "limit": 100}
+    seen = Counter(item["stockout_no"] for item in await walk(client, "/v1/stockouts", window))
     assert set(seen) == expected
     assert max(seen.values()) == 1
 
@@ -73,20 +64,8 @@ async def test_a_range_longer_than_the_vendor_window_is_split(
     end = simulators.anchor
     start = end - timedelta(days=45)
     expected = {s["stockout_no"] for s in _seeded(simulators) if start <= parse_time(s["modified"]) <= end}
-    seen: list[str] = []
-    params: dict[str, str | int] = {
-        "updated_from": start.isoformat(),
-        "updated_to": end.isoformat(),
-        "limit": 100,
-    }
-    while True:
-        response = await client.get("/v1/stockouts", params=params)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        seen.extend(item["stockout_no"] for item in page["items"])
-        if not page["next_cursor"]:
-            break
-        params = {"cursor": page["next_cursor"]}
+    window = {"updated_from": start.isoformat(), "updated_to": end.isoformat(), "limit": 100}
+    seen = [item["stockout_no"] for item in await walk(client, "/v1/stockouts", window)]
     assert sorted(seen) == sorted(expected)
 
 
