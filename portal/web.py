@@ -56,10 +56,6 @@ def template_translate(context: Any, text: str, **values: Any) -> str:
     return translate(context.get("locale") or "zh", text, **values)
 
 
-def _wants_html(request: Request[Any, Any, Any]) -> bool:
-    return "/api/" not in request.url.path
-
-
 def login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
     target = f"/portal/login?next={request.url.path}"
     if request.headers.get("hx-request"):
