@@ -60,12 +60,12 @@ def _section(path: str, handlers: list[Any], settings: Settings, *, html: bool, 
 
 def portal_routes(settings: Settings) -> list[Any]:
     """Route handlers (routers) of the portal and the management API."""
-    from portal import account, admin_api, admin_pages, developer, developer_api
+    from portal import account, admin_api, admin_pages, developer, developer_api, schemes
 
     return [
         root,
         _section("/portal", [*account.PAGES, *developer.PAGES], settings, html=True),
-        _section("/admin", admin_pages.PAGES, settings, html=True, guards=[admin_only]),
+        _section("/admin", [*admin_pages.PAGES, *schemes.PAGES], settings, html=True, guards=[admin_only]),
         _section(
             "/portal/api",
             developer_api.ROUTES,
@@ -76,13 +76,14 @@ def portal_routes(settings: Settings) -> list[Any]:
         ),
         _section(
             "/admin/api",
-            admin_api.ROUTES,
+            [*admin_api.ROUTES, *schemes.API],
             settings,
             html=False,
             guards=[admin_only],
             tags=["admin"],
             security=ADMIN_SECURITY,
         ),
+        schemes.STATIC,
         create_static_files_router(
             path="/static/portal", directories=[HERE / "static"], include_in_schema=False
         ),

@@ -313,17 +313,25 @@ async def runs(name: str, limit: int = 20) -> list[dict[str, Any]]:
         .order_by(SchemeRun.id, ascending=False)
         .limit(limit)
     )
-    return [run_summary(row) for row in rows]
+    summaries = [run_summary(row) for row in rows]
+    for summary in summaries:
+        if summary["status"] in driver.ACTIVE:  # counts are written at the end: read them live
+            summary.update(await run_detail(summary["id"]))
+    return summaries
 
 
 async def run_detail(run_id: int) -> dict[str, Any]:
     """A run with its live counts (so a running run shows its progress)."""
     from gateway.schemes import journal
 
-    row = await SchemeRun.select().where(SchemeRun.id == run_id).first()
+    row = (
+        await SchemeRun.select(*SchemeRun.all_columns(), SchemeRun.scheme.name.as_alias("scheme_name"))
+        .where(SchemeRun.id == run_id)
+        .first()
+    )
     if row is None:
         raise NotFound(f"there is no run {run_id}")
-    summary = run_summary(row)
+    summary = {**run_summary(row), "scheme": row["scheme_name"]}
     if row["status"] in driver.ACTIVE:
         counts = await journal.counts(run_id)
         summary.update(

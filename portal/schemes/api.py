@@ -1,0 +1,176 @@
+"""Management API for schemes and mappings under /admin/api (admin only, like the whole router).
+
+Thin handlers over gateway.schemes.service: the mapping preview, mapping versions, scheme
+definitions, start / stop / run-now, run history with per-record results, dead letters and replay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post, put
+
+from gateway.schemes import service
+
+
+class PreviewBody(msgspec.Struct, forbid_unknown_fields=True):
+    spec: dict[str, Any]
+    records: list[dict[str, Any]]
+
+
+class MappingBody(msgspec.Struct, forbid_unknown_fields=True):
+    spec: dict[str, Any]
+    comment: str = ""
+
+
+class SchemeBody(msgspec.Struct, forbid_unknown_fields=True):
+    definition: dict[str, Any]
+    description: str = ""
+    priority: str = "normal"
+    enabled: bool | None = None
+
+
+class RunBody(msgspec.Struct, forbid_unknown_fields=True):
+    full: bool = False
+
+
+class ReplayBody(msgspec.Struct, forbid_unknown_fields=True):
+    dead_letters: list[int] = []  # none: every open letter
+
+
+class SampleBody(msgspec.Struct, forbid_unknown_fields=True):
+    definition: dict[str, Any]
+    limit: int = 5
+
+
+@post(
+    "/mappings/preview",
+    summary="Map sample records with a spec (saved or not): records and per-record errors",
+)
+async def preview_mapping(data: PreviewBody) -> dict[str, Any]:
+    return service.preview(data.spec, data.records)
+
+
+@get("/mappings", summary="Mappings, each at its latest version")
+async def list_mappings() -> list[dict[str, Any]]:
+    return await service.list_mappings()
+
+
+@get("/mappings/{name:str}", summary="A mapping's spec (the latest version, or ?version=N)")
+async def get_mapping(name: str, version: int | None = None) -> dict[str, Any]:
+    return await service.get_mapping(name, version)
+
+
+@post("/mappings", summary="Save a spec as the next version of the mapping it names", status_code=201)
+async def save_mapping(data: MappingBody) -> dict[str, Any]:
+    return await service.save_mapping(data.spec, data.comment)
+
+
+@get("/schemes", summary="Schemes with status, last run, throughput and error rate")
+async def list_schemes() -> list[dict[str, Any]]:
+    return await service.list_schemes()
+
+
+@get("/schemes/catalogue", summary="Connections and the source, target and enrich operations of each")
+async def catalogue() -> list[dict[str, Any]]:
+    return await service.catalogue()
+
+
+@post(
+    "/schemes/sample",
+    summary="A few source records, enriched as a scheme would, for previews",
+    status_code=200,
+)
+async def sample(request: Request[Any, Any, Any], data: SampleBody) -> list[dict[str, Any]]:
+    runtime = request.app.state.runtime
+    return await service.sample(runtime.connector, data.definition, max(1, min(data.limit, 20)))
+
+
+@get("/schemes/{name:str}", summary="A scheme's definition")
+async def get_scheme(name: str) -> dict[str, Any]:
+    row = await service.get_scheme(name)
+    return {
+        key: row[key] for key in ("name", "description", "priority", "enabled", "definition", "active_run")
+    }
+
+
+@put("/schemes/{name:str}", summary="Create or replace a scheme", status_code=200)
+async def put_scheme(name: str, data: SchemeBody) -> dict[str, Any]:
+    ident = await service.put_scheme(
+        name, data.definition, description=data.description, priority=data.priority, enabled=data.enabled
+    )
+    return {"id": ident, "name": name}
+
+
+@post("/schemes/{name:str}/start", summary="Turn the schedule on", status_code=200)
+async def start_scheme(name: str) -> dict[str, Any]:
+    return await service.start(name)
+
+
+@post("/schemes/{name:str}/stop", summary="Turn the schedule off and stop a run in progress", status_code=200)
+async def stop_scheme(name: str) -> dict[str, Any]:
+    return await service.stop(name)
+
+
+@post("/schemes/{name:str}/run", summary="Queue a run now (full: ignore the checkpoint)", status_code=202)
+async def run_scheme(name: str, data: RunBody | None = None) -> dict[str, Any]:
+    return {"run": await service.run_now(name, full=bool(data and data.full))}
+
+
+@get("/schemes/{name:str}/runs", summary="Run history, newest first")
+async def list_runs(name: str, limit: int = 20) -> list[dict[str, Any]]:
+    return await service.runs(name, max(1, min(limit, 200)))
+
+
+@get("/runs/{run_id:int}", summary="One run with live counts")
+async def get_run(run_id: int) -> dict[str, Any]:
+    return await service.run_detail(run_id)
+
+
+@get("/runs/{run_id:int}/records", summary="Per-record results (?status=failed for failures only)")
+async def run_records(
+    run_id: int, status: str | None = None, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    return await service.run_records(run_id, status=status, limit=limit, offset=offset)
+
+
+@get("/schemes/{name:str}/dead-letters", summary="Dead letters (open by default)")
+async def list_dead_letters(name: str, status: str = "open") -> list[dict[str, Any]]:
+    return await service.dead_letters(name, status=status)
+
+
+@get("/dead-letters/{letter_id:int}", summary="One dead letter: source record, mapped record, error")
+async def get_dead_letter(letter_id: int) -> dict[str, Any]:
+    return await service.dead_letter(letter_id)
+
+
+@post(
+    "/schemes/{name:str}/replay",
+    summary="Queue a replay of open dead letters (all when none named)",
+    status_code=202,
+)
+async def replay(name: str, data: ReplayBody | None = None) -> dict[str, Any]:
+    return {"run": await service.replay(name, (data.dead_letters if data else []) or None)}
+
+
+ROUTES: list[Any] = [
+    preview_mapping,
+    list_mappings,
+    get_mapping,
+    save_mapping,
+    list_schemes,
+    catalogue,
+    sample,
+    get_scheme,
+    put_scheme,
+    start_scheme,
+    stop_scheme,
+    run_scheme,
+    list_runs,
+    get_run,
+    run_records,
+    list_dead_letters,
+    get_dead_letter,
+    replay,
+]

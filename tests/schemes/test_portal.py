@@ -1,0 +1,185 @@
+"""The schemes section of the portal against a real `unigate serve` and `unigate worker`: the mapping
+preview API, mapping versions, and the visual designer driven in Chromium (drag and drop, preview,
+save, run, per-record results)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from playwright.async_api import Page, async_playwright, expect
+
+from tests.conftest import Gateway
+from tests.portal.conftest import Account, make_account, sign_in
+from tests.schemes.conftest import TEMPLATE_MAPPING, Flow
+from tests.services import free_port, run_process
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture
+async def admin_http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    account = await make_account("admin", prefix="schemes-admin")
+    session = await sign_in(gateway.url, account)
+    session.http.headers["x-csrftoken"] = session.csrf
+    try:
+        yield session.http
+    finally:
+        await session.http.aclose()
+
+
+async def test_preview_maps_sample_records_and_reports_each_failure(admin_http, flow_factory):
+    flow: Flow = await flow_factory(20)
+    spec = yaml.safe_load(TEMPLATE_MAPPING.read_text())
+    good = next(s for s in flow.sims.source_state.stockouts if s["status"] == "95")
+    bad = {**good, "stockout_no": "BAD-1", "status": "5"}  # cancelled: the mapping refuses it
+    answer = await admin_http.post("/admin/api/mappings/preview", json={"spec": spec, "records": [good, bad]})
+    assert answer.status_code in (200, 201), answer.text
+    body = answer.json()
+    assert body["records"][0]["tid"] == good["src_tids"].split(",")[0]
+    assert body["records"][1] is None
+    assert body["errors"] == [
+        {"index": 1, "key": "BAD-1", "field": "trade_status", "message": body["errors"][0]["message"]}
+    ]
+
+    broken = {**spec, "fields": {**spec["fields"], "tid": {"form": "src_tids"}}}
+    refused = await admin_http.post("/admin/api/mappings/preview", json={"spec": broken, "records": [good]})
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["code"] == "invalid_mapping" and problem["field"] == "spec"
+    assert any("fields.tid" in issue["path"] and "from" in issue["message"] for issue in problem["issues"])
+
+
+async def test_mapping_versions_count_up_and_schemes_name_theirs(admin_http, flow_factory):
+    flow: Flow = await flow_factory(20)
+    scheme = (await admin_http.get(f"/admin/api/schemes/{flow.name}")).json()
+    ref = scheme["definition"]["mapping"]
+    spec = (await admin_http.get(f"/admin/api/mappings/{ref['name']}?version={ref['version']}")).json()[
+        "spec"
+    ]
+    saved = await admin_http.post("/admin/api/mappings", json={"spec": spec, "comment": "again"})
+    assert saved.status_code == 201 and saved.json()["version"] > ref["version"]
+    # The scheme still names its own version until it is told otherwise.
+    assert (await admin_http.get(f"/admin/api/schemes/{flow.name}")).json()["definition"]["mapping"] == ref
+    wrong = await admin_http.put(
+        f"/admin/api/schemes/{flow.name}",
+        json={
+            "definition": {
+                **scheme["definition"],
+                "target": {**scheme["definition"]["target"], "batch_size": 80},
+            }
+        },
+    )
+    assert wrong.status_code == 400 and wrong.json()["field"] == "target.batch_size"
+
+
+async def test_developers_cannot_reach_scheme_administration(gateway: Gateway):
+    developer = await make_account("developer", prefix="schemes-dev")
+    session = await sign_in(gateway.url, developer)
+    try:
+        answer = await session.call("POST", "/admin/api/mappings/preview", json={"spec": {}, "records": []})
+        assert answer.status_code in (401, 403)
+    finally:
+        await session.http.aclose()
+
+
+async def _login(page: Page, url: str, account: Account) -> None:
+    await page.goto(f"{url}/portal/login")
+    await page.fill("input[name=username]", account.username)
+    await page.fill("input[name=password]", account.password)
+    await page.click("form[action='/portal/login'] button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+
+
+async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record(
+    gateway: Gateway, flow_factory, tmp_path: Path
+):
+    flow: Flow = await flow_factory(40)
+    account = await make_account("admin", prefix="designer")
+    port = free_port()
+    worker = run_process(
+        [sys.executable, "-m", "gateway.cli", "worker", "--health-port", str(port)],
+        env={**flow.env, "UNIGATE_SCHEME_POLL_SECONDS": "0.2"},
+        log_path=tmp_path / "worker.log",
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+    )
+    with worker:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page()
+                await _login(page, gateway.url, account)
+                await page.goto(f"{gateway.url}/admin/schemes")
+                await page.click(f"a[href='/admin/schemes/{flow.name}']")
+                await expect(page.locator("#designer[data-ready=true]")).to_be_visible(timeout=15000)
+
+                links = {
+                    "receiver_name": "buyer_nick",
+                    "logistics_no": "buyer_message",
+                    "details_list.goods_name": "order_list.remark",
+                }
+                for source, target in links.items():
+                    await page.fill("#source-filter", source)
+                    await page.locator(f"#source-fields [data-field='{source}']").drag_to(
+                        page.locator(f"#target-fields [data-target='{target}']")
+                    )
+                    await expect(page.locator(f"#target-fields [data-target='{target}'] .link")).to_have_text(
+                        f"← {source}"
+                    )
+                # A function on the last link made: the waybill number in lower case.
+                await page.locator("#target-fields [data-target='buyer_message']").click()
+                await page.select_option("#link-fn", "lower")
+                await page.click("#link-apply")
+
+                await page.click("#load-samples")
+                await expect(page.locator("#designer-status")).to_have_text(
+                    "5 sample records loaded", timeout=20000
+                )
+                await page.click("#preview")
+                await expect(page.locator("#designer-status")).to_contain_text("preview: 5 mapped")
+                preview = await page.locator("#preview-out").text_content() or ""
+                assert '"buyer_nick"' in preview
+
+                await page.click("#save")
+                await expect(page.locator("#designer-status")).to_contain_text("saved: mapping")
+                await page.click("[data-testid=run-now]")
+                status = page.locator("#runs-body tr").first.locator("[data-testid=run-status]")
+                await expect(status).to_have_text("succeeded", timeout=60000)
+
+                await page.locator("#runs-body tr").first.locator("a").click()
+                await expect(page.locator("#run-progress")).to_contain_text("succeeded")
+                rows = page.locator("#records-body tr")
+                await expect(rows.first).to_be_visible()
+                expected = flow.expected_tids()
+                assert await rows.count() == len(expected)
+                assert set(await page.locator("[data-testid=record-status]").all_text_contents()) == {
+                    "success"
+                }
+                await page.check("#failed-only")
+                await expect(rows).to_have_count(0)
+            finally:
+                await browser.close()
+
+    # The target holds what the designed mapping says, for every record.
+    pushed = flow.sims.target.state.pushed
+    assert set(pushed) == expected
+    for stockout in flow.sims.source_state.stockouts:
+        if stockout["status"] == "5":
+            continue
+        trade = next(
+            p.trade
+            for tid, p in pushed.items()
+            if tid in stockout["src_tids"].split(",") or tid == stockout["src_order_no"]
+        )
+        assert trade["buyer_nick"] == stockout["receiver_name"]
+        assert trade["buyer_message"] == stockout["logistics_no"].lower()
+        assert trade["order_list"][0]["remark"] == stockout["details_list"][0]["goods_name"]
