@@ -89,6 +89,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     children = [
         subprocess.Popen([*unigate, "simulators"], start_new_session=True),
         subprocess.Popen([*unigate, "serve"], start_new_session=True),
+        subprocess.Popen([*unigate, "worker"], start_new_session=True),
     ]
     try:
         _wait_ready(f"{base}/healthz", timeout=30)
@@ -103,6 +104,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                     f"  environment:  {env_file}  (source it, then:)",
                     '  curl -H "Authorization: Bearer $UNIGATE_DEMO_KEY" "$UNIGATE_URL/v1/stockouts?limit=5"',
                     "  simulators:   " + ", ".join(f"{name} :{port}" for name, port in DEMO_PORTS.items()),
+                    f"  scheme:       {base}/admin/schemes/{env['UNIGATE_DEMO_SCHEME']}  (press Run now),"
+                    f" or: unigate scheme run {env['UNIGATE_DEMO_SCHEME']}",
                     "Press Ctrl-C to stop.",
                 ]
             ),

@@ -66,6 +66,11 @@ async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> 
     if manage.hash_key(key) not in snapshot.keys:
         key = (await manage.create_key(consumer, name="demo")).key
     env["UNIGATE_DEMO_KEY"] = key
+    # The reference scheme (stockouts with tracking -> trade_push into wdt-target), ready to run.
+    from gateway.schemes.service import REFERENCE_SCHEME, install_template
+
+    await install_template()
+    env["UNIGATE_DEMO_SCHEME"] = REFERENCE_SCHEME
     return env
 
 

@@ -21,7 +21,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 NGINX = Path("/usr/sbin/nginx")
 
-EXPECTED_SERVICES = {"postgres", "redis", "simulators", "migrate", "gateway-1", "gateway-2", "lb"}
+EXPECTED_SERVICES = {"postgres", "redis", "simulators", "migrate", "gateway-1", "gateway-2", "worker", "lb"}
 GATEWAYS = {"gateway-1", "gateway-2"}
 
 
@@ -107,6 +107,16 @@ def test_gateways_share_postgres_redis_and_one_secret_key(services: dict[str, di
         assert env["REDIS_URL"] == "redis://redis:6379/0"
         # `:?` makes compose refuse to start without a key instead of each replica inventing its own.
         assert env["UNIGATE_SECRET_KEY"] == "${UNIGATE_SECRET_KEY:?set it}"
+
+
+def test_the_scheme_worker_shares_the_database_and_redis_after_migrations(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    worker = services["worker"]
+    assert _command(worker)[:2] == ["unigate", "worker"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["environment"] == services["gateway-1"]["environment"]
 
 
 def test_project_services_run_a_unigate_subcommand(
