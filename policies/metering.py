@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from piccolo.columns import Column
+from piccolo.querystring import QueryString
 
 from gateway import metrics
 from gateway.errors import UnigateError
@@ -129,7 +130,8 @@ async def _add_usage(consumer_id: int, api: str, day: date, tally: _Tally) -> No
         UsageDaily.calls: UsageDaily.calls + tally.calls,
         UsageDaily.errors: UsageDaily.errors + tally.errors,
         UsageDaily.rejected: UsageDaily.rejected + tally.rejected,
-        UsageDaily.latency_ms_sum: UsageDaily.latency_ms_sum + tally.latency_ms,
+        # Piccolo has no arithmetic on Float columns: the same increment, written out.
+        UsageDaily.latency_ms_sum: QueryString('"latency_ms_sum" + {}', tally.latency_ms),
     }
     for name, count in zip(BUCKET_COLUMNS, tally.buckets, strict=True):
         if count:
@@ -176,13 +178,12 @@ async def _store_samples(samples: list[Sample], keep: int) -> None:
             await RequestSample.select(RequestSample.id)
             .where(RequestSample.consumer == consumer_id)
             .order_by(RequestSample.id, ascending=False)
-            .offset(keep)
             .limit(1)
-            .first()
+            .offset(keep)
         )
-        if cutoff is not None:
+        if cutoff:
             await RequestSample.delete().where(
-                (RequestSample.consumer == consumer_id) & (RequestSample.id <= cutoff["id"])
+                (RequestSample.consumer == consumer_id) & (RequestSample.id <= cutoff[0]["id"])
             )
 
 

@@ -1,0 +1,57 @@
+"""Usage metering (policies/metering.py): calls, errors, rejections and latency buckets per consumer x API
+x day, written in batches by a real gateway process, and a bounded log of masked request samples."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from gateway.store.usage_tables import BUCKET_COLUMNS, RequestSample, UsageDaily
+from tests.conftest import Gateway
+from tests.policies.backends import clients, gateway_processes
+from tests.policies.p1_support import application, until
+
+MOBILE = "13812345678"
+
+
+async def test_usage_counts_every_call_refused_or_not_and_keeps_a_few_masked_samples(
+    gateway: Gateway, store: tuple[object, dict[str, str]], tmp_path: Path
+) -> None:
+    consumer, key, _ = await application({"rate_limits": {"per_minute": 2}})
+    _, env = store
+    settings = {"UNIGATE_METERING_FLUSH_SECONDS": "0.2", "UNIGATE_REQUEST_SAMPLES": "3"}
+    with gateway_processes(env, 1, tmp_path, **settings) as (url,):
+        async with contextlib.AsyncExitStack() as stack:
+            (http,) = await clients(stack, [url], key)
+            statuses = [(await http.get("/v1/stockouts", params={"limit": 1})).status_code for _ in range(6)]
+            tracking = await http.get(
+                "/v1/logistics/tracking",
+                params={"carrier": "zhongtong", "tracking_no": "ZT1", "phone": MOBILE},
+            )
+
+            async def written() -> bool:
+                rows = await UsageDaily.select().where(UsageDaily.consumer == consumer)
+                return sum(row["calls"] for row in rows) == 7
+
+            await until(written, within=10.0, what="the usage flush")
+    assert sorted(statuses) == [200, 200, 429, 429, 429, 429]
+    rows = {row["api"]: row for row in await UsageDaily.select().where(UsageDaily.consumer == consumer)}
+    stockouts = rows["stockouts"]
+    assert (stockouts["calls"], stockouts["errors"], stockouts["rejected"]) == (6, 4, 4)
+    assert sum(stockouts[column] for column in BUCKET_COLUMNS) == 6
+    assert stockouts["latency_ms_sum"] > 0
+    assert rows["logistics"]["calls"] == 1
+    assert rows["logistics"]["errors"] == (1 if tracking.status_code >= 400 else 0)
+
+    samples = (
+        await RequestSample.select()
+        .where(RequestSample.consumer == consumer)
+        .order_by(RequestSample.id, ascending=False)
+    )
+    assert len(samples) == 3  # UNIGATE_REQUEST_SAMPLES: only the newest are kept
+    newest = samples[0]
+    assert newest["api"] == "logistics" and newest["path"] == "/v1/logistics/tracking"
+    assert "138****5678" in newest["query"] and MOBILE not in newest["query"]
+    assert newest["request_id"] == tracking.headers["x-request-id"]
+    refused = [s for s in samples if s["status"] == 429]
+    assert refused and all(s["code"] == "rate_limited" and s["detail"] for s in refused)

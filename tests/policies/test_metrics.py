@@ -1,0 +1,52 @@
+"""Prometheus /metrics of a real gateway process: requests and latency by route, consumer and connection,
+limiter rejections, breaker states, admission gauges."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+from gateway.store.tables import Consumer
+from tests.conftest import Gateway
+from tests.policies.backends import clients, gateway_processes
+from tests.policies.p1_support import application
+
+
+def _value(text: str, name: str, **labels: str) -> float:
+    """The value of one sample, whatever the order of its labels; 0 when it is absent."""
+    for match in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(2))
+    return 0.0
+
+
+async def test_metrics_count_requests_latency_and_rejections_by_route_consumer_and_connection(
+    gateway: Gateway, store: tuple[object, dict[str, str]], tmp_path: Path
+) -> None:
+    consumer, key, _ = await application({"rate_limits": {"per_minute": 3}})
+    name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first())["name"]
+    _, env = store
+    with gateway_processes(env, 1, tmp_path) as (url,):
+        async with contextlib.AsyncExitStack() as stack:
+            (http,) = await clients(stack, [url], key)
+            for _ in range(5):
+                await http.get("/v1/stockouts", params={"limit": 1})
+            await http.get("/v1/stockouts/CK-NONE", headers={"X-Connection": "wdt-down"})
+            answer = await http.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    text = answer.text
+    route = {"route": "/v1/stockouts", "consumer": name, "connection": "wdt-demo"}
+    assert _value(text, "unigate_requests_total", status="200", method="GET", **route) == 3
+    assert _value(text, "unigate_requests_total", status="429", method="GET", **route) == 2
+    assert _value(text, "unigate_request_duration_seconds_count", **route) == 5
+    assert _value(text, "unigate_request_duration_seconds_bucket", le="+Inf", **route) == 5
+    assert _value(text, "unigate_limiter_rejections_total", policy="rate_limit", consumer=name) == 3
+    # The route label is the template, not the path a caller typed.
+    one = {"route": "/v1/stockouts/{stockout_no:str}", "consumer": name, "connection": "wdt-down"}
+    assert _value(text, "unigate_requests_total", status="429", method="GET", **one) == 1
+    assert _value(text, "unigate_breaker_state", connection="wdt-demo", state="closed") == 1
+    assert re.search(r"^unigate_admission_in_flight \S+$", text, re.M)
+    assert re.search(r"^unigate_admission_queue_depth \S+$", text, re.M)
