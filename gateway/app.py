@@ -73,12 +73,13 @@ def _validation_problem(request: Request[Any, Any, Any], exc: ValidationExceptio
     return _problem(request, InvalidParameter(field, f"{field}: {message}"))
 
 
-_MISSING = re.compile(r"^Object missing required field `([^`]+)`")
+_MISSING = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
 
 
 def _field_of(key: str, message: str) -> tuple[str, str]:
     """The dotted path of the field a validation message is about (`receiver.province`)."""
-    path = "" if key in ("", "body") else key
+    # Litestar names the whole request body after the handler's parameter ("data").
+    path = "" if key in ("", "body", "data") else key
     if missing := _MISSING.match(message):
         path = f"{path}.{missing.group(1)}" if path else missing.group(1)
     return (path or "body"), message
