@@ -77,7 +77,8 @@ class _Code:
     def hoist(self, value: Any) -> str:
         """A module-level name bound to `value` (constants, tables, coercion functions)."""
         try:
-            marker: Any = (type(value), value)
+            # repr as well: Decimal("1.0") == Decimal("1.00"), but they must stay distinct constants.
+            marker: Any = (type(value), value, repr(value))
             hash(marker)
         except TypeError:
             marker = ("id", id(value))
