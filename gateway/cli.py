@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import UnigateError
+from gateway.policy_cli import add_commands as add_policy_commands
 from gateway.schemes.cli import add_commands as add_scheme_commands
 from gateway.settings import Settings, load_settings
 
@@ -26,12 +27,24 @@ def _with_store(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
     from gateway.store import engine as store_engine
 
     async def run() -> Any:
+        from redis.asyncio import Redis
+
+        from gateway.store.snapshot import publish_versions_with
+        from policies.reload import Announcer
+
         engine = store_engine.make_engine(settings)
         store_engine.bind(engine)
         await store_engine.start(engine)
+        # With Redis, a change made here reaches every gateway node at once (else at its next poll).
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        if redis is not None:
+            publish_versions_with(Announcer(redis))
         try:
             return await work()
         finally:
+            if redis is not None:
+                publish_versions_with(None)
+                await redis.aclose()
             await store_engine.stop(engine)
 
     return asyncio.run(run())
@@ -362,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--comment", help="a note stored with this configuration version")
     config.set_defaults(func=cmd_config)
     add_scheme_commands(sub)
+    add_policy_commands(sub)
     return parser
 
 

@@ -8,13 +8,19 @@ from typing import Any
 from gateway.connectors.base import ConnectionConfig
 from gateway.connectors.registry import build
 from gateway.settings import Settings
-from gateway.store import manage
+from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import load_snapshot
 from gateway.store.tables import Consumer
 from gateway.upstream import Upstream
 
 DEMO_CONSUMER = "demo-app"
+DEMO_PLAN = "default"
+DEMO_PLAN_CONFIG = {
+    "rate_limits": {"per_second": 20, "per_minute": 600},
+    "quotas": {"per_day": 50_000},
+    "priority": "normal",
+}
 ENV_FILE = "demo.env"
 
 
@@ -59,6 +65,8 @@ async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> 
     if not await Consumer.exists().where(Consumer.name == DEMO_CONSUMER):
         await manage.create_consumer(DEMO_CONSUMER, defaults)
     consumer = await manage.consumer_id(DEMO_CONSUMER)
+    await policy_manage.ensure_plan(DEMO_PLAN, DEMO_PLAN_CONFIG, description="what a new application gets")
+    await policy_manage.ensure_subscriptions(consumer, DEMO_PLAN)
 
     env = read_env(settings)
     key = env.get("UNIGATE_DEMO_KEY", "")

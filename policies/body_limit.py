@@ -44,7 +44,7 @@ class BodyLimit:
         await call_next(ctx)
 
 
-def _counted(receive: Callable[[], Awaitable[dict[str, Any]]], cap: int, api: str) -> Any:
+def _counted(receive: Callable[..., Awaitable[Any]], cap: int, api: str) -> Any:
     seen = 0
 
     async def counted() -> dict[str, Any]:

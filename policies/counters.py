@@ -39,6 +39,7 @@ class Check:
     item: RateLimitItem | None = None
     identifiers: tuple[str, ...] = ()
     period_end: float = 0.0  # calendar: unix time the period ends
+    expires_in: int = 0  # calendar: seconds to keep its counter (past the end: clocks differ a little)
     redis_keys: tuple[str, ...] = field(init=False)
     redis_args: tuple[str | int | float, ...] = field(init=False)
 
@@ -48,8 +49,7 @@ class Check:
             keys: tuple[str, ...] = (f"{PREFIX}:{{{self.key}}}/-1", f"{PREFIX}:{{{self.key}}}")
         else:
             keys = (f"{PREFIX}:{self.key}",)
-        # A period's counter outlives its end by an hour: nodes' clocks differ a little at midnight.
-        window = int(self.period_end) + 3600 if self.kind == "calendar" else self.window
+        window = self.expires_in if self.kind == "calendar" else self.window
         object.__setattr__(self, "redis_keys", keys)
         object.__setattr__(self, "redis_args", (self.kind[0], self.limit, window))
 
@@ -66,8 +66,9 @@ class Check:
         )
 
     @classmethod
-    def calendar(cls, key: str, limit: int, period_end: float, label: str) -> Check:
-        return cls("calendar", limit, key, True, label, period_end=period_end)
+    def calendar(cls, key: str, limit: int, period_end: float, label: str, now: float) -> Check:
+        expires_in = max(1, int(period_end - now)) + 3600
+        return cls("calendar", limit, key, True, label, period_end=period_end, expires_in=expires_in)
 
     @property
     def window(self) -> int:
@@ -123,7 +124,7 @@ class MemoryCounters:
             if allowed:
                 for check in checks:
                     if check.item is None:
-                        await self.storage.incr(check.key, max(1, int(_calendar_reset(check, now)) + 1))
+                        await self.storage.incr(check.key, check.expires_in)
                     else:
                         await self._strategy(check).hit(check.item, *check.identifiers)
         return Verdict(allowed, counts)
@@ -135,11 +136,13 @@ class MemoryCounters:
         if check.item is None:
             return Count(check, await self.storage.get(check.key), _calendar_reset(check, now))
         stats = await self._strategy(check).get_window_stats(check.item, *check.identifiers)
-        return Count(check, check.limit - stats.remaining, max(0.0, stats.reset_time - time.time()))
+        reset = stats.reset_time - time.time()
+        # An empty window: this call opens it, and it closes a whole window later (as in Redis).
+        return Count(check, check.limit - stats.remaining, reset if reset > 0 else float(check.window))
 
 
 # KEYS: per check, 2 keys for a sliding window (previous, current), else 1.
-# ARGV: the number of checks, then per check: kind (s|m|c), limit, window seconds (c: expire-at unix time).
+# ARGV: the number of checks, then per check: kind (s|m|c), limit, window seconds (c: seconds to keep it).
 # Returns {1 if admitted else 0, used_1, reset_ms_1, used_2, reset_ms_2, ...}; `used` is before this call.
 ACQUIRE_LUA = """
 local n = tonumber(ARGV[1])
@@ -223,7 +226,7 @@ if admitted then
       local key = KEYS[k]
       k = k + 1
       redis.call('incrby', key, 1)
-      redis.call('expireat', key, window)
+      redis.call('expire', key, window)
     end
   end
 end

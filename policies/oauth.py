@@ -166,6 +166,9 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             return None
         return _Client(entry)
 
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request  # built from Litestar's request by `token_response`
+
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Nothing to keep: the token is self-contained and checked against the snapshot on use."""
 

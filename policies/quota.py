@@ -74,10 +74,12 @@ class Calendar:
 def quota_checks(quotas: Quotas, identifiers: tuple[str, ...], calendar: Calendar, now: float) -> list[Check]:
     checks = []
     base = "/".join(("QUOTA", *identifiers))
-    for unit, limit in (("day", quotas.per_day), ("month", quotas.per_month)):
+    units: tuple[tuple[Unit, int | None], ...] = (("day", quotas.per_day), ("month", quotas.per_month))
+    for unit, limit in units:
         if limit:
-            name, end = calendar.period(unit, now)  # type: ignore[arg-type]
-            checks.append(Check.calendar(f"{base}/{unit}/{name}", limit, end, f"{limit} calls per {unit}"))
+            name, end = calendar.period(unit, now)
+            label = f"{limit} calls per {unit}"
+            checks.append(Check.calendar(f"{base}/{unit}/{name}", limit, end, label, now))
     return checks
 
 

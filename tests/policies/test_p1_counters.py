@@ -1,0 +1,124 @@
+"""policies/counters.py against a real redis-server (and in-process): all-or-nothing, exact, one round trip,
+and the same counts as `limits`' own strategies reading the same keys."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import Connection
+
+from policies.counters import Check, Counters, MemoryCounters, RedisCounters
+
+IDS = ("42", "orders")
+
+
+class CountingConnection(Connection):
+    """A real connection that counts what it writes: one write per round trip."""
+
+    writes = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.writes += 1
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def counters(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[Counters]:
+    if request.param == "memory":
+        yield MemoryCounters()
+        return
+    client = Redis.from_url(redis_url)
+    yield RedisCounters(client)
+    await client.aclose()
+
+
+def per_minute(limit: int, *, exact: bool = False) -> Check:
+    return Check.rate(RateLimitItemPerMinute(limit), IDS, exact=exact, label=f"{limit} calls per minute")
+
+
+def this_day(limit: int) -> Check:
+    now = time.time()
+    return Check.calendar("QUOTA/42/orders/day/test", limit, now + 3600, f"{limit} calls per day", now)
+
+
+async def test_a_request_must_fit_every_counter_and_a_refused_one_consumes_none(counters: Counters) -> None:
+    rate, quota = per_minute(5), this_day(3)
+    assert [(await counters.acquire([rate, quota])).allowed for _ in range(4)] == [True, True, True, False]
+    # The refused fourth call took nothing from the rate limit: 3 used, not 4.
+    verdict = await counters.acquire([rate, quota])
+    assert not verdict.allowed
+    assert [count.used for count in verdict.counts] == [3, 3]
+    assert [verdict.remaining(count) for count in verdict.counts] == [2, 0]
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["moving-window", "sliding-window"])
+async def test_concurrent_requests_admit_exactly_the_limit(counters: Counters, exact: bool) -> None:
+    check = per_minute(25, exact=exact)
+    verdicts = await asyncio.gather(*(counters.acquire([check]) for _ in range(60)))
+    assert sum(v.allowed for v in verdicts) == 25
+    assert sorted(v.remaining(v.counts[0]) for v in verdicts if v.allowed) == list(range(25))
+
+
+async def test_remaining_and_reset_describe_the_window(counters: Counters) -> None:
+    check = per_minute(10, exact=True)
+    first = await counters.acquire([check])
+    assert first.remaining(first.counts[0]) == 9
+    assert 59 <= first.counts[0].reset <= 60  # the oldest call leaves the window in a minute
+    quota = this_day(10)
+    verdict = await counters.acquire([quota], now=time.time())
+    assert 3590 < verdict.counts[0].reset <= 3600
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["moving-window", "sliding-window"])
+async def test_counts_agree_with_limits_reading_the_same_keys(
+    redis: Redis, redis_url: str, exact: bool
+) -> None:
+    """Our script keeps `limits`' layout: its strategies see our hits, and we see theirs."""
+    ours = RedisCounters(redis)
+    item = RateLimitItemPerMinute(20)
+    check = Check.rate(item, IDS, exact=exact, label="20 calls per minute")
+    storage = RedisStorage(redis_url.replace("redis://", "async+redis://"), implementation="redispy")
+    strategy = MovingWindowRateLimiter(storage) if exact else SlidingWindowCounterRateLimiter(storage)
+    for _ in range(7):
+        assert (await ours.acquire([check])).allowed
+    assert (await strategy.get_window_stats(item, *IDS)).remaining == 13
+    for _ in range(3):
+        assert await strategy.hit(item, *IDS)
+    verdict = await ours.acquire([check])
+    assert verdict.counts[0].used == 10
+    assert verdict.remaining(verdict.counts[0]) == 9
+
+
+async def test_one_round_trip_per_request_whatever_the_number_of_limits(redis_url: str) -> None:
+    pool = ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    client = Redis(connection_pool=pool)
+    try:
+        counters = RedisCounters(client)
+        checks = [
+            Check.rate(RateLimitItemPerMinute(100), IDS, exact=False, label="a"),
+            Check.rate(RateLimitItemPerMinute(200), IDS, exact=True, label="b"),
+            this_day(1000),
+            Check.calendar("QUOTA/42/orders/month/test", 10_000, time.time() + 86400, "d", time.time()),
+        ]
+        await counters.acquire(checks)  # the first call may load the script
+        before = CountingConnection.writes
+        for _ in range(10):
+            assert (await counters.acquire(checks)).allowed
+        assert CountingConnection.writes - before == 10
+    finally:
+        await client.aclose()

@@ -1,0 +1,275 @@
+"""OAuth2 client credentials over real HTTP: /oauth/token, JWKS, JWTs on /v1, scopes, expiry, signatures,
+rotation of signing keys without refusing a valid token, and revocation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from gateway.store import policy_manage
+from gateway.store.crypto import Vault
+from gateway.store.snapshot import load_snapshot
+from tests.conftest import Gateway
+from tests.policies.p1_support import application, until
+
+
+@pytest.fixture
+def vault(gateway: Gateway) -> Vault:
+    return Vault(gateway.settings.secret_key)
+
+
+async def new_client(vault: Vault, scopes: list[str]) -> tuple[str, str, str]:
+    """An application subscribed to every API with an OAuth client; (client_id, secret, api key)."""
+    consumer, key, _ = await application()
+    issued = await policy_manage.create_oauth_client(vault, consumer, scopes, name="tests")
+    return issued.client_id, issued.client_secret, key
+
+
+async def token_for(http: httpx.AsyncClient, client_id: str, secret: str, **form: str) -> httpx.Response:
+    """Ask for a token once the gateway's snapshot knows the client."""
+    answer: httpx.Response | None = None
+
+    async def issued() -> bool:
+        nonlocal answer
+        answer = await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials", **form}, auth=(client_id, secret)
+        )
+        return answer.status_code != 401
+
+    await until(issued, what="the new OAuth client")
+    assert answer is not None
+    return answer
+
+
+def claims_of(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    header, payload, _ = token.split(".")
+    pad = lambda part: part + "=" * (-len(part) % 4)  # noqa: E731
+    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(
+        base64.urlsafe_b64decode(pad(payload))
+    )
+
+
+async def test_a_token_from_the_token_endpoint_calls_the_apis_its_scopes_allow(
+    gateway: Gateway, vault: Vault
+) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read", "orders:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        answer = await token_for(http, client_id, secret)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["cache-control"] == "no-store"
+        body = answer.json()
+        assert body["token_type"] == "Bearer" and body["expires_in"] == gateway.settings.token_ttl_seconds
+        assert set(body["scope"].split()) == {"stockouts:read", "orders:read"}
+        header, claims = claims_of(body["access_token"])
+        assert header["alg"] == "RS256" and header["kid"]
+        assert (
+            claims["sub"] == client_id and claims["exp"] - claims["iat"] == gateway.settings.token_ttl_seconds
+        )
+
+        bearer = {"Authorization": f"Bearer {body['access_token']}"}
+        ok = await http.get("/v1/stockouts", params={"limit": 1}, headers=bearer)
+        assert ok.status_code == 200, ok.text
+        refused = await http.post("/v1/orders", json={}, headers=bearer)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "insufficient_scope"
+        assert refused.json()["required_scope"] == "orders:write"
+        assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+
+        # JWKS publishes the key that signed it.
+        keys = (await http.get("/.well-known/jwks.json")).json()["keys"]
+    assert header["kid"] in {key["kid"] for key in keys}
+    assert all("d" not in key for key in keys)  # public halves only
+
+
+async def test_client_secret_post_works_and_a_narrower_scope_can_be_asked(
+    gateway: Gateway, vault: Vault
+) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read", "orders:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        await token_for(http, client_id, secret)
+        answer = await http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": "orders:read",
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["scope"] == "orders:read"
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        assert (await http.get("/v1/stockouts", params={"limit": 1}, headers=bearer)).json()["code"] == (
+            "insufficient_scope"
+        )
+
+
+async def test_the_token_endpoint_refuses_in_oauth2_terms(gateway: Gateway, vault: Vault) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        await token_for(http, client_id, secret)
+        cases = {
+            "wrong secret": (
+                {"grant_type": "client_credentials"},
+                (client_id, "not-the-secret"),
+                401,
+                "invalid_client",
+            ),
+            "unknown client": (
+                {"grant_type": "client_credentials"},
+                ("ugc_nobody", secret),
+                401,
+                "invalid_client",
+            ),
+            "scope not granted": (
+                {"grant_type": "client_credentials", "scope": "orders:write"},
+                (client_id, secret),
+                400,
+                "invalid_scope",
+            ),
+            "unknown scope": (
+                {"grant_type": "client_credentials", "scope": "admin"},
+                (client_id, secret),
+                400,
+                "invalid_scope",
+            ),
+            "other grant": ({"grant_type": "password"}, (client_id, secret), 400, "unsupported_grant_type"),
+        }
+        for case, (form, auth, status, code) in cases.items():
+            answer = await http.post("/oauth/token", data=form, auth=auth)
+            assert answer.status_code == status, case
+            problem = answer.json()
+            assert answer.headers["content-type"] == "application/problem+json", case
+            assert problem["code"] == problem["error"] == code, case
+            assert secret not in answer.text, case
+
+
+async def test_an_expired_or_wrongly_signed_token_is_refused(gateway: Gateway, vault: Vault) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        good = (await token_for(http, client_id, secret)).json()["access_token"]
+        header, claims = claims_of(good)
+        signer = next(k for k in (await load_snapshot(vault)).signing_keys if k.kid == header["kid"])
+        now = int(time.time())
+        # Signed with the real key, but an hour past its expiry.
+        expired = jwt.encode(
+            header, {**claims, "iat": now - 7200, "exp": now - 3600}, RSAKey.import_key(signer.private_jwk)
+        )
+        # Same claims and kid, signed by a key the gateway never published.
+        forged = jwt.encode(header, claims, RSAKey.generate_key(2048, parameters={"kid": header["kid"]}))
+        # Claims edited after signing.
+        h, _, s = good.split(".")
+        edited = ".".join(
+            [
+                h,
+                base64.urlsafe_b64encode(json.dumps({**claims, "scope": "orders:write"}).encode())
+                .decode()
+                .rstrip("="),
+                s,
+            ]
+        )
+        for name, token in {
+            "expired": expired,
+            "forged": forged,
+            "edited": edited,
+            "garbage": "eyJ.x.y",
+        }.items():
+            answer = await http.get(
+                "/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert answer.status_code == 401, name
+            assert answer.json()["code"] == "unauthorized", name
+        assert (
+            "expired"
+            in (
+                await http.get(
+                    "/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {expired}"}
+                )
+            ).json()["detail"]
+        )
+        assert (
+            await http.get("/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {good}"})
+        ).status_code == 200
+
+
+async def test_rotating_the_signing_key_refuses_no_valid_token(gateway: Gateway, vault: Vault) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        before = (await token_for(http, client_id, secret)).json()["access_token"]
+        old_kid = claims_of(before)[0]["kid"]
+        new_kid = await policy_manage.rotate_signing_key(
+            vault, token_ttl=timedelta(seconds=gateway.settings.token_ttl_seconds), activate_in=timedelta(0)
+        )
+
+        async def signs_with_the_new_key() -> bool:
+            answer = await http.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+            )
+            return claims_of(answer.json()["access_token"])[0]["kid"] == new_kid
+
+        await until(signs_with_the_new_key, what="the new signing key")
+        kids = {key["kid"] for key in (await http.get("/.well-known/jwks.json")).json()["keys"]}
+        assert {old_kid, new_kid} <= kids
+        after = (
+            await http.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+            )
+        ).json()
+        for token in (before, after["access_token"]):
+            answer = await http.get(
+                "/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert answer.status_code == 200, answer.text
+
+
+async def test_a_revoked_client_gets_no_token_and_its_tokens_stop_working(
+    gateway: Gateway, vault: Vault
+) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        token = (await token_for(http, client_id, secret)).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await http.get("/v1/stockouts", params={"limit": 1}, headers=bearer)).status_code == 200
+        await policy_manage.revoke_oauth_client(client_id)
+
+        async def refused() -> bool:
+            return (await http.get("/v1/stockouts", params={"limit": 1}, headers=bearer)).status_code == 401
+
+        await until(refused, within=1.0, what="the revocation")
+        answer = await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+        assert answer.json()["code"] == "invalid_client"
+
+
+async def test_a_rotated_secret_overlaps_then_only_the_new_one_works(gateway: Gateway, vault: Vault) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        await token_for(http, client_id, secret)
+        rotated = await policy_manage.rotate_oauth_client_secret(client_id, overlap=timedelta(minutes=5))
+
+        async def new_secret_works() -> bool:
+            return (await token_for(http, client_id, rotated.client_secret)).status_code == 200
+
+        await until(new_secret_works, what="the new secret")
+        assert (await token_for(http, client_id, secret)).status_code == 200  # inside the overlap
+        final = await policy_manage.rotate_oauth_client_secret(client_id)
+
+        async def old_secrets_refused() -> bool:
+            answer = await http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client_id, rotated.client_secret),
+            )
+            return answer.status_code == 401
+
+        await until(old_secrets_refused, what="the rotation without overlap")
+        assert (await token_for(http, client_id, final.client_secret)).status_code == 200
