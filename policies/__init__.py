@@ -36,7 +36,7 @@ class PolicyDeps:
 def build_chain(deps: PolicyDeps) -> list[Policy]:
     """The policies, outermost first. The order is part of the contract (docs/policies.md)."""
     settings = deps.settings
-    return [
+    chain: list[Policy] = [
         Cors(),
         Authenticate(deps.usage, TokenVerifier(settings.token_issuer)),
         Metering(deps.recorder),
@@ -57,3 +57,7 @@ def build_chain(deps: PolicyDeps) -> list[Policy]:
             settings.cache_ttl,
         ),
     ]
+    if not settings.policies_enabled:
+        # UNIGATE_POLICIES=off, the benchmark's baseline: who is calling, and nothing else.
+        return [policy for policy in chain if isinstance(policy, Authenticate)]
+    return chain
