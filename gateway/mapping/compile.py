@@ -109,6 +109,7 @@ class _Generator:
         self.item_records: set[str] = set()
         self.each_specs = {field.name: field for field in spec.fields if field.each is not None}
         self.each_fields: dict[str, dict[str, FieldSpec]] = {}  # item variable -> the fields of its items
+        self.subscripts: dict[str, str] = {}  # read expression -> the same read by subscript
         self.read_by_target = {
             str(path.steps[0]) for path in _all_paths(spec.fields) if path.scope == "target" and path.steps
         }
@@ -245,7 +246,7 @@ class _Generator:
     def field_value(self, field: FieldSpec, scopes: list[str], where: str) -> str:
         """Emit the statements for one field; return the expression that holds its value."""
         if self.is_simple(field):
-            return self.access(field.sources[0], scopes)
+            return self.optimistic(self.access(field.sources[0], scopes), field.sources[0], scopes)
         if field.has_const and self.is_constant(field):
             return self.constant(field.const)
         if self.is_read_with_default(field):
@@ -253,7 +254,12 @@ class _Generator:
             reads = [self.access(path, scopes) for path in field.sources]
             value = reads[0] if len(reads) == 1 else self.present_or(reads[0], reads[1])
             temp = self.code.fresh("_e")
-            return f"({temp} if ({temp} := {value}) is not None else {self.constant(field.default)})"
+            expr = f"({temp} if ({temp} := {{}}) is not None else {self.constant(field.default)})"
+            if len(reads) == 1:
+                self.optimistic(reads[0], field.sources[0], scopes)
+                if reads[0] in self.subscripts:
+                    self.subscripts[expr.format(reads[0])] = expr.format(self.subscripts[reads[0]])
+            return expr.format(value)
         var = self.code.fresh("_v")
         self.code.line("try:")
         self.code.depth += 1
@@ -273,6 +279,14 @@ class _Generator:
         self.code.line("except Exception as _x:")
         self.code.line(f"    raise _failure(_key, {RECORD}0, {where}, _x) from None")
         return var
+
+    def optimistic(self, read: str, path: Path, scopes: list[str]) -> str:
+        """Note the subscript form of a one-step read of a dict (`r.get('x')` -> `r['x']`) for emit_record."""
+        base = scopes[0] if path.scope == "root" else scopes[-1 - path.up] if path.scope != "target" else ""
+        step = path.steps[0] if len(path.steps) == 1 else None
+        if isinstance(step, str) and base in self.dict_vars and read == f"{base}.get({step!r})":
+            self.subscripts[read] = f"{base}[{step!r}]"
+        return read
 
     def is_read_with_default(self, field: FieldSpec) -> bool:
         """One or two plain paths (the first present wins) and a default, nothing else."""
@@ -453,7 +467,9 @@ class _Generator:
             self.guarded -= 1
             self.code.depth -= 1
             values.append((child.name, local))
-        self.code.line(f"{out}.append({self.record(values)})")
+        record = self.code.fresh("_r")
+        self.emit_record(values, f"{record} = ")
+        self.code.line(f"{out}.append({record})")
         self.code.depth -= 1
         self.block = outer_block
         return out
@@ -474,11 +490,26 @@ class _Generator:
         ]
         return self.record(values)
 
-    def record(self, values: list[tuple[str, str]]) -> str:
-        body = "{" + ", ".join(f"{name!r}: {expr}" for name, expr in values) + "}"
+    def record(self, values: list[tuple[str, str]], optimistic: bool = False) -> str:
+        """The output dict's literal; `optimistic` reads present keys by subscript (see emit_record)."""
+        swap = self.subscripts if optimistic else {}
+        body = "{" + ", ".join(f"{name!r}: {swap.get(expr, expr)}" for name, expr in values) + "}"
         if self.spec.omit_none:
             return f"{{_a: _b for _a, _b in {body}.items() if _b is not None}}"
         return body
+
+    def emit_record(self, values: list[tuple[str, str]], use: str) -> None:
+        """Emit `use` + the record: vendors send every field, so try `r['x']` (faster than `r.get('x')`
+        on a dict) and, if a key is missing after all, build the same record with `.get`."""
+        plain = self.record(values)
+        fast = self.record(values, optimistic=True)
+        if fast == plain:
+            self.code.line(f"{use}{plain}")
+            return
+        self.code.line("try:")
+        self.code.line(f"    {use}{fast}")
+        self.code.line("except KeyError:")
+        self.code.line(f"    {use}{plain}")
 
     # -- the whole function ---------------------------------------------------------------------
 
@@ -502,7 +533,7 @@ class _Generator:
                 expr = var
             self.target_vars[field.name] = expr
             values[field.name] = expr
-        code.line("return " + self.record([(field.name, values[field.name]) for field in self.spec.fields]))
+        self.emit_record([(field.name, values[field.name]) for field in self.spec.fields], "return ")
         code.depth = 0
         key = self.access(self.spec.key, [RECORD]) if self.spec.key is not None else "None"
         code.line("")
