@@ -1,0 +1,64 @@
+"""The policy commands of `unigate`, run as a user runs them: refusals name the field, secrets show once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from gateway.settings import Settings
+from gateway.store import manage
+from tests.policies.p1_support import DEFAULTS, unique
+
+
+def unigate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_plans_and_subscriptions_from_the_command_line(store: tuple[Settings, dict[str, str]]) -> None:
+    _, env = store
+    app, plan = unique("cli-app"), unique("cli-plan")
+    await manage.create_consumer(app, DEFAULTS)
+
+    bad = unigate(env, "plans", "create", plan, "--per-second", "10", "--per-minute", "5")
+    assert bad.returncode == 2
+    assert "field: config.rate_limits.per_minute" in bad.stderr
+
+    made = unigate(env, "plans", "create", plan, "--per-minute", "100", "--per-day", "1000", "--approval")
+    assert made.returncode == 0, made.stderr
+    subscribed = unigate(env, "subscriptions", "create", app, "stockouts", "orders", "--plan", plan)
+    assert subscribed.returncode == 0, subscribed.stderr
+    assert subscribed.stdout.count(" pending") == 2
+    pending = unigate(env, "subscriptions", "list", "--consumer", app, "--status", "pending")
+    ids = [line.split()[0] for line in pending.stdout.splitlines()]
+    assert len(ids) == 2
+    assert unigate(env, "subscriptions", "approve", ids[0]).returncode == 0
+    listed = unigate(env, "subscriptions", "list", "--consumer", app).stdout
+    assert sorted(line.split()[-1] for line in listed.splitlines()) == ["active", "pending"]
+
+    updated = unigate(env, "plans", "update", plan, "--per-day", "none", "--priority", "high")
+    assert updated.returncode == 0, updated.stderr
+    shown = next(line for line in unigate(env, "plans", "list").stdout.splitlines() if line.startswith(plan))
+    assert '"per_day": null' in shown and '"priority": "high"' in shown and '"per_minute": 100' in shown
+
+
+async def test_an_oauth_client_secret_is_shown_once(store: tuple[Settings, dict[str, str]]) -> None:
+    _, env = store
+    app = unique("cli-oauth")
+    await manage.create_consumer(app, DEFAULTS)
+    refused = unigate(
+        env, "oauth-clients", "create", app, "--scope", "orders:read", "--scope", "orders:admin"
+    )
+    assert refused.returncode == 2 and "field: scopes[1]" in refused.stderr
+    created = unigate(env, "oauth-clients", "create", app, "--scope", "orders:read")
+    assert created.returncode == 0, created.stderr
+    lines = dict(line.split(":", 1) for line in created.stdout.splitlines()[1:])
+    client_id, secret = lines["client_id"].strip(), lines["client_secret"].strip()
+    listing = unigate(env, "oauth-clients", "list", "--consumer", app).stdout
+    assert client_id in listing and secret not in listing
