@@ -23,7 +23,9 @@ class MappingVersion(Table, tablename="unigate_mapping_version"):
     """One saved version of a mapping spec; a scheme names the version it uses."""
 
     id = Serial(primary_key=True)
-    ref = Varchar(length=140, unique=True)  # "<name>@<version>", so (name, version) is unique on every engine
+    # "<name>@<version>", so (name, version) is unique on every engine. It hides Table.ref (string joins),
+    # which nothing uses on this table: no foreign key points here.
+    ref = Varchar(length=140, unique=True)  # type: ignore[assignment]
     name = Varchar(length=100, index=True)
     version = Integer()
     spec = JSON()

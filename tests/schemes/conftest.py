@@ -21,11 +21,12 @@ from gateway.connectors.simdata import resolve_anchor
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.schemes import service
 from gateway.schemes.worker import run_headless, services
-from gateway.settings import Settings
+from gateway.settings import Settings, load_settings
+from gateway.store import engine as store_engine
 from gateway.store import manage
 from gateway.store.crypto import Vault
 from gateway.store.scheme_tables import SchemeRun
-from tests.conftest import SEED, _LoopThread, _serve
+from tests.conftest import SEED, _LoopThread, _serve, migrate
 
 TEMPLATE_MAPPING = Path(__file__).parents[2] / "gateway/schemes/templates/stockout_to_trade_push.yaml"
 _names = itertools.count(1)
@@ -174,18 +175,29 @@ async def flow_factory(
     store: tuple[Settings, dict[str, str]], sims_factory: Callable[..., Sims]
 ) -> AsyncIterator[Callable[..., Awaitable[Flow]]]:
     settings, env = store
+    engines: list[Any] = []
 
     async def make(
         stockouts: int = 150,
         *,
         priority: str = "normal",
+        database_url: str | None = None,
         sims: Sims | None = None,
         tweak: Callable[[dict[str, Any]], None] | None = None,
         **tuning: Any,
     ) -> Flow:
         sims = sims or sims_factory(stockouts)
         n = next(_names)
-        vault = Vault(settings.secret_key)
+        base, base_env = settings, env
+        if database_url is not None:  # another database (PostgreSQL): migrated, and bound for this test
+            base_env = {**env, "DATABASE_URL": database_url}
+            migrate(base_env)
+            base = load_settings(base_env)
+            engine = store_engine.make_engine(base)
+            store_engine.bind(engine)
+            await store_engine.start(engine)
+            engines.append(engine)
+        vault = Vault(base.secret_key)
         names = {"source": f"src-{n}", "target": f"dst-{n}", "tracking": f"kd-{n}"}
         wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
         await manage.put_connection(
@@ -210,13 +222,17 @@ async def flow_factory(
         # The template's own row is only a source for copies here.
         await service.delete_scheme(service.REFERENCE_SCHEME)
         fast = msgspec.structs.replace(
-            settings,
+            base,
             config_poll_seconds=0.2,
             scheme_poll_seconds=0.1,
             scheme_lease_seconds=2.0,
             scheme_claim_idle_seconds=2.0,
             **tuning,
         )
-        return Flow(name, ident, fast, env, sims, names)
+        return Flow(name, ident, fast, base_env, sims, names)
 
     yield make
+    for engine in engines:
+        await store_engine.stop(engine)
+    if engines:  # the session's SQLite store again, for the tests that follow
+        store_engine.bind(store_engine.make_engine(settings))

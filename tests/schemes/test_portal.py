@@ -92,6 +92,19 @@ async def test_developers_cannot_reach_scheme_administration(gateway: Gateway):
         await session.http.aclose()
 
 
+async def _drag(page: Page, source: str, target: str) -> None:
+    """Drag with the mouse, as a person does: both ends in view, press, move in steps, release."""
+    drop = page.locator(target)
+    await drop.scroll_into_view_if_needed()
+    await page.locator(source).scroll_into_view_if_needed()
+    start, end = await page.locator(source).bounding_box(), await drop.bounding_box()
+    assert start and end
+    await page.mouse.move(start["x"] + 10, start["y"] + start["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(end["x"] + 20, end["y"] + end["height"] / 2, steps=8)
+    await page.mouse.up()
+
+
 async def _login(page: Page, url: str, account: Account) -> None:
     await page.goto(f"{url}/portal/login")
     await page.fill("input[name=username]", account.username)
@@ -129,8 +142,10 @@ async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record
                 }
                 for source, target in links.items():
                     await page.fill("#source-filter", source)
-                    await page.locator(f"#source-fields [data-field='{source}']").drag_to(
-                        page.locator(f"#target-fields [data-target='{target}']")
+                    await _drag(
+                        page,
+                        f"#source-fields [data-field='{source}']",
+                        f"#target-fields [data-target='{target}']",
                     )
                     await expect(page.locator(f"#target-fields [data-target='{target}'] .link")).to_have_text(
                         f"← {source}"

@@ -148,3 +148,13 @@ async def test_failures_go_to_dead_letters_and_replay_after_the_mapping_is_fixed
     assert (
         await DeadLetter.count().where(DeadLetter.scheme == flow.scheme_id, DeadLetter.status == "open") == 0
     )
+
+
+async def test_deduplication_and_checkpoints_hold_on_postgresql(flow_factory, postgres_server):
+    flow = await flow_factory(40, database_url=postgres_server.url)
+    first = await flow.run()
+    assert first["status"] == "succeeded" and first["succeeded"] == len(flow.expected_tids())
+    again = await flow.run(full=True)
+    assert again["skipped"] == len(flow.expected_tids()) and again["succeeded"] == 0
+    assert sum(flow.sims.target.pushes.values()) == len(flow.expected_tids())
+    assert await journal.checkpoint(flow.scheme_id) is not None
