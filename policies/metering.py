@@ -135,7 +135,7 @@ async def _add_usage(consumer_id: int, api: str, day: date, tally: _Tally) -> No
     }
     for name, count in zip(BUCKET_COLUMNS, tally.buckets, strict=True):
         if count:
-            column = UsageDaily._meta.get_column_by_name(name)
+            column = getattr(UsageDaily, name)
             increments[column] = column + count
     for _ in range(2):
         updated = (
