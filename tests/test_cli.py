@@ -31,7 +31,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def test_connections_add_list_and_test_without_showing_secrets(env: dict[str, str], simulators: Simulators) -> None:
+def test_connections_add_list_and_test_without_showing_secrets(
+    env: dict[str, str], simulators: Simulators
+) -> None:
     creds = wdt_sim.DEFAULT_CREDENTIALS
     added = unigate(
         env,
