@@ -27,9 +27,12 @@ typecheck: $(DEV)
 unit: $(DEV) $(ASSETS) system-deps
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# Benchmarks print figures with a ratio against a baseline measured in the same run; not part of `make test`.
 bench: $(DEV) $(ASSETS) system-deps
 	$(BIN)/python bench/stockouts.py
-	$(BIN)/python bench/mapping.py --records 20000
+	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/mapping.py
+	$(BIN)/python bench/schemes.py
 
 $(VENV)/bin/pip:
 	$(PYTHON) -m venv $(VENV)
