@@ -11,6 +11,7 @@
         dom_id: "#reference",
         deepLinking: false,
         tryItOutEnabled: false,
+        defaultModelsExpandDepth: -1, // the schemas are shown with each operation
         requestInterceptor: (request) => {
           const key = keyField.value.trim();
           if (key) request.headers.Authorization = `Bearer ${key}`;

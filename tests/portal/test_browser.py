@@ -1,0 +1,232 @@
+"""The portal in a real browser: Debian's Chromium, headless, driven by Playwright against a real
+`unigate serve` process. Two journeys (a developer's and an admin's), with a screenshot of every main
+page saved to tests/artifacts/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from gateway.connectors.wangdiantong import simulator as wdt_sim
+from portal import nav
+from portal.services import apps, plans
+from tests.conftest import TEST_PLAN, Gateway, Simulators
+from tests.portal.conftest import PASSWORD, Account, make_account, unique
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        pytest.fail(
+            "chromium is not installed: apt-get install -y chromium (`make test` installs it)", pytrace=False
+        )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, gateway: Gateway) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=gateway.url, viewport={"width": 1280, "height": 900})
+    # Nothing may come from elsewhere: every script, style and font is the gateway's own.
+    foreign: list[str] = []
+    context.on(
+        "request",
+        lambda request: None if request.url.startswith(gateway.url) else foreign.append(request.url),
+    )
+    tab = await context.new_page()
+    try:
+        yield tab
+    finally:
+        await context.close()
+    assert not foreign, f"pages fetched from outside the gateway: {foreign}"
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def sign_in(page: Page, account: Account) -> None:
+    await page.goto("/portal/login")
+    await page.fill("#f-username", account.username)
+    await page.fill("#f-password", account.password)
+    await page.click("form[action='/portal/login'] button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+
+
+async def call_until(url: str, key: str, status: int) -> httpx.Response:
+    """Calls /v1/stockouts until it answers `status` (the gateway picks up config changes within 0.2 s)."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        for _ in range(100):
+            answer = await http.get(
+                "/v1/stockouts", params={"limit": 2}, headers={"Authorization": f"Bearer {key}"}
+            )
+            if answer.status_code == status:
+                return answer
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"/v1/stockouts never answered {status}: {answer.status_code} {answer.text}")
+
+
+async def test_developer_signs_up_creates_an_app_and_a_key_calls_and_sees_usage(
+    page: Page, gateway: Gateway
+) -> None:
+    username = unique("alice")
+    await page.goto("/portal/signup")
+    await shot(page, "01-signup")
+    await page.fill("#f-username", username)
+    await page.fill("#f-email", f"{username}@example.com")
+    await page.fill("#f-password", PASSWORD)
+    await page.click("form[action='/portal/signup'] button[type=submit]")
+    await expect(page).to_have_url(f"{gateway.url}/portal")
+    await shot(page, "02-my-apps-empty")
+
+    app_name = unique("shop")
+    await page.fill("#f-name", app_name)
+    await page.fill("#f-description", "our mini-program")
+    await page.select_option("#f-default-stockouts", "wdt-demo")
+    await page.click("form[action='/portal/apps'] button[type=submit]")
+    await expect(page.locator("h1")).to_contain_text(app_name)
+
+    await page.select_option("#f-api", "stockouts")
+    await page.select_option("#f-plan", TEST_PLAN)
+    await page.click("#subscriptions form.inline button[type=submit]")
+    await expect(page.locator("[data-testid=sub-stockouts]")).to_have_text("有效")  # Chinese by default
+
+    await page.fill("#keys #f-name", "ci")
+    await page.click("#keys form.inline button[type=submit]")
+    secret = page.locator("[data-testid=new-key]")
+    await expect(secret).to_be_visible()
+    key = await secret.input_value()
+    assert key.startswith("ug_")
+    await page.click("[data-copy='#new-key-secret']")
+    await expect(page.locator("[data-copy='#new-key-secret']")).to_have_attribute("data-copied", "true")
+    await expect(page.locator("#keys tbody tr")).to_have_count(1)
+    await expect(page.locator("#keys tbody tr td.mono")).to_have_text(f"{key[:11]}…")
+    await shot(page, "03-app-with-new-key")
+
+    answer = await call_until(gateway.url, key, 200)
+    assert answer.json()["items"], "the seeded simulator has stockouts"
+
+    # Try-it in the API reference, with the developer's own key.
+    await page.goto("/portal/reference")
+    await page.fill("#try-key", key)
+    path = page.locator(".opblock-summary-path[data-path='/v1/stockouts']")
+    operation = page.locator(".opblock-get", has=path)
+    await operation.locator(".opblock-summary").click()
+    await operation.locator("button.try-out__btn").click()
+    await operation.locator("button.execute").click()
+    await expect(operation.locator(".live-responses-table tbody td.response-col_status").first).to_have_text(
+        "200", timeout=20_000
+    )
+    await shot(page, "04-api-reference-try-it")
+
+    # The calls reach the app's usage (metering writes in batches, off the hot path).
+    await page.goto("/portal")
+    await page.click(f"text={app_name}")
+    for _ in range(50):
+        if await page.locator("[data-testid=recent-requests] tbody tr").count() >= 2:
+            break
+        await asyncio.sleep(0.3)
+        await page.reload()
+    rows = page.locator("[data-testid=recent-requests] tbody tr")
+    await expect(rows.first).to_contain_text("/v1/stockouts")
+    await expect(page.locator("[data-testid=usage-stockouts]")).to_contain_text("今日")
+    await expect(page.locator("canvas.usage-chart")).to_have_count(1)
+    await shot(page, "05-app-usage")
+
+
+async def test_admin_connects_a_backend_plans_approves_and_revokes(
+    page: Page, gateway: Gateway, simulators: Simulators
+) -> None:
+    admin = await make_account("admin")
+    developer = await make_account("developer", prefix="bob")
+    await sign_in(page, admin)
+    await expect(page).to_have_url(f"{gateway.url}/admin")
+    await shot(page, "10-admin-dashboard")
+
+    # A connection, tested with a real signed call to the Wangdiantong simulator.
+    connection = unique("wdt")
+    await page.goto("/admin/connections")
+    await page.fill("#f-name", connection)
+    await page.select_option("#f-system", "wangdiantong")
+    await page.fill("#f-base_url", simulators.wdt.url)
+    for field, value in wdt_sim.DEFAULT_CREDENTIALS.items():
+        await page.fill(f"fieldset[data-system=wangdiantong] #f-credential_{field}", value)
+    await page.fill("#f-qps", "20")
+    await page.click("#connection-form button[type=submit]")
+    await page.click(f"[data-testid='test-{connection}']")
+    await expect(page.locator("[data-testid=test-ok]")).to_be_visible()
+    assert wdt_sim.DEFAULT_CREDENTIALS["appsecret"] not in await page.content()
+    await shot(page, "11-connections-tested")
+
+    # A plan whose subscriptions wait for approval.
+    plan = unique("partner")
+    await page.goto("/admin/plans")
+    await page.fill("#f-name", plan)
+    await page.fill("[id='f-rate_limits.per_minute']", "600")
+    await page.fill("[id='f-quotas.per_day']", "10000")
+    await page.check("input[name=requires_approval]")
+    await page.click("form[action='/admin/plans'] button[type=submit]")
+    await expect(page.locator("table")).to_contain_text(plan)
+    await shot(page, "12-plans")
+
+    # A developer's app subscribes under it, and waits.
+    app = await apps.create_app(
+        developer.principal, unique("bob-app"), default_connections={"stockouts": connection}
+    )
+    await plans.subscribe(developer.principal, app["id"], "stockouts", plan)
+    _, key = await apps.create_app_key(developer.principal, app["id"], name="prod")
+    await call_until(gateway.url, key, 403)  # not subscribed until approved
+
+    await page.goto("/admin/subscriptions")
+    await shot(page, "13-subscription-queue")
+    await page.click(f"[data-testid='approve-{app['name']}-stockouts']")
+    await expect(page.locator(f"[data-testid='approve-{app['name']}-stockouts']")).to_have_count(0)
+    await call_until(gateway.url, key, 200)
+
+    # Found by its prefix and revoked: the key is refused at once.
+    await page.goto(f"/admin/keys?prefix={key[:10]}")
+    await shot(page, "14-keys-found")
+    await page.click("#found-keys button.danger")
+    await expect(page.locator("#found-keys .badge")).to_have_text("已吊销")
+    answer = await call_until(gateway.url, key, 401)
+    assert answer.json()["code"] == "unauthorized"
+
+    # The audit log has every change, with who did it.
+    await page.goto("/admin/audit")
+    for action in ("connection.create", "plan.create", "subscription.approve", "key.revoke"):
+        await expect(page.locator("td.mono", has_text=action).first).to_be_visible()
+    await shot(page, "15-audit-log")
+
+    # Every other admin page renders, and gets its screenshot.
+    for entry in nav.entries("admin"):
+        response = await page.goto(entry.href)
+        assert response is not None and response.status == 200, entry.href
+        await shot(page, f"2x-admin{entry.href.replace('/', '-')}")
+    await page.goto(f"/portal/apps/{app['id']}")
+    await shot(page, "30-admin-sees-app")
