@@ -494,3 +494,22 @@ def test_repeated_values_map_the_same_every_time() -> None:
         m({"p": "NaN"})
     with pytest.raises(MappingError):
         m({"p": "1", "n": "Infinity"})
+
+
+def test_values_in_a_branch_not_taken_are_never_converted() -> None:
+    m = mapping(
+        {
+            "a": {"expr": "price * 2 if kind == 'n' else 0"},
+            "b": {"expr": "kind == 'n' and price * 2 > 1"},
+            "c": {"expr": "sum(lines, price)"},
+            "d": {"from": "x", "when": "kind == 'n' and price > 1"},
+        }
+    )
+    assert m({"kind": "t", "price": "n/a", "x": 1}) == {
+        "a": Decimal(0),
+        "b": False,
+        "c": Decimal(0),
+        "d": None,
+    }
+    with pytest.raises(MappingError):
+        m({"kind": "n", "price": "n/a"})
