@@ -10,6 +10,7 @@ import pytest
 
 from gateway.errors import Conflict, InvalidParameter
 from gateway.store import manage, policy_manage
+from gateway.store.tables import Consumer
 from tests.conftest import Gateway
 from tests.policies.p1_support import DEFAULTS, application, unique, until
 
@@ -177,7 +178,7 @@ async def test_cors_preflight_and_headers_on_every_answer(gateway: Gateway) -> N
 
 
 async def test_every_counted_answer_carries_ratelimit_headers_and_429_says_when(gateway: Gateway) -> None:
-    _, key, _ = await application(
+    consumer, key, _ = await application(
         {"rate_limits": {"per_minute": 3}, "quotas": {"per_day": 100}}, apis=("stockouts",)
     )
     async with keyed(gateway, key) as http:
@@ -192,6 +193,10 @@ async def test_every_counted_answer_carries_ratelimit_headers_and_429_says_when(
         assert "3 calls per minute" in refused["detail"]
         assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
         assert answers[-1].headers["ratelimit-remaining"] == "0"
+        # Operators see the refusal too, by policy and consumer.
+        name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first() or {})["name"]
+        metrics = (await http.get("/metrics")).text
+        assert f'unigate_limiter_rejections_total{{consumer="{name}",policy="rate_limit"}} 1.0' in metrics
 
 
 async def test_consumer_overrides_replace_the_plans_limits(gateway: Gateway) -> None:
