@@ -88,6 +88,7 @@ async def test_two_nodes_share_the_cache_through_redis(
             backend.calls.clear()
             first = await one.get("/v1/stockouts", params={"limit": 2}, headers=headers)
             second = await two.get("/v1/stockouts", params={"limit": 2}, headers=headers)
-    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    seen = [(r.status_code, r.headers.get("x-cache"), r.text[:200]) for r in (first, second)]
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT"), seen
     assert second.json() == first.json()
     assert len(backend.calls) == 1
