@@ -10,6 +10,7 @@ the clock of Redis, so every node counts in the same time.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from typing import Any, Literal, Protocol
 from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from redis.exceptions import RedisError
 
+log = logging.getLogger("unigate.limits")
 Kind = Literal["sliding", "moving", "calendar"]
 PREFIX = "LIMITS"  # limits' default key prefix, so its own tools read what we count
 
@@ -240,10 +243,16 @@ return out
 
 
 class RedisCounters:
-    """Counters shared by every node through Redis: one EVALSHA per request, whatever the number of limits."""
+    """Counters shared by every node through Redis: one EVALSHA per request, whatever the number of limits.
+
+    While Redis cannot be reached, each process counts alone (as without Redis) rather than failing
+    every request: limits stay enforced per node, and cluster-wide again as soon as Redis answers.
+    """
 
     def __init__(self, redis: Any) -> None:
         self.script = redis.register_script(ACQUIRE_LUA)
+        self.fallback = MemoryCounters()
+        self.degraded = False
 
     async def acquire(self, checks: Sequence[Check], now: float | None = None) -> Verdict:
         keys: list[str] = []
@@ -251,7 +260,18 @@ class RedisCounters:
         for check in checks:
             keys.extend(check.redis_keys)
             args.extend(check.redis_args)
-        reply = await self.script(keys=keys, args=args)
+        try:
+            reply = await self.script(keys=keys, args=args)
+        except RedisError:
+            if not self.degraded:
+                self.degraded = True
+                log.warning(
+                    "Redis unreachable: limits are counted per process until it answers", exc_info=True
+                )
+            return await self.fallback.acquire(checks, now)
+        if self.degraded:
+            self.degraded = False
+            log.warning("Redis answers again: limits are counted cluster-wide")
         counts = tuple(
             Count(
                 check,

@@ -16,6 +16,7 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection
 
 from policies.counters import Check, Counters, MemoryCounters, RedisCounters
+from tests.services import free_port
 
 IDS = ("42", "orders")
 
@@ -120,5 +121,16 @@ async def test_one_round_trip_per_request_whatever_the_number_of_limits(redis_ur
         for _ in range(10):
             assert (await counters.acquire(checks)).allowed
         assert CountingConnection.writes - before == 10
+    finally:
+        await client.aclose()
+
+
+async def test_while_redis_is_away_each_process_still_counts() -> None:
+    client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    try:
+        counters = RedisCounters(client)
+        verdicts = [await counters.acquire([per_minute(2)]) for _ in range(3)]
+        assert [v.allowed for v in verdicts] == [True, True, False]
+        assert counters.degraded
     finally:
         await client.aclose()
