@@ -149,39 +149,50 @@ class MemoryCounters:
 # Returns {1 if admitted else 0, used_1, reset_ms_1, used_2, reset_ms_2, ...}; `used` is before this call.
 ACQUIRE_LUA = """
 local n = tonumber(ARGV[1])
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-local used, reset = {}, {}
+local now_ms, stamp
+local function clock()  -- Redis's clock, read only when a moving window needs it
+  if not now_ms then
+    local t = redis.call('TIME')
+    now_ms = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+    stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+  end
+  return now_ms
+end
+local used, reset, fresh = {}, {}, {}
 local admitted = true
 local k, a = 1, 2
 for i = 1, n do
   local kind, limit, window = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   a = a + 3
   if kind == 's' then
-    -- limits' sliding window counter (acquire_sliding_window.lua), read part
+    -- limits' sliding window counter (acquire_sliding_window.lua), its reading part
     local prev, cur = KEYS[k], KEYS[k + 1]
     k = k + 2
     local expiry = window * 1000
-    local cur_ttl = redis.call('pttl', cur)
+    local cur_ttl = tonumber(redis.call('pttl', cur))
+    local pc, pt, cc, ct
     if cur_ttl > 0 and cur_ttl < expiry then
+      -- the current window has ended: it becomes the previous one
+      pc, pt, cc, ct = tonumber(redis.call('get', cur)) or 0, cur_ttl, 0, cur_ttl + expiry
       redis.call('rename', cur, prev)
-      redis.call('set', cur, 0, 'PX', cur_ttl + expiry)
+      redis.call('set', cur, 0, 'PX', ct)
+    else
+      cc, ct = 0, math.max(cur_ttl, 0)
+      if cur_ttl ~= -2 then cc = tonumber(redis.call('get', cur)) or 0 end
+      pc, pt = tonumber(redis.call('get', prev)) or 0, 0
+      if pc > 0 then pt = math.max(tonumber(redis.call('pttl', prev)), 0) end
     end
-    local pc = tonumber(redis.call('get', prev)) or 0
-    local pt = math.max(tonumber(redis.call('pttl', prev)), 0)
-    local cc = tonumber(redis.call('get', cur)) or 0
-    local ct = math.max(tonumber(redis.call('pttl', cur)), 0)
+    fresh[i] = cur_ttl == -2
     used[i] = math.floor(pc * pt / expiry) + cc
     local r = expiry
-    if pc > 0 then r = math.min(r, pt % (expiry / pc)) end
+    if pc > 0 and pt > 0 then r = math.min(r, pt % (expiry / pc)) end
     if cc > 0 then r = math.min(r, ct % expiry) end
     reset[i] = r
   elseif kind == 'm' then
     -- limits' moving window: a list of timestamps, newest first, at most `limit` long
     local key = KEYS[k]
     k = k + 1
-    local cutoff = (now_ms - window * 1000) / 1000
+    local cutoff = (clock() - window * 1000) / 1000
     local low, high, found = 0, tonumber(redis.call('llen', key)) - 1, -1
     while low <= high do
       local mid = math.floor((low + high) / 2)
@@ -214,10 +225,10 @@ if admitted then
     if kind == 's' then
       local cur = KEYS[k + 1]
       k = k + 2
-      if redis.call('exists', cur) == 1 then
-        redis.call('incrby', cur, 1)
-      else
+      if fresh[i] then
         redis.call('set', cur, 1, 'PX', window * 2000)
+      else
+        redis.call('incrby', cur, 1)
       end
     elseif kind == 'm' then
       local key = KEYS[k]
@@ -228,8 +239,7 @@ if admitted then
     else
       local key = KEYS[k]
       k = k + 1
-      redis.call('incrby', key, 1)
-      redis.call('expire', key, window)
+      if redis.call('incrby', key, 1) == 1 then redis.call('expire', key, window) end
     end
   end
 end
