@@ -81,21 +81,36 @@ def cmd_simulators(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.demo import seed_demo
+DEMO_ADMIN = "admin"
 
-    env = _with_store(settings, lambda: seed_demo(settings, host=args.simulator_host, ports=DEMO_PORTS))
-    print(json.dumps(env, indent=2))
+
+def _seed(settings: Settings, host: str) -> dict[str, str]:
+    """The demo's data plane (gateway.demo) and its portal admin, whose password var/demo.env keeps."""
+    from gateway.demo import read_env, seed_demo
+    from portal.services.accounts import ensure_admin
+
+    async def seed() -> dict[str, str]:
+        env = await seed_demo(settings, host=host, ports=DEMO_PORTS)
+        known = read_env(settings).get("UNIGATE_ADMIN_PASSWORD")
+        env["UNIGATE_ADMIN_USER"] = DEMO_ADMIN
+        env["UNIGATE_ADMIN_PASSWORD"] = await ensure_admin(DEMO_ADMIN, known)
+        return env
+
+    return _with_store(settings, seed)  # type: ignore[no-any-return]
+
+
+def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(_seed(settings, args.simulator_host), indent=2))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Migrate, seed, start the simulators and the gateway, print how to use them; Ctrl-C stops all."""
-    from gateway.demo import seed_demo, write_env
+    from gateway.demo import write_env
 
     cmd_migrate(args, settings)
     base = f"http://{settings.host}:{settings.port}"
-    env = _with_store(settings, lambda: seed_demo(settings, host="127.0.0.1", ports=DEMO_PORTS))
+    env = _seed(settings, "127.0.0.1")
     env["UNIGATE_URL"] = base
     env_file = write_env(settings, env)
     unigate = [sys.executable, "-m", "gateway.cli"]
@@ -111,6 +126,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 [
                     "",
                     "unigate demo is running",
+                    f"  portal:       {base}/portal  (developers sign up here)",
+                    f"  admin:        {base}/admin   user {env['UNIGATE_ADMIN_USER']}"
+                    f"  password {env['UNIGATE_ADMIN_PASSWORD']}",
                     f"  API docs:     {base}/docs",
                     f"  OpenAPI:      {base}/docs/openapi.json",
                     f"  demo key:     {env['UNIGATE_DEMO_KEY']}",

@@ -2,8 +2,9 @@
 such a document atomically (validated whole, one transaction), keeping every applied version for
 diffs and rollback. Secrets in the document are `${ENV_VAR}` references, never literals.
 
-Applying is a sync: connections missing from the document are deleted; consumers missing from it
-are suspended (their keys are kept, so a rollback cannot destroy a developer's app).
+Applying is a sync: connections, plans and a consumer's subscriptions missing from the document are
+deleted; consumers missing from it are suspended (their keys are kept, so a rollback cannot destroy a
+developer's app).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import msgspec
 import yaml
 
 from gateway.errors import InvalidParameter, NotFound
-from gateway.store import manage
+from gateway.store import manage, policy_manage
 from gateway.store.accounts import Account, ConfigSnapshot
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import Connection, Consumer
+from policies.authorize import parse_plan
+from policies.chain import APIS
 from portal.services import audit
 from portal.services.principal import Principal
 
@@ -37,21 +40,34 @@ class ConnectionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     options: dict[str, Any] = {}
 
 
+class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    description: str = ""
+    requires_approval: bool = False
+    config: dict[str, Any] = {}  # rate_limits, quotas, priority, apis (policies/authorize.py)
+
+
+class SubscriptionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    plan: str
+    status: str = "active"  # pending | active | suspended
+
+
 class ConsumerSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     description: str = ""
     active: bool = True
     owner: str | None = None
     default_connections: dict[str, str] = {}
+    subscriptions: dict[str, SubscriptionSpec] = {}  # API -> plan and status
 
 
 class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     format: int = FORMAT
     connections: dict[str, ConnectionSpec] = {}
+    plans: dict[str, PlanSpec] = {}
     consumers: dict[str, ConsumerSpec] = {}
 
 
 class Change(msgspec.Struct, frozen=True):
-    kind: str  # "connection" | "consumer"
+    kind: str  # "connection" | "plan" | "consumer"
     name: str
     action: str  # "create" | "update" | "delete" | "suspend"
 
@@ -86,16 +102,30 @@ async def export_document(vault: Vault) -> Document:
             credentials={field: f"${{{reference_name(row['name'], field)}}}" for field in fields},
             options=_json(row["options"]),
         )
+    plans = {
+        row["name"]: PlanSpec(
+            description=row["description"],
+            requires_approval=bool(row["requires_approval"]),
+            config=row["config"],
+        )
+        for row in await policy_manage.list_plans()
+    }
+    subscriptions: dict[int, dict[str, SubscriptionSpec]] = {}
+    for sub in await policy_manage.list_subscriptions():
+        subscriptions.setdefault(sub["consumer"], {})[sub["api"]] = SubscriptionSpec(
+            plan=sub["plan"], status=sub["status"]
+        )
     consumers = {
         row["name"]: ConsumerSpec(
             description=row["description"],
             active=bool(row["active"]),
             owner=owners.get(row["owner"]),
             default_connections=_json(row["default_connections"]),
+            subscriptions=subscriptions.get(row["id"], {}),
         )
         for row in await Consumer.select().order_by(Consumer.name)
     }
-    return Document(connections=connections, consumers=consumers)
+    return Document(connections=connections, plans=plans, consumers=consumers)
 
 
 def _json(value: Any) -> Any:
@@ -128,13 +158,13 @@ def parse(text: str) -> Document:
         raw = {}
     if not isinstance(raw, dict):
         raise InvalidParameter("document", "the document must be a mapping with connections and consumers")
-    unknown = set(raw) - {"format", "connections", "consumers"}
+    unknown = set(raw) - {"format", "connections", "plans", "consumers"}
     if unknown:
         raise InvalidParameter(
-            sorted(unknown)[0], "unknown section; the sections are connections and consumers"
+            sorted(unknown)[0], "unknown section; the sections are connections, plans and consumers"
         )
     sections: dict[str, Any] = {}
-    for section, kind in (("connections", ConnectionSpec), ("consumers", ConsumerSpec)):
+    for section, kind in (("connections", ConnectionSpec), ("plans", PlanSpec), ("consumers", ConsumerSpec)):
         items = raw.get(section) or {}
         if not isinstance(items, dict):
             raise InvalidParameter(section, f"{section} is a mapping of name to settings")
@@ -179,10 +209,31 @@ def _validate(document: Document) -> None:
                     f"{at}.credentials.{field}",
                     "credentials are ${ENV_VAR} references, never literal secrets",
                 )
+    parsed_plans = {}
+    for name, plan in document.plans.items():
+        if not name.strip():
+            raise InvalidParameter("plans", "a plan needs a name")
+        parsed_plans[name] = parse_plan(plan.config, f"plans.{name}.config")
     for name, consumer in document.consumers.items():
         at = f"consumers.{name}"
         if not _NAME.match(name):
             raise InvalidParameter(at, f"{name!r} is not a valid consumer name")
+        for api, sub in consumer.subscriptions.items():
+            where = f"{at}.subscriptions.{api}"
+            if api not in APIS:
+                raise InvalidParameter(where, f"unknown API {api!r}; known: {', '.join(APIS)}")
+            if sub.plan not in parsed_plans:
+                raise InvalidParameter(
+                    f"{where}.plan", f"there is no plan named {sub.plan!r} in this document"
+                )
+            if not any(entry == api or entry.startswith(f"{api}:") for entry in parsed_plans[sub.plan].apis):
+                raise InvalidParameter(
+                    f"{where}.plan", f"the plan {sub.plan!r} does not include the {api} API"
+                )
+            if sub.status not in policy_manage.STATUSES:
+                raise InvalidParameter(
+                    f"{where}.status", f"the status is one of: {', '.join(policy_manage.STATUSES)}"
+                )
         for resource, conn_name in consumer.default_connections.items():
             if conn_name not in document.connections:
                 raise InvalidParameter(
@@ -233,17 +284,19 @@ async def _owners(document: Document) -> dict[str, int]:
 
 def _changes(current: Document, new: Document) -> list[Change]:
     changes: list[Change] = []
-    for kind, old_map, new_map in (
+    sections: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
         ("connection", current.connections, new.connections),
+        ("plan", current.plans, new.plans),
         ("consumer", current.consumers, new.consumers),
-    ):
+    )
+    for kind, old_map, new_map in sections:
         for name in sorted(set(old_map) | set(new_map)):
             if name not in old_map:
                 changes.append(Change(kind, name, "create"))
             elif name not in new_map:
-                if kind == "connection":
+                if kind != "consumer":
                     changes.append(Change(kind, name, "delete"))
-                elif old_map[name].active:  # type: ignore[union-attr]
+                elif old_map[name].active:
                     changes.append(Change(kind, name, "suspend"))
             elif msgspec.to_builtins(old_map[name]) != msgspec.to_builtins(new_map[name]):
                 changes.append(Change(kind, name, "update"))
@@ -307,6 +360,25 @@ async def apply(
 async def _write(
     document: Document, credentials: dict[str, dict[str, Any]], owners: dict[str, int], vault: Vault
 ) -> None:
+    current_plans = {row["name"]: row for row in await policy_manage.list_plans()}
+    for name, plan in document.plans.items():
+        if name not in current_plans:
+            await policy_manage.create_plan(
+                name, plan.config, description=plan.description, requires_approval=plan.requires_approval
+            )
+        elif msgspec.to_builtins(plan) != msgspec.to_builtins(
+            PlanSpec(
+                description=current_plans[name]["description"],
+                requires_approval=bool(current_plans[name]["requires_approval"]),
+                config=current_plans[name]["config"],
+            )
+        ):
+            await policy_manage.update_plan(
+                name,
+                config=plan.config,
+                description=plan.description,
+                requires_approval=plan.requires_approval,
+            )
     for name, conn in document.connections.items():
         await manage.put_connection(
             vault,
@@ -342,6 +414,33 @@ async def _write(
     for name, consumer_id in existing.items():
         if name not in document.consumers:
             await Consumer.update({Consumer.active: False}).where(Consumer.id == consumer_id)
+    await _write_subscriptions(document)
+    for name in current_plans:
+        if name not in document.plans:
+            await policy_manage.delete_plan(name)
+
+
+async def _write_subscriptions(document: Document) -> None:
+    ids = {row["name"]: int(row["id"]) for row in await Consumer.select(Consumer.id, Consumer.name)}
+    current: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in await policy_manage.list_subscriptions():
+        current.setdefault(row["consumer"], {})[row["api"]] = row
+    for name, spec in document.consumers.items():
+        consumer_id = ids[name]
+        have = current.get(consumer_id, {})
+        for api, sub in spec.subscriptions.items():
+            if api not in have:
+                created = await policy_manage.subscribe(consumer_id, api, sub.plan)
+                if created["status"] != sub.status:
+                    await policy_manage.set_subscription_status(created["id"], sub.status)
+                continue
+            if have[api]["plan"] != sub.plan:
+                await policy_manage.change_subscription_plan(have[api]["id"], sub.plan)
+            if have[api]["status"] != sub.status:
+                await policy_manage.set_subscription_status(have[api]["id"], sub.status)
+        for api, old in have.items():
+            if api not in spec.subscriptions:
+                await policy_manage.cancel_subscription(old["id"])
 
 
 async def list_versions(limit: int = 50) -> list[dict[str, Any]]:

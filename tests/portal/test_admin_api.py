@@ -358,6 +358,26 @@ async def test_configuration_export_preview_apply_and_rollback(admin_api: httpx.
     assert {row["name"]: row for row in (await admin_api.get("/consumers")).json()}[name]["active"] is False
 
 
+async def test_plans_and_subscriptions_are_part_of_the_configuration(admin_api: httpx.AsyncClient) -> None:
+    import yaml
+
+    document = yaml.safe_load((await admin_api.get("/config")).json()["document"])
+    plan, consumer = unique("yplan"), unique("ycons")
+    document["plans"][plan] = {
+        "config": {"quotas": {"per_day": 50}, "apis": ["orders"]},
+        "requires_approval": True,
+    }
+    document["consumers"][consumer] = {"subscriptions": {"orders": {"plan": plan, "status": "pending"}}}
+    applied = await admin_api.post("/config/apply", json={"document": yaml.safe_dump(document)})
+    assert applied.status_code == 201, applied.text
+    assert {"kind": "plan", "name": plan, "action": "create"} in applied.json()["changes"]
+    queue = (await admin_api.get("/subscriptions", params={"status": "pending"})).json()
+    assert (consumer, "orders", plan) in {(row["consumer_name"], row["api"], row["plan"]) for row in queue}
+    exported = yaml.safe_load((await admin_api.get("/config")).json()["document"])
+    assert exported["plans"][plan]["config"]["quotas"]["per_day"] == 50
+    assert exported["consumers"][consumer]["subscriptions"] == {"orders": {"plan": plan, "status": "pending"}}
+
+
 @pytest.mark.parametrize(
     ("document", "field"),
     [
@@ -383,6 +403,19 @@ async def test_configuration_export_preview_apply_and_rollback(admin_api: httpx.
         ),
         ("consumers:\n  c1:\n    owner: nobody-at-all\n", "consumers.c1.owner"),
         ("plans_and_more: {}\n", "plans_and_more"),
+        (
+            "plans:\n  p1:\n    config: {rate_limits: {per_minute: 0}}\n",
+            "plans.p1.config.rate_limits.per_minute",
+        ),
+        (
+            "plans:\n  p1:\n    config: {apis: [orders]}\n"
+            "consumers:\n  c1:\n    subscriptions: {stockouts: {plan: p1}}\n",
+            "consumers.c1.subscriptions.stockouts.plan",
+        ),
+        (
+            "consumers:\n  c1:\n    subscriptions: {stockouts: {plan: nowhere}}\n",
+            "consumers.c1.subscriptions.stockouts.plan",
+        ),
     ],
 )
 async def test_a_bad_configuration_is_refused_whole_naming_the_field(
