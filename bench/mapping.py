@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,11 +23,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import jmespath
-from glom import A, Coalesce, S, T, glom
-from jmespath import functions as jp
+# Run as a script, this folder comes first on sys.path, and bench/gateway.py would shadow the gateway
+# package; the project is installed, so it is imported from there instead.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-from gateway.mapping import compile_mapping, load_spec
+import jmespath  # noqa: E402
+from glom import A, Coalesce, S, T, glom  # noqa: E402
+from jmespath import functions as jp  # noqa: E402
+
+from gateway.mapping import compile_mapping, load_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "gateway/schemes/templates/stockout_to_trade_push.yaml"
