@@ -110,7 +110,7 @@ def add_commands(sub: Any) -> None:
     keys = sub.add_parser("signing-keys", help="the keys that sign access tokens (JWKS)")
     actions = keys.add_subparsers(dest="action", required=True)
     rotate = actions.add_parser("rotate", help="publish a new key; it signs after --activate-in seconds")
-    rotate.add_argument("--activate-in", type=float, default=10.0)
+    rotate.add_argument("--activate-in", type=float, help="default 60: the JWKS document's cache lifetime")
     actions.add_parser("list")
     actions.add_parser("retire", help="stop publishing and accepting a key now").add_argument("kid")
     keys.set_defaults(func=cmd_signing_keys)
@@ -291,15 +291,20 @@ def cmd_signing_keys(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store.crypto import Vault
 
     if args.action == "rotate":
-        kid = _store(
-            settings,
-            lambda: pm.rotate_signing_key(
+        delay = pm.KEY_ACTIVATION_DELAY if args.activate_in is None else timedelta(seconds=args.activate_in)
+
+        async def rotate() -> dict[str, Any]:
+            kid = await pm.rotate_signing_key(
                 Vault(settings.secret_key),
                 token_ttl=timedelta(seconds=settings.token_ttl_seconds),
-                activate_in=timedelta(seconds=args.activate_in),
-            ),
+                activate_in=delay,
+            )
+            return next(row for row in await pm.list_signing_keys() if row["kid"] == kid)
+
+        made = _store(settings, rotate)
+        print(
+            f"signing key {made['kid']} published; it signs from {made['activates_at']:%Y-%m-%d %H:%M:%S %Z}"
         )
-        print(f"signing key {kid} published; it signs from {args.activate_in:g} s from now")
     elif args.action == "list":
         for row in _store(settings, pm.list_signing_keys):
             state = f"retired {row['retired_at']:%Y-%m-%d %H:%M}" if row["retired_at"] else "published"

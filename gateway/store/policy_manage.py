@@ -30,8 +30,9 @@ from policies.oauth import SCOPES, hash_secret, new_signing_key
 
 STATUSES = ("pending", "active", "suspended")
 CLIENT_PREFIX = "ugc_"
-# A new signing key is published this long before it signs, so every node knows it first.
-KEY_ACTIVATION_DELAY = timedelta(seconds=10)
+# A new signing key is published this long before it signs: every node has reloaded by then, and so
+# has any verifier that caches /.well-known/jwks.json for its max-age (60 s).
+KEY_ACTIVATION_DELAY = timedelta(seconds=60)
 
 
 # -- plans -------------------------------------------------------------------------------------
@@ -359,7 +360,8 @@ async def rotate_signing_key(
     for older, newer in itertools.pairwise(live):
         if newer["activates_at"] + token_ttl < now:
             await SigningKey.update({SigningKey.retired_at: now}).where(SigningKey.id == older["id"])
-    kid = await _insert_key(vault, now + activate_in)
+    # With no key yet there are no tokens to keep working and nothing signs meanwhile: start at once.
+    kid = await _insert_key(vault, now + activate_in if live else now)
     await bump_version()
     return kid
 
