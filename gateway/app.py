@@ -215,7 +215,9 @@ def create_app(settings: Settings) -> Litestar:
                     type="oauth2",
                     description="OAuth2 client credentials: a short-lived JWT from /oauth/token",
                     flows=OAuthFlows(
-                        client_credentials=OAuthFlow(token_url="/oauth/token", scopes=dict.fromkeys(SCOPES, ""))
+                        client_credentials=OAuthFlow(
+                            token_url="/oauth/token", scopes={scope: scope for scope in sorted(SCOPES)}
+                        )
                     ),
                 ),
                 "adminToken": SecurityScheme(
