@@ -13,8 +13,9 @@ from gateway.settings import load_settings
 from gateway.store import engine as store_engine
 from gateway.store import manage
 from gateway.store.crypto import Vault
+from gateway.store.piccolo_app import APP_CONFIG
 from gateway.store.snapshot import load_snapshot
-from gateway.store.tables import TABLES, Connection
+from gateway.store.tables import Connection
 from gateway.unified import idempotency
 from tests.conftest import SECRET_KEY, gateway_env, migrate
 from tests.services import Service
@@ -35,14 +36,14 @@ async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[Engine]:
     env = gateway_env(tmp_path, DATABASE_URL=database_url)
     migrate(env)
     engine = store_engine.make_engine(load_settings(env))
-    previous = [table._meta.db for table in TABLES]
+    previous = [table._meta.db for table in APP_CONFIG.table_classes]
     store_engine.bind(engine)
     await store_engine.start(engine)
     try:
         yield engine
     finally:
         await store_engine.stop(engine)
-        for table, db in zip(TABLES, previous, strict=True):
+        for table, db in zip(APP_CONFIG.table_classes, previous, strict=True):
             table._meta.db = db
 
 
