@@ -1,7 +1,7 @@
 """What counting a request's limits costs: RateLimit + Quota with 4 counters (2 rate windows, a day and a
 month quota) on Redis and in-process, beside a bare EVALSHA round trip to the same Redis in the same run.
 
-    .venv/bin/python bench/limits.py [--requests 5000]
+    .venv/bin/python bench/rate_limits.py [--requests 5000]
 
 Starts its own redis-server on a free 127.0.0.1 port and stops it. Each figure is the best of 3
 passes of `--requests` sequential requests (sequential: the cost of one request, not throughput).
