@@ -224,7 +224,10 @@ def create_app(settings: Settings) -> Litestar:
                     type="http", scheme="bearer", description="uga_… admin token (`unigate admin token`)"
                 ),
                 "session": SecurityScheme(
-                    type="apiKey", security_scheme_in="cookie", name="unigate_session", description="portal sign-in"
+                    type="apiKey",
+                    security_scheme_in="cookie",
+                    name="unigate_session",
+                    description="portal sign-in",
                 ),
             }
         ),
