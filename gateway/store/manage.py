@@ -17,6 +17,7 @@ from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import ApiKey, Connection, Consumer
+from policies.backend import parse_options
 
 KEY_PREFIX = "ug_"
 
@@ -142,6 +143,7 @@ async def put_connection(
         raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
     if not base_url.startswith(("http://", "https://")):
         raise InvalidParameter("base_url", "base_url must start with http:// or https://")
+    parse_options(options)  # the backend limits, timeout, retries and breaker: refused here, not at a call
     sealed = vault.seal(credentials)
     existing = await Connection.select(Connection.id).where(Connection.name == name).first()
     values: dict[Any, Any] = {
