@@ -30,7 +30,7 @@ unit: $(DEV) $(ASSETS) system-deps
 # Benchmarks print figures with a ratio against a baseline measured in the same run; not part of `make test`.
 bench: $(DEV) $(ASSETS) system-deps
 	$(BIN)/python bench/stockouts.py
-	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/gateway_chain.py
 	$(BIN)/python bench/mapping.py
 	$(BIN)/python bench/schemes.py
 

@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this folder comes first on sys.path, and bench/gateway.py would shadow the gateway
+# Run as a script, this folder comes first on sys.path, and bench/gateway_chain.py would shadow the gateway
 # package; the project is installed, so it is imported from there instead.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this folder comes first on the path, where bench/gateway.py would hide the package.
+# Run as a script, this folder comes first on the path, where bench/gateway_chain.py would hide the package.
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 

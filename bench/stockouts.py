@@ -27,7 +27,7 @@ from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.connectors.wangdiantong.client import WdtClient
 from gateway.settings import load_settings
 from gateway.store import engine as store_engine
-from gateway.store import manage
+from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from gateway.upstream import Upstream
 from tests.services import free_port, run_process
@@ -49,6 +49,9 @@ async def _seed(env: dict[str, str], wdt_url: str) -> str:
         vault, name="wdt", system="wangdiantong", base_url=wdt_url, credentials=credentials
     )
     consumer = await manage.create_consumer("bench", {"*": "wdt"})
+    # A plan without limits: this measures translation, not the limiter (bench/gateway_chain.py does).
+    await policy_manage.ensure_plan("bench", {"priority": "normal"})
+    await policy_manage.ensure_subscriptions(consumer, "bench")
     return (await manage.create_key(consumer, name="bench")).key
 
 

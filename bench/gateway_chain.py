@@ -7,7 +7,7 @@
 (4) the upstream directly;
 then profiles the full chain in-process (pyinstrument) and prints what dominates a request's CPU time.
 
-    .venv/bin/python bench/gateway.py [--duration 5] [--connections 32] [--no-profile]
+    .venv/bin/python bench/gateway_chain.py [--duration 5] [--connections 32] [--no-profile]
 """
 
 from __future__ import annotations
