@@ -13,6 +13,7 @@ import msgspec
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
+from gateway.errors import InvalidParameter
 from gateway.settings import environ
 from gateway.store.crypto import Vault
 from portal.services import accounts, analytics, apis, apps, audit, config, connections, plans
@@ -307,8 +308,6 @@ async def update_subscription(
     me: Principal, subscription_id: int, data: SubscriptionChange
 ) -> dict[str, Any]:
     if data.status is None and data.plan is None:
-        from gateway.errors import InvalidParameter
-
         raise InvalidParameter("status", "give a status or a plan")
     result: dict[str, Any] = {}
     if data.plan is not None:

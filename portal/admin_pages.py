@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from gateway.errors import UnigateError
+from gateway.errors import InvalidParameter, NotFound, UnigateError
 from gateway.settings import environ
 from gateway.store.crypto import Vault
 from portal.forms import Form, errors_of, text
@@ -81,8 +82,6 @@ async def connections_page(request: Request[Any, Any, Any], edit: str = "") -> T
 
 
 def _json_text(value: dict[str, Any]) -> str:
-    import msgspec
-
     return msgspec.json.encode(value).decode() if value else ""
 
 
@@ -154,7 +153,6 @@ async def plans_page(request: Request[Any, Any, Any]) -> Template:
 
 def _plan_config(form: dict[str, Any]) -> dict[str, Any]:
     """The plan's limits from the form's fields; empty fields are no limit."""
-    from gateway.errors import InvalidParameter
 
     def number(name: str) -> int | None:
         raw = text(form, name)
@@ -254,8 +252,6 @@ async def consumer_action(
     request: Request[Any, Any, Any], me: Principal, consumer_id: int, action: str
 ) -> Template:
     if action not in ("activate", "suspend"):
-        from gateway.errors import NotFound
-
         raise NotFound(f"no consumer action {action!r}")
     await apps.set_app_active(me, consumer_id, action == "activate")
     return await _consumers_page(request, me)
@@ -325,8 +321,6 @@ async def account_action(
                 request, new_password={"username": account["username"], "password": password}
             )
         else:
-            from gateway.errors import NotFound
-
             raise NotFound(f"no account action {action!r}")
     except UnigateError as error:
         return await _accounts_page(request, errors=errors_of(error))

@@ -20,7 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from gateway.errors import Forbidden, Unauthorized
 from portal.services import accounts
 from portal.services.principal import Principal
-from portal.sessions import bearer_token
+from portal.sessions import STORE, bearer_token, rotate_session
 
 _PRINCIPAL = "principal"
 
@@ -67,8 +67,6 @@ async def provide_me(request: Request[Any, Any, Any]) -> Principal:
 
 
 async def sign_in(request: Request[Any, Any, Any], principal: Principal) -> None:
-    from portal.sessions import STORE, rotate_session
-
     await rotate_session(request)
     await STORE.delete_expired()  # sign-ins are rare enough to sweep old sessions on
     epoch = await accounts.session_epoch(principal.account_id or 0)

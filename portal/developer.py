@@ -8,7 +8,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from gateway.errors import UnigateError
+from gateway.errors import InvalidParameter, UnigateError
 from gateway.store import manage
 from gateway.store.crypto import Vault
 from portal.auth import developer_or_admin
@@ -83,8 +83,6 @@ async def app_page(request: Request[Any, Any, Any], me: Principal, app_id: int) 
 
 
 def _int_or_none(value: str, field: str) -> int | None:
-    from gateway.errors import InvalidParameter
-
     if not value:
         return None
     try:

@@ -73,12 +73,16 @@ async def _rows(since: date, consumer: int | None = None, api: str | None = None
     return list(await query)
 
 
+def _day(row: dict[str, Any]) -> date:
+    # SQLite hands dates back as text, PostgreSQL as dates.
+    return row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
+
+
 def _series(rows: list[dict[str, Any]], since: date, days: int) -> list[dict[str, Any]]:
     """One point per day, days without calls included, so charts have a true time axis."""
     per_day: dict[date, _Tally] = defaultdict(_Tally)
     for row in rows:
-        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
-        per_day[day].add(row)
+        per_day[_day(row)].add(row)
     return [
         {"day": (since + timedelta(days=n)).isoformat(), **per_day[since + timedelta(days=n)].summary()}
         for n in range(days)
@@ -120,11 +124,10 @@ async def app_usage(me: Principal, app_id: int, days: int = 14, timezone: str = 
     chart_since = today - timedelta(days=days - 1)
     result: dict[str, Any] = {}
     for api, api_rows in sorted(by_api.items()):
-        day = lambda r: r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))  # noqa: E731
         result[api] = {
-            "today": sum(r["calls"] for r in api_rows if day(r) == today),
-            "month": sum(r["calls"] for r in api_rows if day(r) >= today.replace(day=1)),
-            "series": _series([r for r in api_rows if day(r) >= chart_since], chart_since, days),
+            "today": sum(r["calls"] for r in api_rows if _day(r) == today),
+            "month": sum(r["calls"] for r in api_rows if _day(r) >= today.replace(day=1)),
+            "series": _series([r for r in api_rows if _day(r) >= chart_since], chart_since, days),
         }
     return {"since": chart_since.isoformat(), "apis": result}
 

@@ -13,6 +13,7 @@ from typing import Any
 from gateway.errors import InvalidParameter, NotFound
 from gateway.store import manage
 from gateway.store.accounts import Account
+from gateway.store.snapshot import bump_version
 from gateway.store.tables import ApiKey, Connection, Consumer
 from portal.services import audit
 from portal.services.principal import Principal
@@ -122,8 +123,6 @@ async def update_app(
         values[Consumer.default_connections] = await _check_defaults(default_connections)
     if values:
         await Consumer.update(values).where(Consumer.id == app_id)
-        from gateway.store.snapshot import bump_version
-
         await bump_version()
     after = await get_app(me, app_id)
     await audit.record(me, "app.update", before["name"], before=before, after=after)

@@ -6,6 +6,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from gateway.store.accounts import AuditEvent
 from portal.services.principal import Principal
 
@@ -63,8 +65,6 @@ async def list_events(
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    import msgspec
-
     for field in ("before", "after"):
         if isinstance(row[field], str):
             row[field] = msgspec.json.decode(row[field])

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from gateway.connectors.registry import SYSTEMS
 from gateway.errors import InvalidParameter, NotFound
 from gateway.store import manage, policy_manage
 from gateway.store.accounts import Account, ConfigSnapshot
@@ -189,8 +190,6 @@ def _convert(value: Any, kind: Any, at: str) -> Any:
 
 
 def _validate(document: Document) -> None:
-    from gateway.connectors.registry import SYSTEMS
-
     if document.format != FORMAT:
         raise InvalidParameter("format", f"this unigate reads format {FORMAT}")
     for name, conn in document.connections.items():

@@ -6,13 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.connectors.registry import SYSTEMS
+import msgspec
+
+from gateway.connectors.base import ConnectionConfig
+from gateway.connectors.registry import SYSTEMS, build
 from gateway.demo import test_connection as signed_test_call
 from gateway.errors import InvalidParameter, NotFound
 from gateway.settings import Settings
 from gateway.store import manage
 from gateway.store.crypto import Vault
 from gateway.store.tables import Connection
+from gateway.upstream import Upstream
 from portal.services import audit
 from portal.services.principal import Principal
 
@@ -37,8 +41,6 @@ def _public(row: dict[str, Any], vault: Vault) -> dict[str, Any]:
         fields = []  # sealed with another secret key: shown as unset, so it is obvious to re-enter
     options = row["options"]
     if isinstance(options, str):
-        import msgspec
-
         options = msgspec.json.decode(options)
     return {
         "id": row["id"],
@@ -108,10 +110,6 @@ async def save_connection(
 
 def _check_credentials(name: str, system: str, base_url: str, credentials: dict[str, Any]) -> None:
     """The connector itself says which credential is missing (`credentials.appsecret`)."""
-    from gateway.connectors.base import ConnectionConfig
-    from gateway.connectors.registry import build
-    from gateway.upstream import Upstream
-
     if not base_url.startswith(("http://", "https://")):
         raise InvalidParameter("base_url", "base_url must start with http:// or https://")
     upstream = Upstream(timeout_seconds=1)  # never used to send: building only validates
@@ -148,8 +146,6 @@ async def test_connection(settings: Settings, name: str) -> dict[str, Any]:
 
 def parse_limits(values: dict[str, str], extra_json: str = "") -> dict[str, Any]:
     """Backend limits from form fields plus other options as JSON, as the connection's options."""
-    import msgspec
-
     options: dict[str, Any] = {}
     if extra_json.strip():
         try:
