@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -322,3 +323,23 @@ def _run_or_fail(cmd: list[str], log_path: Path) -> None:
             f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}{done.stderr}\n{log_tail(log_path)}",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Service) -> str:
+    """A new, empty database on the session's server for one test, so tests never see each other's rows."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _run_or_fail(
+        [
+            str(postgres_bindir() / "createdb"),
+            "-h",
+            HOST,
+            "-p",
+            str(postgres_server.port),
+            "-U",
+            "postgres",
+            name,
+        ],
+        postgres_server.log_path,
+    )
+    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"

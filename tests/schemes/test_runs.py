@@ -150,8 +150,8 @@ async def test_failures_go_to_dead_letters_and_replay_after_the_mapping_is_fixed
     )
 
 
-async def test_deduplication_and_checkpoints_hold_on_postgresql(flow_factory, postgres_server):
-    flow = await flow_factory(40, database_url=postgres_server.url)
+async def test_deduplication_and_checkpoints_hold_on_postgresql(flow_factory, postgres_url):
+    flow = await flow_factory(40, database_url=postgres_url)
     first = await flow.run()
     assert first["status"] == "succeeded" and first["succeeded"] == len(flow.expected_tids())
     again = await flow.run(full=True)
