@@ -325,21 +325,15 @@ def _run_or_fail(cmd: list[str], log_path: Path) -> None:
         )
 
 
+def create_database(server: Service) -> str:
+    """A new, empty database on `server`, so tests never see each other's rows; its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    createdb = str(postgres_bindir() / "createdb")
+    _run_or_fail([createdb, "-h", HOST, "-p", str(server.port), "-U", "postgres", name], server.log_path)
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
 @pytest.fixture
 def postgres_url(postgres_server: Service) -> str:
-    """A new, empty database on the session's server for one test, so tests never see each other's rows."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    _run_or_fail(
-        [
-            str(postgres_bindir() / "createdb"),
-            "-h",
-            HOST,
-            "-p",
-            str(postgres_server.port),
-            "-U",
-            "postgres",
-            name,
-        ],
-        postgres_server.log_path,
-    )
-    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+    """A database of its own for one test."""
+    return create_database(postgres_server)

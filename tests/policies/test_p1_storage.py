@@ -21,7 +21,7 @@ from gateway.store.policy_tables import OAuthClient, SigningKey
 from gateway.store.snapshot import load_snapshot
 from policies.oauth import signing_key
 from tests.conftest import SECRET_KEY, gateway_env, migrate
-from tests.services import Service
+from tests.services import create_database
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -29,8 +29,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('p1-sqlite') / 'store.db'}"
     else:
-        server: Service = request.getfixturevalue("postgres_server")
-        yield server.url
+        yield create_database(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture(scope="module")
