@@ -24,7 +24,7 @@ from gateway.store.accounts import Account, ConfigSnapshot
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import Connection, Consumer
-from policies.authorize import parse_plan
+from policies.authorize import parse_plan, plan_dict
 from policies.chain import APIS
 from portal.services import audit
 from portal.services.principal import Principal
@@ -213,6 +213,7 @@ def _validate(document: Document) -> None:
         if not name.strip():
             raise InvalidParameter("plans", "a plan needs a name")
         parsed_plans[name] = parse_plan(plan.config, f"plans.{name}.config")
+        plan.config = plan_dict(parsed_plans[name])  # defaults spelled out, so diffs compare like with like
     for name, consumer in document.consumers.items():
         at = f"consumers.{name}"
         if not _NAME.match(name):
@@ -342,8 +343,10 @@ async def apply(
                 ConfigSnapshot(actor=me.username, comment="state before apply", document=current_yaml)
             )
         await _write(document, credentials, owners, vault)
+        # The version is the state as applied (as `export` would show it), so a rollback returns to it.
+        applied_yaml = dump(await export_document(vault))
         rows = await ConfigSnapshot.insert(
-            ConfigSnapshot(actor=me.username, comment=comment[:200], document=dump(document))
+            ConfigSnapshot(actor=me.username, comment=comment[:200], document=applied_yaml)
         )
         version = int(rows[0]["id"])
         await bump_version()
@@ -353,7 +356,7 @@ async def apply(
         f"version {version}",
         after={"comment": comment, "changes": [msgspec.to_builtins(c) for c in changes]},
     )
-    return Applied(version=version, diff=_diff(current_yaml, dump(document)), changes=changes)
+    return Applied(version=version, diff=_diff(current_yaml, applied_yaml), changes=changes)
 
 
 async def _write(
