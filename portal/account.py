@@ -8,12 +8,13 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from gateway.errors import Forbidden, Unauthorized, UnigateError
+from gateway.errors import Forbidden, RateLimited, Unauthorized, UnigateError
 from portal.auth import developer_or_admin, principal_of, sign_in, sign_out
 from portal.forms import Form, errors_of, safe_next, text
 from portal.i18n import LOCALES
 from portal.services import accounts
 from portal.services.principal import Principal
+from portal.throttle import SignInThrottle
 from portal.web import LOCALE_COOKIE, page
 
 NOTICES = {"awaiting_approval": "Your account was created and waits for an administrator's approval."}
@@ -42,11 +43,17 @@ async def login_page(
 
 
 @post("/login", status_code=HTTP_303_SEE_OTHER)
-async def login(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+async def login(request: Request[Any, Any, Any], data: Form, throttle: SignInThrottle) -> Template | Redirect:
     username, password = text(data, "username"), str(data.get("password", ""))
+    address = request.client.host if request.client else ""
     try:
-        principal = await accounts.authenticate(username, password)
-    except (Unauthorized, Forbidden) as error:
+        await throttle.check(address, username)
+        try:
+            principal = await accounts.authenticate(username, password)
+        except Unauthorized:
+            await throttle.failed(address, username)
+            raise
+    except (Unauthorized, Forbidden, RateLimited) as error:
         return page(
             request,
             "login.html",

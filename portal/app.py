@@ -33,6 +33,7 @@ from gateway.errors import UnigateError
 from gateway.settings import Settings
 from portal import sessions
 from portal.auth import admin_only, developer_or_admin, provide_me
+from portal.throttle import SignInThrottle
 from portal.web import html_error, template_translate
 
 HERE = Path(__file__).resolve().parent
@@ -44,12 +45,20 @@ async def root() -> Redirect:
     return Redirect("/portal")
 
 
-def _section(path: str, handlers: list[Any], settings: Settings, *, html: bool, **options: Any) -> Router:
+def _section(
+    path: str,
+    handlers: list[Any],
+    settings: Settings,
+    *,
+    html: bool,
+    provides: dict[str, Provide] | None = None,
+    **options: Any,
+) -> Router:
     return Router(
         path=path,
         route_handlers=handlers,
         middleware=sessions.middleware(settings),
-        dependencies={"me": Provide(provide_me)},
+        dependencies={"me": Provide(provide_me), **(provides or {})},
         request_class=HTMXRequest,
         # Pages show errors as pages; the APIs keep the app's problem+json handlers.
         exception_handlers={UnigateError: html_error, HTTPException: html_error} if html else {},
@@ -62,9 +71,17 @@ def portal_routes(settings: Settings) -> list[Any]:
     """Route handlers (routers) of the portal and the management API."""
     from portal import account, admin_api, admin_pages, developer, developer_api, schemes
 
+    throttle = SignInThrottle(settings.redis_url)
+
     return [
         root,
-        _section("/portal", [*account.PAGES, *developer.PAGES], settings, html=True),
+        _section(
+            "/portal",
+            [*account.PAGES, *developer.PAGES],
+            settings,
+            html=True,
+            provides={"throttle": Provide(lambda: throttle, sync_to_thread=False)},
+        ),
         _section("/admin", [*admin_pages.PAGES, *schemes.PAGES], settings, html=True, guards=[admin_only]),
         _section(
             "/portal/api",

@@ -74,6 +74,26 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(
         await session.http.aclose()
 
 
+async def test_guessing_passwords_is_stopped_after_ten_failures(gateway: Gateway) -> None:
+    account = await make_account("developer", prefix="target")
+    session = Session(httpx.AsyncClient(base_url=gateway.url, timeout=30))
+    try:
+        await session.get("/portal/login")
+        for n in range(10):
+            wrong = await session.form(
+                "/portal/login", {"username": account.username, "password": f"guess {n} wrong"}
+            )
+            assert wrong.status_code == 401
+        blocked = await session.form(
+            "/portal/login", {"username": account.username, "password": account.password}
+        )
+        assert blocked.status_code == 429 and "登录失败次数过多" in blocked.text
+    finally:
+        await session.http.aclose()
+    other = await make_account("developer", prefix="bystander")  # other accounts sign in as usual
+    await (await sign_in(gateway.url, other)).http.aclose()
+
+
 async def test_every_form_needs_its_csrf_token(dev_session: Session) -> None:
     await dev_session.get("/portal")
     forged = await dev_session.form("/portal/apps", {"name": unique("csrf")}, csrf=False)
