@@ -18,7 +18,7 @@ import msgspec
 
 from gateway.errors import UnigateError
 from gateway.schemes import journal
-from gateway.schemes.model import next_after
+from gateway.schemes.model import DEFAULT_TIMEZONE, next_after
 from gateway.schemes.queue import WorkQueue
 from gateway.schemes.runner import Batch, Context, Contexts, with_retries
 from gateway.store.scheme_tables import DeadLetter, Scheme, SchemeRun
@@ -74,7 +74,12 @@ async def claim(run_id: int, owner: str, lease_seconds: float) -> bool:
         await SchemeRun.update(
             {SchemeRun.owner: owner, SchemeRun.heartbeat_at: now, SchemeRun.status: status}
         )
-        .where(SchemeRun.id == run_id, SchemeRun.heartbeat_at == run["heartbeat_at"])
+        .where(
+            SchemeRun.id == run_id,
+            SchemeRun.heartbeat_at == run["heartbeat_at"],
+            # A run stopped between the read and here stays stopped.
+            SchemeRun.status == run["status"],
+        )
         .returning(SchemeRun.id)
     )
     if taken and run["status"] == "queued":
@@ -114,17 +119,18 @@ async def schedule_due(now: float | None = None) -> list[int]:
         .output(load_json=True)
     )
     for row in rows:
-        schedule = (row["definition"] or {}).get("schedule")
+        definition = row["definition"] or {}
+        schedule = definition.get("schedule")
         if not schedule:
             continue
         due = row["next_run_at"]
         if due is not None and due > now:
             continue
-        following = next_after(schedule, now)
+        following = next_after(schedule, now, definition.get("timezone") or DEFAULT_TIMEZONE)
         condition = Scheme.next_run_at.is_null() if due is None else Scheme.next_run_at == due
         moved = (
             await Scheme.update({Scheme.next_run_at: following})
-            .where(Scheme.id == row["id"], condition)
+            .where(Scheme.id == row["id"], condition, Scheme.enabled == True)  # noqa: E712
             .returning(Scheme.id)
         )
         if not moved or due is None:
@@ -132,8 +138,17 @@ async def schedule_due(now: float | None = None) -> list[int]:
         active = await SchemeRun.exists().where(
             SchemeRun.scheme == row["id"], SchemeRun.status.is_in(list(ACTIVE))
         )
-        if not active:
-            created.append(await create_run(row["id"], "schedule"))
+        if active:
+            continue
+        run_id = await create_run(row["id"], "schedule")
+        # A stop that came between the compare-and-set and the insert missed this run: stop it here.
+        still = await Scheme.exists().where(Scheme.id == row["id"], Scheme.enabled == True)  # noqa: E712
+        if not still:
+            await SchemeRun.update(
+                {SchemeRun.status: "stopped", SchemeRun.finished_at: datetime.now(UTC)}
+            ).where(SchemeRun.id == run_id, SchemeRun.status == "queued")
+            continue
+        created.append(run_id)
     return created
 
 
@@ -151,6 +166,7 @@ class Driver:
         run = await SchemeRun.select().where(SchemeRun.id == run_id).output(load_json=True).first()
         assert run is not None
         beat = _Heartbeat(run_id, self.owner, self.tuning.lease_seconds)
+        beat.stopping = run["status"] == "stopping"  # taken over after a stop: read no further
         beat.start()
         error = ""
         try:
@@ -206,6 +222,8 @@ class Driver:
                 await self.queue.put(run_id, run["priority"], [], cursor=cursor, pull_done=True, pulled=0)
                 return
             await self._room(beat)
+            if beat.stopping:  # asked to stop while waiting for room: read nothing more
+                continue
             page, _ = await with_retries(
                 definition.retry,
                 functools.partial(
@@ -251,6 +269,8 @@ class Driver:
         """Backpressure: do not read more while the queue is at its bound."""
         while await self.queue.depth() >= self.tuning.queue_bound:
             beat.check()
+            if beat.stopping:
+                return
             await asyncio.sleep(0.05)
 
     async def _put(

@@ -20,6 +20,7 @@ from gateway.errors import Conflict, InvalidMapping, InvalidParameter, NotFound,
 from gateway.mapping import MappingError, MappingSpecError, compile_mapping
 from gateway.schemes import driver
 from gateway.schemes.model import (
+    DEFAULT_TIMEZONE,
     SchemeDefinition,
     check_priority,
     next_after,
@@ -266,12 +267,12 @@ async def start(name: str) -> dict[str, Any]:
     """Turn the schedule on (its first run is at the schedule's next time)."""
     ident = await scheme_id(name)
     row = await get_scheme(name)
-    schedule = (row["definition"] or {}).get("schedule")
+    definition = row["definition"] or {}
+    schedule = definition.get("schedule")
     if not schedule:
         raise InvalidParameter("schedule", f"scheme {name!r} has no schedule; use run-now")
-    await Scheme.update({Scheme.enabled: True, Scheme.next_run_at: next_after(schedule, time.time())}).where(
-        Scheme.id == ident
-    )
+    first = next_after(schedule, time.time(), definition.get("timezone") or DEFAULT_TIMEZONE)
+    await Scheme.update({Scheme.enabled: True, Scheme.next_run_at: first}).where(Scheme.id == ident)
     return {"name": name, "enabled": True}
 
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 from aiohttp import web
@@ -25,8 +31,10 @@ from gateway.settings import Settings, load_settings
 from gateway.store import engine as store_engine
 from gateway.store import manage
 from gateway.store.crypto import Vault
-from gateway.store.scheme_tables import SchemeRun
-from tests.conftest import SEED, _LoopThread, _serve, migrate
+from gateway.store.scheme_tables import Scheme, SchemeRun
+from tests.conftest import SEED, Gateway, _LoopThread, _serve, migrate
+from tests.portal.conftest import make_account, sign_in
+from tests.services import free_port, run_process
 
 TEMPLATE_MAPPING = Path(__file__).parents[2] / "gateway/schemes/templates/stockout_to_trade_push.yaml"
 _names = itertools.count(1)
@@ -40,6 +48,7 @@ class Target:
     pushes: Counter[str] = field(default_factory=Counter)
     order: list[str] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)  # tid -> when it was last stored (monotonic)
+    calls: list[float] = field(default_factory=list)  # when each call of any kind arrived (monotonic)
     delay: float = 0.0  # seconds each trade_push call takes (a slow target)
     fail_next: int = 0  # answer this many trade_push calls with the vendor's "too frequent"
 
@@ -64,6 +73,7 @@ class Sims:
 def _counting(target: Target) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        target.calls.append(time.monotonic())
         if request.path.endswith("/trade_push.php"):
             if target.delay:
                 await asyncio.sleep(target.delay)
@@ -126,6 +136,18 @@ def sims_factory() -> Iterator[Callable[..., Sims]]:
         for runner in runners:
             thread.run(runner.cleanup())
         thread.stop()
+
+
+@pytest.fixture
+async def admin_http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin API as a signed-in admin's browser calls it (session cookie and CSRF header)."""
+    account = await make_account("admin", prefix="schemes-admin")
+    session = await sign_in(gateway.url, account)
+    session.http.headers["x-csrftoken"] = session.csrf
+    try:
+        yield session.http
+    finally:
+        await session.http.aclose()
 
 
 @dataclass
@@ -232,7 +254,100 @@ async def flow_factory(
         return Flow(name, ident, fast, base_env, sims, names)
 
     yield make
+    # A schedule left on would fire in the workers of later tests, against simulators stopped by then.
+    await Scheme.update({Scheme.enabled: False, Scheme.next_run_at: None}).where(
+        Scheme.enabled == True  # noqa: E712 (a column comparison, not a truth test)
+    )
     for engine in engines:
         await store_engine.stop(engine)
     if engines:  # the session's SQLite store again, for the tests that follow
         store_engine.bind(store_engine.make_engine(settings))
+
+
+# -- worker processes and the CLI -------------------------------------------------------------------
+
+
+def worker_env(flow: Flow, redis_url: str | None = None, **extra: str) -> dict[str, str]:
+    """Settings for `unigate` processes over a flow's store: quick polls, short leases (a killed or stopped
+    worker's run is taken over within seconds)."""
+    env = {
+        **flow.env,
+        "UNIGATE_SCHEME_LEASE_SECONDS": "2",
+        "UNIGATE_SCHEME_CLAIM_IDLE_SECONDS": "2",
+        "UNIGATE_SCHEME_POLL_SECONDS": "0.1",
+        **({"REDIS_URL": redis_url} if redis_url else {}),
+    }
+    return {**env, **extra}
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    health_url: str
+
+    def health(self) -> dict[str, Any]:
+        """The worker's /healthz: its name, the runs it drives and the batches it finished."""
+        return dict(httpx.get(self.health_url, timeout=5).json())
+
+
+@contextmanager
+def worker_processes(env: dict[str, str], count: int, log_dir: Path) -> Iterator[list[WorkerProcess]]:
+    """`count` real `unigate worker` processes, started side by side, each ready (its health answers)."""
+    ports = [free_port() for _ in range(count)]
+    starting = [
+        run_process(
+            [sys.executable, "-m", "gateway.cli", "worker", "--health-port", str(port)],
+            env=env,
+            log_path=log_dir / f"worker-{n}.log",
+            ready_url=f"http://127.0.0.1:{port}/healthz",
+        )
+        for n, port in enumerate(ports)
+    ]
+    with ExitStack() as stack, ThreadPoolExecutor(count) as pool:
+        entered = [pool.submit(manager.__enter__) for manager in starting]
+        failure: BaseException | None = None
+        started = []
+        for manager, future, port in zip(starting, entered, ports, strict=True):
+            try:
+                proc = future.result()
+            except BaseException as exc:  # the others that did start are still stopped on the way out
+                failure = failure or exc
+                continue
+            stack.push(manager.__exit__)
+            started.append(WorkerProcess(proc, f"http://127.0.0.1:{port}/healthz"))
+        if failure is not None:
+            raise failure
+        yield started
+
+
+async def unigate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `unigate ARGS...` as a user would, without blocking the test's event loop."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    """Wait for `check` to hold (a bound on a hang, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def runs_of(scheme_id: int) -> list[dict[str, Any]]:
+    """A scheme's runs, oldest first."""
+    return list(
+        await SchemeRun.select()
+        .where(SchemeRun.scheme == scheme_id)
+        .order_by(SchemeRun.id)
+        .output(load_json=True)
+    )
+
+
+FINAL = ("succeeded", "partial", "failed", "stopped")

@@ -5,11 +5,8 @@ save, run, per-record results)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-import pytest
 import yaml
 from playwright.async_api import Page, async_playwright, expect
 
@@ -23,17 +20,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-
-
-@pytest.fixture
-async def admin_http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    account = await make_account("admin", prefix="schemes-admin")
-    session = await sign_in(gateway.url, account)
-    session.http.headers["x-csrftoken"] = session.csrf
-    try:
-        yield session.http
-    finally:
-        await session.http.aclose()
 
 
 async def test_preview_maps_sample_records_and_reports_each_failure(admin_http, flow_factory):
