@@ -6,8 +6,6 @@ PYTHON ?= python3
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 ASSETS := node_modules/.installed
-# Debian packages the tests start for real: Redis, PostgreSQL, Chromium (portal), nginx and wrk (benchmarks).
-TEST_DEBS := redis-server postgresql chromium nginx-light wrk
 
 .PHONY: demo test lint typecheck unit system-deps clean bench
 
@@ -51,6 +49,8 @@ $(ASSETS): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Debian packages the tests use for real: Redis, PostgreSQL, Chromium and a CJK font (portal pages),
+# nginx and wrk (benchmarks).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -58,6 +58,7 @@ system-deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt-install PKGS="$$missing"; fi
 
 apt-install:
