@@ -1,5 +1,4 @@
-"""The `unigate` command: serve, simulators, migrate, seed-demo, demo, consumers, keys, connections, admin,
-config."""
+"""The `unigate` command: run the gateway, workers and simulators, and manage what they serve."""
 
 from __future__ import annotations
 
