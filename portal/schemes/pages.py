@@ -12,7 +12,7 @@ from litestar.static_files import create_static_files_router
 
 from gateway.schemes import service
 from portal.nav import NavEntry, register
-from portal.web import page
+from portal.web import page, t
 
 register(NavEntry("admin", "/admin/schemes", "Schemes", order=60))
 
@@ -25,13 +25,15 @@ async def schemes_page(request: Request[Any, Any, Any]) -> Template:
 @get("/schemes/{name:str}")
 async def designer_page(request: Request[Any, Any, Any], name: str) -> Template:
     scheme = await service.get_scheme(name)
-    return page(request, "schemes/designer.html", title=f"Scheme {name}", scheme=scheme)
+    title = t(request, "Scheme {name}", name=name)
+    return page(request, "schemes/designer.html", title=title, scheme=scheme)
 
 
 @get("/schemes/runs/{run_id:int}")
 async def run_page(request: Request[Any, Any, Any], run_id: int) -> Template:
     run = await service.run_detail(run_id)
-    return page(request, "schemes/run.html", title=f"Run {run_id}", run=run, scheme=run["scheme"])
+    title = t(request, "Run {run_id}", run_id=run_id)
+    return page(request, "schemes/run.html", title=title, run=run, scheme=run["scheme"])
 
 
 PAGES: list[Any] = [schemes_page, run_page, designer_page]

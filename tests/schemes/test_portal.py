@@ -1,15 +1,17 @@
 """The schemes section of the portal against a real `unigate serve` and `unigate worker`: the mapping
-preview API, mapping versions, and the visual designer driven in Chromium (drag and drop, preview,
-save, run, per-record results)."""
+preview API, mapping versions, and the visual designer driven in Chromium in the admin's language (drag
+and drop, preview, save, run, start and stop, per-record results)."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import yaml
 from playwright.async_api import Page, async_playwright, expect
 
+from gateway.schemes import service
 from tests.conftest import Gateway
 from tests.portal.conftest import Account, make_account, sign_in
 from tests.schemes.conftest import TEMPLATE_MAPPING, Flow
@@ -118,6 +120,11 @@ async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record
                 page = await browser.new_page()
                 await _login(page, gateway.url, account)
                 await page.goto(f"{gateway.url}/admin/schemes")
+                row = page.locator(
+                    "[data-testid=schemes] tr", has=page.locator(f"a[href='/admin/schemes/{flow.name}']")
+                )
+                await expect(row.locator("[data-status]")).to_have_attribute("data-status", "idle")
+                await expect(row.locator("[data-status]")).to_have_text("空闲")
                 await page.click(f"a[href='/admin/schemes/{flow.name}']")
                 await expect(page.locator("#designer[data-ready=true]")).to_be_visible(timeout=15000)
 
@@ -141,30 +148,47 @@ async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record
                 await page.select_option("#link-fn", "lower")
                 await page.click("#link-apply")
 
+                # The page speaks the admin's language: Chinese, the default.
                 await page.click("#load-samples")
-                await expect(page.locator("#designer-status")).to_have_text(
-                    "5 sample records loaded", timeout=20000
-                )
+                designer_status = page.locator("#designer-status")
+                await expect(designer_status).to_have_text("已加载 5 条样例记录", timeout=20000)
                 await page.click("#preview")
-                await expect(page.locator("#designer-status")).to_contain_text("preview: 5 mapped")
+                await expect(page.locator("#designer-status")).to_contain_text("预览：5 条映射成功")
                 preview = await page.locator("#preview-out").text_content() or ""
                 assert '"buyer_nick"' in preview
 
                 await page.click("#save")
-                await expect(page.locator("#designer-status")).to_contain_text("saved: mapping")
+                await expect(page.locator("#designer-status")).to_contain_text("已保存：映射")
                 await page.click("[data-testid=run-now]")
                 status = page.locator("#runs-body tr").first.locator("[data-testid=run-status]")
-                await expect(status).to_have_text("succeeded", timeout=60000)
+                await expect(status).to_have_attribute("data-status", "succeeded", timeout=60000)
+                await expect(status).to_have_text("成功")
+
+                # Start turns the schedule on (its first run is a schedule's length away), Stop turns it off.
+                scheme_status = page.locator("#scheme-status")
+                await page.click("[data-testid=start]")
+                await expect(page.locator("#action-result")).to_have_text("计划已启用")
+                await expect(scheme_status).to_have_attribute("data-status", "scheduled")
+                await expect(scheme_status).to_have_text("已启用计划")
+                started = await service.get_scheme(flow.name)
+                assert started["enabled"] is True and started["next_run_at"] > time.time()
+                await page.click("[data-testid=stop]")
+                await expect(page.locator("#action-result")).to_have_text("计划已停用")
+                await expect(scheme_status).to_have_attribute("data-status", "idle")
+                stopped = await service.get_scheme(flow.name)
+                assert (stopped["enabled"], stopped["next_run_at"]) == (False, None)
 
                 await page.locator("#runs-body tr").first.locator("a").click()
-                await expect(page.locator("#run-progress")).to_contain_text("succeeded")
+                await expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
+                await expect(page.locator("#run-progress")).to_contain_text("成功")
                 rows = page.locator("#records-body tr")
                 await expect(rows.first).to_be_visible()
                 expected = flow.expected_tids()
                 assert await rows.count() == len(expected)
-                assert set(await page.locator("[data-testid=record-status]").all_text_contents()) == {
-                    "success"
-                }
+                cells = page.locator("[data-testid=record-status]")
+                statuses = await cells.evaluate_all("cells => cells.map((c) => c.dataset.status)")
+                assert set(statuses) == {"success"}
+                assert set(await cells.all_text_contents()) == {"成功"}
                 await page.check("#failed-only")
                 await expect(rows).to_have_count(0)
             finally:

@@ -17,3 +17,11 @@ window.schemesApi = async function (method, path, body) {
 };
 window.escapeHtml = (value) =>
   String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+// What the scripts say, in the page's language (templates/schemes/_texts.html): schemeText("loaded", {n: 5}).
+(function () {
+  const node = document.getElementById("scheme-texts");
+  const texts = node ? JSON.parse(node.textContent) : { messages: {}, states: {} };
+  window.schemeText = (key, values = {}) =>
+    (texts.messages[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  window.schemeState = (value) => texts.states[value] || value;
+})();

@@ -6,6 +6,8 @@
   if (!root) return;
   const api = window.schemesApi;
   const esc = window.escapeHtml;
+  const text = window.schemeText;
+  const stateOf = window.schemeState;
   const name = root.dataset.scheme;
   const VALUE_KEYS = ["from", "const", "expr", "template", "concat"];
   const FUNCTIONS = ["", "trim", "upper", "lower", "first", "last", "length"];
@@ -169,7 +171,8 @@
     if (pairs.length) setting.map = Object.fromEntries(pairs.map(([k, ...v]) => [k.trim(), v.join("=").trim()]));
     else delete setting.map;
     renderTarget();
-    say(`${target}: ${fn ? "fn " + fn : "no function"}${pairs.length ? `, map of ${pairs.length}` : ""}`);
+    const what = fn ? text("function", { target, fn }) : text("no_function", { target });
+    say(pairs.length ? `${what} · ${text("value_map", { n: pairs.length })}` : what);
   }
 
   function removeLink() {
@@ -178,7 +181,7 @@
     delete place.holder[place.key];
     $("link-editor").hidden = true;
     renderTarget();
-    say(`${target}: link removed`);
+    say(text("removed", { target }));
   }
 
   // -- drag and drop ----------------------------------------------------------------------------------
@@ -231,13 +234,13 @@
   }
 
   async function loadSamples() {
-    say("loading sample records…");
+    say(text("loading"));
     try {
       readPickers();
       state.samples = await api("POST", "/schemes/sample", { definition: state.definition, limit: 5 });
       renderSource();
-      say(`${state.samples.length} sample records loaded`);
-    } catch (error) { say("could not load samples: " + error.message); }
+      say(text("loaded", { n: state.samples.length }));
+    } catch (error) { say(text("load_failed", { error: error.message })); }
   }
 
   async function preview() {
@@ -245,11 +248,11 @@
     try {
       const result = await api("POST", "/mappings/preview", { spec: state.spec, records: state.samples });
       const ok = result.records.filter((r) => r !== null).length;
-      say(`preview: ${ok} mapped, ${result.errors.length} with errors`);
+      say(text("previewed", { ok, errors: result.errors.length }));
       $("preview-out").textContent = JSON.stringify({ errors: result.errors, records: result.records.slice(0, 3) }, null, 2);
     } catch (error) {
       const issues = (error.problem && error.problem.issues) || [];
-      say("the mapping has problems: " + error.message);
+      say(text("problems", { error: error.message }));
       $("preview-out").textContent = JSON.stringify(issues, null, 2);
     }
   }
@@ -265,8 +268,8 @@
         priority: state.scheme.priority,
       });
       $("mapping-version").textContent = `${saved.name} v${saved.version}`;
-      say(`saved: mapping ${saved.name} version ${saved.version}`);
-    } catch (error) { say("not saved: " + error.message); }
+      say(text("saved", { name: saved.name, version: saved.version }));
+    } catch (error) { say(text("not_saved", { error: error.message })); }
   }
 
   $("load-samples").addEventListener("click", loadSamples);
@@ -279,8 +282,14 @@
     button.addEventListener("click", async () => {
       try {
         const result = await api("POST", `/schemes/${encodeURIComponent(name)}/${button.dataset.action}`, {});
-        $("action-result").textContent = result.run ? `run #${result.run} queued` : `schedule ${result.enabled ? "on" : "off"}`;
-        if (result.enabled !== undefined) $("scheme-status").textContent = result.enabled ? "scheduled" : "idle";
+        $("action-result").textContent = result.run
+          ? text("queued", { run: result.run })
+          : text(result.enabled ? "schedule_on" : "schedule_off");
+        if (result.enabled !== undefined) {
+          const status = result.enabled ? "scheduled" : "idle";
+          $("scheme-status").dataset.status = status;
+          $("scheme-status").textContent = stateOf(status);
+        }
         refreshRuns();
       } catch (error) { $("action-result").textContent = error.message; }
     }),
@@ -290,7 +299,7 @@
     try {
       const runs = await api("GET", `/schemes/${encodeURIComponent(name)}/runs?limit=10`);
       $("runs-body").innerHTML = runs
-        .map((r) => `<tr data-run="${r.id}"><td><a href="/admin/schemes/runs/${r.id}">#${r.id}</a></td><td>${esc(r.trigger)}</td><td data-testid="run-status">${esc(r.status)}</td><td>${r.pulled}</td><td>${r.succeeded}</td><td>${r.skipped}</td><td>${r.failed}</td><td>${r.throughput ?? "—"}</td></tr>`)
+        .map((r) => `<tr data-run="${r.id}"><td><a href="/admin/schemes/runs/${r.id}">#${r.id}</a></td><td>${esc(stateOf(r.trigger))}</td><td data-testid="run-status" data-status="${esc(r.status)}">${esc(stateOf(r.status))}</td><td>${r.pulled}</td><td>${r.succeeded}</td><td>${r.skipped}</td><td>${r.failed}</td><td>${r.throughput ?? "—"}</td></tr>`)
         .join("");
     } catch (error) { /* the next poll tries again */ }
   }
@@ -314,5 +323,5 @@
     root.dataset.ready = "true";
   }
 
-  init().catch((error) => say("could not load the scheme: " + error.message));
+  init().catch((error) => say(text("scheme_failed", { error: error.message })));
 })();

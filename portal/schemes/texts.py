@@ -1,0 +1,60 @@
+"""Chinese for the scheme pages: the words their scripts show (templates/schemes/_texts.html), the run and
+record states, and the page titles; registered with the portal's i18n when the section is loaded."""
+
+from __future__ import annotations
+
+from portal.i18n import register
+
+ZH = {
+    # designer status line and link editor
+    "Loading sample records…": "正在加载样例记录…",
+    "{n} sample records loaded": "已加载 {n} 条样例记录",
+    "Could not load samples: {error}": "无法加载样例记录：{error}",
+    "Preview: {ok} mapped, {errors} with errors": "预览：{ok} 条映射成功，{errors} 条出错",
+    "The mapping has problems: {error}": "映射有问题：{error}",
+    "Saved: mapping {name} version {version}": "已保存：映射 {name} 第 {version} 版",
+    "Not saved: {error}": "未保存：{error}",
+    "{target}: function {fn}": "{target}：函数 {fn}",
+    "{target}: no function": "{target}：无函数",
+    "value map of {n}": "值映射 {n} 项",
+    "{target}: link removed": "{target}：已删除映射",
+    "Run #{run} queued": "运行 #{run} 已排队",
+    "Schedule on": "计划已启用",
+    "Schedule off": "计划已停用",
+    "Could not load the scheme: {error}": "无法加载方案：{error}",
+    # a run's progress and its dead letters
+    "read {n}": "已读取 {n}",
+    "{n} pushed": "已推送 {n}",
+    "{n} unchanged": "未变更 {n}",
+    "{n} failed": "失败 {n}",
+    "{n} awaiting the target": "等待目标应答 {n}",
+    "{n} records/s": "{n} 条/秒",
+    "Replay": "重放",
+    "Select {key}": "选择 {key}",
+    "Replay queued as run": "重放已排队，运行",
+    # states, triggers and stages
+    "queued": "排队中",
+    "running": "运行中",
+    "stopping": "正在停止",
+    "succeeded": "成功",
+    "partial": "部分失败",
+    "failed": "失败",
+    "stopped": "已停止",
+    "success": "成功",
+    "skipped": "未变更，已跳过",
+    "awaiting the target": "等待目标应答",
+    "scheduled": "已启用计划",
+    "idle": "空闲",
+    "manual": "手动",
+    "schedule": "定时",
+    "replay": "重放",
+    "command line": "命令行",
+    "mapping": "映射",
+    "enrichment": "补充查询",
+    "target": "目标",
+    # page titles
+    "Scheme {name}": "方案 {name}",
+    "Run {run_id}": "运行 #{run_id}",
+}
+
+register(ZH)
