@@ -128,7 +128,7 @@ def check_definition(definition: SchemeDefinition) -> None:
 
 
 def next_after(schedule: str, after: float, timezone: str = DEFAULT_TIMEZONE) -> float:
-    """The next time (epoch seconds) a schedule fires after `after`; a cron expression is read in `timezone`."""
+    """The next time (epoch seconds) a schedule fires after `after`; cron is read in `timezone`."""
     text = schedule.strip()
     interval = _INTERVAL.match(text)
     if interval:
