@@ -296,10 +296,62 @@ def zone(name: str) -> tzinfo:
         raise ValueError(f"'{name}' is not a time zone name (use e.g. Asia/Shanghai or UTC)") from None
 
 
+_FIXED_WIDTH = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}
+_FIXED_RE = re.compile(r"%[YmdHMS]|%%|[^%]")
+
+
+def _slicer(strf: str) -> Callable[[str], datetime | None] | None:
+    """For a pattern of fixed-width numbers and literal characters (`%Y%m%d%H%M%S`, `%Y/%m/%d %H:%M`), a
+    reader that slices the digits out instead of running strptime; it gives None for anything it does
+    not read (a one-digit month, another shape), which then takes strptime's path, so the result and
+    the errors stay strptime's."""
+    pieces = _FIXED_RE.findall(strf)
+    if "".join(pieces) != strf or not {"%Y", "%m", "%d"} <= set(pieces):
+        return None
+    numbers: dict[str, tuple[int, int]] = {}
+    literals: list[tuple[int, str]] = []
+    position = 0
+    for piece in pieces:
+        if piece in _FIXED_WIDTH:
+            if piece in numbers:
+                return None
+            numbers[piece] = (position, position + _FIXED_WIDTH[piece])
+            position += _FIXED_WIDTH[piece]
+        else:
+            literals.append((position, "%" if piece == "%%" else piece))
+            position += 1
+    length = position
+    order = [numbers.get(name) for name in ("%Y", "%m", "%d", "%H", "%M", "%S")]
+
+    def read(text: str) -> datetime | None:
+        if len(text) != length or not text.isascii():
+            return None
+        for at, char in literals:
+            if text[at] != char:
+                return None
+        parts: list[int] = []
+        for where in order:
+            if where is None:
+                parts.append(0)
+                continue
+            digits = text[where[0] : where[1]]
+            if not digits.isdigit():
+                return None
+            parts.append(int(digits))
+        year, month, day, hour, minute, second = parts
+        try:
+            return datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            return None
+
+    return read
+
+
 def _parser(fmt: str, tz: tzinfo | None) -> Callable[[Any], datetime | None]:
     """Read a vendor value as an aware datetime; naive values are taken to be in `tz` (left naive if None)."""
     strf = None if fmt in DATETIME_KEYWORDS else pattern_to_strftime(fmt)
     iso_len = _ISO_SHAPES.get(strf or "")
+    sliced = _slicer(strf) if strf is not None and iso_len is None else None
 
     def attach(moment: datetime) -> datetime:
         return moment.replace(tzinfo=tz) if moment.tzinfo is None and tz is not None else moment
@@ -330,6 +382,8 @@ def _parser(fmt: str, tz: tzinfo | None) -> Callable[[Any], datetime | None]:
                 return attach(datetime.fromisoformat(text))
             if iso_len is not None and len(text) == iso_len and text[4] == "-" and text[7] == "-":
                 return attach(datetime.fromisoformat(text))
+            if sliced is not None and (moment := sliced(text)) is not None:
+                return attach(moment)
             return attach(datetime.strptime(text, strf))
         except ValueError:
             expected = "an RFC 3339 date-time such as 2026-03-01T10:00:00+08:00" if strf is None else fmt
@@ -365,10 +419,8 @@ def make_datetime(fmt: str, tz: str, output: str, output_tz: str) -> Callable[[A
     naive = _parser(fmt, None) if wall_clock else parse
     strf = pattern_to_strftime(output) if wall_clock else ""
     # The commonest case of all, vendor time in and the same vendor time out: check it, hand it back.
-    same_text = _ISO_SHAPES.get(strf) if wall_clock and fmt not in DATETIME_KEYWORDS else None
-    if same_text is not None and pattern_to_strftime(fmt) != strf:
-        same_text = None
-    separator = strf[8] if same_text == 19 else ""
+    shape = same_text_shape(fmt, tz, output, output_tz)
+    same_text, separator = shape if shape is not None else (None, "")
 
     def coerce(value: Any) -> Any:
         if (
@@ -398,3 +450,15 @@ def make_datetime(fmt: str, tz: str, output: str, output_tz: str) -> Callable[[A
             raise ValueProblem(f"{show(value)} cannot be shown as {output}") from None
 
     return coerce if same_text is not None else convert
+
+
+def same_text_shape(fmt: str, tz: str, output: str, output_tz: str) -> tuple[int, str] | None:
+    """(length, separator) when make_datetime hands a valid vendor text back as it is (the same
+    ISO-shaped pattern in and out, in the same zone), so compiled code can check the shape inline."""
+    if fmt in DATETIME_KEYWORDS or output in DATETIME_KEYWORDS or tz != output_tz:
+        return None
+    strf = pattern_to_strftime(fmt)
+    if "%z" in strf or strf != pattern_to_strftime(output) or strf not in _ISO_SHAPES:
+        return None
+    length = _ISO_SHAPES[strf]
+    return length, strf[8] if length == 19 else ""

@@ -6,21 +6,26 @@ user text only ever appears in it as a repr() literal, so a spec cannot inject c
 
 from __future__ import annotations
 
+import ast
 import copy
 import functools
 import itertools
 from collections.abc import Callable
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from gateway.mapping import coerce, functions, runtime
 from gateway.mapping.coerce import quantum
 from gateway.mapping.errors import MappingError
-from gateway.mapping.formula import NUM, FormulaEmitter, kind_of
+from gateway.mapping.formula import NUM, FormulaEmitter, kind_of, outer_sums, plain_arithmetic
 from gateway.mapping.paths import WILDCARD, Path
 from gateway.mapping.spec import FieldSpec, MappingSpec, coercer
 
 RECORD = "r"
+_VARYING = object()
+# Constants that one output may share with every other: nothing can change them in place.
+_IMMUTABLE = (str, int, float, Decimal, bool, type(None), tuple, frozenset)
 
 _HELPERS: dict[str, Any] = {
     "_MappingError": MappingError,
@@ -46,6 +51,8 @@ _HELPERS: dict[str, Any] = {
     "_to_text": coerce.to_text,
     "_arith": coerce.arith,
     "_number": runtime.number_or_none,
+    "_to_number": coerce.to_number,
+    "_fromisoformat": datetime.fromisoformat,
     "_MISS": runtime.MISSING,
     "_Decimal": Decimal,
     "_ZERO": Decimal(0),
@@ -113,6 +120,17 @@ class _Generator:
         self.read_by_target = {
             str(path.steps[0]) for path in _all_paths(spec.fields) if path.scope == "target" and path.steps
         }
+        # The record and each list item read their fields once, into locals, at the top of their block
+        # (see prefetch_lines): base variable -> {key: local}, and where each block's reads go.
+        self.prefetch: dict[str, dict[str, str]] = {}
+        self.prefetch_slots: list[tuple[int, int, str]] = []
+        self.prefetching = True
+        self.top_fields = {field.name: field for field in spec.fields}
+        self.quantized: dict[str, str] = {}  # a formula decimal's text variable -> its Decimal variable
+        # Sums over a list this mapping builds, worked out while building it (see fusable_sums).
+        self.fused = self.fusable_sums()
+        self.fused_ready: dict[int, str] = {}
+        self.fused_items: dict[str, dict[str, str]] = {}  # output item variable -> field -> decimal code
 
     # -- the formula emitter's host ---------------------------------------------------------------
 
@@ -131,6 +149,12 @@ class _Generator:
             if path.scope == "target"
             else scopes[-1 - path.up]
         )
+        if base in self.fused_items and path.scope == "self":
+            return self.fused_items[base][str(path.steps[0])]
+        if path.scope == "target" and len(path.steps) == 1:
+            field = self.top_fields.get(str(path.steps[0]))
+            if field is not None and _own_decimal_text(field):
+                return self.own_decimal(field, self.target_vars[field.name])
         if base in self.item_records and path.scope == "self" and len(path.steps) == 1:
             field = self.each_fields[base].get(str(path.steps[0]))
             if field is not None and field.type == "decimal" and (field.output or "string") == "string":
@@ -139,6 +163,93 @@ class _Generator:
                 read = f"({text} := {base}.get({path.steps[0]!r}))"
                 return f"({found} if ({found} := _NUMBERS.get({read})) is not None else _own_number({text}))"
         return self.number_once(path, scopes) if shared else None
+
+    def own_decimal(self, field: FieldSpec, value: str) -> str:
+        """A decimal field's value (`value` names it) as a Decimal: missing is 0, as in arithmetic."""
+        if field.has_const and self.is_constant(field):
+            const = field.const
+            return self.code.hoist(Decimal(0) if const is None else Decimal(const))
+        if value in self.quantized and field.when is None:
+            return self.quantized[value]
+        if (field.output or "string") == "string":
+            found = self.code.fresh("_m")
+            return f"({found} if ({found} := _NUMBERS.get({value})) is not None else _own_number({value}))"
+        return f"({value} if {value} is not None else _ZERO)"
+
+    # The temporary `_m` is used up within its own expression, so one name serves every such read, and
+    # the same read written twice is the same code, which value_once then works out once.
+    def number_of(self, code: str) -> str:
+        # A miss is not remembered: values picked at run time (a coalesce) are mostly one-offs, and
+        # remembering them would push the amounts that do repeat out of the memo.
+        memo = f"(_m := _NUMBERS.get({code})) is not None"
+        return f"(_m if {code}.__class__ is str and {memo} else _arith({code}))"
+
+    def to_number(self, code: str) -> str:
+        # The memo also holds blank text as 0, which arithmetic wants; here blank text is no value.
+        memo = f"(_m := _NUMBERS.get({code})) is not None and (_m or {code}.strip())"
+        return f"(_m if {code}.__class__ is str and {memo} else _to_number({code}))"
+
+    def fused_sum(self, node: ast.Call) -> str | None:
+        return self.fused_ready.get(id(node))
+
+    def first_number(self, parts: list[tuple[str, str]]) -> str | None:
+        if self.guarded:
+            return None
+        key = (self.block, "coalesce", tuple(parts))
+        if key not in self.numbers:
+            local = self.code.fresh("_c")
+            self._first_number(parts, local)
+            self.numbers[key] = local
+        return self.numbers[key]
+
+    def _first_number(self, parts: list[tuple[str, str]], local: str) -> None:
+        """The first present part, converted like number_once converts (but not remembered: values
+        picked at run time are mostly one-offs); a formula's number is always present."""
+        line = self.code.line
+        (name, kind), rest = parts[0], parts[1:]
+        if kind == NUM:
+            line(f"{local} = {name}")
+            return
+        line(f"if {name}.__class__ is str and {name} and {name} not in _ZERO_DATES:")
+        line(f"    if ({local} := _NUMBERS.get({name})) is None:")
+        line("        try:")
+        line(f"            {local} = _Decimal({name})")
+        line("        except _InvalidOperation:")
+        line(f"            {local} = _arith({name})")
+        line(f"        if not {local}.is_finite():")
+        line(f"            {local} = _arith({name})")
+        line(f"elif {name}.__class__ is not str and _present({name}):")
+        line(f"    {local} = _arith({name})")
+        line("else:")
+        self.code.depth += 1
+        if rest:
+            self._first_number(rest, local)
+        else:
+            line(f"{local} = _ZERO")
+        self.code.depth -= 1
+
+    def fusable_sums(self) -> dict[str, list[tuple[ast.Call, set[str]]]]:
+        """Sums over a list field of this mapping (`sum($target.lines, price * num - discount)`) whose
+        body is plain arithmetic on the items' decimal fields: such a body cannot fail, so it is added
+        up as each item is built, from the decimals at hand, instead of reading the items again."""
+        fused: dict[str, list[tuple[ast.Call, set[str]]]] = {}
+        for field in self.spec.fields:
+            if field.expr is None:
+                continue
+            for node, listed in outer_sums(field.expr.tree):
+                target = self.top_fields.get(str(listed.steps[0])) if listed.steps else None
+                if (
+                    listed.scope != "target"
+                    or len(listed.steps) != 1
+                    or target is None
+                    or target.each is None
+                    or target.when is not None
+                ):
+                    continue
+                names = {child.name for child in target.fields if _own_decimal_text(child, any_output=True)}
+                if plain_arithmetic(node.args[1], names):
+                    fused.setdefault(target.name, []).append((node, names))
+        return fused
 
     def number_once(self, path: Path, scopes: list[str]) -> str | None:
         """Convert a source value to a decimal once per record (or list item), for every formula that uses it.
@@ -174,7 +285,7 @@ class _Generator:
         """A formula's read of a record field, shared by every formula of the block that reads it."""
         code = self.access(path, scopes)
         base = scopes[0] if path.scope == "root" else scopes[-1 - path.up] if path.scope != "target" else ""
-        if self.guarded or base not in self.dict_vars or base in self.item_records:
+        if code.isidentifier() or self.guarded or base not in self.dict_vars or base in self.item_records:
             return code
         return self.value_once(code)
 
@@ -217,7 +328,19 @@ class _Generator:
         for pos, step in enumerate(steps):
             if step == WILDCARD:
                 return f"_walk({code}, {self.code.hoist(tuple(steps[pos:]))})"
-            if isinstance(step, int):
+            if (
+                pos == 0
+                and known_dict
+                and isinstance(step, str)
+                and code in self.prefetch
+                and self.prefetching
+            ):
+                # A field of the record or of the list item: the local it was read into once.
+                reads = self.prefetch[code]
+                if step not in reads:
+                    reads[step] = self.code.fresh("_f")
+                code = reads[step]
+            elif isinstance(step, int):
                 code = f"_index({code}, {step!r})"
             elif known_dict:
                 code = f"{code}.get({step!r})"
@@ -253,8 +376,11 @@ class _Generator:
             # A copy with a fallback cannot fail either: one expression, straight into the output.
             reads = [self.access(path, scopes) for path in field.sources]
             value = reads[0] if len(reads) == 1 else self.present_or(reads[0], reads[1])
+            default = self.constant(field.default)
+            if value.isidentifier():
+                return f"({value} if {value} is not None else {default})"
             temp = self.code.fresh("_e")
-            expr = f"({temp} if ({temp} := {{}}) is not None else {self.constant(field.default)})"
+            expr = f"({temp} if ({temp} := {{}}) is not None else {default})"
             if len(reads) == 1:
                 self.optimistic(reads[0], field.sources[0], scopes)
                 if reads[0] in self.subscripts:
@@ -279,6 +405,27 @@ class _Generator:
         self.code.line("except Exception as _x:")
         self.code.line(f"    raise _failure(_key, {RECORD}0, {where}, _x) from None")
         return var
+
+    def begin_prefetch(self, base: str) -> None:
+        """The block of `base` (a plain dict) starts here: its field reads are written here at the end."""
+        self.prefetch[base] = {}
+        self.prefetch_slots.append((len(self.code.lines), self.code.depth, base))
+
+    def prefetch_lines(self) -> None:
+        """Write each block's reads where it starts. Vendors send every field, so the reads subscript
+        (`r['x']`, cheaper than `r.get('x')`); a record without one of the keys reads them all with .get."""
+        for position, depth, base in reversed(self.prefetch_slots):
+            reads = self.prefetch[base]
+            pad = "    " * depth
+            if len(reads) == 1:
+                ((key, local),) = reads.items()
+                lines = [f"{pad}{local} = {base}.get({key!r})"]
+            else:
+                lines = [f"{pad}try:"]
+                lines += [f"{pad}    {local} = {base}[{key!r}]" for key, local in reads.items()]
+                lines += [f"{pad}except KeyError:"]
+                lines += [f"{pad}    {local} = {base}.get({key!r})" for key, local in reads.items()]
+            self.code.lines[position:position] = lines if reads else []
 
     def optimistic(self, read: str, path: Path, scopes: list[str]) -> str:
         """Note the subscript form of a one-step read of a dict (`r.get('x')` -> `r['x']`) for emit_record."""
@@ -317,9 +464,19 @@ class _Generator:
         line(f"{var} = {self.source(field, scopes, where)}")
         if field.each is not None or field.is_object:
             return
-        if field.split:
+        calls = list(field.fn)
+        if field.split and calls and calls[0].name == "first" and not calls[0].args:
+            # The first part of a text is its text up to the separator, unless that part is empty.
+            part = self.code.fresh("_p")
+            line(f"if {var}.__class__ is str and ({part} := {var}.partition({field.split!r})[0].strip()):")
+            line(f"    {var} = {part}")
+            line("else:")
+            first = self.code.hoist(functions.build("first", []))
+            line(f"    {var} = {first}(_split({var}, {field.split!r}))")
+            calls = calls[1:]
+        elif field.split:
             line(f"{var} = _split({var}, {field.split!r})")
-        for call in field.fn:
+        for call in calls:
             line(f"{var} = {self.code.hoist(functions.build(call.name, list(call.args)))}({var})")
         if field.value_map is not None or field.lookup is not None:
             self.translate(field, var)
@@ -329,7 +486,18 @@ class _Generator:
         convert = coercer(field, memo)
         if self.decimal_from_formula(field):
             # A formula's number is a finite Decimal already: quantize and write it, no call needed.
-            line(f"{var} = str({var}.quantize({self.code.hoist(quantum(field.scale or 0))}, _ROUND_HALF_UP))")
+            # Zero, the commonest amount of all (no adjustment, no discount), is written out at once;
+            # the quantized Decimal stays at hand for sums over these items (see fusable_sums).
+            step = quantum(field.scale or 0)
+            zero = Decimal(0).quantize(step, ROUND_HALF_UP)
+            exact = self.code.fresh("_q")
+            line(f"if {var} or {var}.is_signed():")
+            line(f"    {exact} = {var}.quantize({self.code.hoist(step)}, _ROUND_HALF_UP)")
+            line(f"    {var} = str({exact})")
+            line("else:")
+            line(f"    {exact} = {self.code.hoist(zero)}")
+            line(f"    {var} = {self.code.hoist(str(zero))}")
+            self.quantized[var] = exact
         elif field.type == "string":
             line(f"if {var}.__class__ is not str and {var} is not None:")
             line(f"    {var} = _to_text({var})")
@@ -337,6 +505,19 @@ class _Generator:
             memo_name, found = self.code.hoist(memo), self.code.fresh("_m")
             line(f"if {var}.__class__ is str and ({found} := {memo_name}.get({var})) is not None:")
             line(f"    {var} = {found}")
+            line("else:")
+            line(f"    {var} = {self.code.hoist(convert)}({var})")
+        elif field.type == "datetime" and (shape := self.same_text(field)) is not None:
+            # Vendor time in, the same vendor time out: a valid text is the answer, checked inline.
+            length, separator = shape
+            check = f"{var}.__class__ is str and len({var}) == {length!r}"
+            if separator:
+                check += f" and {var}[10] == {separator!r}"
+            line(f"if {check}:")
+            line("    try:")
+            line(f"        _fromisoformat({var})")
+            line("    except ValueError:")
+            line(f"        {var} = {self.code.hoist(convert)}({var})")
             line("else:")
             line(f"    {var} = {self.code.hoist(convert)}({var})")
         elif convert is not None:
@@ -350,15 +531,25 @@ class _Generator:
             line(f"if {var} is None or {var} == '':")
             line(f"    raise _missing({hint!r})")
         if field.max_length:
-            text = f"({var} if {var}.__class__ is str else _text({var}))"
-            line(f"if {var} is not None and len({text}) > {field.max_length!r}:")
-            line(f"    _check_length({var}, {field.max_length!r})")
+            limit = field.max_length
+            other = f"{var} is not None and len(_text({var})) > {limit!r}"
+            line(f"if (len({var}) > {limit!r} if {var}.__class__ is str else {other}):")
+            line(f"    _check_length({var}, {limit!r})")
 
     def present_or(self, first: str, fallback: str) -> str:
         """`first` if it is present, else `fallback`: text, the usual case, is checked inline."""
-        temp = self.code.fresh("_e")
-        quick = f"({temp} := {first}).__class__ is str and {temp} and {temp} not in _ZERO_DATES"
+        if first.isidentifier():
+            temp, assign = first, first
+        else:
+            temp = self.code.fresh("_e")
+            assign = f"({temp} := {first})"
+        quick = f"{assign}.__class__ is str and {temp} and {temp} not in _ZERO_DATES"
         return f"({temp} if {quick} or _present({temp}) else {fallback})"
+
+    @staticmethod
+    def same_text(field: FieldSpec) -> tuple[int, str] | None:
+        output = field.output or coerce.RFC3339
+        return coerce.same_text_shape(field.format, field.tz, output, field.output_tz or field.tz)
 
     @staticmethod
     def decimal_from_formula(field: FieldSpec) -> bool:
@@ -433,6 +624,10 @@ class _Generator:
         once = {child.name: self.code.fresh("_once") for child in field.fields if _same_for_every_item(child)}
         for local in once.values():
             self.code.line(f"{local} = _MISS")
+        sums = self.fused.get(field.name, []) if scopes == [RECORD] else []
+        totals = [self.code.fresh("_sum") for _ in sums]
+        for total in totals:
+            self.code.line(f"{total} = _ZERO")
         items = f"_items({self.access(field.each, scopes)})"
         if field.filter is None:
             # Without a filter an item's position is the count of items already mapped, so the loop
@@ -447,6 +642,7 @@ class _Generator:
         self.code.line(f"if {item}.__class__ is not dict:")
         self.code.line(f"    {item} = _as_item({item})")
         self.dict_vars.add(item)
+        self.begin_prefetch(item)
         inner = [*scopes, item]
         if field.filter is not None:
             self.code.line(f"if not {self.formulas.condition(field.filter, inner)}:")
@@ -470,6 +666,17 @@ class _Generator:
         record = self.code.fresh("_r")
         self.emit_record(values, f"{record} = ")
         self.code.line(f"{out}.append({record})")
+        if sums:
+            by_name = {child.name: child for child in field.fields}
+            self.fused_items[record] = {
+                name: self.own_decimal(by_name[name], expr if name not in once else f"({expr})")
+                for name, expr in values
+                if _own_decimal_text(by_name[name], any_output=True)
+            }
+            for (node, _names), total in zip(sums, totals, strict=True):
+                body = self.formulas.fused_body(node.args[1], [*scopes, record])
+                self.code.line(f"{total} = {total} + {body}")
+                self.fused_ready[id(node)] = total
         self.code.depth -= 1
         self.block = outer_block
         return out
@@ -503,6 +710,24 @@ class _Generator:
         on a dict) and, if a key is missing after all, build the same record with `.get`."""
         plain = self.record(values)
         fast = self.record(values, optimistic=True)
+        if fast == plain and not self.spec.omit_none:
+            # Copying a template that holds the keys in order, and the constants, then setting the
+            # other values is cheaper than building a dict of this size from a literal.
+            template: dict[str, Any] = {}
+            varying = []
+            for name, expr in values:
+                value = self.code.namespace.get(expr, _VARYING) if expr.startswith("_k") else _VARYING
+                if value is not _VARYING and isinstance(value, _IMMUTABLE):
+                    template[name] = value
+                else:
+                    template[name] = None
+                    varying.append((name, expr))
+            out = self.code.fresh("_o")
+            self.code.line(f"{out} = {self.code.hoist(template)}.copy()")
+            for name, expr in varying:
+                self.code.line(f"{out}[{name!r}] = {expr}")
+            self.code.line(f"{use}{out}")
+            return
         if fast == plain:
             self.code.line(f"{use}{plain}")
             return
@@ -524,6 +749,7 @@ class _Generator:
         code.line(f"        {RECORD} = _as_record({RECORD})")
         code.line("    except Exception as _x:")
         code.line(f"        raise _failure(_key, {RECORD}0, None, _x) from None")
+        self.begin_prefetch(RECORD)
         values: dict[str, str] = {}
         for field in self.order:
             expr = self.field_value(field, [RECORD], repr(field.name))
@@ -534,7 +760,9 @@ class _Generator:
             self.target_vars[field.name] = expr
             values[field.name] = expr
         self.emit_record([(field.name, values[field.name]) for field in self.spec.fields], "return ")
+        self.prefetch_lines()
         code.depth = 0
+        self.prefetching = False
         key = self.access(self.spec.key, [RECORD]) if self.spec.key is not None else "None"
         code.line("")
         code.line(f"def _key({RECORD}):")
@@ -542,6 +770,17 @@ class _Generator:
         code.line("        return None")
         code.line(f"    return {key}")
         return "\n".join(code.lines) + "\n"
+
+
+def _own_decimal_text(field: FieldSpec, any_output: bool = False) -> bool:
+    """A decimal field this mapping writes at a fixed scale (as text, unless `any_output`)."""
+    return (
+        field.type == "decimal"
+        and field.scale is not None
+        and field.each is None
+        and not field.is_object
+        and (any_output or (field.output or "string") == "string")
+    )
 
 
 def _same_for_every_item(field: FieldSpec) -> bool:

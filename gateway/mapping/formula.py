@@ -106,12 +106,18 @@ def kind_of(node: ast.expr) -> str:
     return NUM if isinstance(node, ast.Call) else ANY
 
 
+def _is_number(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
 def _called(node: ast.Call) -> str:
     return node.func.id if isinstance(node.func, ast.Name) else ""
 
 
 def _present(temp: str, code: str) -> str:
     """Code testing that `code` (kept in `temp`) is present; text, the usual case, is checked inline."""
+    if code == temp:
+        return f"({temp}.__class__ is str and {temp} and {temp} not in _ZERO_DATES or _present({temp}))"
     return (
         f"(({temp} := {code}).__class__ is str and {temp} and {temp} not in _ZERO_DATES or _present({temp}))"
     )
@@ -230,6 +236,41 @@ def parse_formula(text: Any) -> Formula:
     return Formula(text=text, tree=tree, references=tuple(checker.references))
 
 
+def outer_sums(node: ast.expr) -> list[tuple[ast.Call, Path]]:
+    """The `sum(list, ...)` calls of a formula that are not inside another sum's body, with their list."""
+    found: list[tuple[ast.Call, Path]] = []
+
+    def visit(part: ast.AST) -> None:
+        if isinstance(part, ast.Call) and _called(part) == "sum" and len(part.args) == 2:
+            listed = _path_of(part.args[0])
+            if listed is not None:
+                found.append((part, listed))
+            return
+        for child in ast.iter_child_nodes(part):
+            visit(child)
+
+    visit(node)
+    return found
+
+
+def plain_arithmetic(node: ast.expr, names: set[str]) -> bool:
+    """Whether a formula is only + - * on numbers and on the item fields `names`: it cannot fail."""
+    if isinstance(node, ast.BinOp):
+        return (
+            isinstance(node.op, ast.Add | ast.Sub | ast.Mult)
+            and plain_arithmetic(node.left, names)
+            and plain_arithmetic(node.right, names)
+        )
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.USub | ast.UAdd) and plain_arithmetic(node.operand, names)
+    if isinstance(node, ast.Name):
+        path = _path_of(node)
+        return (
+            path is not None and path.scope == "self" and len(path.steps) == 1 and str(path.steps[0]) in names
+        )
+    return _is_number(node)
+
+
 # --- code generation --------------------------------------------------------------------------------
 
 NUM, TEXT, BOOL, ANY = "num", "text", "bool", "any"
@@ -259,6 +300,19 @@ class CodeHost(Protocol):
 
     def holds_records(self, path: Path, item: str) -> None:
         """Told that `item` iterates the list at `path` (a host that knows its items are dicts notes it)."""
+
+    def number_of(self, code: str) -> str:
+        """Code for an evaluated value (`code` is a name) as a decimal for arithmetic, missing = 0."""
+
+    def to_number(self, code: str) -> str:
+        """Code for an evaluated value (`code` is a name) as a decimal, or None when it is missing."""
+
+    def first_number(self, parts: list[tuple[str, str]]) -> str | None:
+        """A local holding `coalesce(...)` of these evaluated parts (names, with their kinds) as a decimal,
+        worked out by statements once per record, or None where the host cannot write statements."""
+
+    def fused_sum(self, node: ast.Call) -> str | None:
+        """A local holding this `sum(...)`'s result if the host worked it out already, else None."""
 
 
 class FormulaEmitter:
@@ -296,6 +350,14 @@ class FormulaEmitter:
             better = self.host.number(path, scopes, not self._branch) if path is not None else None
             if better is not None:
                 return better
+        if isinstance(node, ast.Call) and _called(node) == "coalesce" and len(node.args) > 1:
+            # Every part is worked out first, as a call to coalesce would.
+            parts = [self._emit(arg, scopes) for arg in node.args]
+            if not self._branch and all(code.isidentifier() for code, _kind in parts):
+                first = self.host.first_number(parts)
+                if first is not None:
+                    return first
+            return self._once(self._coalesce_number(parts))
         code, kind = self._emit(node, scopes)
         return code if kind == NUM else self._once(f"_arith({code})")
 
@@ -304,8 +366,47 @@ class FormulaEmitter:
         code, kind = emitted
         if kind == TEXT:
             return code
+        if code.isidentifier():
+            return f"({code} if {code}.__class__ is str else _text({code}))"
         temp = self.fresh("_e")
         return f"({temp} if ({temp} := {code}).__class__ is str else _text({temp}))"
+
+    def _coalesce_number(self, parts: list[tuple[str, str]]) -> str:
+        """`coalesce(a, b, ...)` as a number: the first present value, converted; 0 if none is present.
+        The choice and the conversion are inline, so a vendor amount goes through the text -> decimal memo."""
+        names: list[tuple[str, str]] = []
+        evaluate: list[str] = []
+        for code, kind in parts:
+            if code.isidentifier():
+                names.append((code, kind))
+            else:
+                temp = self.fresh("_e")
+                evaluate.append(f"({temp} := {code})")
+                names.append((temp, kind))
+        chosen = self.hoist(Decimal(0))
+        for name, kind in reversed(names):
+            if kind == NUM:  # a formula's number is always present
+                chosen = name
+            else:
+                chosen = f"({self.host.number_of(name)} if {_present(name, name)} else {chosen})"
+        if evaluate:
+            return f"(({', '.join(evaluate)},) and {chosen})"
+        return chosen
+
+    def _pick(self, name: str, args: list[ast.expr], scopes: list[str]) -> str:
+        """`max(a, b)`/`min(a, b)` as one comparison: the builtins cost a call and a rich comparison more,
+        and give the same (max(a, b) is a unless b > a; min(a, b) is a unless b < a)."""
+        first, second = (self._num(arg, scopes) for arg in args)
+        values = []
+        for code in (first, second):
+            if code.isidentifier():
+                values.append((code, code))
+            else:
+                temp = self.fresh("_e")
+                values.append((f"({temp} := {code})", temp))
+        (a_code, a), (b_code, b) = values
+        op = "<" if name == "max" else ">"
+        return f"({b} if {a_code} {op} {b_code} else {a})"
 
     def _once(self, code: str) -> str:
         """Formulas are pure, so a part computed again in the same record can reuse the first result."""
@@ -347,7 +448,18 @@ class FormulaEmitter:
             kind = body[1] if body[1] == orelse[1] else ANY
             return f"({body[0]} if {test} else {orelse[0]})", kind
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        fused = self.host.fused_sum(node)
+        if fused is not None:
+            return fused, NUM
         return self._call(node.func.id, node.args, scopes)
+
+    def fused_body(self, node: ast.expr, scopes: list[str]) -> str:
+        """A sum's body for one item, written where the host builds the items (see fused_sum)."""
+        self._branch += 1
+        try:
+            return self._num(node, scopes)
+        finally:
+            self._branch -= 1
 
     def _boolop(self, node: ast.BoolOp, scopes: list[str]) -> tuple[str, str]:
         # As a value, `a or b` is a fallback: a when a is present (even "0"), else b.
@@ -360,7 +472,7 @@ class FormulaEmitter:
             return "(" + joiner.join(code for code, _kind in parts) + ")", BOOL
         code, _ = parts[-1]
         for part, _kind in reversed(parts[:-1]):
-            temp = self.fresh("_e")
+            temp = part if part.isidentifier() else self.fresh("_e")
             if isinstance(node.op, ast.Or):
                 code = f"({temp} if {_present(temp, part)} else {code})"
             else:
@@ -398,6 +510,21 @@ class FormulaEmitter:
         order = _ORDER[type(op)]
         if TEXT in kinds and NUM not in kinds:
             return f"({self._text(left)} {order} {self._text(right)})"
+        constant = [_is_number(left_node), _is_number(right_node)]
+        if constant.count(True) == 1:
+            # `amount > 0`: convert the one value, inline; missing makes the comparison false.
+            value = left[0] if constant[1] else right[0]
+            if not value.isidentifier():
+                temp = self.fresh("_e")
+                value, assign = temp, f"({temp} := {value})"
+            else:
+                assign = value
+            number = self.fresh("_n")
+            convert = self.host.to_number(value)
+            if assign != value:
+                convert = f"({assign}, {convert})[1]"
+            pair = f"{number} {order} {right[0]}" if constant[1] else f"{left[0]} {order} {number}"
+            return f"(({number} := {convert}) is not None and {pair})"
         # A missing number makes an ordering comparison false rather than an error.
         return f"_order({left[0]}, {order!r}, {right[0]})"
 
@@ -423,6 +550,8 @@ class FormulaEmitter:
         if name in ("min", "max"):
             if len(args) == 1:
                 return self._num(args[0], scopes), NUM
+            if len(args) == 2:
+                return self._once(self._pick(name, args, scopes)), NUM
             return self._once(f"{name}({', '.join(self._num(arg, scopes) for arg in args)})"), NUM
         parts = [self._emit(arg, scopes) for arg in args]
         kinds = {kind for _code, kind in parts}

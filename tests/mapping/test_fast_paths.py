@@ -1,0 +1,232 @@
+"""The compiled code's shortcuts give what the general code gives: each spec here is mapped beside a twin
+that cannot take the shortcut, over random records, and both must agree, output or error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from gateway.mapping import Mapping, MappingError, compile_mapping
+
+SPECIAL = st.sampled_from(
+    ["", " ", "0", "-0", "0.0000", "1.5", "1.50", "-2.25", " 7 ", "0000-00-00 00:00:00", "0000-00-00"]
+)
+AMOUNTS = st.one_of(
+    SPECIAL,
+    SPECIAL,
+    st.decimals(min_value=-(10**6), max_value=10**6, places=4).map(str),
+    st.sampled_from([None, "abc", "NaN", [], ["1"], {}, Decimal("2.5"), Decimal("-0"), 3, True]),
+)
+LINE = st.fixed_dictionaries(
+    {},
+    optional={
+        "price": AMOUNTS,
+        "num": AMOUNTS,
+        "cut": AMOUNTS,
+        "share": AMOUNTS,
+        "kind": st.sampled_from(["0", "1"]),
+    },
+)
+RECORD = st.fixed_dictionaries(
+    {"zero": st.just("0")},
+    optional={
+        "a": AMOUNTS,
+        "b": AMOUNTS,
+        "lines": st.lists(LINE, max_size=4),
+        "tids": st.sampled_from(["T1,T2", ",T2", " , ", "", " T3 ,T4", None, ["A"], 5]),
+    },
+)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def outcome(mapping: Mapping, record: Any) -> Any:
+    try:
+        return mapping(record)
+    except MappingError as error:
+        return ("error", error.field, error.message)
+
+
+def twins(shortcut: dict[str, Any], general: dict[str, Any]) -> tuple[Mapping, Mapping]:
+    return compile_mapping({"name": "shortcut", **shortcut}), compile_mapping({"name": "general", **general})
+
+
+def lines_with(when: str | None) -> dict[str, Any]:
+    fields = {
+        "price": {"from": "price", "type": "decimal", "scale": 2},
+        "num": {"from": "num", "type": "decimal", "scale": 0, "output": "number"},
+        "adjust": {
+            "expr": "max(coalesce(share, price * num) - price * num, 0)",
+            "type": "decimal",
+            "scale": 4,
+        },
+        "cut": {"expr": "cut * 1", "type": "decimal", "scale": 4, "when": "kind == '1'"},
+        "fee": {"const": 2, "type": "decimal", "scale": 1},
+    }
+    return {"each": "lines", "filter": "kind != '0'", "fields": fields, **({"when": when} if when else {})}
+
+
+SUMMED = {
+    "fee": {"from": "a", "type": "decimal", "scale": 2},
+    "other": {"const": 1.5, "type": "decimal", "scale": 2},
+    "total": {
+        "expr": "sum($target.lines, price * num + adjust - cut + fee) - -$target.fee - $target.other",
+        "type": "decimal",
+        "scale": 2,
+    },
+}
+# A sum over a list the mapping builds is added up while the list is built; a `when` on the list
+# (always true here) makes the general code read the built items again instead.
+FUSED = twins(
+    {"fields": {"lines": lines_with(None), **SUMMED}},
+    {"fields": {"lines": lines_with("1 == 1"), **SUMMED}},
+)
+# Two-value max/min become one comparison; with three values the builtins run.
+PICKED = twins(
+    {
+        "fields": {
+            "hi": {"expr": "max(a, b)"},
+            "lo": {"expr": "min(a - 1, b * 2)", "type": "decimal", "scale": 3},
+        }
+    },
+    {
+        "fields": {
+            "hi": {"expr": "max(a, b, b)"},
+            "lo": {"expr": "min(a - 1, b * 2, b * 2)", "type": "decimal", "scale": 3},
+        }
+    },
+)
+# coalesce(...) in arithmetic picks and converts inline; as a plain value it goes through the type.
+COALESCED = twins(
+    {"fields": {"v": {"expr": "coalesce(a, b) * 1", "type": "decimal", "scale": 4}}},
+    {"fields": {"v": {"expr": "coalesce(a, b)", "type": "decimal", "scale": 4, "default": 0}}},
+)
+# A comparison with a number converts the one value inline; two values take the general comparison.
+# (`a + b` first: its conversions fill the memo the comparison reads, where blank text counts as 0.)
+COMPARED = twins(
+    {
+        "fields": {
+            "ab": {"expr": "a + b"},
+            "pos": {"expr": "'y' if a > 0 else 'n'"},
+            "neg": {"from": "b", "when": "0 >= a"},
+        }
+    },
+    {
+        "fields": {
+            "ab": {"expr": "a + b"},
+            "pos": {"expr": "'y' if a > zero else 'n'"},
+            "neg": {"from": "b", "when": "zero >= a"},
+        }
+    },
+)
+# split + first takes the text up to the separator when that part is not empty.
+FIRST = compile_mapping(
+    {"name": "first", "fields": {"tid": {"from": "tids", "split": ",", "fn": ["first", "upper"]}}}
+)
+
+
+@pytest.mark.parametrize(
+    "pair", [FUSED, PICKED, COALESCED, COMPARED], ids=["sum", "max-min", "coalesce", "compare"]
+)
+@SETTINGS
+@given(record=RECORD)
+@example(record={"zero": "0", "a": "0000-00-00 00:00:00", "b": "1"})
+@example(record={"zero": "0", "a": "", "b": "2"})
+@example(record={"zero": "0", "a": "1.5", "b": "1.50"})
+@example(
+    record={
+        "zero": "0",
+        "a": "1",
+        "lines": [{"kind": "1", "price": "2", "num": "3", "cut": "1"}, {"price": "1"}],
+    }
+)
+def test_shortcuts_agree_with_the_general_code(pair: tuple[Mapping, Mapping], record: Any) -> None:
+    shortcut, general = pair
+    # repr, so that equal decimals written differently (1.5, 1.50) count as different
+    assert repr(outcome(shortcut, record)) == repr(outcome(general, record))
+
+
+@SETTINGS
+@given(st.lists(st.text(alphabet="AB \t", max_size=4), min_size=1, max_size=4))
+def test_first_of_a_split_is_its_first_non_empty_part(parts: list[str]) -> None:
+    present = [part.strip().upper() for part in parts if part.strip()]
+    assert FIRST({"tids": ",".join(parts)})["tid"] == (present[0] if present else None)
+
+
+@SETTINGS
+@given(record=RECORD)
+def test_a_missing_key_reads_like_a_null_one(record: Any) -> None:
+    # Fields are read by subscript first, and with .get when a key is missing: both read the same.
+    full = {key: record.get(key) for key in ("a", "b", "zero", "lines", "tids")}
+    for mapping in (*FUSED, *PICKED, *COMPARED):
+        assert outcome(mapping, record) == outcome(mapping, full)
+
+
+def test_a_zero_amount_is_written_at_its_scale_and_negative_zero_is_kept() -> None:
+    m = compile_mapping({"name": "z", "fields": {"v": {"expr": "a * 1", "type": "decimal", "scale": 4}}})
+    assert [m({"a": a})["v"] for a in ("0", "0E-8", "0.00", "-0", "", "1.23456")] == [
+        "0.0000",
+        "0.0000",
+        "0.0000",
+        "-0.0000",
+        "0.0000",
+        "1.2346",
+    ]
+
+
+def test_outputs_share_no_state_through_the_template() -> None:
+    m = compile_mapping(
+        {
+            "name": "t",
+            "fields": {
+                "a": "a",
+                "c": {"const": "fixed"},
+                "l": {"const": [1]},
+                "rows": {"each": "rows", "fields": {"x": "x", "k": {"const": "K"}}},
+            },
+        }
+    )
+    first = m({"a": 1, "rows": [{"x": 1}]})
+    first["c"], first["a"] = "changed", "changed"
+    first["l"].append(2)
+    first["rows"][0]["k"] = "changed"
+    assert m({"a": 2, "rows": [{"x": 2}]}) == {"a": 2, "c": "fixed", "l": [1], "rows": [{"x": 2, "k": "K"}]}
+
+
+PATTERNS = ["yyyyMMddHHmmss", "yyyy/MM/dd HH:mm:ss", "dd.MM.yyyy HH:mm", "yyyyMMdd"]
+
+
+@SETTINGS
+@given(
+    st.sampled_from(PATTERNS), st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 1, 1))
+)
+def test_fixed_width_patterns_read_as_strptime_reads_them(pattern: str, moment: datetime) -> None:
+    strf = pattern.replace("yyyy", "%Y").replace("MM", "%m").replace("dd", "%d")
+    strf = strf.replace("HH", "%H").replace("mm", "%M").replace("ss", "%S")
+    text = moment.strftime(strf)
+    m = compile_mapping(
+        {"name": "d", "fields": {"v": {"from": "v", "type": "datetime", "format": pattern, "tz": "UTC"}}}
+    )
+    assert m({"v": text})["v"] == datetime.strptime(text, strf).replace(tzinfo=None).isoformat() + "+00:00"
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-3-1 10:00:00", "2026/03/01 1:02:03", "2026/02/30 10:00:00", "2026/03/01"]
+)
+def test_other_shapes_of_a_fixed_width_pattern_take_strptime_and_its_errors(text: str) -> None:
+    m = compile_mapping(
+        {"name": "d", "fields": {"v": {"from": "v", "type": "datetime", "format": "yyyy/MM/dd HH:mm:ss"}}}
+    )
+    try:
+        expected: Any = datetime.strptime(text, "%Y/%m/%d %H:%M:%S").isoformat() + "+00:00"
+    except ValueError:
+        expected = MappingError
+    if expected is MappingError:
+        with pytest.raises(MappingError, match="not a date-time in the form yyyy/MM/dd HH:mm:ss"):
+            m({"v": text})
+    else:
+        assert m({"v": text})["v"] == expected
