@@ -1,4 +1,5 @@
-"""The reference scheme's mapping: generated stockouts become valid trade_push trades.
+"""The reference scheme's mapping: generated stockouts become valid trade_push trades, and the whole
+Wangdiantong seed, read and enriched as the reference scheme does, is pushed into a second ERP.
 
 `paid` must agree with the lines by the vendor's own formula.
 """
@@ -7,21 +8,25 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
-import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.connectors.simdata import CHINA_TZ, format_time
-from gateway.connectors.wangdiantong.sign import sign
-from gateway.connectors.wangdiantong.simulator import STATE_KEY, WdtSimulatorConfig, create_app
+from gateway.connectors.base import ConnectionConfig, Connector, Record
+from gateway.connectors.kuaidi100 import simulator as kd100_sim
+from gateway.connectors.registry import build
+from gateway.connectors.simdata import CHINA_TZ
+from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.mapping import Mapping, MappingError, compile_mapping
+from gateway.schemes.model import SchemeDefinition, parse_definition
+from gateway.schemes.runner import Context, enrich_mapping, enrich_records
+from gateway.schemes.service import template
+from gateway.upstream import Upstream
 from tests.mapping.seed_stockouts import REFERENCE, stockout, stockouts
 
 # seed-scheme.md's target table, field by field.
@@ -211,99 +216,154 @@ def test_records_the_target_cannot_take_fail_with_their_key(reference: Mapping) 
         reference(cancelled)
 
 
-# --- against the Wangdiantong simulator over HTTP -------------------------------------------------------
+# --- the whole seed, over HTTP, as the reference scheme reads, enriches and pushes it ---------------------
 
 ANCHOR = datetime(2026, 3, 1, 12, 0, 0, tzinfo=CHINA_TZ)
-TARGET = WdtSimulatorConfig(seed_data=False, appkey="target-key", appsecret="target-secret")
+SOURCE = wdt_sim.WdtSimulatorConfig(anchor=ANCHOR)  # the demo account, with the whole seed (2,400 stockouts)
+TARGET = wdt_sim.WdtSimulatorConfig(seed_data=False, appkey="target-key", appsecret="target-secret")
+TRACKING = kd100_sim.Kd100SimulatorConfig(anchor=ANCHOR)  # tracks the same seed's waybills
+CANCELLED = "5"
 
 
-class Erp:
-    """A signed client of one simulated Wangdiantong account, speaking the vendor's form protocol."""
+@dataclass
+class Ends:
+    """The simulators behind the reference scheme's three connections, and the scheme as installed."""
 
-    def __init__(
-        self, server: TestServer, session: aiohttp.ClientSession, config: WdtSimulatorConfig
-    ) -> None:
-        self.server, self.session, self.config = server, session, config
+    source: TestServer
+    target: TestServer
+    connectors: dict[str, Connector]
+    definition: SchemeDefinition
 
-    async def call(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
-        form = {
-            **params,
-            "sid": self.config.sid,
-            "appkey": self.config.appkey,
-            "timestamp": str(int(time.time())),
-        }
-        form["sign"] = sign(form, self.config.appsecret)
-        async with self.session.post(
-            self.server.make_url(f"/openapi2/{endpoint}.php"), data=form
-        ) as response:
-            body: dict[str, Any] = await response.json()
-            return body
+    def connector(self, name: str) -> Connector:
+        return self.connectors[name]
 
 
 @pytest.fixture(scope="module")
-async def erps() -> AsyncIterator[tuple[Erp, Erp]]:
-    servers = [
-        TestServer(create_app(WdtSimulatorConfig(anchor=ANCHOR)), host="127.0.0.1"),
-        TestServer(create_app(TARGET), host="127.0.0.1"),
-    ]
-    session = aiohttp.ClientSession()
+async def ends() -> AsyncIterator[Ends]:
+    servers = {
+        "wdt-demo": TestServer(wdt_sim.create_app(SOURCE), host="127.0.0.1"),
+        "wdt-target": TestServer(wdt_sim.create_app(TARGET), host="127.0.0.1"),
+        "kd100-demo": TestServer(kd100_sim.create_app(TRACKING), host="127.0.0.1"),
+    }
+    credentials: dict[str, tuple[str, dict[str, Any]]] = {
+        name: ("wangdiantong", {"sid": erp.sid, "appkey": erp.appkey, "appsecret": erp.appsecret})
+        for name, erp in (("wdt-demo", SOURCE), ("wdt-target", TARGET))
+    }
+    credentials["kd100-demo"] = ("kuaidi100", {"customer": TRACKING.customer, "key": TRACKING.key})
+    upstream = Upstream(timeout_seconds=10)
+    # The reference scheme as `unigate seed-demo` installs it; its connection names are the ones above.
+    installed = {**template()["definition"], "mapping": {"name": "reference", "version": 1}}
+    definition = parse_definition(installed)
     try:
-        for server in servers:
+        for server in servers.values():
             await server.start_server()
-        yield Erp(servers[0], session, WdtSimulatorConfig(anchor=ANCHOR)), Erp(servers[1], session, TARGET)
+        connectors = {
+            name: build(
+                ConnectionConfig(
+                    name=name, system=system, base_url=str(servers[name].make_url("")), credentials=creds
+                ),
+                upstream,
+            )
+            for name, (system, creds) in credentials.items()
+        }
+        yield Ends(servers["wdt-demo"], servers["wdt-target"], connectors, definition)
     finally:
-        await session.close()
-        for server in servers:
+        await upstream.close()
+        for server in servers.values():
             await server.close()
 
 
-def trade_push_requests(trades: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """What the mapping's comments promise a pusher does: lift shop_no and switch off the lines, leave out
-    nulls, and send at most 50 trades (and 30 of one buyer) per call."""
-    batches: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
-    for mapped in trades:
-        first = mapped["order_list"][0]
-        trade = {key: value for key, value in mapped.items() if value is not None and key != "order_list"}
-        trade["order_list"] = [
-            {k: v for k, v in line.items() if v is not None and k not in ("trade_list", "shop_no", "switch")}
-            for line in mapped["order_list"]
-        ]
-        groups = batches.setdefault((first["shop_no"], first["switch"]), [[]])
-        nick_count = sum(1 for other in groups[-1] if other.get("buyer_nick") == trade.get("buyer_nick"))
-        if len(groups[-1]) == 50 or nick_count == 30:
-            groups.append([])
-        groups[-1].append(trade)
-    return [
-        {"shop_no": shop, "switch": switch, "trade_list": msgspec.json.encode(batch).decode()}
-        for (shop, switch), groups in batches.items()
-        for batch in groups
-    ]
-
-
-async def test_simulator_stockouts_map_to_trades_its_trade_push_accepts(
-    reference: Mapping, erps: tuple[Erp, Erp]
-) -> None:
-    source, target = erps
-    window = {"start_time": format_time(ANCHOR - timedelta(days=30)), "end_time": format_time(ANCHOR)}
-    stockouts: list[dict[str, Any]] = []
-    for page in range(3):
-        body = await source.call(
-            "stockout_order_query_trade", {**window, "page_no": str(page), "page_size": "100"}
+async def pull_all(ends: Ends, params: dict[str, Any]) -> list[Record]:
+    """Every stockout of the seed's 30 days the source operation gives for these parameters, page by page."""
+    source = ends.definition.source
+    connector = ends.connector(source.connection)
+    records: list[Record] = []
+    cursor: str | None = None
+    while True:
+        page = await connector.pull(
+            source.operation, params, ANCHOR - timedelta(days=31), ANCHOR + timedelta(hours=1), cursor
         )
-        assert body["code"] == 0, body
-        stockouts.extend(body["stockout_list"])
-    assert len(stockouts) == 300
+        records.extend(page.records)
+        cursor = page.cursor
+        if cursor is None:
+            return records
 
-    result = reference.many(stockouts)
+
+async def test_the_whole_seed_is_pushed_through_trade_push_without_a_rejected_record(
+    reference: Mapping, ends: Ends
+) -> None:
+    seeded = {record["stockout_no"]: record for record in ends.source.app[wdt_sim.STATE_KEY].stockouts}
+    assert len(seeded) == SOURCE.stockout_count == 2400
+
+    # What the scheme reads: every status the mapping takes (cancelled stockouts are left out, see the
+    # mapping's trade_status), over signed HTTP through the connector. The cancelled ones are read too,
+    # only to account for every seeded record.
+    read = await pull_all(ends, ends.definition.source.params)
+    cancelled = await pull_all(ends, {"statuses": [CANCELLED]})
+    read_nos = [record["stockout_no"] for record in read]
+    assert len(read_nos) == len(set(read_nos))
+    assert CANCELLED not in {record["status"] for record in read}
+    assert {record["status"] for record in cancelled} == {CANCELLED}
+    assert set(read_nos) | {record["stockout_no"] for record in cancelled} == set(seeded)
+    assert len(read) + len(cancelled) == len(seeded)
+
+    # Enriched exactly as a run enriches: the scheme's kuaidi100 step, its inputs, tables and copy.
+    context = Context(
+        0,
+        "stockouts-to-wdt-target",
+        ends.definition,
+        reference,
+        [enrich_mapping(step) for step in ends.definition.enrich],
+        ends.connector,
+    )
+    enriched = await enrich_records(context, read)
+    for record in enriched:
+        assert "_error" not in record, record["_error"]
+        if record["logistics_no"]:
+            tracking = record["kuaidi100Data"]
+            assert tracking["message"] == "ok" and tracking["status"] == "200", tracking
+            assert tracking["nu"] == record["logistics_no"] and tracking["tid"] == record["tid"]
+            assert tracking["data"], "a shipped waybill has tracking events"
+        else:  # approved, not shipped yet: no waybill to look up
+            assert record["status"] == "55" and "kuaidi100Data" not in record
+
+    result = reference.many(enriched)
     assert result.errors == []
-    for record, trade in zip(stockouts, result.records, strict=True):
+    for record, trade in zip(enriched, result.records, strict=True):
         assert Decimal(trade["paid"]) == paid_by_vendor_formula(trade) == Decimal(record["paid"])
 
-    for request in trade_push_requests(result.records):
-        body = await target.call("trade_push", request)
-        assert body["code"] == 0, body["message"]  # strict mode (switch 1): one bad trade fails the call
-    pushed = target.server.app[STATE_KEY].pushed
-    assert set(pushed) == {trade["tid"] for trade in result.records}
-    assert {tid: p.shop_no for tid, p in pushed.items()} == {
-        trade["tid"]: record["shop_no"] for record, trade in zip(stockouts, result.records, strict=True)
+    # Cancelled stockouts are skipped on purpose, each with its reason; the mapping refuses them, so a
+    # scheme that did read them would dead-letter them rather than push a guessed status.
+    skipped: dict[str, str] = {}
+    for record in cancelled:
+        with pytest.raises(MappingError) as refusal:
+            reference(record)
+        assert refusal.value.field == "trade_status" and refusal.value.key == record["stockout_no"]
+        reason = f"cancelled stockout, not read by the scheme: {refusal.value.message}"
+        skipped[record["stockout_no"]] = reason
+
+    # Pushed as the scheme pushes (batches of 50), in strict mode: one bad trade would fail its call.
+    target = ends.definition.target
+    pusher = ends.connector(target.connection)
+    for start in range(0, len(result.records), 50):
+        batch = result.records[start : start + 50]
+        outcomes = await pusher.push(target.operation, batch, {**target.params, "switch": 1})
+        rejected = [(trade["tid"], o.error) for trade, o in zip(batch, outcomes, strict=True) if not o.ok]
+        assert rejected == []
+
+    pushed = ends.target.app[wdt_sim.STATE_KEY].pushed
+    by_stockout = {
+        record["stockout_no"]: trade for record, trade in zip(enriched, result.records, strict=True)
     }
+    assert set(pushed) == {trade["tid"] for trade in by_stockout.values()}
+    assert len(pushed) == len(read)  # one trade per stockout: no tid was pushed twice
+    for record in enriched:
+        trade = by_stockout[record["stockout_no"]]
+        stored = pushed[trade["tid"]]
+        assert stored.shop_no == record["shop_no"]
+        assert stored.trade["paid"] == trade["paid"]
+        assert [line["oid"] for line in stored.trade["order_list"]] == [
+            line["oid"] for line in trade["order_list"]
+        ]
+    # Every seeded stockout is accounted for: pushed, or skipped with its reason.
+    assert set(by_stockout) | set(skipped) == set(seeded) and not set(by_stockout) & set(skipped)
