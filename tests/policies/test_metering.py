@@ -30,8 +30,10 @@ async def test_usage_counts_every_call_refused_or_not_and_keeps_a_few_masked_sam
             )
 
             async def written() -> bool:
+                # A flush writes the day's counts, then stores and trims the samples: wait for both.
                 rows = await UsageDaily.select().where(UsageDaily.consumer == consumer)
-                return sum(row["calls"] for row in rows) == 7
+                kept = await RequestSample.count().where(RequestSample.consumer == consumer)
+                return sum(row["calls"] for row in rows) == 7 and 0 < kept <= 3
 
             await until(written, within=10.0, what="the usage flush")
     assert sorted(statuses) == [200, 200, 429, 429, 429, 429]
