@@ -164,12 +164,13 @@ class _Generator:
                 return f"({found} if ({found} := _NUMBERS.get({read})) is not None else _own_number({text}))"
         return self.number_once(path, scopes) if shared else None
 
-    def own_decimal(self, field: FieldSpec, value: str) -> str:
-        """A decimal field's value (`value` names it) as a Decimal: missing is 0, as in arithmetic."""
+    def own_decimal(self, field: FieldSpec, value: str, exact: bool = True) -> str:
+        """A decimal field's value (`value` names it) as a Decimal: missing is 0, as in arithmetic.
+        `exact`: the Decimal a formula field's value was written from may be used (it is current)."""
         if field.has_const and self.is_constant(field):
             const = field.const
             return self.code.hoist(Decimal(0) if const is None else Decimal(const))
-        if value in self.quantized and field.when is None:
+        if exact and value in self.quantized and field.when is None:
             return self.quantized[value]
         if (field.output or "string") == "string":
             found = self.code.fresh("_m")
@@ -507,6 +508,14 @@ class _Generator:
             line(f"    {var} = {found}")
             line("else:")
             line(f"    {var} = {self.code.hoist(convert)}({var})")
+            # What the memo gives is a decimal text already: only a value worked out anew can be
+            # missing, so the default and the required check go with it.
+            self.code.depth += 1
+            self.finish(field, var)
+            self.code.depth -= 1
+            if field.max_length:
+                self.check_length(field, var)
+            return
         elif field.type == "datetime" and (shape := self.same_text(field)) is not None:
             # Vendor time in, the same vendor time out: a valid text is the answer, checked inline.
             length, separator = shape
@@ -522,6 +531,13 @@ class _Generator:
             line(f"    {var} = {self.code.hoist(convert)}({var})")
         elif convert is not None:
             line(f"{var} = {self.code.hoist(convert)}({var})")
+        self.finish(field, var)
+        if field.max_length:
+            self.check_length(field, var)
+
+    def finish(self, field: FieldSpec, var: str) -> None:
+        """The last steps: the default, then the required check."""
+        line = self.code.line
         if field.has_default and field.default is not None:
             line(f"if {var} is None:")
             line(f"    {var} = {self.constant(field.default)}")
@@ -530,11 +546,12 @@ class _Generator:
             hint = f" (looked at: {sources})" if sources else ""
             line(f"if {var} is None or {var} == '':")
             line(f"    raise _missing({hint!r})")
-        if field.max_length:
-            limit = field.max_length
-            other = f"{var} is not None and len(_text({var})) > {limit!r}"
-            line(f"if (len({var}) > {limit!r} if {var}.__class__ is str else {other}):")
-            line(f"    _check_length({var}, {limit!r})")
+
+    def check_length(self, field: FieldSpec, var: str) -> None:
+        limit = field.max_length
+        other = f"{var} is not None and len(_text({var})) > {limit!r}"
+        self.code.line(f"if (len({var}) > {limit!r} if {var}.__class__ is str else {other}):")
+        self.code.line(f"    _check_length({var}, {limit!r})")
 
     def present_or(self, first: str, fallback: str) -> str:
         """`first` if it is present, else `fallback`: text, the usual case, is checked inline."""
@@ -668,8 +685,9 @@ class _Generator:
         self.code.line(f"{out}.append({record})")
         if sums:
             by_name = {child.name: child for child in field.fields}
+            # (A field worked out for the first item only has its value, not that item's Decimal.)
             self.fused_items[record] = {
-                name: self.own_decimal(by_name[name], expr if name not in once else f"({expr})")
+                name: self.own_decimal(by_name[name], expr, exact=name not in once)
                 for name, expr in values
                 if _own_decimal_text(by_name[name], any_output=True)
             }
@@ -706,8 +724,9 @@ class _Generator:
         return body
 
     def emit_record(self, values: list[tuple[str, str]], use: str) -> None:
-        """Emit `use` + the record: vendors send every field, so try `r['x']` (faster than `r.get('x')`
-        on a dict) and, if a key is missing after all, build the same record with `.get`."""
+        """Emit `use` + the record. Reads of the record and list items are locals already; any other
+        read of a dict tries `r['x']` (faster than `r.get('x')`) and, if a key is missing after all,
+        builds the same record with `.get`."""
         plain = self.record(values)
         fast = self.record(values, optimistic=True)
         if fast == plain and not self.spec.omit_none:
