@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from aiohttp import web
 from cryptography.fernet import Fernet
+from piccolo.engine.base import Engine
 
 from gateway.connectors.kuaidi100 import simulator as kd100_sim
 from gateway.connectors.simdata import resolve_anchor
@@ -26,6 +28,7 @@ from gateway.settings import Settings, load_settings
 from gateway.store import engine as store_engine
 from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
+from gateway.store.piccolo_app import APP_CONFIG
 from tests.services import free_port, run_process
 
 pytest_plugins = ["tests.services"]
@@ -133,13 +136,38 @@ def gateway_env(var_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "migrate"],
+def unigate(
+    env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the `unigate` command as an operator would, with `env` on top of this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
         env={**os.environ, **env},
-        check=True,
+        input=stdin,
         capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
     )
+
+
+def migrate(env: dict[str, str]) -> None:
+    unigate(env, "migrate")
+
+
+@contextlib.asynccontextmanager
+async def bound_store(env: dict[str, str]) -> AsyncIterator[Engine]:
+    """Every table bound to the database `env` names for the block, then bound back as it was."""
+    engine = store_engine.make_engine(load_settings(env))
+    previous = [(table, table._meta.db) for table in APP_CONFIG.table_classes]
+    store_engine.bind(engine)
+    await store_engine.start(engine)
+    try:
+        yield engine
+    finally:
+        await store_engine.stop(engine)
+        for table, db in previous:
+            table._meta.db = db
 
 
 @pytest.fixture(scope="session")

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.connectors.wangdiantong import simulator as wdt_sim
-from tests.conftest import Simulators, gateway_env
-
-
-def unigate(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=60,
-    )
+from tests.conftest import Simulators, gateway_env, unigate
 
 
 @pytest.fixture(scope="module")

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 from gateway.settings import Settings
 from gateway.store import manage
+from tests.conftest import unigate as run_unigate
 from tests.policies.p1_support import DEFAULTS, unique
 
 
 def unigate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """The command; these tests read refusals from its exit code, so a failure does not raise."""
+    return run_unigate(env, *args, check=False)
 
 
 async def test_plans_and_subscriptions_from_the_command_line(store: tuple[Settings, dict[str, str]]) -> None:

@@ -7,20 +7,16 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from piccolo.engine.base import Engine
 
-from gateway.settings import load_settings
-from gateway.store import engine as store_engine
 from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
-from gateway.store.piccolo_app import APP_CONFIG
 from gateway.store.policy_tables import OAuthClient, SigningKey
 from gateway.store.snapshot import load_snapshot
 from policies.oauth import signing_key
-from tests.conftest import SECRET_KEY, gateway_env, migrate
+from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 from tests.services import create_database
 
 
@@ -40,18 +36,10 @@ def migrated(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 
 @pytest.fixture
-async def engine(migrated: dict[str, str], tmp_path: Path) -> AsyncIterator[Engine]:
+async def engine(migrated: dict[str, str]) -> AsyncIterator[Engine]:
     """Every table bound to the migrated database for one test, then bound back as it was."""
-    engine = store_engine.make_engine(load_settings(migrated))
-    previous = [(table, table._meta.db) for table in APP_CONFIG.table_classes]
-    store_engine.bind(engine)
-    await store_engine.start(engine)
-    try:
+    async with bound_store(migrated) as engine:
         yield engine
-    finally:
-        await store_engine.stop(engine)
-        for table, db in previous:
-            table._meta.db = db
 
 
 async def test_plans_subscriptions_and_rules_reach_the_snapshot(engine: Engine) -> None:

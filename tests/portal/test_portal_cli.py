@@ -3,29 +3,12 @@ each a real process on its own fresh database."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import gateway_env
-
-
-def unigate(
-    env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        env={**os.environ, **env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=60,
-    )
+from tests.conftest import gateway_env, unigate
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,13 @@ import pytest
 from piccolo.engine.base import Engine
 
 from gateway.errors import Conflict, InvalidParameter, Unauthorized
-from gateway.settings import load_settings
-from gateway.store import engine as store_engine
 from gateway.store import manage
 from gateway.store.crypto import Vault
-from gateway.store.piccolo_app import APP_CONFIG
 from gateway.store.usage_tables import RequestSample, UsageDaily
 from portal.services import accounts, analytics, apps, audit, config, plans
 from portal.services.principal import CLI, Principal
 from portal.sessions import DatabaseStore
-from tests.conftest import SECRET_KEY, gateway_env, migrate
+from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 from tests.portal.conftest import PASSWORD, unique
 from tests.services import create_database
 
@@ -38,16 +35,8 @@ async def engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     """Tables bound to a migrated database for this module's tests, then bound back as they were."""
     env = gateway_env(tmp_path_factory.mktemp("portal-store"), DATABASE_URL=database_url)
     migrate(env)
-    engine = store_engine.make_engine(load_settings(env))
-    previous = [table._meta.db for table in APP_CONFIG.table_classes]
-    store_engine.bind(engine)
-    await store_engine.start(engine)
-    try:
+    async with bound_store(env) as engine:
         yield engine
-    finally:
-        await store_engine.stop(engine)
-        for table, db in zip(APP_CONFIG.table_classes, previous, strict=True):
-            table._meta.db = db
 
 
 async def test_accounts_and_tokens(engine: Engine) -> None:

@@ -9,15 +9,12 @@ from pathlib import Path
 import pytest
 from piccolo.engine.base import Engine
 
-from gateway.settings import load_settings
-from gateway.store import engine as store_engine
 from gateway.store import manage
 from gateway.store.crypto import Vault
-from gateway.store.piccolo_app import APP_CONFIG
 from gateway.store.snapshot import load_snapshot
 from gateway.store.tables import Connection
 from gateway.unified import idempotency
-from tests.conftest import SECRET_KEY, gateway_env, migrate
+from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -32,16 +29,8 @@ async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[Engine]:
     """Tables bound to a freshly migrated database for one test, then bound back as they were."""
     env = gateway_env(tmp_path, DATABASE_URL=database_url)
     migrate(env)
-    engine = store_engine.make_engine(load_settings(env))
-    previous = [table._meta.db for table in APP_CONFIG.table_classes]
-    store_engine.bind(engine)
-    await store_engine.start(engine)
-    try:
+    async with bound_store(env) as engine:
         yield engine
-    finally:
-        await store_engine.stop(engine)
-        for table, db in zip(APP_CONFIG.table_classes, previous, strict=True):
-            table._meta.db = db
 
 
 async def test_migrations_are_repeatable(engine: Engine, database_url: str, tmp_path: Path) -> None:
