@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
+import msgspec
 
 from gateway import metrics
 from gateway.errors import UpstreamBusy, UpstreamError, UpstreamTimeout, VendorError, VendorRateLimited
@@ -211,3 +212,16 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return 1.0
+
+
+def json_answer(system: str, status: int, body: bytes) -> dict[str, Any]:
+    """A backend's answer as a JSON object, or UpstreamError saying what it was instead."""
+    if status != 200:
+        raise UpstreamError(f"{system} answered HTTP {status}", system=system)
+    try:
+        answer = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise UpstreamError(f"{system} answered with something that is not JSON", system=system) from None
+    if not isinstance(answer, dict):
+        raise UpstreamError(f"{system} answered without its envelope", system=system)
+    return answer

@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 
 from gateway.connectors.kuaidi100.sign import sign
-from gateway.errors import UpstreamError, VendorError, VendorNotFound
-from gateway.upstream import Target, Upstream
+from gateway.errors import VendorError, VendorNotFound
+from gateway.upstream import Target, Upstream, json_answer
 
 SYSTEM = "kuaidi100"
 QUERY_PATH = "/poll/query.do"
@@ -40,14 +40,7 @@ class Kd100Client:
     @staticmethod
     def read(status: int, body: bytes) -> dict[str, Any]:
         """The answer of a successful query, else the vendor's refusal as VendorError."""
-        if status != 200:
-            raise UpstreamError(f"{SYSTEM} answered HTTP {status}", system=SYSTEM)
-        try:
-            answer = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise UpstreamError(f"{SYSTEM} answered with something that is not JSON", system=SYSTEM) from None
-        if not isinstance(answer, dict):
-            raise UpstreamError(f"{SYSTEM} answered without its envelope", system=SYSTEM)
+        answer = json_answer(SYSTEM, status, body)
         if answer.get("result") is False or "returnCode" in answer:
             code = str(answer.get("returnCode", ""))
             error = VendorNotFound if code == NO_RESULT else VendorError

@@ -10,7 +10,7 @@ import msgspec
 
 from gateway.connectors.wangdiantong.sign import sign
 from gateway.errors import UpstreamError, VendorError, VendorRateLimited
-from gateway.upstream import Target, Upstream
+from gateway.upstream import Target, Upstream, json_answer
 
 SYSTEM = "wangdiantong"
 # The vendor says "too frequent" in words, not with a documented code (protocols.md 1.3).
@@ -78,12 +78,7 @@ class WdtClient:
 
     @staticmethod
     def _parse(status: int, body: bytes) -> dict[str, Any]:
-        if status != 200:
-            raise UpstreamError(f"{SYSTEM} answered HTTP {status}", system=SYSTEM)
-        try:
-            envelope = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise UpstreamError(f"{SYSTEM} answered with something that is not JSON", system=SYSTEM) from None
-        if not isinstance(envelope, dict) or "code" not in envelope:
+        envelope = json_answer(SYSTEM, status, body)
+        if "code" not in envelope:
             raise UpstreamError(f"{SYSTEM} answered without its envelope", system=SYSTEM)
         return envelope
