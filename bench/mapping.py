@@ -28,7 +28,7 @@ from typing import Any
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 import jmespath  # noqa: E402
-from glom import A, Coalesce, S, T, glom  # noqa: E402
+from glom import A, Coalesce, S, glom  # noqa: E402
 from jmespath import functions as jp  # noqa: E402
 
 from gateway.mapping import compile_mapping, load_spec  # noqa: E402
@@ -186,6 +186,20 @@ def first_tid(src_tids: Any, src_order_no: Any) -> str:
     return tid
 
 
+def line_adjust(price: Any, count: Any, discount: Any, share: Any) -> str:
+    """A line's adjust_amount alone, for glom and jmespath, which map one field at a time."""
+    if share == "":
+        return "0.0000"
+    return str(max(dec(share) - (dec(price) * dec(count) - dec(discount)), ZERO).quantize(Q4, ROUND_HALF_UP))
+
+
+def line_share_discount(price: Any, count: Any, discount: Any, share: Any) -> str:
+    """A line's share_discount alone (see line_adjust)."""
+    if share == "":
+        return "0.0000"
+    return str(max(dec(price) * dec(count) - dec(discount) - dec(share), ZERO).quantize(Q4, ROUND_HALF_UP))
+
+
 def hand_line(d: Record, stockout_no: str, status: str, shop_no: str) -> Record:
     price, count, discount = dec(d.get("sell_price")), dec(d.get("goods_count")), dec(d.get("discount"))
     share = d.get("share_amount")
@@ -289,6 +303,13 @@ def _or(default: Any) -> Callable[[Any], Any]:
 
 def _glom_spec() -> dict[str, Any]:
     text = lambda path, default="": (Coalesce(path, default=None), _or(default))  # noqa: E731
+    # What a line's amounts are worked out from, as the helpers' keyword arguments.
+    amounts = {
+        "price": Coalesce("sell_price", default=None),
+        "count": Coalesce("goods_count", default=None),
+        "discount": Coalesce("discount", default=None),
+        "share": Coalesce("share_amount", default=None),
+    }
     line = {
         "oid": (
             {
@@ -311,9 +332,9 @@ def _glom_spec() -> dict[str, Any]:
         "spec_no": Coalesce("spec_no", "goods_no", skip=("", None)),
         "goods_name": text("goods_name"),
         "spec_name": text("spec_name"),
-        "adjust_amount": (T, lambda d: hand_line(d, "", "", "")["adjust_amount"]),
+        "adjust_amount": (amounts, lambda p: line_adjust(**p)),
         "discount": (Coalesce("discount", default=None), money),
-        "share_discount": (T, lambda d: hand_line(d, "", "", "")["share_discount"]),
+        "share_discount": (amounts, lambda p: line_share_discount(**p)),
         "remark": text("remark"),
         "cid": lambda _: "",
         "trade_list": lambda _: None,
@@ -422,9 +443,13 @@ class Helpers(jp.Functions):
     def _func_platform_id(self, value: Any, fallback: Any) -> Any:
         return value if value not in ("", "0") else fallback
 
-    @jp.signature({"types": []}, {"types": []})
-    def _func_amounts(self, line: Any, which: Any) -> str:
-        return hand_line(line, "", "", "")[which]  # type: ignore[no-any-return]
+    @jp.signature({"types": []}, {"types": []}, {"types": []}, {"types": []})
+    def _func_adjust(self, price: Any, count: Any, discount: Any, share: Any) -> str:
+        return line_adjust(price, count, discount, share)
+
+    @jp.signature({"types": []}, {"types": []}, {"types": []}, {"types": []})
+    def _func_share_discount(self, price: Any, count: Any, discount: Any, share: Any) -> str:
+        return line_share_discount(price, count, discount, share)
 
 
 _TEXT = (
@@ -460,8 +485,10 @@ JMESPATH = jmespath.compile(
     "price: money(sell_price), status: _parent_status, refund_status: get('refund', refund_status), "
     "goods_id: platform_id(goods_id, goods_no), "
     "spec_id: platform_id(spec_id, ''), goods_no: goods_no || '', spec_no: spec_no || goods_no, "
-    "goods_name: goods_name || '', spec_name: spec_name || '', adjust_amount: amounts(@, 'adjust_amount'), "
-    "discount: money(discount), share_discount: amounts(@, 'share_discount'), remark: remark || '', "
+    "goods_name: goods_name || '', spec_name: spec_name || '', "
+    "adjust_amount: adjust(sell_price, goods_count, discount, share_amount), "
+    "discount: money(discount), "
+    "share_discount: share_discount(sell_price, goods_count, discount, share_amount), remark: remark || '', "
     "cid: '', trade_list: `null`, shop_no: _parent_shop_no, switch: '1'}"
     "}"
 )
