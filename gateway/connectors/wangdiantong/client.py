@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -52,22 +53,28 @@ class WdtClient:
         return form
 
     async def call(
-        self, method: str, params: Mapping[str, Any], *, idempotent: bool = True
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        *,
+        idempotent: bool = True,
+        decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> dict[str, Any]:
-        """Call `<base>/openapi2/<method>.php`; the way out retries a "too frequent" answer with backoff."""
+        """Call `<base>/openapi2/<method>.php`; the way out retries a "too frequent" answer with backoff.
+        `decoder` decodes only what the caller reads of the answer (see `json_answer`)."""
         return await self.upstream.post_form(
             self.target,
             f"{self.base_url}/openapi2/{method}.php",
             # Re-signed for each attempt: the timestamp is part of the sign.
             lambda: self.signed_form(params),
-            self.read,
+            self.read if decoder is None else partial(self.read, decoder=decoder),
             idempotent=idempotent,
         )
 
     @staticmethod
-    def read(status: int, body: bytes) -> dict[str, Any]:
+    def read(status: int, body: bytes, decoder: msgspec.json.Decoder[Any] | None = None) -> dict[str, Any]:
         """The envelope of a successful call, else the vendor's refusal (VendorError, VendorRateLimited)."""
-        envelope = WdtClient._parse(status, body)
+        envelope = WdtClient._parse(status, body, decoder)
         code = envelope.get("code")
         if code in (0, "0"):
             return envelope
@@ -77,8 +84,8 @@ class WdtClient:
         raise VendorError(system=SYSTEM, vendor_code=str(code), message=message)
 
     @staticmethod
-    def _parse(status: int, body: bytes) -> dict[str, Any]:
-        envelope = json_answer(SYSTEM, status, body)
+    def _parse(status: int, body: bytes, decoder: msgspec.json.Decoder[Any] | None = None) -> dict[str, Any]:
+        envelope = json_answer(SYSTEM, status, body, decoder)
         if "code" not in envelope:
             raise UpstreamError(f"{SYSTEM} answered without its envelope", system=SYSTEM)
         return envelope

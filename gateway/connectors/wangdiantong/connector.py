@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -31,6 +31,7 @@ from gateway.connectors.base import (
 from gateway.connectors.wangdiantong.client import SYSTEM, WdtClient
 from gateway.errors import InvalidParameter, NotFound, UpstreamError, VendorError, VendorRateLimited
 from gateway.mapping import Mapping
+from gateway.mapping.reads import source_type
 from gateway.upstream import Upstream
 
 MAPPINGS = Path(__file__).parent / "mappings"
@@ -201,6 +202,21 @@ class _Pull(msgspec.Struct, frozen=True):
     warehouse: str | None = None
 
 
+def _answer_decoder(resource: _Resource, mapping: Mapping) -> msgspec.json.Decoder[Any]:
+    """The envelope, and of each listed record what `mapping` reads (gateway.mapping.reads)."""
+    answer = TypedDict(  # type: ignore[misc]
+        f"{resource.method}_answer",
+        {
+            "code": Any,
+            "message": Any,
+            "total_count": Any,
+            resource.list_node: list[source_type(mapping.spec)] | None,  # type: ignore[misc]
+        },
+        total=False,
+    )
+    return msgspec.json.Decoder(answer)
+
+
 def _tables() -> dict[str, dict[str, str]]:
     return {
         "stockout_status": STOCKOUT_STATUS,
@@ -231,6 +247,12 @@ class WangdiantongConnector(Connector):
         self.mappings: dict[str, Mapping] = load_mappings(
             MAPPINGS, ["stockout", "order", "order_push"], _tables()
         )
+        # A list answer decoded into only what its mapping reads (a stockout: 34 of 152 fields), unless
+        # the caller asked for the raw records (include=remote_data).
+        self.decoders = {
+            resource.mapping: _answer_decoder(resource, self.mappings[resource.mapping])
+            for resource in (STOCKOUTS, TRADES)
+        }
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -242,13 +264,22 @@ class WangdiantongConnector(Connector):
 
     async def get_stockout(self, stockout_no: str, include_remote_data: bool) -> Record:
         answer = await self.client.call(
-            STOCKOUTS.method, {"stockout_no": stockout_no, "page_no": 0, "page_size": 1}
+            STOCKOUTS.method,
+            {"stockout_no": stockout_no, "page_no": 0, "page_size": 1},
+            decoder=self._decoder(STOCKOUTS, include_remote_data),
         )
         return self._one(answer, STOCKOUTS, "stockout", stockout_no, include_remote_data)
 
     async def get_order(self, order_no: str, include_remote_data: bool) -> Record:
-        answer = await self.client.call(TRADES.method, {"trade_no": order_no, "page_no": 0, "page_size": 1})
+        answer = await self.client.call(
+            TRADES.method,
+            {"trade_no": order_no, "page_no": 0, "page_size": 1},
+            decoder=self._decoder(TRADES, include_remote_data),
+        )
         return self._one(answer, TRADES, "order", order_no, include_remote_data)
+
+    def _decoder(self, resource: _Resource, raw: bool) -> msgspec.json.Decoder[Any] | None:
+        return None if raw else self.decoders[resource.mapping]
 
     def _one(self, answer: dict[str, Any], resource: _Resource, what: str, number: str, raw: bool) -> Record:
         records = answer.get(resource.list_node) or []
@@ -277,6 +308,7 @@ class WangdiantongConnector(Connector):
                     "page_no": walk.page,
                     "page_size": walk.size,
                 },
+                decoder=self._decoder(resource, walk.raw),
             )
             # total_count is only filled on page 0: keep it in the cursor for the later pages.
             total = int(answer.get("total_count") or 0) if walk.page == 0 else (walk.total or 0)
