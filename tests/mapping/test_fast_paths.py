@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.mapping import Mapping, MappingError, compile_mapping
+from gateway.mapping.coerce import RFC3339, make_datetime
+from gateway.mapping.errors import ValueProblem
 
 SPECIAL = st.sampled_from(
     ["", " ", "0", "-0", "0.0000", "1.5", "1.50", "-2.25", " 7 ", "0000-00-00 00:00:00", "0000-00-00"]
@@ -230,3 +232,65 @@ def test_other_shapes_of_a_fixed_width_pattern_take_strptime_and_its_errors(text
             m({"v": text})
     else:
         assert m({"v": text})["v"] == expected
+
+
+# Vendor time to RFC 3339 in the same zone writes the text's own digits with the zone's offset; the
+# general path attaches the zone and formats. Zones with summer time (gaps and repeated hours) and
+# with old local-mean-time offsets in seconds are where the two could part.
+ZONES = ["Asia/Shanghai", "UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe"]
+VENDOR_PATTERNS = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss"]
+DIGITS = st.sampled_from("0123456789")
+# Texts of the shape and next to it: valid moments, then one character swapped for something else
+# (another digit, a space, a letter, a fullwidth or Arabic-Indic digit, the other separator).
+MOMENTS = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31))
+ODD = st.sampled_from(["", " ", "x", "T", "-", ":", "０", "٣", "9", "\t", ".5", "+08"])
+
+
+@st.composite
+def vendor_texts(draw: st.DrawFn) -> Any:
+    separator = draw(st.sampled_from([" ", "T"]))
+    text = draw(MOMENTS).isoformat(separator)[:19]  # isoformat pads the year to 4 digits; %Y does not
+    kind = draw(st.integers(0, 5))
+    if kind == 1:
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.one_of(ODD, DIGITS)) + text[at + 1 :]
+    elif kind == 2:
+        text = draw(st.sampled_from([" ", ""])) + text + draw(st.sampled_from([" ", "", ".000", "Z"]))
+    elif kind == 3:
+        return draw(
+            st.sampled_from(
+                [None, "", "0000-00-00 00:00:00", "0000-00-00T00:00:00", 5, datetime(2026, 3, 1, 8), ["x"]]
+            )
+        )
+    return text
+
+
+def converted(convert: Any, value: Any) -> Any:
+    try:
+        return convert(value)
+    except ValueProblem as problem:
+        return ("error", str(problem))
+
+
+@SETTINGS
+@given(st.sampled_from(ZONES), st.sampled_from(VENDOR_PATTERNS), vendor_texts())
+@example("America/New_York", "yyyy-MM-dd HH:mm:ss", "2026-03-08 02:30:00")  # in the spring-forward gap
+@example("America/New_York", "yyyy-MM-dd HH:mm:ss", "2026-11-01 01:30:00")  # in the repeated hour
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "1900-01-01 00:00:00")  # local mean time, +08:05:43
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "1988-06-01 12:00:00")  # China's summer time
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "2026-02-30 10:00:00")
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "2026-03-01 24:00:00")
+def test_vendor_time_to_rfc3339_agrees_with_the_general_path(zone: str, pattern: str, value: Any) -> None:
+    fast = make_datetime(pattern, zone, RFC3339, zone)
+    general = make_datetime(pattern, zone, RFC3339, zone, shortcuts=False)
+    assert fast is not general
+    assert converted(fast, value) == converted(general, value)
+
+
+@SETTINGS
+@given(st.sampled_from(ZONES), st.sampled_from(VENDOR_PATTERNS), vendor_texts())
+def test_vendor_time_handed_back_agrees_with_the_general_path(zone: str, pattern: str, value: Any) -> None:
+    # The same vendor pattern in and out, in the same zone: a valid text is checked and handed back.
+    fast = make_datetime(pattern, zone, pattern, zone)
+    general = make_datetime(pattern, zone, pattern, zone, shortcuts=False)
+    assert converted(fast, value) == converted(general, value)
