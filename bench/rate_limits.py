@@ -76,7 +76,7 @@ def limits_step(counters: Counters) -> Callable[[], Awaitable[None]]:
     async def one() -> None:
         ctx = Context({"type": "http"}, handler, handler, {}, "r", EMPTY, "orders", "orders:read")
         ctx.plan = PLAN
-        ctx.tally.extend(PLAN.rate_checks)
+        ctx.tally = PLAN.rate_checks
         await quota(ctx, handler)
 
     return one

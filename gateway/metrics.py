@@ -5,6 +5,8 @@ Labels are bounded by configuration (routes, consumers, connections), never by r
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.gc_collector import GCCollector
@@ -73,9 +75,33 @@ CACHE_LOOKUPS = Counter(
 BREAKER_STATES = ("closed", "open", "half_open")
 
 
+# The labelled children, by label values: `.labels(...)` validates and locks on every call (a few us);
+# a dict lookup does not. Bounded as the labels are (configuration, not request data).
+_requests: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
+_rejections: dict[tuple[str, str], Any] = {}
+
+
+def request_answered(
+    route: str, method: str, consumer: str, connection: str, status: int, seconds: float
+) -> None:
+    """Count one unified API request and its duration (from the chain receiving it to its last byte)."""
+    key = (route, method, consumer, connection, status)
+    children = _requests.get(key)
+    if children is None:
+        children = _requests[key] = (
+            REQUESTS.labels(route, method, consumer, connection, str(status)),
+            REQUEST_SECONDS.labels(route, consumer, connection),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def limiter_rejected(policy: str, consumer: str) -> None:
     """Count one request refused by `policy` (`rate_limit`, `quota`, `admission`, ...)."""
-    LIMITER_REJECTIONS.labels(policy, consumer).inc()
+    child = _rejections.get((policy, consumer))
+    if child is None:
+        child = _rejections[policy, consumer] = LIMITER_REJECTIONS.labels(policy, consumer)
+    child.inc()
 
 
 def breaker_changed(connection: str, state: str) -> None:

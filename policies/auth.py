@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from gateway.errors import Unauthorized
 from gateway.store.snapshot import KeyEntry, Snapshot
-from policies.chain import Context
+from policies.chain import Context, Gate
 from policies.oauth import TokenVerifier, looks_like_jwt
 
 
@@ -51,14 +50,14 @@ class KeyUsage:
         return taken
 
 
-class Authenticate:
+class Authenticate(Gate):
     """Policy: who is calling. Everything after it may rely on `ctx.consumer`."""
 
     def __init__(self, usage: KeyUsage, tokens: TokenVerifier) -> None:
         self.usage = usage
         self.tokens = tokens
 
-    async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
+    def before(self, ctx: Context) -> None:
         key = key_from_headers(ctx.headers.get("authorization"), ctx.headers.get("x-api-key"))
         if key and looks_like_jwt(key) and not ctx.headers.get("x-api-key"):
             bearer = self.tokens.verify(key, ctx.snapshot, time.time())
@@ -69,9 +68,7 @@ class Authenticate:
                 bearer.client.consumer,
                 bearer.scopes,
             )
-            await call_next(ctx)
             return
         entry = authenticate(key, ctx.snapshot)
         self.usage.record(entry.id)
         ctx.key, ctx.consumer = entry, entry.consumer
-        await call_next(ctx)

@@ -9,7 +9,7 @@ plan, which the limit policies count against) and `ctx.priority` (for admission)
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import msgspec
 
 from gateway.errors import InsufficientScope, InvalidParameter, NotInPlan, NotSubscribed
 from gateway.store.snapshot import Snapshot
-from policies.chain import APIS, Context
+from policies.chain import APIS, Context, Gate
 from policies.config import invalid, parse
 from policies.counters import Check
 from policies.quota import Quotas, check_quotas
@@ -131,7 +131,7 @@ def effective_plan(snapshot: Snapshot, consumer_id: int, api: str) -> EffectiveP
     )
 
 
-class Authorize:
+class Authorize(Gate):
     """Policy: scope, subscription and plan checks; sets `ctx.plan` and `ctx.priority`."""
 
     def __init__(self) -> None:
@@ -146,7 +146,7 @@ class Authorize:
             self._plans[key] = effective_plan(snapshot, consumer_id, api)
         return self._plans[key]
 
-    async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
+    def before(self, ctx: Context) -> None:
         assert ctx.consumer is not None and ctx.api is not None and ctx.scope_needed is not None
         needed = ctx.scope_needed
         if ctx.granted_scopes is not None and needed not in ctx.granted_scopes:
@@ -162,4 +162,3 @@ class Authorize:
         if needed not in plan.allowed:
             raise NotInPlan(f"the plan {plan.name!r} does not include {needed}")
         ctx.plan, ctx.priority = plan, plan.priority
-        await call_next(ctx)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import PayloadTooLarge
-from policies.chain import Context
+from policies.chain import Context, Gate
 from policies.config import invalid
 
 MAX_CAP = 100 * 1024 * 1024
@@ -23,13 +23,13 @@ def check_max_body_bytes(value: int | None, field: str = "max_body_bytes") -> in
     return value
 
 
-class BodyLimit:
+class BodyLimit(Gate):
     """Policy: 413 for a body over the API's cap."""
 
     def __init__(self, default_bytes: int) -> None:
         self.default_bytes = default_bytes
 
-    async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
+    def before(self, ctx: Context) -> None:
         assert ctx.api is not None
         rules = ctx.snapshot.api_policies.get(ctx.api)
         cap = rules.max_body_bytes if rules is not None and rules.max_body_bytes else self.default_bytes
@@ -41,7 +41,6 @@ class BodyLimit:
                 )
         elif "chunked" in ctx.headers.get("transfer-encoding", ""):
             ctx.receive = _counted(ctx.receive, cap, ctx.api)
-        await call_next(ctx)
 
 
 def _counted(receive: Callable[..., Awaitable[Any]], cap: int, api: str) -> Any:

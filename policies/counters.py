@@ -10,20 +10,27 @@ the clock of Redis, so every node counts in the same time.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import hiredis
 from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
+
+from policies.redis_lane import Lane
 
 log = logging.getLogger("unigate.limits")
 Kind = Literal["sliding", "moving", "calendar"]
 PREFIX = "LIMITS"  # limits' default key prefix, so its own tools read what we count
+# A calendar counter outlives its period by at least this (node clocks differ a little) and at most twice
+# this (policies.quota rebuilds a subscription's checks, and so their expiry, at least this often).
+KEEP_AFTER_PERIOD = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +77,8 @@ class Check:
 
     @classmethod
     def calendar(cls, key: str, limit: int, period_end: float, label: str, now: float) -> Check:
-        expires_in = max(1, int(period_end - now)) + 3600
+        """`now` sets how long its counter is kept: the period's rest and an hour (see KEEP_AFTER_PERIOD)."""
+        expires_in = max(1, int(period_end - now)) + KEEP_AFTER_PERIOD
         return cls("calendar", limit, key, True, label, period_end=period_end, expires_in=expires_in)
 
     @property
@@ -255,23 +263,41 @@ return out
 class RedisCounters:
     """Counters shared by every node through Redis: one EVALSHA per request, whatever the number of limits.
 
+    The command for a set of checks is packed once and sent on a pipelined connection of its own
+    (policies/redis_lane.py): redis-py's per-command path costs more CPU than the rest of the chain.
+    Over TLS the counters use redis-py's `evalsha`.
+
     While Redis cannot be reached, each process counts alone (as without Redis) rather than failing
     every request: limits stay enforced per node, and cluster-wide again as soon as Redis answers.
     """
 
+    # Packed commands remembered (one per plan and period in use); forgotten all at once beyond that.
+    KEEP_COMMANDS = 4096
+
     def __init__(self, redis: Any) -> None:
-        self.script = redis.register_script(ACQUIRE_LUA)
+        self.redis = redis
+        self.sha = hashlib.sha1(ACQUIRE_LUA.encode()).hexdigest()
+        self.lane = Lane(redis) if Lane.supports(redis) else None
         self.fallback = MemoryCounters()
         self.degraded = False
+        # id(checks) -> (checks, command): a caller passing the same tuple again reuses its command.
+        self._commands: dict[int, tuple[Sequence[Check], bytes]] = {}
+
+    def command(self, checks: Sequence[Check]) -> bytes:
+        """The EVALSHA command for `checks`, packed once per checks object (a plan's tally is reused)."""
+        cached = self._commands.get(id(checks))
+        if cached is not None and cached[0] is checks:
+            return cached[1]
+        command: tuple[Any, ...] = ("EVALSHA", self.sha, *_keys_and_args(checks))
+        packed: bytes = hiredis.pack_command(command)
+        if len(self._commands) >= self.KEEP_COMMANDS:
+            self._commands.clear()
+        self._commands[id(checks)] = (checks, packed)  # holding `checks` keeps its id from being reused
+        return packed
 
     async def acquire(self, checks: Sequence[Check], now: float | None = None) -> Verdict:
-        keys: list[str] = []
-        args: list[str | int | float] = [len(checks)]
-        for check in checks:
-            keys.extend(check.redis_keys)
-            args.extend(check.redis_args)
         try:
-            reply = await self.script(keys=keys, args=args)
+            reply = await self._call(checks)
         except RedisError:
             if not self.degraded:
                 self.degraded = True
@@ -291,6 +317,31 @@ class RedisCounters:
             for i, check in enumerate(checks)
         )
         return Verdict(bool(reply[0]), counts)
+
+    async def _call(self, checks: Sequence[Check]) -> Any:
+        """One round trip; the script is loaded (once per Redis server start) if Redis has not got it."""
+        if self.lane is None:
+            return await self.redis.evalsha(self.sha, *_keys_and_args(checks))
+        command = self.command(checks)
+        try:
+            return await self.lane.call(command)
+        except NoScriptError:
+            await self.redis.script_load(ACQUIRE_LUA)
+            return await self.lane.call(command)
+
+    async def aclose(self) -> None:
+        if self.lane is not None:
+            self.lane.close()
+
+
+def _keys_and_args(checks: Sequence[Check]) -> list[str | int | float]:
+    """EVALSHA's arguments after the sha: the number of keys, the keys, then ARGV."""
+    keys: list[str] = []
+    args: list[str | int | float] = [len(checks)]
+    for check in checks:
+        keys.extend(check.redis_keys)
+        args.extend(check.redis_args)
+    return [len(keys), *keys, *args]
 
 
 def make_counters(redis: Any) -> Counters:

@@ -9,12 +9,12 @@ about `X-Forwarded-For`, read from the right, skipping trusted hops.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.errors import IpForbidden
 from gateway.store.snapshot import Snapshot
-from policies.chain import Context
+from policies.chain import Context, Gate
 from policies.config import invalid
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -74,7 +74,7 @@ class IpRules:
     deny: tuple[Network, ...]
 
 
-class IpFilter:
+class IpFilter(Gate):
     """Policy: refuse callers whose address the consumer's rules exclude."""
 
     def __init__(self, proxies: Proxies) -> None:
@@ -95,7 +95,7 @@ class IpFilter:
             self._snapshot = snapshot
         return self._rules.get(consumer_id)
 
-    async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
+    def before(self, ctx: Context) -> None:
         assert ctx.consumer is not None
         rules = self.rules_for(ctx.snapshot, ctx.consumer.id)
         if rules is not None:
@@ -108,4 +108,3 @@ class IpFilter:
                 raise IpForbidden(f"calls from {address} are denied for this application")
             if rules.allow and not any(address in network for network in rules.allow):
                 raise IpForbidden(f"{address} is not on this application's list of allowed addresses")
-        await call_next(ctx)

@@ -238,8 +238,7 @@ class Metering:
         self.recorder.record(consumer.id, ctx.api, status, code, duration_ms)
         connection = connection_of(ctx)
         route = str(ctx.scope.get("path_template") or ctx.path)
-        metrics.REQUESTS.labels(route, ctx.method, consumer.name, connection, str(status)).inc()
-        metrics.REQUEST_SECONDS.labels(route, consumer.name, connection).observe(elapsed)
+        metrics.request_answered(route, ctx.method, consumer.name, connection, status, elapsed)
         self.recorder.sample(
             Sample(
                 consumer_id=consumer.id,

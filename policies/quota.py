@@ -10,7 +10,8 @@ Handler: `Quota` adds these counters to the tally `RateLimit` started and settle
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -19,9 +20,9 @@ import msgspec
 
 from gateway import metrics
 from gateway.errors import RateLimited
-from policies.chain import Context
+from policies.chain import Context, Gate
 from policies.config import invalid
-from policies.counters import Check, Counters
+from policies.counters import KEEP_AFTER_PERIOD, Check, Counters
 from policies.ratelimit import settle
 
 Positive = Annotated[int, msgspec.Meta(ge=1, le=10_000_000_000)]
@@ -53,9 +54,14 @@ class Calendar:
         self._cache: dict[Unit, tuple[float, float, str]] = {}
 
     def period(self, unit: Unit, now: float) -> tuple[str, float]:
+        name, _, end = self.span(unit, now)
+        return name, end
+
+    def span(self, unit: Unit, now: float) -> tuple[str, float, float]:
+        """The period's name, and when it starts and ends (unix time)."""
         cached = self._cache.get(unit)
         if cached is not None and cached[0] <= now < cached[1]:
-            return cached[2], cached[1]
+            return cached[2], cached[0], cached[1]
         day = datetime.fromtimestamp(now, self.tz).date()
         if unit == "day":
             start, end, name = day, day + timedelta(days=1), day.isoformat()
@@ -65,40 +71,80 @@ class Calendar:
             name = f"{start.year:04d}-{start.month:02d}"
         span = (self._midnight(start), self._midnight(end), name)
         self._cache[unit] = span
-        return name, span[1]
+        return name, span[0], span[1]
 
     def _midnight(self, day: date) -> float:
         return datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp()
 
 
 def quota_checks(quotas: Quotas, identifiers: tuple[str, ...], calendar: Calendar, now: float) -> list[Check]:
+    return list(_quota_checks(quotas, identifiers, calendar, now)[0])
+
+
+def _quota_checks(
+    quotas: Quotas, identifiers: tuple[str, ...], calendar: Calendar, now: float
+) -> tuple[tuple[Check, ...], float, float]:
+    """The checks of the current periods, and the span of time (start, end) they stay the same for."""
     checks = []
     base = "/".join(("QUOTA", *identifiers))
+    start, end = float("-inf"), float("inf")
     units: tuple[tuple[Unit, int | None], ...] = (("day", quotas.per_day), ("month", quotas.per_month))
     for unit, limit in units:
         if limit:
-            name, end = calendar.period(unit, now)
+            name, begins, ends = calendar.span(unit, now)
+            start, end = max(start, begins), min(end, ends)
             label = f"{limit} calls per {unit}"
-            checks.append(Check.calendar(f"{base}/{unit}/{name}", limit, end, label, now))
-    return checks
+            checks.append(Check.calendar(f"{base}/{unit}/{name}", limit, ends, label, now))
+    # Rebuilt at least hourly: a counter's expiry is counted from when its check was built.
+    return tuple(checks), start, min(end, now + KEEP_AFTER_PERIOD)
 
 
-class Quota:
+@dataclass(frozen=True, slots=True)
+class _Tally:
+    """A subscription's whole tally (rate checks + quota checks) while its periods last."""
+
+    rates: Sequence[Check]
+    quotas: Quotas
+    start: float
+    end: float
+    checks: tuple[Check, ...]
+
+
+class Quota(Gate):
     """Policy: add the subscription's calendar quotas to the tally and settle it (one counter round trip)."""
 
     def __init__(self, counters: Counters, timezone: str, clock: Callable[[], float] = time.time) -> None:
         self.counters = counters
         self.calendar = Calendar(timezone)
         self.clock = clock
+        # By subscription (its counters' identifiers): the same tally object as long as nothing changes,
+        # so the counters can reuse what they built for it (the Redis command).
+        self._tallies: dict[tuple[str, ...], _Tally] = {}
 
-    async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
+    def tally(self, ctx: Context, now: float) -> Sequence[Check]:
+        """The request's checks: RateLimit's, plus the quotas of the current day and month."""
+        plan = ctx.plan
+        if plan is None or not (plan.quotas.per_day or plan.quotas.per_month):
+            return ctx.tally
+        kept = self._tallies.get(plan.identifiers)
+        if (
+            kept is not None
+            and kept.rates is ctx.tally
+            and kept.quotas is plan.quotas
+            and kept.start <= now < kept.end
+        ):
+            return kept.checks
+        checks, start, end = _quota_checks(plan.quotas, plan.identifiers, self.calendar, now)
+        kept = _Tally(ctx.tally, plan.quotas, start, end, (*ctx.tally, *checks))
+        self._tallies[plan.identifiers] = kept
+        return kept.checks
+
+    async def before(self, ctx: Context) -> None:
         now = self.clock()
-        if ctx.plan is not None and (ctx.plan.quotas.per_day or ctx.plan.quotas.per_month):
-            ctx.tally.extend(quota_checks(ctx.plan.quotas, ctx.plan.identifiers, self.calendar, now))
+        ctx.tally = self.tally(ctx, now)
         try:
             await settle(ctx, self.counters, now)
         except RateLimited as refusal:
             consumer = ctx.consumer.name if ctx.consumer else ""
             metrics.limiter_rejected("quota" if refusal.code == "quota_exceeded" else "rate_limit", consumer)
             raise
-        await call_next(ctx)

@@ -9,14 +9,13 @@ the `RateLimit-*` headers every counted response carries.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import msgspec
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 
 from gateway.errors import QuotaExceeded, RateLimited
-from policies.chain import Context
+from policies.chain import Context, Gate
 from policies.config import invalid
 from policies.counters import Check, Counters, Verdict
 
@@ -63,13 +62,13 @@ def rate_checks(limits: RateLimits, identifiers: tuple[str, ...]) -> tuple[Check
     return tuple(Check.rate(item, identifiers, exact=exact, label=label) for item, label in items)
 
 
-class RateLimit:
+class RateLimit(Gate):
     """Policy: put the subscription's rate limits on the request's tally (see `settle`)."""
 
-    async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
+    def before(self, ctx: Context) -> None:
         if ctx.plan is not None:
-            ctx.tally.extend(ctx.plan.rate_checks)
-        await call_next(ctx)
+            # The plan's own tuple, not a copy: the counters recognise it and reuse its Redis command.
+            ctx.tally = (*ctx.tally, *ctx.plan.rate_checks) if ctx.tally else ctx.plan.rate_checks
 
 
 async def settle(ctx: Context, counters: Counters, now: float) -> Verdict | None:

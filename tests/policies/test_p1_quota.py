@@ -50,7 +50,7 @@ async def call(policy: Quota, effective: EffectivePlan) -> dict[str, str]:
     """Run the policy for one request; the RateLimit headers it set."""
     ctx = Context({"type": "http"}, _noop, _noop, {}, "r", EMPTY, "orders", "orders:read")
     ctx.plan = effective
-    ctx.tally.extend(effective.rate_checks)  # what RateLimit, the policy before, does
+    ctx.tally = effective.rate_checks  # what RateLimit, the policy before, does
 
     async def handler(_: Context) -> None:
         return None
