@@ -30,6 +30,7 @@ from gateway.store import engine as store_engine
 from gateway.store.crypto import Vault
 from gateway.store.manage import touch_keys
 from gateway.store.snapshot import SnapshotHolder, current_version, publish_versions_with
+from gateway.unified.fast import FastReads
 from gateway.unified.routes import ROUTES
 from gateway.upstream import Upstream
 from policies import PolicyDeps, build_chain
@@ -253,7 +254,9 @@ def create_app(settings: Settings) -> Litestar:
                         settings=settings, snapshots=snapshots, redis=redis, usage=usage, recorder=recorder
                     )
                 ),
-            )
+            ),
+            # Innermost: past the policy chain, the list reads skip Litestar's handler layer.
+            *([DefineMiddleware(FastReads, runtime=runtime)] if settings.fast_reads else []),
         ],
         exception_handlers={
             UnigateError: _problem,

@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     request_samples_per_consumer: int = 200
     usage_timezone: str = "Asia/Shanghai"
     policies_enabled: bool = True  # UNIGATE_POLICIES=off keeps only Authenticate (the bench's baseline)
+    # GET /v1/stockouts and /v1/orders answered past Litestar's handler layer (gateway/unified/fast.py).
+    fast_reads: bool = True
     # Identity and limits (policies/oauth.py, quota.py, body_limit.py, ipfilter.py): JWT issuer and
     # lifetime, the timezone calendar quotas count in, the default body size cap, and the proxies whose
     # X-Forwarded-For / X-Forwarded-Proto are believed (CIDRs; none by default).
@@ -118,6 +120,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         request_samples_per_consumer=int(env.get("UNIGATE_REQUEST_SAMPLES", "200")),
         usage_timezone=env.get("UNIGATE_USAGE_TIMEZONE", "Asia/Shanghai"),
         policies_enabled=env.get("UNIGATE_POLICIES", "on").lower() not in ("off", "0", "false", "no"),
+        fast_reads=env.get("UNIGATE_FAST_READS", "on").lower() not in ("off", "0", "false", "no"),
         token_issuer=env.get("UNIGATE_TOKEN_ISSUER", "unigate"),
         token_ttl_seconds=int(env.get("UNIGATE_TOKEN_TTL", "900")),
         quota_timezone=_timezone(

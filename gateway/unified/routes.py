@@ -64,8 +64,12 @@ def _consumer(request: Request[Any, Any, Any]) -> ConsumerEntry:
 
 
 def _guard(request: Request[Any, Any, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return guard(request.scope["state"], records)
+
+
+def guard(state: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Receivers and remote_data masked for a caller whose scopes lack `pii:read` (policies/pii.py)."""
-    if pii.may_read(request.scope["state"].get("granted_scopes")):
+    if pii.may_read(state.get("granted_scopes")):
         return records
     return [pii.mask_record(record) for record in records]
 
@@ -102,6 +106,51 @@ def _include_raw(include: str | None) -> bool:
     return True
 
 
+class ListParams(msgspec.Struct):
+    """A list operation's query parameters, checked (by Litestar's signature, or gateway.unified.fast)."""
+
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    status: str | None = None
+    shop: str | None = None
+    warehouse: str | None = None
+    limit: int = 20
+    cursor: str | None = None
+    include: str | None = None
+
+    def query(self, default_range: timedelta) -> ListQuery:
+        return _query(
+            self.updated_from,
+            self.updated_to,
+            default_range,
+            status=self.status,
+            shop=self.shop,
+            warehouse=self.warehouse,
+            limit=self.limit,
+            include_remote_data=_include_raw(self.include),
+        )
+
+
+async def stockout_page(
+    runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
+) -> StockoutPage:
+    """A page of stockouts for the caller the policy chain identified (`state`)."""
+    connector = runtime.for_consumer(state["consumer"], "stockouts", connection)
+    page = await connector.list_stockouts(params.query(STOCKOUT_DEFAULT_RANGE), params.cursor)
+    items = guard(state, page.items)
+    return StockoutPage(items=msgspec.convert(items, list[Stockout]), next_cursor=page.next_cursor)
+
+
+async def order_page(
+    runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
+) -> OrderPage:
+    """A page of orders for the caller the policy chain identified (`state`)."""
+    connector = runtime.for_consumer(state["consumer"], "orders", connection)
+    page = await connector.list_orders(params.query(ORDER_DEFAULT_RANGE), params.cursor)
+    items = guard(state, page.items)
+    return OrderPage(items=msgspec.convert(items, list[Order]), next_cursor=page.next_cursor)
+
+
 class StockoutController(Controller):
     path = "/v1/stockouts"
     tags = ["stockouts"]
@@ -129,20 +178,8 @@ class StockoutController(Controller):
         cursor: Cursor = None,
         include: Include = None,
     ) -> StockoutPage:
-        connector = _runtime(request).for_consumer(_consumer(request), "stockouts", x_connection)
-        query = _query(
-            updated_from,
-            updated_to,
-            STOCKOUT_DEFAULT_RANGE,
-            status=status,
-            shop=shop,
-            warehouse=warehouse,
-            limit=limit,
-            include_remote_data=_include_raw(include),
-        )
-        page = await connector.list_stockouts(query, cursor)
-        items = _guard(request, page.items)
-        return StockoutPage(items=msgspec.convert(items, list[Stockout]), next_cursor=page.next_cursor)
+        params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
+        return await stockout_page(_runtime(request), request.scope["state"], x_connection, params)
 
     @get(
         "/{stockout_no:str}",
@@ -218,20 +255,8 @@ class OrderController(Controller):
         cursor: Cursor = None,
         include: Include = None,
     ) -> OrderPage:
-        connector = _runtime(request).for_consumer(_consumer(request), "orders", x_connection)
-        query = _query(
-            updated_from,
-            updated_to,
-            ORDER_DEFAULT_RANGE,
-            status=status,
-            shop=shop,
-            warehouse=warehouse,
-            limit=limit,
-            include_remote_data=_include_raw(include),
-        )
-        page = await connector.list_orders(query, cursor)
-        items = _guard(request, page.items)
-        return OrderPage(items=msgspec.convert(items, list[Order]), next_cursor=page.next_cursor)
+        params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
+        return await order_page(_runtime(request), request.scope["state"], x_connection, params)
 
     @get(
         "/{order_no:str}",
