@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 
-from gateway.connectors.base import ListQuery
+from gateway.connectors.base import ListQuery, Page
 from gateway.errors import InvalidParameter, NotFound
 from gateway.runtime import Runtime
 from gateway.store.snapshot import ConsumerEntry
@@ -133,22 +133,20 @@ class ListParams(msgspec.Struct):
 
 async def stockout_page(
     runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
-) -> StockoutPage:
-    """A page of stockouts for the caller the policy chain identified (`state`)."""
+) -> Page:
+    """A page of canonical stockouts (dicts) for the caller the policy chain identified (`state`)."""
     connector = runtime.for_consumer(state["consumer"], "stockouts", connection)
     page = await connector.list_stockouts(params.query(STOCKOUT_DEFAULT_RANGE), params.cursor)
-    items = guard(state, page.items)
-    return StockoutPage(items=msgspec.convert(items, list[Stockout]), next_cursor=page.next_cursor)
+    return Page(items=guard(state, page.items), next_cursor=page.next_cursor)
 
 
 async def order_page(
     runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
-) -> OrderPage:
-    """A page of orders for the caller the policy chain identified (`state`)."""
+) -> Page:
+    """A page of canonical orders (dicts) for the caller the policy chain identified (`state`)."""
     connector = runtime.for_consumer(state["consumer"], "orders", connection)
     page = await connector.list_orders(params.query(ORDER_DEFAULT_RANGE), params.cursor)
-    items = guard(state, page.items)
-    return OrderPage(items=msgspec.convert(items, list[Order]), next_cursor=page.next_cursor)
+    return Page(items=guard(state, page.items), next_cursor=page.next_cursor)
 
 
 class StockoutController(Controller):
@@ -179,7 +177,8 @@ class StockoutController(Controller):
         include: Include = None,
     ) -> StockoutPage:
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        return await stockout_page(_runtime(request), request.scope["state"], x_connection, params)
+        page = await stockout_page(_runtime(request), request.scope["state"], x_connection, params)
+        return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
 
     @get(
         "/{stockout_no:str}",
@@ -256,7 +255,8 @@ class OrderController(Controller):
         include: Include = None,
     ) -> OrderPage:
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        return await order_page(_runtime(request), request.scope["state"], x_connection, params)
+        page = await order_page(_runtime(request), request.scope["state"], x_connection, params)
+        return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)
 
     @get(
         "/{order_no:str}",
