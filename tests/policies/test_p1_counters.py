@@ -155,3 +155,46 @@ async def test_while_redis_is_away_each_process_still_counts() -> None:
         assert counters.degraded
     finally:
         await client.aclose()
+
+
+async def test_counting_goes_on_in_redis_after_the_connection_is_killed_or_the_script_flushed(
+    redis: Redis, redis_url: str
+) -> None:
+    counters = RedisCounters(Redis.from_url(redis_url))
+    check = per_minute(10, exact=True)
+    try:
+        assert (await counters.acquire([check])).allowed
+        await redis.client_kill_filter(_type="normal", skipme=True)  # what a Redis restart does to a client
+        await redis.script_flush()  # ... and to its scripts
+        verdicts = [await counters.acquire([check]) for _ in range(3)]
+        assert not counters.degraded
+        # Each call counted once, in Redis: limits' own strategy reads what the counters wrote.
+        assert [v.counts[0].used for v in verdicts][-2:] == [2, 3]
+        storage = RedisStorage(redis_url.replace("redis://", "async+redis://"), implementation="redispy")
+        stats = await MovingWindowRateLimiter(storage).get_window_stats(check.item, *IDS)  # type: ignore[arg-type]
+        assert stats.remaining == 6
+    finally:
+        await counters.aclose()
+        await counters.redis.aclose()
+
+
+async def test_the_user_password_and_database_of_the_url_are_used(redis: Redis, redis_url: str) -> None:
+    await redis.acl_setuser("counters", enabled=True, passwords=["+s3cret"], keys=["*"], commands=["+@all"])
+    address = redis_url.removeprefix("redis://").split("/")[0]
+    client = Redis.from_url(f"redis://counters:s3cret@{address}/3")
+    counters = RedisCounters(client)
+    try:
+        assert (await counters.acquire([this_day(5)])).allowed
+        assert not counters.degraded
+        in_db3 = await client.keys("LIMITS:QUOTA/42/*")
+        assert in_db3 and not await redis.keys("LIMITS:QUOTA/42/*")  # db 0 has none
+        wrong = RedisCounters(Redis.from_url(f"redis://counters:wrong@{address}/3"))
+        await wrong.acquire([this_day(5)])
+        assert wrong.degraded  # refused by Redis: counted in this process, as while Redis is away
+        await wrong.aclose()
+        await wrong.redis.aclose()
+    finally:
+        await client.flushdb()
+        await counters.aclose()
+        await client.aclose()
+        await redis.acl_deluser("counters")
