@@ -47,6 +47,9 @@ class Admission:
         self.waiting = 0
         self._heap: list[_Waiter] = []
         self._arrivals = itertools.count()
+        # Read when /metrics is scraped, not written on every request (one Admission per process).
+        metrics.ADMISSION_IN_FLIGHT.set_function(lambda: self.in_flight)
+        metrics.ADMISSION_QUEUE_DEPTH.set_function(lambda: self.waiting)
 
     async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
         await self.admit(ctx.priority, ctx.consumer.name if ctx.consumer else "")
@@ -69,7 +72,6 @@ class Admission:
             self._expire(lowest, "a request of a higher priority took its place in the queue")
         heapq.heappush(self._heap, waiter)
         self.waiting += 1
-        metrics.ADMISSION_QUEUE_DEPTH.set(self.waiting)
         waiter.timer = asyncio.get_running_loop().call_later(
             self.config.max_wait_seconds, self._expire, waiter, "no room for it within the wait bound"
         )
@@ -97,11 +99,9 @@ class Admission:
             waiter.future.set_result(None)
             return  # the slot passes over: in_flight is unchanged
         self.in_flight -= 1
-        metrics.ADMISSION_IN_FLIGHT.set(self.in_flight)
 
     def _enter(self) -> None:
         self.in_flight += 1
-        metrics.ADMISSION_IN_FLIGHT.set(self.in_flight)
 
     def _dequeue(self, waiter: _Waiter) -> None:
         """Take a waiter out of the count (its heap entry is skipped once its future is done)."""
@@ -109,7 +109,6 @@ class Admission:
             waiter.timer.cancel()
             waiter.timer = None
         self.waiting -= 1
-        metrics.ADMISSION_QUEUE_DEPTH.set(self.waiting)
 
     def _expire(self, waiter: _Waiter, reason: str) -> None:
         if waiter.future.done():
@@ -119,7 +118,6 @@ class Admission:
             waiter.timer = None
         waiter.future.set_exception(self._overloaded(reason))
         self.waiting -= 1
-        metrics.ADMISSION_QUEUE_DEPTH.set(self.waiting)
 
     def _overloaded(self, reason: str) -> Overloaded:
         return Overloaded(

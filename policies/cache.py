@@ -88,6 +88,8 @@ class Cache:
     def __init__(self, store: CacheStore, ttl: dict[str, float]) -> None:
         self.store = store
         self.ttl = {api: seconds for api, seconds in ttl.items() if seconds > 0}
+        # With no API cached, the chain leaves this policy out (policies.chain.compose).
+        self.inert = not self.ttl
 
     async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
         ttl = self.ttl.get(ctx.api or "")

@@ -99,10 +99,14 @@ class Gate:
 
 
 def compose(policies: Sequence[Policy], last: Step) -> Step:
-    """The chain as one callable, built once: wrappers nest, runs of gates are flat loops."""
+    """The chain as one callable, built once: wrappers nest, runs of gates are flat loops, and a policy
+    that says it has nothing to do in this configuration (`inert`, e.g. a cache with no API cached) is
+    left out."""
     step = last
     gates: list[Gate] = []
     for policy in reversed(policies):
+        if getattr(policy, "inert", False):
+            continue
         if isinstance(policy, Gate):
             gates.insert(0, policy)
             continue

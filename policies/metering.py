@@ -43,7 +43,7 @@ class Sample(msgspec.Struct, frozen=True):
     detail: str
     duration_ms: float
     request_id: str
-    at: datetime
+    at: float  # unix time; made a datetime when stored, not on every request
 
 
 class _Tally:
@@ -167,7 +167,7 @@ async def _store_samples(samples: list[Sample], keep: int) -> None:
                 detail=pii.mask_text(s.detail),
                 duration_ms=s.duration_ms,
                 request_id=s.request_id,
-                created_at=s.at,
+                created_at=datetime.fromtimestamp(s.at, UTC),
             )
             for s in samples
         )
@@ -239,20 +239,21 @@ class Metering:
         connection = connection_of(ctx)
         route = str(ctx.scope.get("path_template") or ctx.path)
         metrics.request_answered(route, ctx.method, consumer.name, connection, status, elapsed)
+        scope = ctx.scope
         self.recorder.sample(
-            Sample(
-                consumer_id=consumer.id,
-                api=ctx.api,
-                connection=connection,
-                method=ctx.method,
-                path=ctx.path,
-                query=ctx.scope.get("query_string", b"").decode("latin-1"),
-                status=status,
-                code=code,
-                detail=detail,
-                duration_ms=round(duration_ms, 2),
-                request_id=ctx.request_id,
-                at=datetime.now(UTC),
+            Sample(  # positional, in field order: built on every request
+                consumer.id,
+                ctx.api,
+                connection,
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b"").decode("latin-1"),
+                status,
+                code,
+                detail,
+                round(duration_ms, 2),
+                ctx.request_id,
+                time.time(),
             )
         )
 

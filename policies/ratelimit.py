@@ -17,7 +17,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from gateway.errors import QuotaExceeded, RateLimited
 from policies.chain import Context, Gate
 from policies.config import invalid
-from policies.counters import Check, Counters, Verdict
+from policies.counters import Check, Count, Counters, Verdict
 
 STRATEGIES = ("sliding-window", "moving-window")
 Positive = Annotated[int, msgspec.Meta(ge=1, le=100_000_000)]
@@ -81,13 +81,11 @@ async def settle(ctx: Context, counters: Counters, now: float) -> Verdict | None
     if not ctx.tally:
         return None
     verdict = await counters.acquire(ctx.tally, now)
-    tightest = min(verdict.counts, key=lambda count: (verdict.remaining(count), -count.reset))
-    ctx.response_headers.extend(
-        [
-            (b"ratelimit-limit", str(tightest.check.limit).encode()),
-            (b"ratelimit-remaining", str(verdict.remaining(tightest)).encode()),
-            (b"ratelimit-reset", str(math.ceil(tightest.reset)).encode()),
-        ]
+    tightest, left = _tightest(verdict)
+    ctx.response_headers += (
+        (b"ratelimit-limit", b"%d" % tightest.check.limit),
+        (b"ratelimit-remaining", b"%d" % left),
+        (b"ratelimit-reset", b"%d" % math.ceil(tightest.reset)),
     )
     if verdict.allowed:
         return verdict
@@ -100,3 +98,16 @@ async def settle(ctx: Context, counters: Counters, now: float) -> Verdict | None
         f"the limit of {worst.check.label} is reached; retry after {math.ceil(worst.reset)} s",
         retry_after=worst.reset,
     )
+
+
+def _tightest(verdict: Verdict) -> tuple[Count, int]:
+    """The count with the least room left after this request (on a tie, the one closed longest); its room."""
+    spent = 1 if verdict.allowed else 0
+    best: Count | None = None
+    best_left = 0
+    for count in verdict.counts:
+        left = max(0, count.check.limit - count.used - spent)
+        if best is None or left < best_left or (left == best_left and count.reset > best.reset):
+            best, best_left = count, left
+    assert best is not None  # a tally is never empty here
+    return best, best_left
