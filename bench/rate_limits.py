@@ -1,5 +1,6 @@
 """What counting a request's limits costs: RateLimit + Quota with 4 counters (2 rate windows, a day and a
-month quota) on Redis and in-process, beside a bare EVALSHA round trip to the same Redis in the same run.
+month quota) on Redis (through the counters' own connection, and through redis-py's command path) and
+in-process, beside a bare redis-py EVALSHA round trip to the same Redis in the same run.
 
     .venv/bin/python bench/rate_limits.py [--requests 5000]
 
@@ -90,20 +91,27 @@ async def run(url: str, requests: int) -> None:
             "bare EVALSHA round trip (baseline)": await best_of(3, requests, lambda: bare(keys=[], args=[]))
         }
         await redis.config_resetstat()
-        figures["limits step, Redis (4 counters)"] = await best_of(
-            3, requests, limits_step(RedisCounters(redis))
-        )
+        counters = RedisCounters(redis)
+        figures["limits step, Redis (4 counters)"] = await best_of(3, requests, limits_step(counters))
+        await counters.aclose()
         info = await redis.info("commandstats")
         server = info.get("cmdstat_evalsha", {}).get("usec_per_call", 0.0)
+        # The same step sending its EVALSHA through redis-py's command path, as it did before
+        # policies/redis_lane.py: what that module saves.
+        through_redis_py = RedisCounters(redis)
+        through_redis_py.lane = None
+        figures["limits step, Redis via redis-py (4 counters)"] = await best_of(
+            3, requests, limits_step(through_redis_py)
+        )
         figures["limits step, in-process (4 counters)"] = await best_of(
             3, requests, limits_step(MemoryCounters())
         )
     finally:
         await redis.aclose()
     baseline = figures["bare EVALSHA round trip (baseline)"]
-    print(f"{'':40} {'µs/request':>11} {'vs baseline':>12}")
+    print(f"{'':46} {'µs/request':>11} {'vs baseline':>12}")
     for name, micros in figures.items():
-        print(f"{name:40} {micros:11.1f} {micros / baseline:11.2f}x")
+        print(f"{name:46} {micros:11.1f} {micros / baseline:11.2f}x")
     print(f"Redis's own time running the limits script: {server:.1f} µs a call")
 
 
