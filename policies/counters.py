@@ -330,6 +330,7 @@ class RedisCounters:
             return await self.lane.call(command)
 
     async def aclose(self) -> None:
+        """Close the counters' own connection (the redis-py client is its owner's to close)."""
         if self.lane is not None:
             self.lane.close()
 

@@ -139,6 +139,11 @@ class Quota(Gate):
         self._tallies[plan.identifiers] = kept
         return kept.checks
 
+    async def aclose(self) -> None:
+        close = getattr(self.counters, "aclose", None)
+        if close is not None:
+            await close()
+
     async def before(self, ctx: Context) -> None:
         now = self.clock()
         ctx.tally = self.tally(ctx, now)

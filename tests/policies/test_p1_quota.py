@@ -12,11 +12,13 @@ from redis.asyncio import Redis
 
 from gateway.errors import QuotaExceeded, RateLimited
 from gateway.store.snapshot import EMPTY
+from policies import close_chain
 from policies.authorize import EffectivePlan
 from policies.chain import Context
 from policies.counters import Counters, MemoryCounters, RedisCounters
 from policies.quota import Calendar, Quota, Quotas
 from policies.ratelimit import RateLimits, rate_checks
+from tests.policies.p1_support import until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -140,3 +142,19 @@ def test_calendar_periods_follow_the_timezone_including_daylight_saving() -> Non
     name, end = shanghai.period("month", datetime(2026, 12, 31, 23, 0, tzinfo=SHANGHAI).timestamp())
     assert name == "2026-12"
     assert end == datetime(2027, 1, 1, tzinfo=SHANGHAI).timestamp()
+
+
+async def test_closing_the_chain_closes_the_counters_own_redis_connection(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    policy = Quota(RedisCounters(client), "Asia/Shanghai")
+    try:
+        await call(policy, plan(Quotas(per_day=5), consumer="10"))
+        opened = len(await client.client_list())  # this client's own connection, and the counters'
+
+        async def closed() -> bool:
+            return len(await client.client_list()) == opened - 1
+
+        await close_chain([policy])
+        await until(closed, what="the counters' connection to close")
+    finally:
+        await client.aclose()
