@@ -79,6 +79,21 @@ BREAKER_STATES = ("closed", "open", "half_open")
 # a dict lookup does not. Bounded as the labels are (configuration, not request data).
 _requests: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
 _rejections: dict[tuple[str, str], Any] = {}
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, looked up in a dictionary after the first time: for the hot path."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
+def upstream_call(connection: str, outcome: str) -> None:
+    """Count one backend call by outcome (`ok`, `vendor_error`, ...; see UPSTREAM_CALLS)."""
+    child(UPSTREAM_CALLS, connection, outcome).inc()
 
 
 def request_answered(

@@ -101,10 +101,10 @@ class Cache:
         fresh = "no-cache" in ctx.headers.get("cache-control", "")
         entry = None if fresh else await self.store.get(key)
         if entry is not None:
-            metrics.CACHE_LOOKUPS.labels(ctx.api, "hit").inc()
+            metrics.child(metrics.CACHE_LOOKUPS, ctx.api or "", "hit").inc()
             await self._replay(ctx, entry)
             return
-        metrics.CACHE_LOOKUPS.labels(ctx.api, "miss").inc()
+        metrics.child(metrics.CACHE_LOOKUPS, ctx.api or "", "miss").inc()
         ctx.response_headers.append((b"x-cache", b"MISS"))
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
