@@ -123,7 +123,7 @@ class Lane:
         return reply
 
     async def _open(self) -> _Protocol:
-        if self._opening is None:  # one attempt at a time, shared by every request waiting for it
+        if self._opening is None or self._opening.done():  # one attempt at a time, shared by its waiters
             self._opening = asyncio.ensure_future(self._connect())
         opening = self._opening
         try:
