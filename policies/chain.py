@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the policies that define these import this module
 ASGIApp = Callable[..., Awaitable[None]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 access_log = logging.getLogger("unigate.access")
+app_log = logging.getLogger("unigate.app")
 READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 
 # The unified API a path belongs to, and the scope reading or writing it needs.
@@ -165,7 +166,14 @@ class PolicyChain:
         state = ctx.scope["state"]
         state["consumer"] = ctx.consumer
         state["granted_scopes"] = ctx.granted_scopes  # policies.pii.may_read in handlers
-        await self.app(ctx.scope, ctx.receive, ctx.send)
+        try:
+            await self.app(ctx.scope, ctx.receive, ctx.send)
+        except UnigateError as error:
+            # Past the policies (a handler answering without Litestar's error handlers, e.g. the fast
+            # reads): log a failure as the app's handler does (gateway.logs masks personal data).
+            if error.status >= 500:
+                app_log.warning("request failed", extra={"code": error.code, "detail": error.detail})
+            raise
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIApp, send: Send) -> None:
         if scope["type"] != "http":
