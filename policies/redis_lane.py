@@ -44,11 +44,16 @@ class _Protocol(asyncio.Protocol):
                 waiter.set_result(reply)
 
     def send(self, command: bytes) -> None:
-        """Queue a command; the commands of every request reaching Redis in this turn of the loop go out
-        in one write at its end (one system call, where each would cost about as much as the call)."""
-        if not self.outgoing:
+        """Write a command at once when it is the only one in flight; else queue it: the commands of
+        every request reaching Redis in this turn of the loop go out in one write at its end (one
+        system call, where each would cost about as much as the rest of the round trip)."""
+        if self.outgoing:
+            self.outgoing.append(command)
+        elif len(self.waiters) == 1:  # its own: nothing else in flight, so nothing to wait for
+            self.transport.write(command)
+        else:
             asyncio.get_running_loop().call_soon(self.flush)
-        self.outgoing.append(command)
+            self.outgoing.append(command)
 
     def flush(self) -> None:
         outgoing, self.outgoing = self.outgoing, []
