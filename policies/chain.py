@@ -206,6 +206,10 @@ class PolicyChain:
             if ctx.status:  # the response has started: nothing more can be said to the caller
                 raise
             await send_problem(ctx.send, error, request_id)
+        finally:
+            # The wrappers of `send` (this one, metering's) hold `ctx`: unhooked, the request's objects
+            # go when it ends instead of waiting, as a reference cycle, for the garbage collector.
+            ctx.send = send
         if api is not None and access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "request",
