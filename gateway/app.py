@@ -33,7 +33,7 @@ from gateway.store.snapshot import SnapshotHolder, current_version, publish_vers
 from gateway.unified.fast import FastReads
 from gateway.unified.routes import ROUTES
 from gateway.upstream import Upstream
-from policies import PolicyDeps, build_chain
+from policies import PolicyDeps, build_chain, close_chain
 from policies.auth import KeyUsage
 from policies.backend import LocalCaps, RedisCaps
 from policies.chain import PolicyChain
@@ -164,6 +164,9 @@ def create_app(settings: Settings) -> Litestar:
         lambda: snapshots.current, issuer=settings.token_issuer, ttl_seconds=settings.token_ttl_seconds
     )
     reload = ReloadListener(redis, snapshots) if redis is not None else None
+    chain = build_chain(
+        PolicyDeps(settings=settings, snapshots=snapshots, redis=redis, usage=usage, recorder=recorder)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -191,6 +194,7 @@ def create_app(settings: Settings) -> Litestar:
                 publish_versions_with(None)
             await snapshots.stop()
             await upstream.close()
+            await close_chain(chain)
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await store_engine.stop(engine)
@@ -249,11 +253,7 @@ def create_app(settings: Settings) -> Litestar:
             DefineMiddleware(
                 PolicyChain,  # type: ignore[arg-type]
                 snapshot=lambda: snapshots.current,
-                policies=build_chain(
-                    PolicyDeps(
-                        settings=settings, snapshots=snapshots, redis=redis, usage=usage, recorder=recorder
-                    )
-                ),
+                policies=chain,
             ),
             # Innermost: past the policy chain, the list reads skip Litestar's handler layer.
             *([DefineMiddleware(FastReads, runtime=runtime)] if settings.fast_reads else []),

@@ -1,4 +1,4 @@
-"""The one way out to a backend: a shared aiohttp session, and the backend protection around every call.
+"""The one way out to a backend: a shared connection pool, and the backend protection around every call.
 
 For each connection (`Target`): its circuit breaker, its QPS and concurrency caps (cluster-wide through
 Redis when configured), a timeout per attempt, and retries with jittered backoff for retryable failures
@@ -14,17 +14,15 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import aiohttp
 import msgspec
 
 from gateway import metrics
 from gateway.errors import UpstreamBusy, UpstreamError, UpstreamTimeout, VendorError, VendorRateLimited
+from gateway.httpclient import Pool, TransportError
 from policies.backend import BackendOptions, Breaker, Caps, LocalCaps, capped, parse_options
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({429, 503})
-# The form is encoded here, once, as bytes: aiohttp's FormData builds the same body through a field
-# list and a payload object per request, a quarter of the cost of an upstream call (bench/gateway_chain.py).
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -39,9 +37,7 @@ class Target:
         self.options = options
         self.timeout_seconds = options.timeout_seconds or timeout
         self.retries = options.retries if options.retries is not None else retries
-        self.timeout = aiohttp.ClientTimeout(
-            total=self.timeout_seconds, connect=min(3.0, self.timeout_seconds)
-        )
+        self.connect_timeout = min(3.0, self.timeout_seconds)
         self.breaker = Breaker(connection, system, options.breaker)
 
 
@@ -58,19 +54,15 @@ class Upstream:
         self.retries = retries
         self.caps: Caps = caps or LocalCaps()
         self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
         self._targets: dict[str, Target] = {}
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        # Created lazily: an aiohttp session belongs to the running event loop.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
-                connector=aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300),
-                raise_for_status=False,
-            )
-        return self._session
+    def pool(self) -> Pool:
+        # Created lazily, inside the event loop that will use it.
+        if self._pool is None:
+            self._pool = Pool(limit=self._pool_size)
+        return self._pool
 
     def target(self, connection: str, system: str, options: Mapping[str, Any] | None = None) -> Target:
         """The protection of `connection`; kept (with its breaker's state) while its options stay the same."""
@@ -105,19 +97,19 @@ class Upstream:
                 async with capped(
                     self.caps, name, target.options, system=target.system, budget=target.timeout_seconds
                 ):
-                    status, retry_after, body = await self._send(target, url, form())
+                    status, retry_after, body = await self._send(target, url, form(), idempotent)
             except UpstreamBusy:
                 target.breaker.abandon()
-                metrics.UPSTREAM_CALLS.labels(name, "busy").inc()
+                metrics.upstream_call(name, "busy")
                 raise
             except UpstreamTimeout:
                 # Not retried: a backend that is slow now is slower still with our retries on top.
                 target.breaker.failure()
-                metrics.UPSTREAM_CALLS.labels(name, "timeout").inc()
+                metrics.upstream_call(name, "timeout")
                 raise
             except UpstreamError:
                 target.breaker.failure()
-                metrics.UPSTREAM_CALLS.labels(name, "transport_error").inc()
+                metrics.upstream_call(name, "transport_error")
                 if idempotent and not last:
                     await self._backoff(target, attempt)
                     continue
@@ -127,7 +119,7 @@ class Upstream:
                 raise
             if status in RETRYABLE_STATUS or status >= 500:
                 (target.breaker.success if status == 429 else target.breaker.failure)()
-                metrics.UPSTREAM_CALLS.labels(name, "http_error").inc()
+                metrics.upstream_call(name, "http_error")
                 if status in RETRYABLE_STATUS and not last:
                     wait = retry_after if retry_after is not None else self._delay(target, attempt)
                     if wait > target.timeout_seconds:
@@ -137,14 +129,14 @@ class Upstream:
                             retry_after=wait,
                             connection=name,
                         )
-                    metrics.UPSTREAM_RETRIES.labels(name).inc()
+                    metrics.child(metrics.UPSTREAM_RETRIES, name).inc()
                     await asyncio.sleep(wait)
                     continue
             try:
                 result = read(status, body)
             except VendorRateLimited:
                 target.breaker.success()  # it answered: alive, only busy
-                metrics.UPSTREAM_CALLS.labels(name, "rate_limited").inc()
+                metrics.upstream_call(name, "rate_limited")
                 if last:
                     raise
                 # The vendor counts calls per second or longer: a first retry within 0.5 s would only
@@ -153,35 +145,35 @@ class Upstream:
                 continue
             except VendorError:
                 target.breaker.success()
-                metrics.UPSTREAM_CALLS.labels(name, "vendor_error").inc()
+                metrics.upstream_call(name, "vendor_error")
                 raise
             except UpstreamError:
                 if status < 500:  # answered 2xx/4xx with something that is not its envelope
                     target.breaker.failure()
-                    metrics.UPSTREAM_CALLS.labels(name, "http_error").inc()
+                    metrics.upstream_call(name, "http_error")
                 raise
             except BaseException:
                 target.breaker.abandon()
                 raise
             if status < 500:
                 target.breaker.success()
-                metrics.UPSTREAM_CALLS.labels(name, "ok").inc()
+                metrics.upstream_call(name, "ok")
             return result
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _send(
-        self, target: Target, url: str, data: Mapping[str, str]
+        self, target: Target, url: str, data: Mapping[str, str], idempotent: bool
     ) -> tuple[int, float | None, bytes]:
         """One attempt; transport failures become UpstreamError, timeouts UpstreamTimeout."""
         try:
-            body = urllib.parse.urlencode(data).encode()
-            async with self.session.post(
-                url, data=body, headers=FORM_HEADERS, timeout=target.timeout
-            ) as response:
-                return (
-                    response.status,
-                    _retry_after(response.headers.get("Retry-After")),
-                    await response.read(),
+            async with asyncio.timeout(target.timeout_seconds):
+                answer = await self.pool.request(
+                    "POST",
+                    url,
+                    headers=FORM_HEADERS,
+                    body=urllib.parse.urlencode(data).encode(),
+                    connect_timeout=target.connect_timeout,
+                    idempotent=idempotent,
                 )
         except TimeoutError:
             raise UpstreamTimeout(
@@ -189,26 +181,25 @@ class Upstream:
                 system=target.system,
                 connection=target.connection,
             ) from None
-        except aiohttp.ClientError as exc:
+        except (TransportError, OSError) as exc:
             raise UpstreamError(
                 f"{target.system} is unreachable: {type(exc).__name__}",
                 system=target.system,
                 connection=target.connection,
             ) from None
+        return answer.status, _retry_after(answer.headers.get("retry-after")), answer.body
 
     def _delay(self, target: Target, attempt: int) -> float:
         # Exponential backoff with jitter, so callers throttled together do not come back together.
         return target.options.backoff_seconds * 2**attempt * random.uniform(0.5, 1.0)
 
     async def _backoff(self, target: Target, attempt: int) -> None:
-        metrics.UPSTREAM_RETRIES.labels(target.connection).inc()
+        metrics.child(metrics.UPSTREAM_RETRIES, target.connection).inc()
         await asyncio.sleep(self._delay(target, attempt))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            # Let the connector's transports finish closing before the loop goes away.
-            await asyncio.sleep(0)
+        if self._pool is not None:
+            await self._pool.close()
 
 
 def _retry_after(value: str | None) -> float | None:
