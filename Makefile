@@ -29,6 +29,8 @@ unit: $(DEV) $(ASSETS) system-deps
 bench: $(DEV) $(ASSETS) system-deps
 	$(BIN)/python bench/stockouts.py
 	$(BIN)/python bench/gateway_chain.py
+	$(BIN)/python bench/http_client.py
+	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/mapping.py
 	$(BIN)/python bench/schemes.py
 
