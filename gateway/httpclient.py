@@ -9,7 +9,8 @@ request at a time per connection, a body out, a sized or chunked body back, pool
 connections under a bound, TLS, connect and total timeouts.
 
 An answer is whole or it is an error: a connection that closes early, an answer larger than
-MAX_BODY or one that does not parse raises TransportError, and the connection is never reused.
+MAX_BODY or one that does not parse raises TransportError, and the connection is never reused. An
+answer with neither Content-Length nor chunks ends when the server closes the connection.
 A pooled connection the server closed is dropped when taken; one that turns out dead before any
 byte of its answer arrived is replaced once, for requests the caller marks idempotent.
 """
@@ -76,6 +77,7 @@ class _Connection(asyncio.Protocol):
         self.chunks: list[bytes] = []
         self.size = 0
         self.started = False
+        self.until_close = False
         self.closed = False
         self.idle_since = 0.0
 
@@ -96,12 +98,21 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.waiter is not None and self.until_close and exc is None:
+            # Neither a length nor chunks: the answer's body was everything up to the close.
+            self.on_message_complete()
+            return
         self._fail(TransportError("the connection closed before the whole answer came", started=self.started))
 
     # -- httptools callbacks -------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.until_close = "content-length" not in self.headers and "chunked" not in self.headers.get(
+            "transfer-encoding", ""
+        )
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -121,7 +132,7 @@ class _Connection(asyncio.Protocol):
 
     def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Answer]:
         assert self.transport is not None
-        self.headers, self.chunks, self.size, self.started = {}, [], 0, False
+        self.headers, self.chunks, self.size, self.started, self.until_close = {}, [], 0, False, False
         self.waiter = loop.create_future()
         self.transport.write(data)
         return self.waiter

@@ -145,6 +145,16 @@ async def test_a_connection_dead_before_its_answer_is_replaced_only_for_idempote
         await pool.close()
 
 
+async def test_an_answer_without_length_ends_with_the_connection() -> None:
+    reply = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + b'{"code":0}' * 500
+    async with raw_server(lambda n, _: reply, then_close=True) as url:
+        pool = Pool()
+        for _ in range(2):  # the first connection is closed, so the second call gets a new one
+            answer = await pool.request("POST", url, headers=FORM)
+            assert answer.status == 200 and answer.body == b'{"code":0}' * 500
+        await pool.close()
+
+
 async def test_an_idle_connection_past_its_time_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(httpclient, "IDLE_SECONDS", 0.0)
     async with web_server(_echo_app()) as (url, seen):
