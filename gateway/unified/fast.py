@@ -11,7 +11,6 @@ is off; tests/unified/test_fast_reads.py checks that both give the same answers 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -19,13 +18,11 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
-from gateway.connectors.base import Page
 from gateway.errors import InvalidParameter
 from gateway.runtime import Runtime
 from gateway.unified.models import OrderStatus, StockoutStatus
-from gateway.unified.routes import ListParams, order_page, stockout_page
+from gateway.unified.routes import ListParams, list_page
 
-PageOf = Callable[[Runtime, dict[str, Any], str | None, ListParams], Awaitable[Page]]
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _AT = re.compile(r" - at `\$\.(\w+)`$")
 
@@ -47,9 +44,9 @@ def _params(name: str, status: Any) -> type[msgspec.Struct]:
     )
 
 
-READS: dict[str, tuple[type[msgspec.Struct], PageOf]] = {
-    "/v1/stockouts": (_params("StockoutListParams", StockoutStatus), stockout_page),
-    "/v1/orders": (_params("OrderListParams", OrderStatus), order_page),
+READS: dict[str, tuple[type[msgspec.Struct], str]] = {
+    "/v1/stockouts": (_params("StockoutListParams", StockoutStatus), "stockouts"),
+    "/v1/orders": (_params("OrderListParams", OrderStatus), "orders"),
 }
 
 
@@ -66,12 +63,12 @@ class FastReads:
         if read is None or scope["method"] != "GET":  # type: ignore[typeddict-item]
             await self.app(scope, receive, send)
             return
-        kind, page = read
+        kind, resource = read
         params = _checked(kind, scope["query_string"])
         connection = next(
             (value.decode() for name, value in scope["headers"] if name == b"x-connection"), None
         )
-        found = await page(self.runtime, scope["state"], connection, params)
+        found = await list_page(resource, self.runtime, scope["state"], connection, params)
         # The canonical dicts as the mappings made them: the handlers' msgspec.convert into the models
         # (3/4 of encoding a page) checks only what the mappings guarantee, and the equivalence test
         # holds these answers to the converted ones.

@@ -131,21 +131,16 @@ class ListParams(msgspec.Struct):
         )
 
 
-async def stockout_page(
-    runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
-) -> Page:
-    """A page of canonical stockouts (dicts) for the caller the policy chain identified (`state`)."""
-    connector = runtime.for_consumer(state["consumer"], "stockouts", connection)
-    page = await connector.list_stockouts(params.query(STOCKOUT_DEFAULT_RANGE), params.cursor)
-    return Page(items=guard(state, page.items), next_cursor=page.next_cursor)
+DEFAULT_RANGE = {"stockouts": STOCKOUT_DEFAULT_RANGE, "orders": ORDER_DEFAULT_RANGE}
 
 
-async def order_page(
-    runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
+async def list_page(
+    resource: str, runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
 ) -> Page:
-    """A page of canonical orders (dicts) for the caller the policy chain identified (`state`)."""
-    connector = runtime.for_consumer(state["consumer"], "orders", connection)
-    page = await connector.list_orders(params.query(ORDER_DEFAULT_RANGE), params.cursor)
+    """A page of canonical `resource` records (dicts) for the caller the policy chain identified (`state`)."""
+    connector = runtime.for_consumer(state["consumer"], resource, connection)
+    read = getattr(connector, f"list_{resource}")
+    page: Page = await read(params.query(DEFAULT_RANGE[resource]), params.cursor)
     return Page(items=guard(state, page.items), next_cursor=page.next_cursor)
 
 
@@ -177,7 +172,7 @@ class StockoutController(Controller):
         include: Include = None,
     ) -> StockoutPage:
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        page = await stockout_page(_runtime(request), request.scope["state"], x_connection, params)
+        page = await list_page("stockouts", _runtime(request), request.scope["state"], x_connection, params)
         return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
 
     @get(
@@ -255,7 +250,7 @@ class OrderController(Controller):
         include: Include = None,
     ) -> OrderPage:
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        page = await order_page(_runtime(request), request.scope["state"], x_connection, params)
+        page = await list_page("orders", _runtime(request), request.scope["state"], x_connection, params)
         return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)
 
     @get(
