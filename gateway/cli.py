@@ -113,6 +113,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     env["UNIGATE_URL"] = base
     env_file = write_env(settings, env)
     unigate = [sys.executable, "-m", "gateway.cli"]
+    # Stopped by a supervisor (SIGTERM) as by Ctrl-C: the children live in sessions of their own, so
+    # only this process can stop them, in the `finally` below.
+    signal.signal(signal.SIGTERM, _interrupt)
     children = [
         subprocess.Popen([*unigate, "simulators"], start_new_session=True),
         subprocess.Popen([*unigate, "serve"], start_new_session=True),
@@ -155,6 +158,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_ready(url: str, timeout: float) -> None:
