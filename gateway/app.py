@@ -195,6 +195,7 @@ def create_app(settings: Settings) -> Litestar:
             await snapshots.stop()
             await upstream.close()
             await close_chain(chain)
+            metrics.worker_stopped()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await store_engine.stop(engine)

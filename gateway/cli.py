@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from gateway.errors import UnigateError
@@ -53,13 +55,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
+    workers = args.workers or settings.workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Set before any worker imports prometheus_client: their metrics then live in files they share,
+        # so /metrics answers for every worker (gateway/metrics.py). Emptied: counts start at zero.
+        shared = Path(settings.var_dir) / "prometheus"
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     Granian(
         "gateway.app:app_from_env",
         factory=True,
         address=args.host or settings.host,
         port=args.port or settings.port,
         interface=Interfaces.ASGI,
-        workers=args.workers or settings.workers,
+        workers=workers,
         log_access=False,
     ).serve()
     return 0

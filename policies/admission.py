@@ -48,8 +48,7 @@ class Admission:
         self._heap: list[_Waiter] = []
         self._arrivals = itertools.count()
         # Read when /metrics is scraped, not written on every request (one Admission per process).
-        metrics.ADMISSION_IN_FLIGHT.set_function(lambda: self.in_flight)
-        metrics.ADMISSION_QUEUE_DEPTH.set_function(lambda: self.waiting)
+        metrics.watch_admission(lambda: self.in_flight, lambda: self.waiting)
 
     async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
         await self.admit(ctx.priority, ctx.consumer.name if ctx.consumer else "")

@@ -7,6 +7,8 @@ import contextlib
 import re
 from pathlib import Path
 
+import httpx
+
 from gateway.store.tables import Consumer
 from tests.conftest import Gateway
 from tests.policies.backends import clients, gateway_processes
@@ -52,3 +54,34 @@ async def test_metrics_count_requests_latency_and_rejections_by_route_consumer_a
     assert _value(text, "unigate_breaker_state", connection="wdt-demo", state="closed") == 1
     assert re.search(r"^unigate_admission_in_flight \S+$", text, re.M)
     assert re.search(r"^unigate_admission_queue_depth \S+$", text, re.M)
+
+
+async def test_with_two_workers_every_scrape_counts_every_worker(
+    gateway: Gateway, store: tuple[object, dict[str, str]], tmp_path: Path
+) -> None:
+    consumer, key, _ = await application({"rate_limits": {"per_minute": 1000}})
+    name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first())["name"]
+    _, env = store
+    calls = 40
+    with gateway_processes(env, 1, tmp_path, UNIGATE_WORKERS="2") as (url,):
+        # A connection of its own for each call, so the kernel spreads them over both workers.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=url, limits=fresh, timeout=30) as http:
+            auth = {"Authorization": f"Bearer {key}"}
+            statuses = [
+                (await http.get("/v1/stockouts", params={"limit": 1}, headers=auth)).status_code
+                for _ in range(calls)
+            ]
+            scrapes = [(await http.get("/metrics")).text for _ in range(8)]
+    assert statuses == [200] * calls
+    route = {"route": "/v1/stockouts", "consumer": name, "connection": "wdt-demo", "method": "GET"}
+    # Whichever worker answers the scrape, it counts the calls both workers served.
+    assert [_value(text, "unigate_requests_total", status="200", **route) for text in scrapes] == [calls] * 8
+    # Both did serve some (each worker's breaker for wdt-demo is a series of its own, by pid).
+    pids = set(
+        re.findall(r'^unigate_breaker_state\{[^}]*connection="wdt-demo"[^}]*pid="(\d+)"', scrapes[-1], re.M)
+    )
+    pids |= set(
+        re.findall(r'^unigate_breaker_state\{[^}]*pid="(\d+)"[^}]*connection="wdt-demo"', scrapes[-1], re.M)
+    )
+    assert len(pids) == 2, scrapes[-1]
