@@ -592,8 +592,11 @@ class _Generator:
             name = field.lookup or ""
             table, label = self.tables[name], f"table '{name}'"
         unknown = field.on_unknown
+        refuse = f", {self.code.hoist(field.refuse)}" if field.refuse else ""
         if field.split or any(path.has_wildcard for path in field.sources):
-            self.code.line(f"{var} = _translate({var}, {self.code.hoist(table)}, {unknown!r}, {label!r})")
+            self.code.line(
+                f"{var} = _translate({var}, {self.code.hoist(table)}, {unknown!r}, {label!r}{refuse})"
+            )
             return
         # Inline for the common single value: a dict probe, with the rarer cases left to the helper.
         table_name = self.code.hoist(table)
@@ -602,8 +605,8 @@ class _Generator:
         self.code.line(
             f"    {found} = {table_name}.get({var} if {var}.__class__ is str else _text({var}), _MISS)"
         )
-        if unknown == "error":
-            missed = f"_translate({var}, {table_name}, {unknown!r}, {label!r})"
+        if unknown == "error" or refuse:
+            missed = f"_translate({var}, {table_name}, {unknown!r}, {label!r}{refuse})"
         elif unknown == "keep":
             missed = f"(None if {var} == '' else {var})"
         else:

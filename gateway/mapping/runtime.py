@@ -147,16 +147,21 @@ def join(value: Any, separator: str) -> str | None:
     return text_or_empty(value)
 
 
-def translate(value: Any, table: dict[str, Any], on_unknown: str, label: str) -> Any:
-    """Look a value (or each value of a list) up in a value map or table."""
+def translate(
+    value: Any, table: dict[str, Any], on_unknown: str, label: str, refuse: dict[str, str] | None = None
+) -> Any:
+    """Look a value (or each value of a list) up in a value map or table; a value `refuse` names is
+    refused with its reason, whatever `on_unknown` says."""
     if isinstance(value, list):
-        return [translate(item, table, on_unknown, label) for item in value]
+        return [translate(item, table, on_unknown, label, refuse) for item in value]
     if value is None:
         return None
     key = value if value.__class__ is str else text_or_empty(value)
     found = table.get(key, MISSING)
     if found is not MISSING:
         return found
+    if refuse is not None and key in refuse:
+        raise ValueProblem(f"{show(value)} is refused: {refuse[key]}")
     if key == "" or on_unknown == "default":
         return None
     if on_unknown == "keep":

@@ -27,8 +27,8 @@ OUTPUTS = {
 TOP_KEYS = ("name", "description", "key", "source", "target", "tables", "fields", "omit_none")
 FIELD_KEYS = (
     "from", "const", "template", "concat", "sep", "expr", "each", "fields", "filter", "when", "split",
-    "join", "map", "lookup", "on_unknown", "fn", "type", "scale", "format", "tz", "output", "output_tz",
-    "default", "required", "max_length", "description",
+    "join", "map", "lookup", "on_unknown", "refuse", "fn", "type", "scale", "format", "tz", "output",
+    "output_tz", "default", "required", "max_length", "description",
 )  # fmt: skip
 VALUE_SOURCES = ("from", "const", "template", "concat", "expr", "each")
 
@@ -67,6 +67,7 @@ class FieldSpec(msgspec.Struct, frozen=True):
     value_map: dict[str, Any] | None = None
     lookup: str | None = None
     on_unknown: str = "default"
+    refuse: dict[str, str] | None = None  # source value -> why it cannot be mapped (a MappingError)
     fn: tuple[FnCall, ...] = ()
     type: str | None = None
     scale: int | None = None
@@ -355,6 +356,29 @@ class _FieldParser:
                 add(place, "'on_unknown' only applies together with 'map' or 'lookup'")
             else:
                 values["on_unknown"] = setting["on_unknown"]
+        if "refuse" in setting:
+            refuse = setting["refuse"]
+            if not (
+                isinstance(refuse, dict)
+                and refuse
+                and all(isinstance(why, str) and why.strip() for why in refuse.values())
+            ):
+                add(
+                    place,
+                    "'refuse' takes pairs of 'source value: why it is refused', e.g. refuse: {'5': ...}",
+                )
+            elif "map" not in setting and "lookup" not in setting:
+                add(place, "'refuse' only applies together with 'map' or 'lookup'")
+            else:
+                reasons = {str(value): why.strip() for value, why in refuse.items()}
+                mapped = set(values.get("value_map") or ()) & set(reasons)
+                if mapped:
+                    add(
+                        place,
+                        f"{', '.join(sorted(map(repr, mapped)))} is both mapped and refused; choose one",
+                    )
+                else:
+                    values["refuse"] = reasons
         if "required" in setting:
             if isinstance(setting["required"], bool):
                 values["required"] = setting["required"]

@@ -171,6 +171,30 @@ def test_datetimes_between_vendor_format_and_rfc3339() -> None:
     assert m({"consign_time": "0000-00-00 00:00:00", "created_at": ""})["shipped_at"] is None
 
 
+def test_refused_values_fail_with_their_reason_whatever_on_unknown_says() -> None:
+    table = {"95": "50", "110": "70"}
+    why = "a cancelled stockout has no trade status that is true for it"
+    m = mapping(
+        {
+            "by_default": {"from": "status", "map": table, "refuse": {5: why}, "default": "0"},
+            "kept": {"from": "status", "map": table, "on_unknown": "keep", "refuse": {"5": why}},
+            "listed": {"from": "statuses", "split": ",", "map": table, "refuse": {"5": why}},
+        }
+    )
+    assert m({"status": "95", "statuses": "95,110"}) == {
+        "by_default": "50",
+        "kept": "50",
+        "listed": ["50", "70"],
+    }
+    assert m({"status": "7", "statuses": "7"}) == {"by_default": "0", "kept": "7", "listed": [None]}
+    cases = (({"status": 5, "statuses": "95"}, "by_default", "5"), ({"statuses": "110,5"}, "listed", "'5'"))
+    for record, field, shown in cases:
+        with pytest.raises(MappingError) as caught:
+            m(record)
+        assert caught.value.field == field
+        assert caught.value.message == f"{shown} is refused: {why}"
+
+
 def test_value_map_default_error_and_keep() -> None:
     table = {"5": "cancelled", "95": "shipped"}
     m = mapping(

@@ -215,3 +215,21 @@ def test_issue_text_is_what_an_admin_reads() -> None:
     assert (
         str(issue) == "fields.a: type 'number' is not known; use one of string, int, decimal, bool, datetime"
     )
+
+
+def test_refuse_is_checked_when_the_spec_is_loaded() -> None:
+    found = places(
+        {
+            "name": "t",
+            "fields": {
+                "alone": {"from": "status", "refuse": {"5": "cancelled"}},
+                "blank": {"from": "status", "map": {"95": "50"}, "refuse": {"5": " "}},
+                "both": {"from": "status", "map": {"95": "50", "5": "90"}, "refuse": {"5": "cancelled"}},
+            },
+        }
+    )
+    assert found == {
+        "fields.alone": "'refuse' only applies together with 'map' or 'lookup'",
+        "fields.blank": "'refuse' takes pairs of 'source value: why it is refused', e.g. refuse: {'5': ...}",
+        "fields.both": "'5' is both mapped and refused; choose one",
+    }
