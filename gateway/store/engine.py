@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from gateway.settings import Settings
 from gateway.store.piccolo_app import APP_CONFIG
@@ -23,6 +25,15 @@ def bind(engine: Engine) -> None:
     """Point every table of the Piccolo app at `engine` (tests run the same code on SQLite and PostgreSQL)."""
     for table in APP_CONFIG.table_classes:
         table._meta.db = engine
+
+
+def write_transaction(engine: Engine) -> Any:
+    """A transaction that reads and then writes. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
+    waiting its turn: a deferred one that reads first cannot wait for the lock when it comes to write
+    (SQLite answers "database is locked" at once) while a gateway process is writing its usage figures."""
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
 
 
 async def start(engine: Engine) -> None:

@@ -22,6 +22,7 @@ from gateway.errors import InvalidParameter, NotFound
 from gateway.store import manage, policy_manage
 from gateway.store.accounts import Account, ConfigSnapshot
 from gateway.store.crypto import Vault
+from gateway.store.engine import write_transaction
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import Connection, Consumer
 from policies.authorize import parse_plan, plan_dict
@@ -331,7 +332,7 @@ async def apply(
     current = await export_document(vault)
     current_yaml = dump(current)
     changes = _changes(current, document)
-    async with Connection._meta.db.transaction():
+    async with write_transaction(Connection._meta.db):
         latest = (
             await ConfigSnapshot.select(ConfigSnapshot.document)
             .order_by(ConfigSnapshot.id, ascending=False)

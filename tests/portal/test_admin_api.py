@@ -354,6 +354,7 @@ async def test_configuration_export_preview_apply_and_rollback(admin_api: httpx.
     assert versions[0]["id"] == applied["version"] and versions[0]["comment"] == "add one"
 
     rolled = (await admin_api.post(f"/config/versions/{applied['version'] - 1}/rollback")).json()
+    assert "changes" in rolled, rolled
     assert {"kind": "consumer", "name": name, "action": "suspend"} in rolled["changes"]
     assert {row["name"]: row for row in (await admin_api.get("/consumers")).json()}[name]["active"] is False
 

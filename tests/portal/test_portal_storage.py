@@ -140,3 +140,42 @@ async def test_a_configuration_applies_whole_or_not_at_all(engine: Engine) -> No
 
     rolled = await config.rollback(CLI, applied.version, {}, vault)
     assert rolled.version > applied.version and not rolled.changes
+
+
+async def test_an_apply_waits_for_another_process_writing_to_sqlite(
+    engine: Engine, database_url: str
+) -> None:
+    """A gateway process writes usage to the same SQLite file; an apply that meets its write lock
+    waits for it (a deferred transaction that read first was refused at once: "database is locked")."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has row locks; this is about SQLite's one writer")
+    import sqlite3
+    import threading
+
+    import yaml
+
+    vault = Vault(SECRET_KEY)
+    document = yaml.safe_load(await config.export_yaml(vault))
+    name = unique("waits")
+    document["consumers"][name] = {"description": "applied while another process writes"}
+    locked, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE unigate_config_snapshot SET comment = comment WHERE id = -1")
+        locked.set()
+        release.wait(5)
+        other.execute("COMMIT")
+        other.close()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    locked.wait(5)
+    asyncio.get_running_loop().call_later(0.3, release.set)
+    try:
+        applied = await config.apply(CLI, yaml.safe_dump(document), {}, vault, comment="waited")
+    finally:
+        release.set()
+        writer.join(5)
+    assert ("consumer", name, "create") in {(c.kind, c.name, c.action) for c in applied.changes}
