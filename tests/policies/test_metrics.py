@@ -62,26 +62,32 @@ async def test_with_two_workers_every_scrape_counts_every_worker(
     consumer, key, _ = await application({"rate_limits": {"per_minute": 1000}})
     name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first())["name"]
     _, env = store
-    calls = 40
+    route = {"route": "/v1/stockouts", "consumer": name, "connection": "wdt-demo", "method": "GET"}
+    statuses: list[int] = []
+    pids: set[str] = set()
     with gateway_processes(env, 1, tmp_path, UNIGATE_WORKERS="2") as (url,):
-        # A connection of its own for each call, so the kernel spreads them over both workers.
+        # A connection of its own for each call: the kernel spreads connections over the workers once
+        # both listen (the second may still be starting when the first answers /healthz).
         fresh = httpx.Limits(max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=url, limits=fresh, timeout=30) as http:
             auth = {"Authorization": f"Bearer {key}"}
-            statuses = [
-                (await http.get("/v1/stockouts", params={"limit": 1}, headers=auth)).status_code
-                for _ in range(calls)
-            ]
+            for _ in range(30):
+                for _ in range(10):
+                    answer = await http.get("/v1/stockouts", params={"limit": 1}, headers=auth)
+                    statuses.append(answer.status_code)
+                # Each worker's breaker for wdt-demo is a series of its own, labelled with its pid.
+                pids = _breaker_pids((await http.get("/metrics")).text)
+                if len(pids) == 2:
+                    break
             scrapes = [(await http.get("/metrics")).text for _ in range(8)]
+    assert len(pids) == 2, "the scrapes never showed two workers' series"
+    calls = len(statuses)
     assert statuses == [200] * calls
-    route = {"route": "/v1/stockouts", "consumer": name, "connection": "wdt-demo", "method": "GET"}
     # Whichever worker answers the scrape, it counts the calls both workers served.
     assert [_value(text, "unigate_requests_total", status="200", **route) for text in scrapes] == [calls] * 8
-    # Both did serve some (each worker's breaker for wdt-demo is a series of its own, by pid).
-    pids = set(
-        re.findall(r'^unigate_breaker_state\{[^}]*connection="wdt-demo"[^}]*pid="(\d+)"', scrapes[-1], re.M)
-    )
-    pids |= set(
-        re.findall(r'^unigate_breaker_state\{[^}]*pid="(\d+)"[^}]*connection="wdt-demo"', scrapes[-1], re.M)
-    )
-    assert len(pids) == 2, scrapes[-1]
+
+
+def _breaker_pids(text: str) -> set[str]:
+    series = re.findall(r"^unigate_breaker_state\{([^}]*)\}", text, re.M)
+    labels = [dict(re.findall(r'(\w+)="([^"]*)"', found)) for found in series]
+    return {found["pid"] for found in labels if found.get("connection") == "wdt-demo" and "pid" in found}
