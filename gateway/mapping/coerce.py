@@ -432,7 +432,10 @@ def make_datetime(
             same_text is not None
             and value.__class__ is str
             and len(value) == same_text
-            and (same_text == 10 or value[10] == separator)
+            and value[4] == "-"
+            and value[7] == "-"
+            # every separator in its place: fromisoformat also takes '2000-01-01 00-00:00' (an offset)
+            and (same_text == 10 or (value[10] == separator and value[13] == ":" and value[16] == ":"))
         ):
             try:
                 datetime.fromisoformat(value)

@@ -524,9 +524,13 @@ class _Generator:
         elif field.type == "datetime" and (shape := self.same_text(field)) is not None:
             # Vendor time in, the same vendor time out: a valid text is the answer, checked inline.
             length, separator = shape
-            check = f"{var}.__class__ is str and len({var}) == {length!r}"
+            # Every separator in its place: fromisoformat alone also takes other shapes of the same
+            # length ('2000-01-01 00-00:00' is midnight at offset -00:00), which the pattern does not.
+            check = (
+                f"{var}.__class__ is str and len({var}) == {length!r} and {var}[4] == '-' and {var}[7] == '-'"
+            )
             if separator:
-                check += f" and {var}[10] == {separator!r}"
+                check += f" and {var}[10] == {separator!r} and {var}[13] == ':' and {var}[16] == ':'"
             line(f"if {check}:")
             line("    try:")
             line(f"        _fromisoformat({var})")
