@@ -133,6 +133,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     ]
     try:
         _wait_ready(f"{base}/healthz", timeout=30)
+        for port in DEMO_PORTS.values():  # the simulators too, before saying they are there
+            _wait_listening("127.0.0.1", port, timeout=30)
         print(
             "\n".join(
                 [
@@ -172,6 +174,19 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _wait_listening(host: str, port: int, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"nothing answers on {host}:{port} after {timeout:.0f}s")
 
 
 def _wait_ready(url: str, timeout: float) -> None:
