@@ -39,7 +39,7 @@ from gateway.connectors.simdata import resolve_anchor
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.connectors.wangdiantong.client import WdtClient
 from gateway.upstream import Upstream
-from tests.services import free_port, wait_for_port
+from tests.services import free_port, run_process, wait_for_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PLAN = {"rate_limits": {"per_second": 1_000_000}, "quotas": {"per_day": 1_000_000_000}}
@@ -187,45 +187,32 @@ def group_cpu_seconds(pgid: int) -> float:
 
 @contextmanager
 def gateway(env: dict[str, str], workdir: Path, name: str, **extra: str) -> Iterator[tuple[str, int]]:
+    """`unigate serve`, one worker; its URL and process group."""
     port = free_port()
-    log = (workdir / f"{name}.log").open("wb")
-    proc = subprocess.Popen(
+    with run_process(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "1"],
         env={**env, **extra},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port("127.0.0.1", port, timeout=30)
+        log_path=workdir / f"{name}.log",
+        ready_port=port,
+        timeout=30,
+    ) as proc:
         yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(15)
-        log.close()
 
 
 @contextmanager
 def bare_proxy(workdir: Path, upstream: str) -> Iterator[str]:
     """bench/bare_proxy_app.py under granian, one worker, uvloop: the same upstream, bytes passed through."""
     port = free_port()
-    log = (workdir / "bare-proxy.log").open("wb")
-    proc = subprocess.Popen(
+    with run_process(
         [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--workers", "1",
          "--port", str(port), "--no-ws", "--log-level", "warning", "bare_proxy_app:app"],
         cwd=Path(__file__).resolve().parent,
-        env={**os.environ, "BARE_PROXY_UPSTREAM": upstream},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_port("127.0.0.1", port, timeout=30)
+        env={"BARE_PROXY_UPSTREAM": upstream},
+        log_path=workdir / "bare-proxy.log",
+        ready_port=port,
+        timeout=30,
+    ):  # fmt: skip
         yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(15)
-        log.close()
 
 
 def measure(url: str, headers: dict[str, str], duration: float, connections: int) -> LoadResult:

@@ -179,28 +179,33 @@ def _interrupt(signum: int, frame: object) -> None:
 def _wait_listening(host: str, port: int, timeout: float) -> None:
     import socket
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         with socket.socket() as sock:
             sock.settimeout(1)
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"nothing answers on {host}:{port} after {timeout:.0f}s")
+            return sock.connect_ex((host, port)) == 0
+
+    _wait_until(listening, timeout, f"nothing answers on {host}:{port}")
 
 
 def _wait_ready(url: str, timeout: float) -> None:
     import httpx
 
+    def ready() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    _wait_until(ready, timeout, f"the gateway did not become ready at {url}")
+
+
+def _wait_until(check: Callable[[], bool], timeout: float, failure: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+        if check():
+            return
         time.sleep(0.2)
-    raise SystemExit(f"the gateway did not become ready at {url} within {timeout:.0f}s")
+    raise SystemExit(f"{failure} within {timeout:.0f}s")
 
 
 def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:

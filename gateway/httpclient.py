@@ -53,6 +53,7 @@ class _Origin(NamedTuple):
     port: int
     host_header: bytes
     target: bytes  # path and query
+    pool: tuple[str, str, int]  # (scheme, host, port): the connections it may share
 
 
 @lru_cache(maxsize=1024)
@@ -63,7 +64,8 @@ def _origin(url: str) -> _Origin:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     netloc = parts.netloc.rpartition("@")[2]
-    return _Origin(parts.scheme, parts.hostname, port, netloc.encode("idna"), target.encode())
+    pool = (parts.scheme, parts.hostname, port)
+    return _Origin(parts.scheme, parts.hostname, port, netloc.encode("idna"), target.encode(), pool)
 
 
 class _Connection(asyncio.Protocol):
@@ -191,11 +193,11 @@ class Pool:
             raise
         if not connection.closed:
             connection.idle_since = loop.time()
-            self._idle.setdefault((origin.scheme, origin.host, origin.port), []).append(connection)
+            self._idle.setdefault(origin.pool, []).append(connection)
         return answer
 
     async def _take(self, origin: _Origin, connect_timeout: float) -> tuple[_Connection, bool]:
-        idle = self._idle.get((origin.scheme, origin.host, origin.port))
+        idle = self._idle.get(origin.pool)
         if idle:
             oldest_kept = asyncio.get_running_loop().time() - IDLE_SECONDS
             while idle:

@@ -11,7 +11,6 @@ is off; tests/unified/test_fast_reads.py checks that both give the same answers 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -21,26 +20,18 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from gateway.errors import InvalidParameter
 from gateway.runtime import Runtime
 from gateway.unified.models import OrderStatus, StockoutStatus
-from gateway.unified.routes import ListParams, list_page
+from gateway.unified.routes import LIMIT_MAX, ListParams, list_page
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _AT = re.compile(r" - at `\$\.(\w+)`$")
 
 
 def _params(name: str, status: Any) -> type[msgspec.Struct]:
-    """The list parameters with the constraints routes.py declares for Litestar (Limit, the statuses)."""
+    """ListParams with the constraints routes.py declares for Litestar (Limit, the statuses)."""
+    checked = {"status": status | None, "limit": Annotated[int, msgspec.Meta(ge=1, le=LIMIT_MAX)]}
     return msgspec.defstruct(
         name,
-        [
-            ("updated_from", datetime | None, None),
-            ("updated_to", datetime | None, None),
-            ("status", status | None, None),
-            ("shop", str | None, None),
-            ("warehouse", str | None, None),
-            ("limit", Annotated[int, msgspec.Meta(ge=1, le=100)], 20),
-            ("cursor", str | None, None),
-            ("include", str | None, None),
-        ],
+        [(f.name, checked.get(f.name, f.type), f.default) for f in msgspec.structs.fields(ListParams)],
     )
 
 

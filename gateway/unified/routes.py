@@ -42,7 +42,8 @@ Connection = Annotated[
         required=False,
     ),
 ]
-Limit = Annotated[int, Parameter(ge=1, le=100, description="Items per page (1-100)")]
+LIMIT_MAX, LIMIT_DEFAULT = 100, 20
+Limit = Annotated[int, Parameter(ge=1, le=LIMIT_MAX, description=f"Items per page (1-{LIMIT_MAX})")]
 Cursor = Annotated[str | None, Parameter(description="`next_cursor` of the previous page", required=False)]
 Include = Annotated[
     str | None,
@@ -114,7 +115,7 @@ class ListParams(msgspec.Struct):
     status: str | None = None
     shop: str | None = None
     warehouse: str | None = None
-    limit: int = 20
+    limit: int = LIMIT_DEFAULT
     cursor: str | None = None
     include: str | None = None
 
@@ -167,7 +168,7 @@ class StockoutController(Controller):
         status: StockoutStatus | None = None,
         shop: Shop = None,
         warehouse: Warehouse = None,
-        limit: Limit = 20,
+        limit: Limit = LIMIT_DEFAULT,
         cursor: Cursor = None,
         include: Include = None,
     ) -> StockoutPage:
@@ -245,7 +246,7 @@ class OrderController(Controller):
         status: OrderStatus | None = None,
         shop: Shop = None,
         warehouse: Warehouse = None,
-        limit: Limit = 20,
+        limit: Limit = LIMIT_DEFAULT,
         cursor: Cursor = None,
         include: Include = None,
     ) -> OrderPage:
