@@ -247,37 +247,28 @@ async def create_token(actor: Principal, name: str = "") -> tuple[dict[str, Any]
     return row, token
 
 
-async def _token_row(token_id: int) -> dict[str, Any]:
-    row = (
-        await AdminToken.select(
-            AdminToken.id,
-            AdminToken.account.username.as_alias("account"),
-            AdminToken.name,
-            AdminToken.prefix,
-            AdminToken.created_at,
-            AdminToken.last_used_at,
-            AdminToken.revoked_at,
-        )
-        .where(AdminToken.id == token_id)
-        .first()
+def _token_columns() -> tuple[Any, ...]:
+    """What the token pages and API show of an admin token (never its hash)."""
+    return (
+        AdminToken.id,
+        AdminToken.account.username.as_alias("account"),
+        AdminToken.name,
+        AdminToken.prefix,
+        AdminToken.created_at,
+        AdminToken.last_used_at,
+        AdminToken.revoked_at,
     )
+
+
+async def _token_row(token_id: int) -> dict[str, Any]:
+    row = await AdminToken.select(*_token_columns()).where(AdminToken.id == token_id).first()
     if row is None:
         raise NotFound(f"no admin token with id {token_id}")
     return dict(row)
 
 
 async def list_tokens() -> list[dict[str, Any]]:
-    return list(
-        await AdminToken.select(
-            AdminToken.id,
-            AdminToken.account.username.as_alias("account"),
-            AdminToken.name,
-            AdminToken.prefix,
-            AdminToken.created_at,
-            AdminToken.last_used_at,
-            AdminToken.revoked_at,
-        ).order_by(AdminToken.id)
-    )
+    return list(await AdminToken.select(*_token_columns()).order_by(AdminToken.id))
 
 
 async def revoke_token(actor: Principal, token_id: int) -> dict[str, Any]:
