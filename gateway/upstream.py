@@ -82,14 +82,14 @@ class Upstream:
         self,
         target: Target,
         url: str,
-        form: Callable[[], Mapping[str, str]],
+        form: Callable[[], Mapping[str, str] | bytes],
         read: Callable[[int, bytes], T],
         *,
         idempotent: bool = True,
     ) -> T:
-        """POST `form()` (built afresh for each attempt: signatures carry a timestamp) and return `read`'s
-        result. `read` raises VendorRateLimited for a "too frequent" answer, which is retried; any other
-        error it raises reaches the caller."""
+        """POST `form()` (built afresh for each attempt: signatures carry a timestamp; a mapping, or its
+        `form_body` already encoded) and return `read`'s result. `read` raises VendorRateLimited for a
+        "too frequent" answer, which is retried; any other error it raises reaches the caller."""
         name = target.connection
         for attempt in range(target.retries + 1):
             last = attempt == target.retries
@@ -163,7 +163,7 @@ class Upstream:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _send(
-        self, target: Target, url: str, data: Mapping[str, str], idempotent: bool
+        self, target: Target, url: str, data: Mapping[str, str] | bytes, idempotent: bool
     ) -> tuple[int, float | None, bytes]:
         """One attempt; transport failures become UpstreamError, timeouts UpstreamTimeout."""
         try:
@@ -172,7 +172,7 @@ class Upstream:
                     "POST",
                     url,
                     headers=FORM_HEADERS,
-                    body=form_body(data),
+                    body=data if isinstance(data, bytes) else form_body(data),
                     connect_timeout=target.connect_timeout,
                     idempotent=idempotent,
                 )
@@ -206,11 +206,12 @@ class Upstream:
 def form_body(data: Mapping[str, Any]) -> bytes:
     """`urllib.parse.urlencode(data)` as bytes, each key and value quoted once per distinct text: a form's
     times, ids and page numbers repeat from call to call, and quoting them was ~4% of a list request."""
-    return "&".join(f"{_quoted(key)}={_quoted(str(value))}" for key, value in data.items()).encode()
+    return "&".join(f"{form_quoted(key)}={form_quoted(str(value))}" for key, value in data.items()).encode()
 
 
 @lru_cache(maxsize=4096)
-def _quoted(text: str) -> str:
+def form_quoted(text: str) -> str:
+    """`text` as `urlencode` quotes it (quote_plus), remembered: a form's texts repeat."""
     return urllib.parse.quote_plus(text)
 
 

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import msgspec
 
 from gateway.connectors.wangdiantong.sign import sign
 from gateway.errors import UpstreamError, VendorError, VendorRateLimited
-from gateway.upstream import Target, Upstream, json_answer
+from gateway.upstream import Target, Upstream, form_body, form_quoted, json_answer
 
 SYSTEM = "wangdiantong"
 # The vendor says "too frequent" in words, not with a documented code (protocols.md 1.3).
 TOO_FREQUENT = "频率超限"
+# The form keys the client sets itself.
+_SET_HERE = frozenset(("sid", "appkey", "timestamp", "sign"))
 
 
 def encode_param(value: Any) -> str:
     """Nested data goes as one JSON string with Chinese unescaped, as the vendor's PHP SDK sends it."""
+    if type(value) is str:  # the common case, first
+        return value
     if isinstance(value, list | dict):
         return msgspec.json.encode(value).decode()
     return str(value)
+
+
+@lru_cache(maxsize=4096)
+def _part(key: str, value: str) -> tuple[str, str, str]:
+    """A form pair: its key, the pair as the sign packs it (sign.pack) and as the form carries it."""
+    return key, f"{len(key):02d}-{key}:{len(value):04d}-{value}", f"{form_quoted(key)}={form_quoted(value)}"
 
 
 class WdtClient:
@@ -45,12 +56,27 @@ class WdtClient:
         # The connection's protection (caps, breaker, retries); a bare client is protected per base URL.
         self.target = target or upstream.target(self.base_url, SYSTEM)
         self.clock = clock
+        self._constant = [_part("sid", sid), _part("appkey", appkey)]
 
     def signed_form(self, params: Mapping[str, Any]) -> dict[str, str]:
         form = {key: encode_param(value) for key, value in params.items() if value is not None}
         form.update(sid=self.sid, appkey=self.appkey, timestamp=str(int(self.clock())))
         form["sign"] = sign(form, self._appsecret)
         return form
+
+    def signed_body(self, params: Mapping[str, Any]) -> bytes:
+        """`form_body(signed_form(params))`, byte for byte, built faster: a list request signs a form on
+        every call, and its parts (times, page numbers, sid, appkey) repeat from call to call, so each
+        pair's packed and quoted forms are remembered (`_part`) and only joined here."""
+        if not _SET_HERE.isdisjoint(params):  # the caller's own sid, timestamp...: signed_form's overwrite
+            return form_body(self.signed_form(params))
+        parts = [_part(key, encode_param(value)) for key, value in params.items() if value is not None]
+        parts += self._constant
+        parts.append(_part("timestamp", str(int(self.clock()))))
+        # Sorted by key (each key once): the sign packs the pairs in key order, the form keeps them as given.
+        packed = ";".join([part[1] for part in sorted(parts)])
+        signature = hashlib.md5((packed + self._appsecret).encode("utf-8")).hexdigest()
+        return f"{'&'.join([part[2] for part in parts])}&sign={signature}".encode()
 
     async def call(
         self,
@@ -66,7 +92,7 @@ class WdtClient:
             self.target,
             f"{self.base_url}/openapi2/{method}.php",
             # Re-signed for each attempt: the timestamp is part of the sign.
-            lambda: self.signed_form(params),
+            lambda: self.signed_body(params),
             self.read if decoder is None else partial(self.read, decoder=decoder),
             idempotent=idempotent,
         )
