@@ -17,11 +17,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Metadata first, then the packages, so a code change does not invalidate more layers than it must.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY gateway ./gateway
 COPY policies ./policies
 COPY portal ./portal
-RUN pip install .
+# The versions CI tested (constraints.txt), not whatever is newest on the day the image is built.
+RUN pip install -c constraints.txt .
 
 # gateway/app.py serves assets from node_modules next to the installed `gateway` package.
 COPY --from=assets /build/node_modules /usr/local/lib/python3.11/site-packages/node_modules

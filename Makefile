@@ -38,12 +38,12 @@ $(VENV)/bin/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(RUNTIME): pyproject.toml | $(VENV)/bin/pip
-	$(BIN)/pip install -q -e .
+$(RUNTIME): pyproject.toml constraints.txt | $(VENV)/bin/pip
+	$(BIN)/pip install -q -c constraints.txt -e .
 	touch $@
 
-$(DEV): pyproject.toml | $(VENV)/bin/pip
-	$(BIN)/pip install -q -e ".[dev]"
+$(DEV): pyproject.toml constraints.txt | $(VENV)/bin/pip
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(RUNTIME) $@
 
 $(ASSETS): package.json package-lock.json
