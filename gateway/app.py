@@ -292,6 +292,15 @@ async def _flush_metering(recorder: UsageRecorder, every: float) -> None:
 
 def app_from_env() -> Litestar:
     """Entry point for granian (`gateway.app:app_from_env`, with --factory)."""
+    import gc
+
     from gateway.settings import load_settings
 
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    # Everything built so far (modules, routes, compiled mappings, the app) lives as long as the worker:
+    # frozen, the collector stops walking it on every full collection, which held the event loop long
+    # enough to be the worst 1 % of requests: on bench/gateway_chain.py p99 93-117 ms -> 19-36 ms, and
+    # 5-15 % less CPU per request.
+    gc.collect()
+    gc.freeze()
+    return app
