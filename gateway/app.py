@@ -257,7 +257,11 @@ def create_app(settings: Settings) -> Litestar:
                 policies=chain,
             ),
             # Innermost: past the policy chain, the list reads skip Litestar's handler layer.
-            *([DefineMiddleware(FastReads, runtime=runtime)] if settings.fast_reads else []),
+            *(
+                [DefineMiddleware(FastReads, runtime=runtime, unexpected=_internal_problem)]
+                if settings.fast_reads
+                else []
+            ),
         ],
         exception_handlers={
             UnigateError: _problem,

@@ -4,6 +4,7 @@ requests, and every answer (pages, cursors, problems) must match."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -11,7 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
+from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.store import manage
+from gateway.store.crypto import Vault
 from tests.conftest import Gateway, Simulators
 from tests.services import free_port, run_process
 
@@ -41,11 +46,16 @@ async def both(gateway: Gateway, handler_layer: str) -> AsyncIterator[tuple[http
         yield fast, slow
 
 
-def _seen(response: httpx.Response) -> tuple[int, str, Any]:
+# Headers whose values differ from one answer to the next; their presence is still compared.
+CHANGING = frozenset(("date", "x-request-id", "ratelimit-remaining", "ratelimit-reset", "retry-after"))
+
+
+def _seen(response: httpx.Response) -> tuple[int, Any, Any]:
     body = response.json()
     if isinstance(body, dict):
         body.pop("request_id", None)
-    return response.status_code, response.headers["content-type"], body
+    headers = sorted((name, "" if name in CHANGING else value) for name, value in response.headers.items())
+    return response.status_code, headers, body
 
 
 def _cases(anchor: Any) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
@@ -77,6 +87,11 @@ def _cases(anchor: Any) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
         ("/v1/orders", {**hours, "limit": 4}, {}),
         ("/v1/orders", {**hours, "limit": 2, "status": "paid", "include": "remote_data"}, {}),
         ("/v1/orders", {"status": "shipped-ish"}, {}),
+        ("/v1/stockouts", {"limit": 1}, {"Authorization": "Bearer ug_not-a-key"}),
+        ("/v1/orders", {"limit": 1}, {"Authorization": ""}),
+        ("//v1/stockouts", {**window, "limit": 1}, {}),
+        ("/v1/stockouts", {**window, "limit": 1}, {"Host": "bad host!"}),
+        ("/v1/orders", {**hours, "limit": 1}, {"X-Request-ID": "caller-chosen"}),
     ]
 
 
@@ -112,3 +127,48 @@ async def test_following_cursors_gives_the_same_pages(
         if cursor is None:
             break
         params["cursor"] = cursor
+
+
+@pytest.fixture(scope="module")
+async def odd_backend(gateway: Gateway) -> AsyncIterator[str]:
+    """A connection to a backend whose answer is JSON in the envelope but a number where the list should
+    be: the connector fails with an error no handler expects (a TypeError), not an UnigateError."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"code": 0, "message": "", "total_count": 1, "stockout_list": 5})
+
+    app = web.Application()
+    app.router.add_post("/openapi2/{method}.php", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await manage.put_connection(
+        Vault(gateway.settings.secret_key),
+        name="wdt-odd",
+        system="wangdiantong",
+        base_url=f"http://127.0.0.1:{port}",
+        credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
+    )
+    try:
+        yield "wdt-odd"
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_unexpected_failure_is_the_same_problem_on_both_paths(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], odd_backend: str
+) -> None:
+    fast, slow = both
+    headers = {"X-Connection": odd_backend}
+    for http in (fast, slow):  # each process sees the new connection within its config poll
+        for _ in range(100):
+            answer = await http.get("/v1/stockouts", params={"limit": 1}, headers=headers)
+            if answer.json().get("code") != "invalid_parameter":
+                break
+            await asyncio.sleep(0.05)
+    got = await fast.get("/v1/stockouts", params={"limit": 1}, headers=headers)
+    want = await slow.get("/v1/stockouts", params={"limit": 1}, headers=headers)
+    assert got.status_code == 500
+    assert got.headers["content-type"] == "application/problem+json"
+    assert _seen(got) == _seen(want)
