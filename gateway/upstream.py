@@ -40,6 +40,7 @@ class Target:
         self.retries = options.retries if options.retries is not None else retries
         self.connect_timeout = min(3.0, self.timeout_seconds)
         self.breaker = Breaker(connection, system, options.breaker)
+        self.capped = options.qps is not None or options.concurrency is not None
 
 
 class Upstream:
@@ -95,9 +96,12 @@ class Upstream:
             last = attempt == target.retries
             target.breaker.enter()
             try:
-                async with capped(
-                    self.caps, name, target.options, system=target.system, budget=target.timeout_seconds
-                ):
+                if target.capped:
+                    async with capped(
+                        self.caps, name, target.options, system=target.system, budget=target.timeout_seconds
+                    ):
+                        status, retry_after, body = await self._send(target, url, form(), idempotent)
+                else:  # no caps to hold: not even the context manager's generator, built per call
                     status, retry_after, body = await self._send(target, url, form(), idempotent)
             except UpstreamBusy:
                 target.breaker.abandon()
@@ -167,15 +171,15 @@ class Upstream:
     ) -> tuple[int, float | None, bytes]:
         """One attempt; transport failures become UpstreamError, timeouts UpstreamTimeout."""
         try:
-            async with asyncio.timeout(target.timeout_seconds):
-                answer = await self.pool.request(
-                    "POST",
-                    url,
-                    headers=FORM_HEADERS,
-                    body=data if isinstance(data, bytes) else form_body(data),
-                    connect_timeout=target.connect_timeout,
-                    idempotent=idempotent,
-                )
+            answer = await self.pool.request(
+                "POST",
+                url,
+                headers=FORM_HEADERS,
+                body=data if isinstance(data, bytes) else form_body(data),
+                connect_timeout=target.connect_timeout,
+                idempotent=idempotent,
+                timeout=target.timeout_seconds,
+            )
         except TimeoutError:
             raise UpstreamTimeout(
                 f"{target.system} did not answer in time ({target.timeout_seconds:g}s)",

@@ -183,6 +183,53 @@ async def test_a_timed_out_exchange_closes_its_connection() -> None:
         await pool.close()
 
 
+async def test_a_timeout_given_to_the_pool_ends_the_exchange_and_its_connection() -> None:
+    async def stall(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return web.Response(body=b"late")
+
+    app = _echo_app()
+    app.router.add_post("/stall", stall)
+    async with web_server(app) as (url, seen):
+        pool = Pool()
+        with pytest.raises(TimeoutError):
+            await pool.request("POST", f"{url}/stall", headers=FORM, timeout=0.2)
+        assert (await pool.request("POST", f"{url}/echo", headers=FORM, timeout=5)).status == 200
+        assert len(seen) == 2  # the stalled connection was not handed out again
+        await pool.close()
+
+
+async def test_a_timeout_given_to_the_pool_bounds_the_wait_for_a_slot() -> None:
+    release, holding_slot = asyncio.Event(), asyncio.Event()
+    called: list[str] = []
+
+    async def hold(request: web.Request) -> web.Response:
+        called.append(request.path)
+        holding_slot.set()
+        await release.wait()
+        return web.Response(body=b"held")
+
+    async def echo(request: web.Request) -> web.Response:
+        called.append(request.path)
+        return web.Response(body=b"echo")
+
+    app = web.Application()
+    app.router.add_post("/hold", hold)
+    app.router.add_post("/echo", echo)
+    async with web_server(app) as (url, _):
+        pool = Pool(limit=1)
+        holding = asyncio.create_task(pool.request("POST", f"{url}/hold", headers=FORM, timeout=10))
+        await holding_slot.wait()
+        refused = asyncio.create_task(pool.request("POST", f"{url}/echo", headers=FORM, timeout=0.2))
+        await asyncio.wait({refused}, timeout=5)  # not bounded by the pool, it would wait for /hold
+        assert refused.done() and isinstance(refused.exception(), TimeoutError)
+        release.set()
+        assert (await holding).body == b"held"
+        assert (await pool.request("POST", f"{url}/echo", headers=FORM, timeout=5)).body == b"echo"
+        assert called == ["/hold", "/echo"]  # the call refused a slot never went out
+        await pool.close()
+
+
 async def test_the_pool_bounds_exchanges_in_flight() -> None:
     now = peak = 0
 
