@@ -107,8 +107,9 @@ def _include_raw(include: str | None) -> bool:
     return True
 
 
-class ListParams(msgspec.Struct):
-    """A list operation's query parameters, checked (by Litestar's signature, or gateway.unified.fast)."""
+class ListParams(msgspec.Struct, frozen=True):
+    """A list operation's query parameters, checked (by Litestar's signature, or gateway.unified.fast,
+    which shares one per query string between requests: hence frozen)."""
 
     updated_from: datetime | None = None
     updated_to: datetime | None = None
