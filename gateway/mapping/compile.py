@@ -526,11 +526,9 @@ class _Generator:
             length, separator = shape
             # Every separator in its place: fromisoformat alone also takes other shapes of the same
             # length ('2000-01-01 00-00:00' is midnight at offset -00:00), which the pattern does not.
-            check = (
-                f"{var}.__class__ is str and len({var}) == {length!r} and {var}[4] == '-' and {var}[7] == '-'"
-            )
-            if separator:
-                check += f" and {var}[10] == {separator!r} and {var}[13] == ':' and {var}[16] == ':'"
+            # The separators sit at positions 4, 7, 10, 13 and 16: one slice of every third character.
+            separators = ("--" + separator + "::") if separator else "--"
+            check = f"{var}.__class__ is str and len({var}) == {length!r} and {var}[4::3] == {separators!r}"
             line(f"if {check}:")
             line("    try:")
             line(f"        _fromisoformat({var})")

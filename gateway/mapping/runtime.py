@@ -133,6 +133,10 @@ def split(value: Any, separator: str) -> list[str] | None:
     """Split text into its non-empty, trimmed parts ("T1, T2," -> ["T1", "T2"])."""
     if value is None:
         return None
+    if value.__class__ is str and separator not in value:
+        # One part, the usual case (one platform order per stockout): no list comprehensions to run.
+        value = value.strip()
+        return [value] if value else []
     if isinstance(value, list):
         return value
     parts = [part.strip() for part in text_or_empty(value).split(separator)]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gateway.mapping import Mapping, MappingError, compile_mapping
 from gateway.mapping.coerce import RFC3339, make_datetime
 from gateway.mapping.errors import ValueProblem
+from gateway.mapping.runtime import split
 
 SPECIAL = st.sampled_from(
     ["", " ", "0", "-0", "0.0000", "1.5", "1.50", "-2.25", " 7 ", "0000-00-00 00:00:00", "0000-00-00"]
@@ -325,3 +326,10 @@ def test_compiled_vendor_time_handed_back_agrees_with_the_general_path(pattern: 
             return ("error", error.message)
 
     assert through_compiled(value) == converted(general, value)
+
+
+@SETTINGS
+@given(st.text(alphabet="AB ,\t", max_size=6))
+def test_a_split_with_one_part_is_split_as_any_other(text: str) -> None:
+    # runtime.split answers text without the separator without splitting it: same parts, same order.
+    assert split(text, ",") == [part.strip() for part in text.split(",") if part.strip()]
