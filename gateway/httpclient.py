@@ -140,8 +140,10 @@ class _Connection(asyncio.Protocol):
         return self.waiter
 
     def expire(self) -> None:
-        """The caller's time is up: the exchange fails with TimeoutError, and the connection is closed."""
-        self._fail(TimeoutError("the answer did not come in time"))
+        """The caller's time is up: the exchange fails with TimeoutError, and the connection is closed
+        (unless the whole answer came just before, in the same turn of the loop)."""
+        if self.waiter is not None:
+            self._fail(TimeoutError("the answer did not come in time"))
 
     def _fail(self, error: Exception) -> None:
         waiter, self.waiter = self.waiter, None
@@ -206,10 +208,9 @@ class Pool:
         self, origin: _Origin, connection: _Connection, data: bytes, deadline: float | None
     ) -> Answer:
         loop = asyncio.get_running_loop()
-        waiter = connection.send(data, loop)
         timer = None if deadline is None else loop.call_at(deadline, connection.expire)
         try:
-            answer = await waiter
+            answer = await connection.send(data, loop)
         except BaseException:
             connection._close()  # mid-exchange (timeout, cancel, failure): never reused
             raise
