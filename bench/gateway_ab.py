@@ -14,7 +14,6 @@ seeded by this tree, so REV must read the same schema.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,12 +23,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._load import LoadResult, have_wrk, run_wrk
-from bench.gateway_chain import check, group_cpu_seconds, nginx, record_answer, redis_server, seed
+from bench.gateway_chain import bench_setup, check, group_cpu_seconds
 from tests.services import free_port, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,17 +102,7 @@ def main() -> int:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unigate-ab-")))
         other = stack.enter_context(worktree(args.revision))
-        answer = record_answer(workdir)
-        upstream, _proxy = stack.enter_context(nginx(workdir, answer))
-        redis_url = stack.enter_context(redis_server(workdir))
-        env = {
-            **os.environ,
-            "UNIGATE_VAR_DIR": str(workdir / "var"),
-            "UNIGATE_SECRET_KEY": Fernet.generate_key().decode(),
-            "UNIGATE_LOG_LEVEL": "WARNING",
-            "REDIS_URL": redis_url,
-        }
-        key = seed(env, upstream)
+        _upstream, _proxy, env, key = stack.enter_context(bench_setup(workdir))
         headers = {"Authorization": f"Bearer {key}"}
         names = ("this tree", args.revision)
         sides = [

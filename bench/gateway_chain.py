@@ -143,6 +143,28 @@ def redis_server(workdir: Path) -> Iterator[str]:
         proc.wait(10)
 
 
+@contextmanager
+def bench_setup(workdir: Path) -> Iterator[tuple[str, str, dict[str, str], str]]:
+    """nginx serving the recorded answer (upstream URL, proxy_pass URL), Redis, and a consumer seeded with
+    a generous plan: (upstream, proxy, the gateways' environment, the consumer's API key)."""
+    with ExitStack() as stack:
+        answer = record_answer(workdir)
+        upstream, proxy = stack.enter_context(nginx(workdir, answer))
+        env = gateway_env(workdir, stack.enter_context(redis_server(workdir)))
+        yield upstream, proxy, env, seed(env, upstream)
+
+
+def gateway_env(workdir: Path, redis_url: str) -> dict[str, str]:
+    """The environment the benchmarked gateways share: one var folder, secret and Redis."""
+    return {
+        **os.environ,
+        "UNIGATE_VAR_DIR": str(workdir / "var"),
+        "UNIGATE_SECRET_KEY": Fernet.generate_key().decode(),
+        "UNIGATE_LOG_LEVEL": "WARNING",
+        "REDIS_URL": redis_url,
+    }
+
+
 def seed(env: dict[str, str], upstream: str) -> str:
     """Migrate a fresh SQLite store; a consumer subscribed under a plan with limits and a quota; its key."""
     subprocess.run([sys.executable, "-m", "gateway.cli", "migrate"], env=env, check=True, capture_output=True)
@@ -298,17 +320,7 @@ def main() -> int:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unigate-bench-")))
-        answer = record_answer(workdir)
-        upstream, proxy = stack.enter_context(nginx(workdir, answer))
-        redis_url = stack.enter_context(redis_server(workdir))
-        env = {
-            **os.environ,
-            "UNIGATE_VAR_DIR": str(workdir / "var"),
-            "UNIGATE_SECRET_KEY": Fernet.generate_key().decode(),
-            "UNIGATE_LOG_LEVEL": "WARNING",
-            "REDIS_URL": redis_url,
-        }
-        key = seed(env, upstream)
+        upstream, proxy, env, key = stack.enter_context(bench_setup(workdir))
         headers = {"Authorization": f"Bearer {key}"}
         path = "/v1/stockouts?limit=5"
         rows: list[tuple[str, LoadResult]] = []
