@@ -179,8 +179,11 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return status, body, dict(headers)
 
     def _token(self, *, client: _Client, scope: str | None, **_: Any) -> dict[str, Any]:
-        now = int(time.time())
-        key = signing_key(self.snapshot(), datetime.fromtimestamp(now, UTC))
+        moment = time.time()
+        now = int(moment)  # JWT times are whole seconds
+        # The key is chosen at the true instant: truncated to the second, a key made a moment ago (the
+        # first one, made with the first client) would not be active yet and nothing could sign.
+        key = signing_key(self.snapshot(), datetime.fromtimestamp(moment, UTC))
         if key is None:  # every key retired by hand: only an admin can fix it
             raise UnigateError(
                 "the gateway has no signing key; an admin must run `unigate signing-keys rotate`"
