@@ -245,6 +245,7 @@ class SnapshotHolder:
         self.poll_seconds = poll_seconds
         self.current: Snapshot = EMPTY
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         # The poll and the pub/sub listener may both refresh: one at a time, so an older load never
         # replaces a newer one.
         self._lock = asyncio.Lock()
@@ -262,19 +263,35 @@ class SnapshotHolder:
         log.info("config snapshot reloaded", extra={"version": self.current.version})
         return True
 
+    # How long stop() lets a refresh in flight finish before cancelling it.
+    STOP_GRACE_SECONDS = 5.0
+
     async def start(self) -> None:
         await self.refresh()
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._poll())
 
     async def stop(self) -> None:
-        if self._task:
+        """End the poll between two refreshes. A query cancelled halfway keeps running in aiosqlite's
+        thread, which then hands its answer to an event loop that may be closed by then (a traceback
+        on every other Ctrl-C of `unigate demo`): a refresh in flight is let finish instead."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.STOP_GRACE_SECONDS)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._task = None
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+            if self._stopping.is_set():
+                return
             try:
                 await self.refresh_if_changed()
             except Exception:  # the old snapshot keeps serving while the database is away
