@@ -215,6 +215,11 @@ def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:
         defaults = dict(pair.split("=", 1) for pair in args.default or [])
         consumer = _with_store(settings, lambda: manage.create_consumer(args.name, defaults))
         print(f"consumer {args.name} created (id {consumer})")
+    elif args.action == "list":
+        for row in _with_store(settings, manage.list_consumers):
+            state = "active" if row["active"] else "inactive"
+            routes = ", ".join(f"{k}={v}" for k, v in sorted(row["default_connections"].items()))
+            print(f"{row['id']:>5}  {row['name']:<24} {state:<8} keys {row['keys']:<3} {routes or '-'}")
     return 0
 
 
@@ -380,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--default", action="append", help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt"
     )
+    consumers_sub.add_parser("list", help="every consumer, its state, live keys and default connections")
     consumers.set_defaults(func=cmd_consumers)
 
     keys = sub.add_parser("keys", help="manage API keys")

@@ -89,5 +89,14 @@ def test_keys_are_shown_once_listed_by_prefix_and_revoked(env: dict[str, str]) -
     listed = unigate(env, "keys", "list").stdout
     assert key[:11] in listed and key not in listed and "active" in listed
     key_id = next(line.split()[0] for line in listed.splitlines() if key[:11] in line)
+    consumers = unigate(env, "consumers", "list").stdout
+    assert any(
+        "shop-app" in line and "active" in line and "keys 1 " in line and "*=erp" in line
+        for line in consumers.splitlines()
+    ), consumers
     unigate(env, "keys", "revoke", key_id)
     assert "revoked" in unigate(env, "keys", "list").stdout
+    assert any(
+        "shop-app" in line and "keys 0 " in line
+        for line in unigate(env, "consumers", "list").stdout.splitlines()
+    )

@@ -104,6 +104,22 @@ async def set_consumer_active(consumer: int, active: bool) -> None:
     await bump_version()
 
 
+async def list_consumers() -> list[dict[str, Any]]:
+    """Every consumer by name, with its default connections and how many of its keys are live."""
+    consumers = (
+        await Consumer.select(
+            Consumer.id, Consumer.name, Consumer.active, Consumer.default_connections, Consumer.created_at
+        )
+        .order_by(Consumer.name)
+        .output(load_json=True)
+    )
+    live = await ApiKey.select(ApiKey.consumer).where(ApiKey.revoked_at.is_null())
+    counts: dict[int, int] = {}
+    for row in live:
+        counts[row["consumer"]] = counts.get(row["consumer"], 0) + 1
+    return [{**row, "keys": counts.get(row["id"], 0)} for row in consumers]
+
+
 async def list_keys(consumer: int | None = None, prefix: str | None = None) -> list[dict[str, Any]]:
     query = ApiKey.select(
         ApiKey.id,
