@@ -75,10 +75,14 @@ def _validation_problem(request: Request[Any, Any, Any], exc: ValidationExceptio
 
 
 _MISSING = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
+# Litestar's words for a parameter left out, which name it only in the message.
+_MISSING_PARAMETER = re.compile(r"^Missing required (\w+) parameter '([^']+)'")
 
 
 def _field_of(key: str, message: str) -> tuple[str, str]:
     """The dotted path of the field a validation message is about (`receiver.province`)."""
+    if parameter := _MISSING_PARAMETER.match(message):
+        return parameter.group(2), f"this {parameter.group(1)} parameter is required"
     # Litestar names the whole request body after the handler's parameter ("data").
     path = "" if key in ("", "body", "data") else key
     if missing := _MISSING.match(message):

@@ -40,6 +40,15 @@ async def test_bad_list_parameters_name_the_field(
     assert body["field"] == field
 
 
+@pytest.mark.parametrize("left_out", ["carrier", "tracking_no"])
+async def test_a_required_query_parameter_left_out_is_named(client: httpx.AsyncClient, left_out: str) -> None:
+    params = {"carrier": "zhongtong", "tracking_no": "ZT1"}
+    del params[left_out]
+    body = _problem(await client.get("/v1/logistics/tracking", params=params), 400, "invalid_parameter")
+    assert body["field"] == left_out
+    assert body["detail"] == f"{left_out}: this query parameter is required"
+
+
 async def test_unknown_connection_is_a_bad_parameter(client: httpx.AsyncClient) -> None:
     body = _problem(
         await client.get("/v1/stockouts", headers={"X-Connection": "nope"}), 400, "invalid_parameter"
