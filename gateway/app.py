@@ -8,6 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,21 @@ class _HttpProblem(UnigateError):
         self.code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(  # type: ignore[misc]
             exc.status_code, "http_error"
         )
-        self.title = str(exc.detail)  # type: ignore[misc]
+        # RFC 9457: the title is the short summary of the problem's type, the detail this occurrence.
+        self.title = _phrase(exc.status_code)  # type: ignore[misc]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
 
 
 def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    if exc.status_code == 400 and str(exc.detail).startswith("JSON is malformed"):
+        # Litestar's word for a body that does not parse: bad input like any other, naming the body.
+        return _problem(request, InvalidParameter("body", f"body: {exc.detail}"))
     return _problem(request, _HttpProblem(exc))
 
 

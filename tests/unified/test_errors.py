@@ -92,7 +92,18 @@ async def test_an_unreachable_backend_is_upstream_unavailable(client: httpx.Asyn
 
 
 async def test_unknown_route_is_a_problem_too(client: httpx.AsyncClient) -> None:
-    _problem(await client.get("/v1/nothing-here"), 404, "not_found")
+    body = _problem(await client.get("/v1/nothing-here"), 404, "not_found")
+    assert body["title"] == "Not Found"
+    body = _problem(await client.delete("/v1/stockouts"), 405, "method_not_allowed")
+    assert body["title"] == "Method Not Allowed"
+
+
+async def test_a_body_that_is_not_json_is_a_bad_parameter_naming_the_body(client: httpx.AsyncClient) -> None:
+    answer = await client.post(
+        "/v1/orders", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    body = _problem(answer, 400, "invalid_parameter")
+    assert body["field"] == "body" and "JSON is malformed" in body["detail"]
 
 
 async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
