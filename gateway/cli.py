@@ -162,6 +162,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C (or SIGTERM) must not cut this short: the children would be left serving.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)

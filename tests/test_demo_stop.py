@@ -22,8 +22,12 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_stopping_the_demo_leaves_nothing_running(tmp_path: Path, stop: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "stops",
+    [[signal.SIGTERM], [signal.SIGINT], [signal.SIGINT, signal.SIGINT]],
+    ids=["SIGTERM", "Ctrl-C", "Ctrl-C twice"],  # an impatient second Ctrl-C while it is stopping
+)
+def test_stopping_the_demo_leaves_nothing_running(tmp_path: Path, stops: list[signal.Signals]) -> None:
     if any(_listening(port) for port in DEMO_PORTS.values()):
         pytest.skip("a demo is already running on this machine (its simulators hold the demo ports)")
     port = free_port()
@@ -52,7 +56,9 @@ def test_stopping_the_demo_leaves_nothing_running(tmp_path: Path, stop: signal.S
                 break
         assert "Press Ctrl-C to stop." in seen[-1], "".join(seen[-30:])
         assert _listening(port) and all(_listening(p) for p in DEMO_PORTS.values())
-        demo.send_signal(stop)
+        for stop in stops:
+            demo.send_signal(stop)
+            time.sleep(0.3)
         assert demo.wait(timeout=30) == 0
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and (_listening(port) or any(map(_listening, DEMO_PORTS.values()))):
