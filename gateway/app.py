@@ -100,6 +100,11 @@ class _HttpProblem(UnigateError):
         )
         # RFC 9457: the title is the short summary of the problem's type, the detail this occurrence.
         self.title = _phrase(exc.status_code)  # type: ignore[misc]
+        # What Litestar says in headers stays said: a 405 must list the methods allowed (RFC 9110).
+        self.headers.update(exc.headers or {})
+        allowed = self.headers.get("allow")
+        if exc.status_code == 405 and allowed:
+            self.detail = f"this path takes {allowed}"  # type: ignore[misc]
 
 
 def _phrase(status: int) -> str:
