@@ -126,6 +126,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     # Stopped by a supervisor (SIGTERM) as by Ctrl-C: the children live in sessions of their own, so
     # only this process can stop them, in the `finally` below.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Also when started with SIGINT ignored (`unigate demo &` from a script), where Python would not
+    # turn it into KeyboardInterrupt: `kill -INT` must stop it as Ctrl-C does.
+    signal.signal(signal.SIGINT, _interrupt)
     children = [
         subprocess.Popen([*unigate, "simulators"], start_new_session=True),
         subprocess.Popen([*unigate, "serve"], start_new_session=True),

@@ -22,12 +22,23 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.parametrize(
-    "stops",
-    [[signal.SIGTERM], [signal.SIGINT], [signal.SIGINT, signal.SIGINT]],
-    ids=["SIGTERM", "Ctrl-C", "Ctrl-C twice"],  # an impatient second Ctrl-C while it is stopping
+    ("stops", "started_ignoring_sigint"),
+    [
+        ([signal.SIGTERM], False),
+        ([signal.SIGINT], False),
+        ([signal.SIGINT, signal.SIGINT], False),  # an impatient second Ctrl-C while it is stopping
+        ([signal.SIGINT], True),  # `unigate demo &` from a script: the shell starts it ignoring SIGINT
+    ],
+    ids=["SIGTERM", "Ctrl-C", "Ctrl-C twice", "kill -INT after a background start"],
 )
-def test_stopping_the_demo_leaves_nothing_running(tmp_path: Path, stops: list[signal.Signals]) -> None:
+def test_stopping_the_demo_leaves_nothing_running(
+    tmp_path: Path, stops: list[signal.Signals], started_ignoring_sigint: bool
+) -> None:
     if any(_listening(port) for port in DEMO_PORTS.values()):
         pytest.skip("a demo is already running on this machine (its simulators hold the demo ports)")
     port = free_port()
@@ -44,6 +55,7 @@ def test_stopping_the_demo_leaves_nothing_running(tmp_path: Path, stops: list[si
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=_ignore_sigint if started_ignoring_sigint else None,
     )
     try:
         assert demo.stdout is not None
