@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import Any
 from gateway.errors import UnigateError
 from gateway.policy_cli import add_commands as add_policy_commands
 from gateway.schemes.cli import add_commands as add_scheme_commands
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings, SettingsError, load_settings
 
 DEMO_PORTS = {"wdt-demo": 8101, "wdt-target": 8102, "kd100-demo": 8103}
 
@@ -183,8 +184,6 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _wait_listening(host: str, port: int, timeout: float) -> None:
-    import socket
-
     def listening() -> bool:
         with socket.socket() as sock:
             sock.settimeout(1)
@@ -447,11 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as error:  # a variable that cannot be used: say which, without a traceback
+        print(f"unigate: {error}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args, settings))
     except KeyboardInterrupt:
         return 130
+    except (ConnectionError, socket.gaierror) as error:  # the database or Redis is not there
+        print(f"unigate: cannot connect: {error}", file=sys.stderr)
+        return 1
     except UnigateError as error:  # a refused input: say what and which field, without a traceback
         field = error.extra.get("field")
         print(f"unigate: {error.detail}" + (f" (field: {field})" if field else ""), file=sys.stderr)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from cryptography.fernet import Fernet
+
+_N = TypeVar("_N", int, float)
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; its message starts with the variable's name."""
+
 
 # Piccolo finds its engine through this module path; set before any table is used.
 os.environ.setdefault("PICCOLO_CONF", "gateway.store.piccolo_conf")
@@ -71,7 +79,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def _secret_key(env: dict[str, str], var_dir: str) -> str:
     """UNIGATE_SECRET_KEY, else a key kept in var/secret.key (for a one-node demo only)."""
     if key := env.get("UNIGATE_SECRET_KEY"):
-        Fernet(key.encode())  # fail at start-up, not at the first encrypted read
+        try:
+            Fernet(key.encode())  # fail at start-up, not at the first encrypted read
+        except ValueError:
+            raise SettingsError(
+                "UNIGATE_SECRET_KEY: not a Fernet key (32 url-safe base64-encoded bytes); make one with "
+                '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
+            ) from None
         return key
     path = Path(var_dir) / "secret.key"
     if path.exists():
@@ -92,45 +106,66 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     var_dir = env.get("UNIGATE_VAR_DIR", "var")
     return Settings(
-        database_url=env.get("DATABASE_URL", f"sqlite:///{var_dir}/unigate.db"),
+        database_url=_database_url(env.get("DATABASE_URL", f"sqlite:///{var_dir}/unigate.db")),
         redis_url=env.get("REDIS_URL") or None,
         secret_key=_secret_key(env, var_dir),
         host=env.get("UNIGATE_HOST", "127.0.0.1"),
-        port=int(env.get("UNIGATE_PORT", "8000")),
-        workers=int(env.get("UNIGATE_WORKERS", "1")),
+        port=_number(env, "UNIGATE_PORT", 8000),
+        workers=_number(env, "UNIGATE_WORKERS", 1),
         log_level=env.get("UNIGATE_LOG_LEVEL", "INFO").upper(),
-        config_poll_seconds=float(env.get("UNIGATE_CONFIG_POLL_SECONDS", "1.0")),
-        upstream_timeout_seconds=float(env.get("UNIGATE_UPSTREAM_TIMEOUT", "10")),
-        upstream_retries=int(env.get("UNIGATE_UPSTREAM_RETRIES", "3")),
+        config_poll_seconds=_number(env, "UNIGATE_CONFIG_POLL_SECONDS", 1.0),
+        upstream_timeout_seconds=_number(env, "UNIGATE_UPSTREAM_TIMEOUT", 10.0),
+        upstream_retries=_number(env, "UNIGATE_UPSTREAM_RETRIES", 3),
         var_dir=var_dir,
-        scheme_queue_bound=int(env.get("UNIGATE_SCHEME_QUEUE_BOUND", "20")),
-        scheme_lease_seconds=float(env.get("UNIGATE_SCHEME_LEASE_SECONDS", "15")),
-        scheme_claim_idle_seconds=float(env.get("UNIGATE_SCHEME_CLAIM_IDLE_SECONDS", "30")),
-        scheme_poll_seconds=float(env.get("UNIGATE_SCHEME_POLL_SECONDS", "0.5")),
-        worker_concurrency=int(env.get("UNIGATE_WORKER_CONCURRENCY", "4")),
+        scheme_queue_bound=_number(env, "UNIGATE_SCHEME_QUEUE_BOUND", 20),
+        scheme_lease_seconds=_number(env, "UNIGATE_SCHEME_LEASE_SECONDS", 15.0),
+        scheme_claim_idle_seconds=_number(env, "UNIGATE_SCHEME_CLAIM_IDLE_SECONDS", 30.0),
+        scheme_poll_seconds=_number(env, "UNIGATE_SCHEME_POLL_SECONDS", 0.5),
+        worker_concurrency=_number(env, "UNIGATE_WORKER_CONCURRENCY", 4),
         signup_approval=env.get("UNIGATE_SIGNUP_APPROVAL", "0").lower() in ("1", "true", "yes"),
         default_locale=env.get("UNIGATE_DEFAULT_LOCALE", "zh"),
         cookie_secure=env.get("UNIGATE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
-        admission_max_in_flight=int(env.get("UNIGATE_ADMISSION_MAX_IN_FLIGHT", "256")),
-        admission_queue=int(env.get("UNIGATE_ADMISSION_QUEUE", "1024")),
-        admission_max_wait_seconds=float(env.get("UNIGATE_ADMISSION_MAX_WAIT", "2")),
+        admission_max_in_flight=_number(env, "UNIGATE_ADMISSION_MAX_IN_FLIGHT", 256),
+        admission_queue=_number(env, "UNIGATE_ADMISSION_QUEUE", 1024),
+        admission_max_wait_seconds=_number(env, "UNIGATE_ADMISSION_MAX_WAIT", 2.0),
         cache_ttl=_per_api_seconds("UNIGATE_CACHE_TTL", env.get("UNIGATE_CACHE_TTL", "")),
-        cache_max_entries=int(env.get("UNIGATE_CACHE_MAX_ENTRIES", "10000")),
-        metering_flush_seconds=float(env.get("UNIGATE_METERING_FLUSH_SECONDS", "2")),
-        request_samples_per_consumer=int(env.get("UNIGATE_REQUEST_SAMPLES", "200")),
+        cache_max_entries=_number(env, "UNIGATE_CACHE_MAX_ENTRIES", 10_000),
+        metering_flush_seconds=_number(env, "UNIGATE_METERING_FLUSH_SECONDS", 2.0),
+        request_samples_per_consumer=_number(env, "UNIGATE_REQUEST_SAMPLES", 200),
         usage_timezone=env.get("UNIGATE_USAGE_TIMEZONE", "Asia/Shanghai"),
         policies_enabled=env.get("UNIGATE_POLICIES", "on").lower() not in ("off", "0", "false", "no"),
         fast_reads=env.get("UNIGATE_FAST_READS", "on").lower() not in ("off", "0", "false", "no"),
         token_issuer=env.get("UNIGATE_TOKEN_ISSUER", "unigate"),
-        token_ttl_seconds=int(env.get("UNIGATE_TOKEN_TTL", "900")),
+        token_ttl_seconds=_number(env, "UNIGATE_TOKEN_TTL", 900),
         quota_timezone=_timezone(
             "UNIGATE_QUOTA_TIMEZONE", env.get("UNIGATE_QUOTA_TIMEZONE", "Asia/Shanghai")
         ),
-        max_body_bytes=int(env.get("UNIGATE_MAX_BODY_BYTES", "1048576")),
+        max_body_bytes=_number(env, "UNIGATE_MAX_BODY_BYTES", 1_048_576),
         trusted_proxies=tuple(
             part.strip() for part in env.get("UNIGATE_TRUSTED_PROXIES", "").split(",") if part.strip()
         ),
     )
+
+
+def _number(env: dict[str, str], name: str, default: _N) -> _N:
+    """A numeric variable, of the default's type; anything else fails at start-up, naming the variable."""
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return type(default)(text)
+    except ValueError:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise SettingsError(f"{name}: expected {kind}, got {text!r}") from None
+
+
+def _database_url(url: str) -> str:
+    if not url.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise SettingsError(
+            f"DATABASE_URL: expected sqlite:///path or postgres://user:password@host:port/db, got "
+            f"{url.split('://', 1)[0]}://…"
+        )
+    return url
 
 
 def _timezone(name: str, value: str) -> str:
@@ -138,7 +173,7 @@ def _timezone(name: str, value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
+        raise SettingsError(
             f"{name}: unknown timezone {value!r} (expected an IANA name like Asia/Shanghai)"
         ) from None
     return value
@@ -154,6 +189,6 @@ def _per_api_seconds(name: str, text: str) -> dict[str, float]:
         except ValueError:
             value = -1.0
         if not sep or not api.strip() or value < 0:
-            raise ValueError(f"{name}: expected api=seconds[,api=seconds...], got {part!r}")
+            raise SettingsError(f"{name}: expected api=seconds[,api=seconds...], got {part!r}")
         out[api.strip()] = value
     return out

@@ -100,3 +100,31 @@ def test_keys_are_shown_once_listed_by_prefix_and_revoked(env: dict[str, str]) -
         "shop-app" in line and "keys 0 " in line
         for line in unigate(env, "consumers", "list").stdout.splitlines()
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "mysql://db/unigate"),
+        ("UNIGATE_SECRET_KEY", "not-a-key"),
+        ("UNIGATE_PORT", "eighty"),
+        ("UNIGATE_ADMISSION_MAX_WAIT", "soon"),
+        ("UNIGATE_QUOTA_TIMEZONE", "Mars/Olympus"),
+        ("UNIGATE_CACHE_TTL", "stockouts"),
+    ],
+)
+def test_a_setting_that_cannot_be_used_is_named_in_one_line(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    answer = unigate({**gateway_env(tmp_path), variable: value}, "migrate", check=False)
+    assert answer.returncode == 2
+    assert answer.stderr.startswith(f"unigate: {variable}: ") and "Traceback" not in answer.stderr
+    assert not (tmp_path / "unigate.db").exists()  # nothing was done with the bad setting
+
+
+def test_a_database_that_is_not_there_is_one_line_too(tmp_path: Path) -> None:
+    url = "postgres://nobody:secret@127.0.0.1:1/unigate"
+    answer = unigate({**gateway_env(tmp_path), "DATABASE_URL": url}, "migrate", check=False)
+    assert answer.returncode == 1
+    assert "unigate: cannot connect" in answer.stderr and "Traceback" not in answer.stderr
+    assert "secret" not in answer.stderr + answer.stdout
