@@ -50,11 +50,20 @@ class ReloadListener:
 
     async def _run(self) -> None:
         wait = RETRY_SECONDS[0]
+        failing = False  # within a run of failures: the first is logged whole, the others in a line
         while True:
             try:
                 await self._listen()
-            except Exception:
-                log.warning("config announcements lost; listening again", exc_info=True)
+            except Exception as error:
+                if self.subscribed.is_set() or not failing:
+                    log.warning("config announcements lost; listening again", exc_info=True)
+                else:
+                    log.warning(
+                        "config announcements still unavailable (%s); trying again in %.1f s",
+                        type(error).__name__,
+                        min(wait * 2, RETRY_SECONDS[1]),
+                    )
+                failing = True
             # Back off while Redis stays away; start small again after a connection that worked.
             wait = RETRY_SECONDS[0] if self.subscribed.is_set() else min(wait * 2, RETRY_SECONDS[1])
             self.subscribed.clear()
@@ -65,6 +74,7 @@ class ReloadListener:
         try:
             await pubsub.subscribe(CHANNEL)
             self.subscribed.set()
+            log.info("listening for config announcements")
             await self._refresh()  # whatever was announced while we were not listening
             async for message in pubsub.listen():
                 if message.get("type") == "message":
