@@ -110,8 +110,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         redis_url=env.get("REDIS_URL") or None,
         secret_key=_secret_key(env, var_dir),
         host=env.get("UNIGATE_HOST", "127.0.0.1"),
-        port=_number(env, "UNIGATE_PORT", 8000),
-        workers=_number(env, "UNIGATE_WORKERS", 1),
+        port=_number(env, "UNIGATE_PORT", 8000, 1, 65535),
+        workers=_number(env, "UNIGATE_WORKERS", 1, 1),
         log_level=env.get("UNIGATE_LOG_LEVEL", "INFO").upper(),
         config_poll_seconds=_number(env, "UNIGATE_CONFIG_POLL_SECONDS", 1.0),
         upstream_timeout_seconds=_number(env, "UNIGATE_UPSTREAM_TIMEOUT", 10.0),
@@ -147,16 +147,21 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     )
 
 
-def _number(env: dict[str, str], name: str, default: _N) -> _N:
-    """A numeric variable, of the default's type; anything else fails at start-up, naming the variable."""
+def _number(env: dict[str, str], name: str, default: _N, low: _N | None = None, high: _N | None = None) -> _N:
+    """A numeric variable, of the default's type, within [low, high]; anything else fails at start-up,
+    naming the variable."""
     text = env.get(name)
     if text is None or not text.strip():
         return default
+    kind = "a whole number" if isinstance(default, int) else "a number"
     try:
-        return type(default)(text)
+        value = type(default)(text)
     except ValueError:
-        kind = "a whole number" if isinstance(default, int) else "a number"
         raise SettingsError(f"{name}: expected {kind}, got {text!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise SettingsError(f"{name}: expected {kind} {bounds}, got {text!r}")
+    return value
 
 
 def _database_url(url: str) -> str:

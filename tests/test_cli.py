@@ -108,6 +108,8 @@ def test_keys_are_shown_once_listed_by_prefix_and_revoked(env: dict[str, str]) -
         ("DATABASE_URL", "mysql://db/unigate"),
         ("UNIGATE_SECRET_KEY", "not-a-key"),
         ("UNIGATE_PORT", "eighty"),
+        ("UNIGATE_PORT", "70000"),
+        ("UNIGATE_WORKERS", "0"),
         ("UNIGATE_ADMISSION_MAX_WAIT", "soon"),
         ("UNIGATE_QUOTA_TIMEZONE", "Mars/Olympus"),
         ("UNIGATE_CACHE_TTL", "stockouts"),
