@@ -24,11 +24,17 @@ def _value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+async def _named_application(per_minute: int) -> tuple[str, str]:
+    """A subscribed application under a plan of `per_minute` calls: its consumer's name and its key."""
+    consumer, key, _ = await application({"rate_limits": {"per_minute": per_minute}})
+    name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first())["name"]
+    return name, key
+
+
 async def test_metrics_count_requests_latency_and_rejections_by_route_consumer_and_connection(
     gateway: Gateway, store: tuple[object, dict[str, str]], tmp_path: Path
 ) -> None:
-    consumer, key, _ = await application({"rate_limits": {"per_minute": 3}})
-    name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first())["name"]
+    name, key = await _named_application(per_minute=3)
     _, env = store
     with gateway_processes(env, 1, tmp_path) as (url,):
         async with contextlib.AsyncExitStack() as stack:
@@ -59,8 +65,7 @@ async def test_metrics_count_requests_latency_and_rejections_by_route_consumer_a
 async def test_with_two_workers_every_scrape_counts_every_worker(
     gateway: Gateway, store: tuple[object, dict[str, str]], tmp_path: Path
 ) -> None:
-    consumer, key, _ = await application({"rate_limits": {"per_minute": 1000}})
-    name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first())["name"]
+    name, key = await _named_application(per_minute=1000)
     _, env = store
     route = {"route": "/v1/stockouts", "consumer": name, "connection": "wdt-demo", "method": "GET"}
     statuses: list[int] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
@@ -10,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from gateway.connectors.wangdiantong.sign import sign
+from gateway.connectors.wangdiantong.sign import pack_pair, sign, sign_packed
 from gateway.errors import UpstreamError, VendorError, VendorRateLimited
-from gateway.upstream import Target, Upstream, form_body, form_quoted, json_answer
+from gateway.upstream import Target, Upstream, form_body, form_pair, json_answer
 
 SYSTEM = "wangdiantong"
 # The vendor says "too frequent" in words, not with a documented code (protocols.md 1.3).
@@ -33,7 +32,7 @@ def encode_param(value: Any) -> str:
 @lru_cache(maxsize=4096)
 def _part(key: str, value: str) -> tuple[str, str, str]:
     """A form pair: its key, the pair as the sign packs it (sign.pack) and as the form carries it."""
-    return key, f"{len(key):02d}-{key}:{len(value):04d}-{value}", f"{form_quoted(key)}={form_quoted(value)}"
+    return key, pack_pair(key, value), form_pair(key, value)
 
 
 class WdtClient:
@@ -75,7 +74,7 @@ class WdtClient:
         parts.append(_part("timestamp", str(int(self.clock()))))
         # Sorted by key (each key once): the sign packs the pairs in key order, the form keeps them as given.
         packed = ";".join([part[1] for part in sorted(parts)])
-        signature = hashlib.md5((packed + self._appsecret).encode("utf-8")).hexdigest()
+        signature = sign_packed(packed, self._appsecret)
         return f"{'&'.join([part[2] for part in parts])}&sign={signature}".encode()
 
     async def call(

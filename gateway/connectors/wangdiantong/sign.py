@@ -6,14 +6,20 @@ import hashlib
 from collections.abc import Mapping
 
 
+def pack_pair(key: str, value: str) -> str:
+    """One pair as the sign packs it: `LL-key:VVVV-value` (lengths count characters)."""
+    return f"{len(key):02d}-{key}:{len(value):04d}-{value}"
+
+
 def pack(params: Mapping[str, str]) -> str:
-    """`LL-key:VVVV-value` pairs in ASCII key order, joined with `;` (lengths count characters)."""
-    return ";".join(
-        f"{len(key):02d}-{key}:{len(value):04d}-{value}"
-        for key, value in sorted((k, v) for k, v in params.items() if k != "sign")
-    )
+    """The pairs in ASCII key order, joined with `;`."""
+    return ";".join(pack_pair(key, value) for key, value in sorted(params.items()) if key != "sign")
+
+
+def sign_packed(packed: str, appsecret: str) -> str:
+    """The lowercase MD5 hex of the packed params followed directly by the app secret."""
+    return hashlib.md5((packed + appsecret).encode("utf-8")).hexdigest()
 
 
 def sign(params: Mapping[str, str], appsecret: str) -> str:
-    """The lowercase MD5 hex of the packed params followed directly by the app secret."""
-    return hashlib.md5((pack(params) + appsecret).encode("utf-8")).hexdigest()
+    return sign_packed(pack(params), appsecret)
