@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Count
 
 from gateway.connectors.registry import SYSTEMS
 from gateway.errors import Conflict, InvalidParameter, NotFound
@@ -113,10 +114,12 @@ async def list_consumers() -> list[dict[str, Any]]:
         .order_by(Consumer.name)
         .output(load_json=True)
     )
-    live = await ApiKey.select(ApiKey.consumer).where(ApiKey.revoked_at.is_null())
-    counts: dict[int, int] = {}
-    for row in live:
-        counts[row["consumer"]] = counts.get(row["consumer"], 0) + 1
+    live = (
+        await ApiKey.select(ApiKey.consumer, Count(alias="keys"))
+        .where(ApiKey.revoked_at.is_null())
+        .group_by(ApiKey.consumer)
+    )
+    counts = {row["consumer"]: row["keys"] for row in live}
     return [{**row, "keys": counts.get(row["id"], 0)} for row in consumers]
 
 
