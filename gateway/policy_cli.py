@@ -87,10 +87,18 @@ def add_commands(sub: Any) -> None:
     put = actions.add_parser("set", help="replace the parts given")
     put.add_argument("consumer")
     put.add_argument("--override", action="append", metavar="PATH=VALUE", help="rate_limits.per_minute=1000")
-    put.add_argument("--clear-overrides", action="store_true")
+    put.add_argument(
+        "--clear-overrides",
+        action="store_true",
+        help="drop every override; any --override given then applies",
+    )
     put.add_argument("--allow-ip", action="append", metavar="CIDR", help="only these addresses; repeat")
     put.add_argument("--deny-ip", action="append", metavar="CIDR", help="never these addresses; repeat")
-    put.add_argument("--clear-ip-rules", action="store_true")
+    put.add_argument(
+        "--clear-ip-rules",
+        action="store_true",
+        help="drop both IP lists; any --allow-ip/--deny-ip given then applies",
+    )
     actions.add_parser("show").add_argument("consumer")
     rules.set_defaults(func=cmd_consumer_rules)
 
@@ -241,9 +249,12 @@ def cmd_consumer_rules(args: argparse.Namespace, settings: Settings) -> int:
 
         print(json.dumps(_store(settings, show), ensure_ascii=False, indent=2))
         return 0
-    overrides = {} if args.clear_overrides else (_override(args.override) if args.override else None)
-    allow = [] if args.clear_ip_rules else args.allow_ip
-    deny = [] if args.clear_ip_rules else args.deny_ip
+    # A clear flag empties that part first; what is given beside it is then the whole new list, so
+    # `--clear-ip-rules --allow-ip 10.0.0.0/8` restricts the consumer instead of quietly opening it.
+    given = _override(args.override) if args.override else None
+    overrides = (given or {}) if args.clear_overrides else given
+    allow = (args.allow_ip or []) if args.clear_ip_rules else args.allow_ip
+    deny = (args.deny_ip or []) if args.clear_ip_rules else args.deny_ip
 
     async def put() -> None:
         consumer = await _consumer(args.consumer)()

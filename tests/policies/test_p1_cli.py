@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from gateway.settings import Settings
@@ -56,3 +57,29 @@ async def test_an_oauth_client_secret_is_shown_once(store: tuple[Settings, dict[
     client_id, secret = lines["client_id"].strip(), lines["client_secret"].strip()
     listing = unigate(env, "oauth-clients", "list", "--consumer", app).stdout
     assert client_id in listing and secret not in listing
+
+
+async def test_clearing_rules_and_giving_new_ones_in_one_command_keeps_the_new_ones(
+    store: tuple[Settings, dict[str, str]],
+) -> None:
+    """`--clear-ip-rules --allow-ip X` must leave the consumer restricted to X, not open to every address."""
+    _, env = store
+    app = unique("cli-rules")
+    await manage.create_consumer(app, DEFAULTS)
+    first = unigate(
+        env, "consumer-rules", "set", app, "--deny-ip", "192.0.2.0/24", "--override", "priority=low"
+    )
+    assert first.returncode == 0, first.stderr
+
+    again = unigate(
+        env, "consumer-rules", "set", app, "--clear-ip-rules", "--allow-ip", "10.0.0.0/8",
+        "--clear-overrides", "--override", "rate_limits.per_minute=7",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    shown = json.loads(unigate(env, "consumer-rules", "show", app).stdout)
+    assert shown["ip_allow"] == ["10.0.0.0/8"] and shown["ip_deny"] == []
+    assert shown["overrides"] == {"rate_limits": {"per_minute": 7}}
+
+    bad = unigate(env, "consumer-rules", "set", app, "--clear-ip-rules", "--deny-ip", "999.1.1.1/8")
+    assert bad.returncode == 2 and "field: ip_deny[0]" in bad.stderr
+    assert json.loads(unigate(env, "consumer-rules", "show", app).stdout)["ip_allow"] == ["10.0.0.0/8"]
