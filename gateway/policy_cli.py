@@ -90,14 +90,14 @@ def add_commands(sub: Any) -> None:
     put.add_argument(
         "--clear-overrides",
         action="store_true",
-        help="drop every override; any --override given then applies",
+        help="drop every override, then apply any --override",
     )
     put.add_argument("--allow-ip", action="append", metavar="CIDR", help="only these addresses; repeat")
     put.add_argument("--deny-ip", action="append", metavar="CIDR", help="never these addresses; repeat")
     put.add_argument(
         "--clear-ip-rules",
         action="store_true",
-        help="drop both IP lists; any --allow-ip/--deny-ip given then applies",
+        help="drop both IP lists, then apply any --allow-ip/--deny-ip",
     )
     actions.add_parser("show").add_argument("consumer")
     rules.set_defaults(func=cmd_consumer_rules)
