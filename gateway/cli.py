@@ -455,6 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, settings))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader left (`unigate ... | head`): not a connection problem, so quietly
+        # stdout is pointed at /dev/null so the interpreter's final flush cannot fail again (Python docs,
+        # "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (ConnectionError, socket.gaierror) as error:  # the database or Redis is not there
         print(f"unigate: cannot connect: {error}", file=sys.stderr)
         return 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,19 @@ def test_a_database_that_is_not_there_is_one_line_too(tmp_path: Path) -> None:
     assert answer.returncode == 1
     assert "unigate: cannot connect" in answer.stderr and "Traceback" not in answer.stderr
     assert "secret" not in answer.stderr + answer.stdout
+
+
+def test_output_read_by_a_pager_that_quits_early_is_not_a_connection_error(env: dict[str, str]) -> None:
+    """`unigate config export | head -1`: the reader leaving is not 'cannot connect', and no traceback."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "config", "export"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as command:
+        assert command.stdout is not None and command.stderr is not None
+        command.stdout.close()  # the reader is gone before the first line is written
+        stderr = command.stderr.read()
+        assert command.wait(timeout=60) == 1
+    assert stderr == ""
