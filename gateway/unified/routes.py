@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,9 @@ from policies import pii
 LOCAL = ZoneInfo("Asia/Shanghai")
 STOCKOUT_DEFAULT_RANGE = timedelta(days=30)
 ORDER_DEFAULT_RANGE = timedelta(days=1)
+# The times a list range may name: a backend writes its times with four-digit years in its own zone, so
+# the year 1 or 9999 in another zone cannot be sent at all (and no e-commerce record predates 1970).
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
 
 Connection = Annotated[
     str | None,
@@ -83,14 +86,22 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=LOCAL) if value is not None and value.tzinfo is None else value
 
 
+def _within(name: str, value: datetime | None) -> datetime | None:
+    value = _aware(value)
+    if value is not None and not EARLIEST <= value < LATEST:
+        raise InvalidParameter(name, f"{name} must be between 1970-01-01 and 9999-01-01")
+    return value
+
+
 def _query(
     updated_from: datetime | None,
     updated_to: datetime | None,
     default_range: timedelta,
     **filters: Any,
 ) -> ListQuery:
-    end = _aware(updated_to) or datetime.now(LOCAL)
-    start = _aware(updated_from) or end - default_range
+    given_start = _within("updated_from", updated_from)
+    end = _within("updated_to", updated_to) or datetime.now(LOCAL)
+    start = given_start or max(end - default_range, EARLIEST)
     if start > end:
         raise InvalidParameter("updated_from", "updated_from must not be after updated_to")
     return ListQuery(updated_from=start, updated_to=end, **filters)

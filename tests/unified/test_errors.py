@@ -29,6 +29,14 @@ def _problem(response: httpx.Response, status: int, code: str) -> dict:
             {"updated_from": "2026-03-02T00:00:00+08:00", "updated_to": "2026-03-01T00:00:00+08:00"},
             "updated_from",
         ),
+        # Times no backend can be asked about (they used to be a 500, or a vendor_error)
+        ({"updated_from": "0001-01-01T00:00:00+08:00"}, "updated_from"),
+        ({"updated_from": "0001-01-01T00:00:00-08:00"}, "updated_from"),
+        ({"updated_to": "0001-01-02T00:00:00+08:00"}, "updated_to"),
+        (
+            {"updated_from": "9999-12-01T00:00:00+08:00", "updated_to": "9999-12-31T23:59:59-10:00"},
+            "updated_from",
+        ),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"include": "everything"}, "include"),
     ],
