@@ -57,6 +57,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from granian.constants import Interfaces
 
     workers = args.workers or settings.workers
+    if workers > 1 and not settings.redis_url:
+        # Without Redis each worker counts alone: the leak across nodes this gateway exists to avoid.
+        print(
+            f"unigate: warning: {workers} workers without REDIS_URL: each worker counts rate limits, "
+            f"quotas and backend caps alone, so together they admit up to {workers}x each limit; "
+            "set REDIS_URL for exact limits",
+            file=sys.stderr,
+            flush=True,
+        )
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Set before any worker imports prometheus_client: their metrics then live in files they share,
         # so /metrics answers for every worker (gateway/metrics.py). Emptied: counts start at zero.

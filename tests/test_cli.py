@@ -11,6 +11,7 @@ import pytest
 
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from tests.conftest import Simulators, gateway_env, unigate
+from tests.services import free_port, run_process
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,18 @@ def test_output_read_by_a_pager_that_quits_early_is_not_a_connection_error(env: 
         stderr = command.stderr.read()
         assert command.wait(timeout=60) == 1
     assert stderr == ""
+
+
+@pytest.mark.parametrize("redis", [False, True], ids=["without-redis", "with-redis"])
+def test_several_workers_without_redis_are_warned_that_limits_multiply(
+    env: dict[str, str], tmp_path: Path, redis: bool, request: pytest.FixtureRequest
+) -> None:
+    """Each worker would count limits alone; the operator is told at start, not by a leaking limit."""
+    port = free_port()
+    extra = {"REDIS_URL": request.getfixturevalue("redis_url") if redis else ""}
+    cmd = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2"]
+    log = tmp_path / "serve.log"
+    with run_process(cmd, log_path=log, env={**env, **extra}, ready_url=f"http://127.0.0.1:{port}/healthz"):
+        pass
+    warned = "2 workers without REDIS_URL" in log.read_text()
+    assert warned is not redis
