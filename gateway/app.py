@@ -140,7 +140,7 @@ async def metrics_route() -> Response[bytes]:
 @get(
     "/readyz",
     tags=["operations"],
-    summary="Readiness: database, and Redis when configured; the connections' circuit breakers",
+    summary="Readiness: the database; Redis (degraded, still serving) and circuit breakers reported",
 )
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     checks: dict[str, str] = {}
@@ -156,10 +156,14 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
-    ready = all(value == "ok" for value in checks.values())
-    # Breakers are reported, not judged: a failing backend is no reason to take this node out of service.
+    # Only the database decides: without it this node cannot see a revoked key or a changed plan. Redis is
+    # reported, not judged: without it each node counts limits alone (docs/policies.md) but serves, and as
+    # every node shares one Redis, failing readiness on it would take the whole cluster out at once.
+    # Breakers likewise: a failing backend is no reason to take this node out of service.
+    ready = checks["database"] == "ok"
+    status = "not ready" if not ready else "ready" if checks.get("redis", "ok") == "ok" else "degraded"
     breakers = request.app.state.runtime.upstream.breaker_states()
-    body = {"status": "ready" if ready else "not ready", "checks": checks, "breakers": breakers}
+    body = {"status": status, "checks": checks, "breakers": breakers}
     return Response(
         msgspec.json.encode(body), status_code=200 if ready else 503, media_type="application/json"
     )
