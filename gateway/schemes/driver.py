@@ -306,6 +306,14 @@ class Driver:
     async def _finish(self, run_id: int, run: dict[str, Any], error: str, stopped: bool) -> str:
         counts = await journal.counts(run_id)
         failed = counts.get(journal.FAILED, 0) + counts.get(journal.PENDING, 0)
+        unavailable = await journal.unavailable(run_id) if failed and not (error or stopped) else 0
+        if unavailable:
+            # Not refused by the target but never judged by it: not accounted for, so the checkpoint stays
+            # and the next run reads these records again.
+            error = (
+                f"{unavailable} record(s) were not delivered because a backend was unavailable or "
+                "rate-limiting after every retry; the next run tries them again"
+            )
         if error:
             status = "failed"
         elif stopped:

@@ -180,6 +180,14 @@ async def resolve_letters(scheme: int, keys: list[str]) -> None:
         ).where(DeadLetter.slot.is_in([_slot(scheme, key) for key in keys]), DeadLetter.status == "open")
 
 
+async def unavailable(run: int) -> int:
+    """Open dead letters of a run whose backend was down or rate-limiting to the last attempt."""
+    rows = await DeadLetter.select(DeadLetter.error).where(
+        DeadLetter.run == run, DeadLetter.status == "open"
+    ).output(load_json=True)  # fmt: skip
+    return sum(1 for row in rows if isinstance(row["error"], dict) and row["error"].get("unavailable"))
+
+
 async def checkpoint(scheme: int) -> float | None:
     row = await Checkpoint.select(Checkpoint.value).where(Checkpoint.scheme == scheme).first()
     return float(row["value"]) if row else None

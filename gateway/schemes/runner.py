@@ -29,6 +29,9 @@ log = logging.getLogger("unigate.schemes")
 T = TypeVar("T")
 # Enrichment lookups in flight for one batch.
 ENRICH_CONCURRENCY = 8
+# Marks a dead letter whose backend was down or rate-limiting to the last attempt: its run does not
+# advance the checkpoint, so the next run reads the record again (and closes the letter when it lands).
+UNAVAILABLE = "unavailable"
 
 
 class Batch(msgspec.Struct, frozen=True, kw_only=True):
@@ -277,7 +280,10 @@ async def _enrich_one(context: Context, step: Enrichment, inputs: Mapping, item:
     except UnigateError as exc:
         if retryable(exc) or step.on_error == "fail":
             item.attempts = getattr(exc, "attempts", 1)
-            item.fail("enrich", {**_error_of(exc), "message": f"enrich {step.into}: {exc.detail}"})
+            error = {**_error_of(exc), "message": f"enrich {step.into}: {exc.detail}"}
+            if retryable(exc):
+                error[UNAVAILABLE] = True
+            item.fail("enrich", error)
             return
         # The lookup has nothing to say (no tracking yet): keep its answer and carry on.
         answer = {"message": exc.detail, **{k: v for k, v in exc.extra.items() if k == "vendor"}}
@@ -384,6 +390,17 @@ async def _push(context: Context, connector: Connector, items: list[_Item]) -> N
                 )
             elif outcome.retryable and attempt < retry.attempts:
                 again.append(item)
+            elif outcome.retryable:
+                # Down or "too frequent" to the last attempt: the record was never judged by the target.
+                item.fail(
+                    "target",
+                    {
+                        "code": "target_unavailable",
+                        "message": outcome.error or "unavailable",
+                        "answer": outcome.answer,
+                        UNAVAILABLE: True,
+                    },
+                )
             else:
                 item.fail(
                     "target",

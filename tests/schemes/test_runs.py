@@ -158,3 +158,26 @@ async def test_deduplication_and_checkpoints_hold_on_postgresql(flow_factory, po
     assert again["skipped"] == len(flow.expected_tids()) and again["succeeded"] == 0
     assert sum(flow.sims.target.pushes.values()) == len(flow.expected_tids())
     assert await journal.checkpoint(flow.scheme_id) is not None
+
+
+async def test_records_a_rate_limiting_target_never_took_are_read_again_by_the_next_run(flow_factory):
+    flow = await flow_factory(40, upstream_retries=0)
+    target = flow.sims.target
+    target.fail_next = 10**6  # "too frequent" to every trade_push, past every retry
+    refused = await flow.run()
+    # Nothing reached the target: the run says so, and its window is not done.
+    assert refused["status"] == "failed" and "next run tries them again" in refused["error"]
+    assert refused["failed"] == len(flow.expected_tids()) and not target.pushes
+    assert await journal.checkpoint(flow.scheme_id) is None
+    letters = await service.dead_letters(flow.name)
+    assert {(await service.dead_letter(letters[0]["id"]))["error"]["code"]} == {"target_unavailable"}
+
+    # The target takes trades again: the next incremental run, with no replay, delivers every record once
+    # and closes their letters.
+    target.fail_next = 0
+    again = await flow.run()
+    assert again["status"] == "succeeded" and again["succeeded"] == len(flow.expected_tids())
+    assert set(target.pushes) == flow.expected_tids()
+    assert all(count == 1 for count in target.pushes.values())
+    assert await service.dead_letters(flow.name) == []
+    assert await journal.checkpoint(flow.scheme_id) is not None
