@@ -420,6 +420,8 @@ class _Generator:
         for position, depth, base in reversed(self.prefetch_slots):
             reads = self.prefetch[base]
             pad = "    " * depth
+            if not reads:  # a block that reads nothing of its record (constants, `fn: [now]`)
+                continue
             if len(reads) == 1:
                 ((key, local),) = reads.items()
                 lines = [f"{pad}{local} = {base}.get({key!r})"]
@@ -431,7 +433,7 @@ class _Generator:
                 lines += [f"{pad}    {', '.join(reads.values())} = {getter}({base})"]
                 lines += [f"{pad}except KeyError:"]
                 lines += [f"{pad}    {local} = {base}.get({key!r})" for key, local in reads.items()]
-            self.code.lines[position:position] = lines if reads else []
+            self.code.lines[position:position] = lines
 
     def optimistic(self, read: str, path: Path, scopes: list[str]) -> str:
         """Note the subscript form of a one-step read of a dict (`r.get('x')` -> `r['x']`) for emit_record."""
