@@ -89,9 +89,12 @@ def decode_cursor(cursor: str, kind: type[C]) -> C:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=kind)
     except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise InvalidParameter(
-            "cursor", "cursor is not one this API returned; start again without it"
-        ) from None
+        raise bad_cursor() from None
+
+
+def bad_cursor() -> InvalidParameter:
+    """The refusal of a cursor that is not one of ours (garbled, edited, or another list's)."""
+    return InvalidParameter("cursor", "cursor is not one this API returned; start again without it")
 
 
 def load_mappings(

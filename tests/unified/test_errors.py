@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import httpx
 import pytest
 
@@ -140,3 +143,35 @@ async def test_the_vendors_too_frequent_answer_is_retried_with_backoff(client: h
     assert [r.status_code for r in responses] == [200] * 6, [
         r.text for r in responses if r.status_code != 200
     ]
+
+
+def _edited(cursor: str, **changes: object) -> str:
+    state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return base64.urlsafe_b64encode(json.dumps({**state, **changes}).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"size": 1000},  # was the vendor's page_size refusal, a 502
+        {"page": -1},  # a 502 too
+        {"passes": ["7"]},  # a 502 too
+        {"step": 99},  # was a 500
+        {"passes": []},  # a 500 too
+        {"end": 10**12},  # a 500 once the walk reached the year 10000
+        {"window": 0},
+        {"keep": "lost"},
+    ],
+)
+async def test_an_edited_cursor_is_refused_naming_the_cursor(
+    client: httpx.AsyncClient, changes: dict[str, object]
+) -> None:
+    cursor = (await client.get("/v1/stockouts", params={"limit": 1})).json()["next_cursor"]
+    answer = await client.get("/v1/stockouts", params={"cursor": _edited(cursor, **changes)})
+    assert _problem(answer, 400, "invalid_parameter")["field"] == "cursor"
+
+
+async def test_a_cursor_of_one_list_is_refused_by_another(client: httpx.AsyncClient) -> None:
+    cursor = (await client.get("/v1/stockouts", params={"limit": 1})).json()["next_cursor"]
+    answer = await client.get("/v1/orders", params={"cursor": cursor})
+    assert _problem(answer, 400, "invalid_parameter")["field"] == "cursor"

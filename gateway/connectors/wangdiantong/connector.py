@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, TypedDict
+from typing import Annotated, Any, ClassVar, TypedDict
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -25,6 +25,7 @@ from gateway.connectors.base import (
     PushOutcome,
     Record,
     SourcePage,
+    bad_cursor,
     decode_cursor,
     encode_cursor,
     load_mappings,
@@ -108,17 +109,23 @@ STOCKOUTS = _Resource(
 TRADES = _Resource("trade_query", "trades", timedelta(minutes=60), "order", ERP_TRADE_STATUS, (None,))
 
 
-class _Walk(msgspec.Struct, frozen=True):
-    """The cursor: the query, and where the walk stands (status pass, window, page, page 0's total)."""
+Epoch = Annotated[int, msgspec.Meta(ge=0, lt=253370764800)]  # 1970 to 9999, as the unified API takes
+Count = Annotated[int, msgspec.Meta(ge=0)]
 
-    start: int  # the range, epoch seconds
-    end: int
+
+class _Walk(msgspec.Struct, frozen=True):
+    """The cursor: the query, and where the walk stands (status pass, window, page, page 0's total).
+    A caller holds it between requests, so `_checked` holds it to what this connector could have written."""
+
+    kind: str  # the resource's mapping: a stockout cursor is no order cursor
+    start: Epoch  # the range
+    end: Epoch
     passes: tuple[str | None, ...]
-    size: int
-    step: int = 0  # index into passes
-    window: int = 0  # the current window's start, epoch seconds
-    page: int = 0
-    total: int | None = None
+    size: Annotated[int, msgspec.Meta(ge=1, le=PAGE_SIZE_MAX)]
+    step: Count = 0  # index into passes
+    window: Epoch = 0  # the current window's start
+    page: Count = 0
+    total: Count | None = None
     keep: str | None = None
     shop: str | None = None
     warehouse: str | None = None
@@ -201,6 +208,21 @@ class _Pull(msgspec.Struct, frozen=True):
     total: int | None = None
     shop: str | None = None
     warehouse: str | None = None
+
+
+def _checked(walk: _Walk, resource: _Resource) -> _Walk:
+    """A cursor this connector could have written for `resource`, else InvalidParameter: an edited one
+    would otherwise reach the vendor as a bad page or status (a 502) or fail here (a 500)."""
+    statuses = resource.statuses
+    if not (
+        walk.kind == resource.mapping
+        and walk.step < len(walk.passes)
+        and all(code is None or code in statuses for code in walk.passes)
+        and walk.start <= walk.window <= walk.end
+        and (walk.keep is None or walk.keep in statuses.values())
+    ):
+        raise bad_cursor()
+    return walk
 
 
 @lru_cache(maxsize=4096)
@@ -298,7 +320,8 @@ class WangdiantongConnector(Connector):
     async def _walk(
         self, resource: _Resource, query: ListQuery, cursor: str | None, fixed: dict[str, Any]
     ) -> Page:
-        walk: _Walk | None = decode_cursor(cursor, _Walk) if cursor else self._start(resource, query)
+        walk: _Walk | None = _checked(decode_cursor(cursor, _Walk), resource) if cursor else None
+        walk = walk or self._start(resource, query)
         items: list[Record] = []
         for _ in range(CALLS_PER_REQUEST):
             if walk is None:
@@ -346,6 +369,7 @@ class WangdiantongConnector(Connector):
         passes, keep = resource.passes(query.status)
         start = int(query.updated_from.timestamp())
         return _Walk(
+            kind=resource.mapping,
             start=start,
             end=int(query.updated_to.timestamp()),
             passes=passes,
