@@ -2,7 +2,7 @@
 
 from gateway.mapping.errors import MappingError, MappingSpecError, SpecIssue
 from gateway.mapping.mapping import BulkResult, Mapping, compile_mapping, load_spec
-from gateway.mapping.spec import FieldSpec, MappingSpec
+from gateway.mapping.spec import FieldSpec, MappingSpec, load_yaml
 
 __all__ = [
     "BulkResult",
@@ -14,4 +14,5 @@ __all__ = [
     "SpecIssue",
     "compile_mapping",
     "load_spec",
+    "load_yaml",
 ]

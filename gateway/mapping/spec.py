@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -31,6 +33,11 @@ FIELD_KEYS = (
     "output_tz", "default", "required", "max_length", "description",
 )  # fmt: skip
 VALUE_SOURCES = ("from", "const", "template", "concat", "expr", "each")
+# Nested lists and objects a spec may have: the generated code is one Python function, and Python
+# refuses more than 20 nested blocks (a list takes two: its loop and each field's `try`).
+MAX_DEPTH = 8
+_NULL, _MERGE = "tag:yaml.org,2002:null", "tag:yaml.org,2002:merge"
+_BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 
 
 class FnCall(msgspec.Struct, frozen=True):
@@ -114,6 +121,101 @@ def suggest(word: str, choices: Any) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML as a spec author means it (the YAML 1.2 core schema, not PyYAML's YAML 1.1).
+
+    Under YAML 1.1 `yes`/`no`/`on`/`off` (and so Norway's `NO`) are booleans, `0123` is octal 83,
+    `12:30` is 750, `1.10` is the float 1.1 and `2026-03-01` a date object, all silently. Here only
+    `true`/`false` are booleans, only plain whole numbers without a leading zero are integers,
+    numbers with a fraction or an exponent are exact Decimals, everything else is text, a key
+    written as a number or a boolean stays the text it was written as, and a key written twice is
+    an error rather than the second silently replacing the first.
+    """
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag in (_NULL, _MERGE)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_SpecLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_SpecLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(r"^[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text!r} is not a number", node.start_mark
+        ) from None
+
+
+def _key(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode) and node.tag in (_BOOL, _INT, _FLOAT):
+        return node.value  # `5: cancelled`, `1.10: x`, `true: y`: a key is the text written
+    key = loader.construct_object(node, deep=True)
+    try:
+        hash(key)
+    except TypeError:
+        raise yaml.constructor.ConstructorError(
+            None, None, "a key must be a name or a value, not a list or a group of settings", node.start_mark
+        ) from None
+    return key
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.Node) -> dict[Any, Any]:
+    assert isinstance(node, yaml.MappingNode)
+    written: set[Any] = set()
+    for key_node, _value in node.value:
+        if key_node.tag == _MERGE:  # `<<: *defaults` may be overridden by the block's own keys
+            continue
+        key = _key(loader, key_node)
+        if key in written:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{key!r} is written twice in the same block; the second would silently replace the first",
+                key_node.start_mark,
+            )
+        written.add(key)
+    loader.flatten_mapping(node)
+    return {_key(loader, key): loader.construct_object(value, deep=True) for key, value in node.value}
+
+
+_SpecLoader.add_constructor(_FLOAT, _construct_decimal)
+_SpecLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's message in one line, with the line and column the author can find."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f" ({exc.context})" if exc.context else ""
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}{context}"
+    return str(exc).replace("\n", " ")
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"{key!r} is written twice in the same object; the second would replace it")
+        document[key] = value
+    return document
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """YAML read the way specs are read (see _SpecLoader), for code that stores a spec file's content;
+    raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader subclass: safe
+
+
 def read_document(source: Any) -> dict[str, Any]:
     """A spec from a dict, a YAML/JSON text, or a path to a .yaml/.yml/.json file."""
     if isinstance(source, Mapping):
@@ -125,12 +227,26 @@ def read_document(source: Any) -> dict[str, Any]:
         if not file.is_file():
             raise MappingSpecError([SpecIssue("", f"there is no spec file at {file}")])
         source = file.read_text(encoding="utf-8")
-    if not isinstance(source, str | bytes):
+    if isinstance(source, bytes):
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MappingSpecError([SpecIssue("", "the spec is not UTF-8 text")]) from None
+    if not isinstance(source, str):
         raise MappingSpecError([SpecIssue("", "a spec must be a YAML or JSON text, a file path or a dict")])
     try:
-        document = yaml.safe_load(source) if not str(source).lstrip().startswith("{") else json.loads(source)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise MappingSpecError([SpecIssue("", f"the spec is not valid YAML/JSON: {exc}")]) from None
+        if source.lstrip().startswith("{"):
+            document = json.loads(source, parse_float=Decimal, object_pairs_hook=_json_pairs)
+        else:
+            document = load_yaml(source)
+    except yaml.YAMLError as exc:
+        raise MappingSpecError([SpecIssue("", f"the spec is not valid YAML: {_yaml_problem(exc)}")]) from None
+    except ValueError as exc:  # json.JSONDecodeError is one
+        raise MappingSpecError([SpecIssue("", f"the spec is not valid JSON: {exc}")]) from None
+    except RecursionError:
+        raise MappingSpecError(
+            [SpecIssue("", "the spec nests lists or settings too deeply to read")]
+        ) from None
     if not isinstance(document, dict):
         raise MappingSpecError([SpecIssue("", "a spec must be a set of 'key: value' settings at the top")])
     return document
@@ -288,6 +404,13 @@ class _FieldParser:
         self._source(setting, place, values)
         self._steps(setting, place, values)
         self._type(setting, place, values)
+        if values.get("type") in (None, "datetime"):
+            # Numbers YAML reads exactly (`1.10`) stay JSON numbers where no type converts them.
+            for key in ("const", "default"):
+                if key in values:
+                    values[key] = plain_numbers(values[key])
+        if values.get("type") is None and values.get("value_map"):
+            values["value_map"] = plain_numbers(values["value_map"])
         if "each" in setting:
             self._each(setting, place, values)
         elif "filter" in setting:
@@ -380,8 +503,8 @@ class _FieldParser:
                 else:
                     values["refuse"] = reasons
         if "required" in setting:
-            if isinstance(setting["required"], bool):
-                values["required"] = setting["required"]
+            if (flag := _flag(setting["required"])) is not None:
+                values["required"] = flag
             else:
                 add(place, "'required' must be true or false")
         if "max_length" in setting:
@@ -533,6 +656,29 @@ class _FieldParser:
                 self.issues.add(place, f"'{key}' does not apply to a list made with 'each'")
 
 
+def _flag(value: Any) -> bool | None:
+    """A yes/no setting; `yes`/`no`/`on`/`off` are text to the spec loader, but plain here."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}.get(
+            value.strip().lower()
+        )
+    return None
+
+
+def plain_numbers(value: Any) -> Any:
+    """Decimals (how the spec loader reads `1.10`) as floats, in lists and objects too: the JSON number
+    an untyped constant has always given. A typed field converts the exact Decimal instead."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [plain_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain_numbers(item) for key, item in value.items()}
+    return value
+
+
 def _type_words(kind: str | None) -> str:
     return f"type: {kind}" if kind else "a field without a type"
 
@@ -570,7 +716,7 @@ def _tables(issues: Issues, value: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(rows, dict):
             issues.add(f"tables.{name}", "a table is a set of 'code: value' pairs")
             continue
-        tables[str(name)] = {str(k): v for k, v in rows.items()}
+        tables[str(name)] = {str(k): plain_numbers(v) for k, v in rows.items()}
     return tables
 
 
@@ -603,8 +749,8 @@ def parse_spec(document: dict[str, Any]) -> tuple[MappingSpec, Issues]:
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
         issues.add("target.required", "list the required target fields, e.g. required: [tid, order_list.oid]")
         required = []
-    omit_none = document.get("omit_none", False)
-    if not isinstance(omit_none, bool):
+    omit_none = _flag(document.get("omit_none", False))
+    if omit_none is None:
         issues.add("omit_none", "'omit_none' must be true or false")
         omit_none = False
     fields = _FieldParser(issues).parse_fields(document.get("fields"), "fields")

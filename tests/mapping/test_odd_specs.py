@@ -26,7 +26,10 @@ def problems(source: Any) -> list[str]:
         ({"channel": {"const": "erp"}}, {"channel": "erp"}),
         ({"note": {"default": "none"}}, {"note": "none"}),
         ({"channel": {"const": "erp"}, "copy": "$target.channel"}, {"channel": "erp", "copy": "erp"}),
-        ({"lines": {"each": "items", "fields": {"kind": {"const": "goods"}}}}, {"lines": [{"kind": "goods"}]}),
+        (
+            {"lines": {"each": "items", "fields": {"kind": {"const": "goods"}}}},
+            {"lines": [{"kind": "goods"}]},
+        ),
     ],
     ids=["constant", "default", "target", "list-item"],
 )
@@ -38,3 +41,82 @@ def test_a_spec_or_list_item_that_reads_nothing_of_its_record_compiles(
 
 def test_a_clock_only_spec_compiles() -> None:
     assert mapping({"at": {"fn": ["now"], "type": "datetime"}})({})["at"].startswith("20")
+
+
+# -- YAML as an admin writes it --------------------------------------------------------------------
+
+
+def test_yaml_words_numbers_and_dates_mean_what_the_author_wrote() -> None:
+    m = compile_mapping(
+        """
+name: yaml_words
+fields:
+  flag: {from: f, map: {yes: Y, no: N, on: ON, off: OFF}}
+  country: {from: c, map: {NO: norway, CN: china}}
+  on: a
+  no: b
+  code: {const: 0123}
+  time: {const: 12:30}
+  label: {from: v, type: string, default: 1.10}
+  fee: {from: v, type: decimal, scale: 3, default: 1.10}
+  version: {const: 1.10}
+  day: {const: 2026-03-01}
+  paid_at: {from: p, type: datetime, format: "yyyy-MM-dd HH:mm:ss", output: "yyyy-MM-dd HH:mm:ss",
+            default: 0000-00-00 00:00:00}
+  status: {from: s, map: {5: cancelled, 1.10: old}}
+  must: {from: a, required: yes}
+"""
+    )
+    assert m({"f": "no", "c": "NO", "a": 1, "b": 2, "s": "1.10"}) == {
+        "flag": "N",
+        "country": "norway",
+        "on": 1,
+        "no": 2,
+        "code": "0123",
+        "time": "12:30",
+        "label": "1.10",
+        "fee": "1.100",
+        "version": 1.1,  # without a type a number stays a JSON number
+        "day": "2026-03-01",
+        "paid_at": "0000-00-00 00:00:00",
+        "status": "old",
+        "must": 1,
+    }
+    assert m({"f": "on", "s": 5, "a": "x"})["flag"] == "ON"
+    assert m({"f": "on", "s": 5, "a": "x"})["status"] == "cancelled"
+
+
+def test_a_key_written_twice_is_refused_with_its_line() -> None:
+    assert problems("name: twice\nfields:\n  tid: src_tid\n  tid: src_tids\n") == [
+        "the spec is not valid YAML: line 4, column 3: 'tid' is written twice in the same block; "
+        "the second would silently replace the first"
+    ]
+    assert "'tid' is written twice" in problems('{"name": "twice", "fields": {"tid": "a", "tid": "b"}}')[0]
+
+
+def test_yaml_merge_keys_may_be_overridden() -> None:
+    m = compile_mapping(
+        "name: merged\nfields:\n  price: &money {from: price, type: decimal, scale: 2}\n"
+        "  fee: {<<: *money, from: fee, scale: 3}\n"
+    )
+    assert m({"price": "2", "fee": "1.5"}) == {"price": "2.00", "fee": "1.500"}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "name: x\nfields:\n\ttid: a\n",
+            "line 3, column 1: found character '\\t' that cannot start any token",
+        ),
+        ("name: x\nfields: &a {b: *a}\n", "line 2"),
+        ("name: x\nfields: {[a]: b}\n", "a key must be a name or a value"),
+        ("name: x\nfields: {a: !!python/object:os.system x}\n", "could not determine a constructor"),
+        ("name: x\nfields: " + "[" * 3000 + "]" * 3000, "nests lists or settings too deeply"),
+        (b"name: x\nfields: {a: \xff}", "not UTF-8"),
+    ],
+    ids=["tab", "recursive-alias", "list-key", "python-tag", "deep", "not-utf8"],
+)
+def test_unreadable_yaml_is_one_plain_problem(text: str, problem: str) -> None:
+    (found,) = problems(text)
+    assert problem in found
