@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -96,7 +97,7 @@ async def _manage(args: argparse.Namespace, settings: Settings) -> int:
         elif args.action == "start":
             print(json.dumps(await service.start(args.name)))
         elif args.action == "stop":
-            print(json.dumps(await service.stop(args.name)))
+            print(json.dumps(await service.stop(args.name, lease_seconds=settings.scheme_lease_seconds)))
         elif args.action == "replay":
             print(f"replay queued as run {await service.replay(args.name, args.ids or None)}")
     finally:
@@ -108,17 +109,32 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gateway import logs
-    from gateway.schemes import journal, service
+    from gateway.schemes import driver, journal, service
     from gateway.schemes.worker import run_headless, services
     from gateway.store.scheme_tables import SchemeRun
 
     logs.configure("WARNING")
     async with services(settings, memory=True) as held:
         ident = await service.scheme_id(args.name)
+        lease = settings.scheme_lease_seconds
+        resume: int | None = None
+        # A run whose process was killed or interrupted, with no worker to take it over: go on with it
+        # here (one already asked to stop is ended, and a new run starts).
+        if (left := await driver.orphan(ident, lease)) is not None:
+            if left["status"] == "running":
+                resume = int(left["id"])
+                print(f"run {resume} was left unfinished by {left['owner']}; resuming it", file=sys.stderr)
+            else:
+                await driver.end_orphan(int(left["id"]), lease)
         run_id, worker = await run_headless(
-            held, ident, concurrency=args.concurrency, options={"full": True} if args.full else {}
+            held,
+            ident,
+            concurrency=args.concurrency,
+            options={"full": True} if args.full else {},
+            run_id=resume,
         )
         working = asyncio.create_task(worker.run(schedule=False, until_run=run_id))
+        interrupted = _on_interrupt(worker, working, run_id)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, transient=False) as bar:
             task = bar.add_task(f"{args.name} run {run_id}", total=None)
@@ -127,7 +143,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
                 done = sum(n for status, n in counts.items() if status != journal.PENDING)
                 bar.update(task, completed=done, total=progress.pulled if progress.pull_done else None)
                 await asyncio.wait({working}, timeout=0.3)
-            await working
+            with contextlib.suppress(asyncio.CancelledError):
+                await working
+        if working.cancelled():
+            print(
+                f"run {run_id} left unfinished: `unigate scheme run {args.name}` resumes it, "
+                f"`unigate scheme stop {args.name}` ends it",
+                file=sys.stderr,
+            )
+            return 130
         row = await SchemeRun.select().where(SchemeRun.id == run_id).first()
         assert row is not None
         summary = service.run_summary(row)
@@ -136,4 +160,31 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"{summary['skipped']} unchanged, {summary['failed']} failed"
             + (f" ({summary['error']})" if summary["error"] else "")
         )
+        if interrupted:
+            return 130
         return 0 if summary["status"] in ("succeeded", "partial") else 1
+
+
+def _on_interrupt(worker: Any, working: asyncio.Task[None], run_id: int) -> list[int]:
+    """Ctrl-C (or SIGTERM) stops the run: it reads no more and finishes what it read, and ends `stopped`.
+    A second one leaves at once; the run is then resumed or ended by the next `scheme run` or `stop`.
+    Returns a list that holds a signal number once one came."""
+    came: list[int] = []
+
+    def interrupt(signum: int) -> None:
+        came.append(signum)
+        if len(came) == 1:
+            print(
+                f"\nstopping run {run_id}: the records already read are finished first "
+                "(Ctrl-C again to leave now)",
+                file=sys.stderr,
+                flush=True,
+            )
+            asyncio.get_running_loop().create_task(worker.driver.stop_run(run_id))
+        else:
+            working.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupt, signum)
+    return came

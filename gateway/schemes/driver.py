@@ -152,6 +152,59 @@ async def schedule_due(now: float | None = None) -> list[int]:
     return created
 
 
+async def orphan(scheme_id: int, lease_seconds: float) -> dict[str, Any] | None:
+    """The scheme's run in progress when nothing drives it any more (its owner was killed or interrupted
+    and no worker took it over); None when there is none, or its owner is alive."""
+    scheme = await Scheme.select(Scheme.active_run).where(Scheme.id == scheme_id).first()
+    if scheme is None or scheme["active_run"] is None:
+        return None
+    run = (
+        await SchemeRun.select(SchemeRun.id, SchemeRun.status, SchemeRun.owner, SchemeRun.heartbeat_at)
+        .where(SchemeRun.id == scheme["active_run"])
+        .first()
+    )
+    if run is None or run["status"] not in ("running", "stopping"):
+        return None
+    return run if run["heartbeat_at"] < time.time() - lease_seconds else None
+
+
+async def end_orphan(run_id: int, lease_seconds: float) -> bool:
+    """End a run nobody drives as stopped, with its counts, and free its scheme; False if it has an owner
+    again (a worker took it over first: that one stops it)."""
+    ended = (
+        await SchemeRun.update(
+            {
+                SchemeRun.status: "stopped",
+                # An owner that was only slow finds the run is no longer its own at its next beat.
+                SchemeRun.owner: "",
+                SchemeRun.finished_at: datetime.now(UTC),
+                SchemeRun.error: "stopped while nothing was driving it (its process had ended)",
+            }
+        )
+        .where(
+            SchemeRun.id == run_id,
+            SchemeRun.status.is_in(["running", "stopping"]),
+            SchemeRun.heartbeat_at < time.time() - lease_seconds,
+        )
+        .returning(SchemeRun.scheme)
+    )
+    if not ended:
+        return False
+    counts = await journal.counts(run_id)
+    await SchemeRun.update(
+        {
+            SchemeRun.total: sum(counts.values()),
+            SchemeRun.succeeded: counts.get(journal.SUCCESS, 0),
+            SchemeRun.failed: counts.get(journal.FAILED, 0) + counts.get(journal.PENDING, 0),
+            SchemeRun.skipped: counts.get(journal.SKIPPED, 0),
+        }
+    ).where(SchemeRun.id == run_id)
+    await Scheme.update({Scheme.active_run: None}).where(
+        Scheme.id == ended[0]["scheme"], Scheme.active_run == run_id
+    )
+    return True
+
+
 class Driver:
     """Drives the runs one process owns."""
 
@@ -160,6 +213,15 @@ class Driver:
         self.queue = queue
         self.contexts = contexts
         self.tuning = tuning
+        self._beats: dict[int, _Heartbeat] = {}
+
+    async def stop_run(self, run_id: int) -> None:
+        """Ask a run this process drives to stop now: read no more, finish the batches already read."""
+        await SchemeRun.update({SchemeRun.status: "stopping"}).where(
+            SchemeRun.id == run_id, SchemeRun.status == "running"
+        )
+        if (beat := self._beats.get(run_id)) is not None:
+            beat.stopping = True  # at once, not at the next heartbeat
 
     async def drive(self, run_id: int) -> str:
         """Run a claimed run to its end; returns its final status ('' when ownership was lost)."""
@@ -168,6 +230,7 @@ class Driver:
         beat = _Heartbeat(run_id, self.owner, self.tuning.lease_seconds)
         beat.stopping = run["status"] == "stopping"  # taken over after a stop: read no further
         beat.start()
+        self._beats[run_id] = beat
         error = ""
         try:
             context = await self.contexts.get(run_id, run["scheme"])
@@ -189,6 +252,7 @@ class Driver:
             error = f"{type(exc).__name__}: {exc}"
             log.exception("scheme run failed", extra={"run": run_id})
         finally:
+            self._beats.pop(run_id, None)
             await beat.stop()
         if beat.lost:
             return ""
@@ -213,6 +277,10 @@ class Driver:
             ).where(SchemeRun.id == run_id)
         progress = await self.queue.progress(run_id)
         cursor, done = progress.cursor, progress.pull_done
+        if cursor is None and not done and run["pulled"]:
+            # Taken over with a queue that did not survive its owner: the window is read again from its
+            # start, so the count starts again too (records pushed already are found unchanged).
+            await SchemeRun.update({SchemeRun.pulled: 0}).where(SchemeRun.id == run_id)
         since_at = datetime.fromtimestamp(window_from, UTC)
         until_at = datetime.fromtimestamp(window_to, UTC)
         size = definition.target.batch_size
@@ -377,7 +445,8 @@ class _Heartbeat:
                 if not rows:
                     self.lost = True
                     return
-                self.stopping = rows[0]["status"] == "stopping"
+                # Once asked to stop, stopping for good (a stop set here may be ahead of this read).
+                self.stopping = self.stopping or rows[0]["status"] == "stopping"
             except Exception:
                 log.exception("scheme run heartbeat failed", extra={"run": self.run_id})
             await asyncio.sleep(self.interval)

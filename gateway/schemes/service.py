@@ -276,8 +276,9 @@ async def start(name: str) -> dict[str, Any]:
     return {"name": name, "enabled": True}
 
 
-async def stop(name: str) -> dict[str, Any]:
-    """Turn the schedule off and ask a run in progress to stop (its started batches finish)."""
+async def stop(name: str, *, lease_seconds: float = 15.0) -> dict[str, Any]:
+    """Turn the schedule off and ask a run in progress to stop (its started batches finish); a run whose
+    process ended without a worker taking it over (silent for `lease_seconds`) is ended here."""
     ident = await scheme_id(name)
     await Scheme.update({Scheme.enabled: False, Scheme.next_run_at: None}).where(Scheme.id == ident)
     await SchemeRun.update({SchemeRun.status: "stopped", SchemeRun.finished_at: datetime.now(UTC)}).where(
@@ -286,6 +287,8 @@ async def stop(name: str) -> dict[str, Any]:
     await SchemeRun.update({SchemeRun.status: "stopping"}).where(
         SchemeRun.scheme == ident, SchemeRun.status == "running"
     )
+    if (left := await driver.orphan(ident, lease_seconds)) is not None:
+        await driver.end_orphan(left["id"], lease_seconds)
     return {"name": name, "enabled": False}
 
 

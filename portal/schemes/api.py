@@ -109,8 +109,8 @@ async def start_scheme(name: str) -> dict[str, Any]:
 
 
 @post("/schemes/{name:str}/stop", summary="Turn the schedule off and stop a run in progress", status_code=200)
-async def stop_scheme(name: str) -> dict[str, Any]:
-    return await service.stop(name)
+async def stop_scheme(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
+    return await service.stop(name, lease_seconds=request.app.state.settings.scheme_lease_seconds)
 
 
 @post("/schemes/{name:str}/run", summary="Queue a run now (full: ignore the checkpoint)", status_code=202)
