@@ -6,6 +6,7 @@ with the vendor's raw value kept in `remote_status`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -25,6 +26,19 @@ OrderStatus = Literal[
     "cancelled",
     "unknown",
 ]
+# What an order pushed into a backend may be: every status but "unknown", which only a backend can say.
+NewOrderStatus = Literal[
+    "pending_payment",
+    "partially_paid",
+    "paid",
+    "partially_shipped",
+    "shipped",
+    "completed",
+    "refunded",
+    "cancelled",
+]
+# A time a caller sends: RFC 3339, checked when the body is read (without an offset: Asia/Shanghai).
+NewTime = Annotated[datetime, msgspec.Meta(examples=["2026-03-01T10:00:00+08:00"])]
 TrackingStatus = Literal[
     "picked_up",
     "in_transit",
@@ -180,10 +194,10 @@ class NewOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     platform_order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     shop_code: NonEmpty
-    status: OrderStatus = "paid"
+    status: NewOrderStatus = "paid"
     cash_on_delivery: bool = False
-    ordered_at: Time
-    paid_at: Time | None = None
+    ordered_at: NewTime
+    paid_at: NewTime | None = None
     buyer_nick: str | None = None
     buyer_message: str | None = None
     seller_memo: str | None = None

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from gateway.connectors.simdata import generate_trades, parse_time
 from gateway.connectors.wangdiantong import simulator as wdt_sim
@@ -124,12 +125,40 @@ async def test_an_invalid_order_names_the_field_and_pushes_nothing(
     assert len(_trades(simulators)) == count_before
 
 
-async def test_a_vendor_rejection_is_a_502_with_the_vendor_answer(client: httpx.AsyncClient) -> None:
-    """The simulator only knows real Chinese provinces, as the ERP's address base does."""
+async def test_a_vendor_rejection_names_the_order_field_with_the_vendor_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    """The simulator only knows real Chinese provinces, as the ERP's address base does: its refusal names
+    `receiver_province`, which the caller knows as `receiver.province`."""
     order = new_order()
     order["receiver"]["province"] = "Atlantis"
     response = await client.post("/v1/orders", json=order, headers=TARGET)
-    assert response.status_code == 502, response.text
+    assert response.status_code == 400, response.text
     body = response.json()
-    assert body["code"] == "vendor_error"
+    assert body["code"] == "invalid_parameter"
+    assert body["field"] == "receiver.province"
     assert body["vendor"]["system"] == "wangdiantong"
+    assert body["vendor"]["code"] == "2840" and "Atlantis" in body["vendor"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"shop_code": "no-such-shop"}, "shop_code"),  # vendor 1007
+        ({"warehouse_code": "NO-SUCH-WH"}, "warehouse_code"),  # vendor 2840, warehouse_no
+        ({"lines": [NEW_ORDER["lines"][0], NEW_ORDER["lines"][0]]}, "lines[1].line_id"),  # a repeated oid
+        ({"platform_order_id": "中" * 40}, "lines[0].line_id"),  # tid-line_id: over the oid's 40
+        ({"ordered_at": "yesterday"}, "ordered_at"),  # was a 500 from the mapping
+        ({"paid_at": "2026-13-45T99:00:00+08:00"}, "paid_at"),
+        ({"status": "unknown"}, "status"),  # was a 500: no vendor status for it
+    ],
+)
+async def test_an_order_the_backend_cannot_take_names_the_field(
+    client: httpx.AsyncClient, simulators: Simulators, change: dict[str, Any], field: str
+) -> None:
+    count_before = len(_trades(simulators))
+    response = await client.post("/v1/orders", json=new_order(**change), headers=TARGET)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert (response.json()["code"], response.json()["field"]) == ("invalid_parameter", field)
+    assert len(_trades(simulators)) == count_before

@@ -7,6 +7,7 @@ carries the walk's position, so paging is stable across windows.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -31,8 +32,15 @@ from gateway.connectors.base import (
     load_mappings,
 )
 from gateway.connectors.wangdiantong.client import SYSTEM, WdtClient
-from gateway.errors import InvalidParameter, NotFound, UpstreamError, VendorError, VendorRateLimited
-from gateway.mapping import Mapping
+from gateway.errors import (
+    InvalidParameter,
+    NotFound,
+    UnigateError,
+    UpstreamError,
+    VendorError,
+    VendorRateLimited,
+)
+from gateway.mapping import FieldSpec, Mapping, MappingError, MappingSpec
 from gateway.mapping.reads import source_type
 from gateway.upstream import Upstream
 
@@ -136,6 +144,10 @@ class _Walk(msgspec.Struct, frozen=True):
 PUSH_BATCH_MAX = 50
 # trade_push names rejected trades in `message` as a JSON array of {tid, error} with this code [inferred].
 CODE_TRADE_REJECTED = "2840"
+# trade_push's oid (unique per seller, protocols.md 1.4) is at most this long, like tid.
+OID_MAX = 40
+# "appkey disabled / shop does not exist" (protocols.md 1.3): the message tells which.
+CODE_UNKNOWN_SELLER = "1007"
 # trade_push's line-level fields that the request carries once, beside trade_list (seed-scheme.md).
 REQUEST_LEVEL = ("trade_list", "shop_no", "switch")
 _STOCKOUT_LINE_FIELDS = """
@@ -247,6 +259,31 @@ def _answer_decoder(resource: _Resource, mapping: Mapping) -> msgspec.json.Decod
     return msgspec.json.Decoder(answer)
 
 
+_LINE_INDEX = re.compile(r"\[\d+\]")
+
+
+def _pushed_from(spec: MappingSpec) -> dict[str, str]:
+    """trade_push field -> the NewOrder field the order_push mapping takes it from (`order_list[].oid` ->
+    `lines[].line_id`), so that a refusal naming a vendor field names the caller's field."""
+    names: dict[str, str] = {}
+
+    def walk(fields: tuple[FieldSpec, ...], vendor: str, canonical: str) -> None:
+        for field in fields:
+            if field.each is not None:
+                walk(field.fields, f"{vendor}{field.name}[].", f"{canonical}{field.each.text}[].")
+                continue
+            paths = [*field.sources, *(part.path for part in field.template if part.path is not None)]
+            own = [path.text for path in paths if path.scope == "self"]
+            parent = [".".join(map(str, path.steps)) for path in paths if path.scope == "parent"]
+            if own:  # a line's own field before the order's (oid: line_id rather than platform_order_id)
+                names[f"{vendor}{field.name}"] = f"{canonical}{own[-1] if field.template else own[0]}"
+            elif parent:
+                names[f"{vendor}{field.name}"] = parent[0]
+
+    walk(spec.fields, "", "")
+    return names
+
+
 def _tables() -> dict[str, dict[str, str]]:
     return {
         "stockout_status": STOCKOUT_STATUS,
@@ -279,6 +316,7 @@ class WangdiantongConnector(Connector):
         )
         # A list answer decoded into only what its mapping reads (a stockout: 34 of 152 fields), unless
         # the caller asked for the raw records (include=remote_data).
+        self._pushed_from = _pushed_from(self.mappings["order_push"].spec)
         self.decoders = {
             resource.mapping: _answer_decoder(resource, self.mappings[resource.mapping])
             for resource in (STOCKOUTS, TRADES)
@@ -393,18 +431,60 @@ class WangdiantongConnector(Connector):
     # -- writes --------------------------------------------------------------------------------
 
     async def create_order(self, order: Record) -> Record:
-        trade = self.mappings["order_push"](order)
-        answer = await self.client.call(
-            "trade_push",
-            {"shop_no": order["shop_code"], "switch": 1, "trade_list": [trade]},
-            idempotent=False,
-        )
+        try:
+            trade = self.mappings["order_push"](order)
+        except MappingError as exc:
+            raise InvalidParameter(self._order_field(exc.field or "") or "body", str(exc)) from None
+        for n, line in enumerate(trade["order_list"]):
+            if len(line["oid"]) > OID_MAX:
+                raise InvalidParameter(
+                    f"lines[{n}].line_id",
+                    f"{SYSTEM} keeps a line as '<platform_order_id>-<line_id>', at most {OID_MAX} chars: "
+                    f"{line['oid']!r} is {len(line['oid'])}",
+                )
+        try:
+            answer = await self.client.call(
+                "trade_push",
+                {"shop_no": order["shop_code"], "switch": 1, "trade_list": [trade]},
+                idempotent=False,
+            )
+        except VendorRateLimited:
+            raise
+        except VendorError as exc:
+            raise self._order_refused(exc) from None
         return {
             "connection": self.name,
             "platform_order_id": trade["tid"],
             "created": int(answer.get("new_count") or 0) > 0,
             "updated": int(answer.get("chg_count") or 0) > 0,
         }
+
+    def _order_refused(self, exc: VendorError) -> UnigateError:
+        """The vendor's refusal of a pushed order as invalid_parameter naming the NewOrder field at fault
+        (its answer kept as `vendor`), when the vendor names one; otherwise the vendor_error as it was."""
+        vendor = {"system": SYSTEM, "code": exc.vendor_code, "message": exc.vendor_message}
+        if exc.vendor_code == CODE_UNKNOWN_SELLER and "店铺" in exc.vendor_message:  # not the appkey's
+            detail = f"{SYSTEM} does not know this shop_code ({exc.vendor_message})"
+            return InvalidParameter("shop_code", detail, vendor=vendor)
+        if exc.vendor_code != CODE_TRADE_REJECTED:
+            return exc
+        try:
+            problems = [str(item["error"]) for item in msgspec.json.decode(exc.vendor_message)]
+        except (msgspec.DecodeError, KeyError, TypeError):
+            return exc
+        # Each problem reads "field: what is wrong"; lines are named as `order_list[n].field`.
+        first = problems[0].split("; ")[0] if problems else ""
+        name = self._order_field(first.partition(": ")[0])
+        if name is None:
+            return exc
+        return InvalidParameter(name, f"{SYSTEM} refused the order: {'; '.join(problems)}", vendor=vendor)
+
+    def _order_field(self, vendor_field: str) -> str | None:
+        """The NewOrder field a trade_push field comes from, its line numbered: order_list[1].oid ->
+        lines[1].line_id."""
+        name = self._pushed_from.get(_LINE_INDEX.sub("[]", vendor_field))
+        index = _LINE_INDEX.search(vendor_field)
+        return name.replace("[]", index.group(0), 1) if name and index else name
 
     async def check(self) -> Record:
         now = int(datetime.now(self.tz).timestamp())
