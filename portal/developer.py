@@ -22,12 +22,15 @@ def _defaults(form: dict[str, Any]) -> dict[str, str]:
     return {resource: text(form, f"default_{resource}") for resource in apps.RESOURCES}
 
 
-async def _home(request: Request[Any, Any, Any], me: Principal, **extra: Any) -> Template:
+async def _home(
+    request: Request[Any, Any, Any], me: Principal, status_code: int = 200, **extra: Any
+) -> Template:
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
     return page(
         request,
         "developer/home.html",
+        status_code=status_code,
         title="My apps",
         apps=await apps.list_apps(me),
         connections=await manage.list_connections(),
@@ -41,6 +44,13 @@ async def home(request: Request[Any, Any, Any], me: Principal) -> Template:
     return await _home(request, me)
 
 
+@get("/apps", guards=[developer_or_admin])
+async def apps_list() -> Redirect:
+    """The list lives on /portal; this address is where a refused "Register app" form leaves the browser,
+    so reloading it or switching language from there must not end on a 405."""
+    return Redirect("/portal", status_code=HTTP_303_SEE_OTHER)
+
+
 @post("/apps", guards=[developer_or_admin], status_code=HTTP_303_SEE_OTHER)
 async def create_app(request: Request[Any, Any, Any], me: Principal, data: Form) -> Template | Redirect:
     try:
@@ -48,8 +58,17 @@ async def create_app(request: Request[Any, Any, Any], me: Principal, data: Form)
             me, text(data, "name"), description=text(data, "description"), default_connections=_defaults(data)
         )
     except UnigateError as error:
-        return await _home(request, me, errors=errors_of(error), form=data)
+        return await _home(request, me, status_code=error.status, errors=errors_of(error), form=data)
     return Redirect(f"/portal/apps/{app['id']}", status_code=HTTP_303_SEE_OTHER)
+
+
+async def _refused(
+    request: Request[Any, Any, Any], me: Principal, app_id: int, error: UnigateError, section: str, form: Form
+) -> Template:
+    """The app page again with the error beside the form of `section`, and what was typed kept."""
+    return await _app_page(
+        request, me, app_id, status_code=error.status, errors=errors_of(error), failed=section, form=form
+    )
 
 
 async def _app_page(
@@ -57,6 +76,8 @@ async def _app_page(
 ) -> Template:
     app = await apps.get_app(me, app_id)
     extra.setdefault("errors", {})
+    extra.setdefault("form", {})
+    extra.setdefault("failed", None)
     settings = request.app.state.settings
     return page(
         request,
@@ -101,7 +122,7 @@ async def create_key(request: Request[Any, Any, Any], me: Principal, app_id: int
             expires_in_days=_int_or_none(text(data, "expires_in_days"), "expires_in_days"),
         )
     except UnigateError as error:
-        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+        return await _refused(request, me, app_id, error, "keys", data)
     return await _app_page(request, me, app_id, new_key={"row": row, "secret": secret})
 
 
@@ -115,7 +136,7 @@ async def rotate_key(
             me, app_id, key_id, overlap_hours=24 if hours is None else hours
         )
     except UnigateError as error:
-        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+        return await _refused(request, me, app_id, error, "keys", {})
     return await _app_page(request, me, app_id, new_key={"row": row, "secret": secret, "rotated": True})
 
 
@@ -130,7 +151,7 @@ async def subscribe(request: Request[Any, Any, Any], me: Principal, app_id: int,
     try:
         await plans.subscribe(me, app_id, text(data, "api"), text(data, "plan"))
     except UnigateError as error:
-        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+        return await _refused(request, me, app_id, error, "subscriptions", data)
     return await _app_page(request, me, app_id)
 
 
@@ -154,7 +175,7 @@ async def create_client(request: Request[Any, Any, Any], me: Principal, app_id: 
         vault = Vault(request.app.state.settings.secret_key)
         row, secret = await plans.create_client(me, vault, app_id, chosen, text(data, "name"))
     except UnigateError as error:
-        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+        return await _refused(request, me, app_id, error, "oauth", {**data, "scopes": chosen})
     return await _app_page(request, me, app_id, new_client={"row": row, "secret": secret})
 
 
@@ -184,7 +205,7 @@ async def set_policy(request: Request[Any, Any, Any], me: Principal, app_id: int
     except UnigateError as error:
         if error.status == 403:
             raise
-        return await _app_page(request, me, app_id, status_code=error.status, errors=errors_of(error))
+        return await _refused(request, me, app_id, error, "policy", data)
     return await _app_page(request, me, app_id, saved_policy=True)
 
 
@@ -195,6 +216,7 @@ async def reference(request: Request[Any, Any, Any], me: Principal) -> Template:
 
 PAGES = [
     home,
+    apps_list,
     create_app,
     app_page,
     create_key,

@@ -18,3 +18,53 @@ document.addEventListener("htmx:afterSwap", (event) => {
   const secret = event.detail.target.querySelector("[data-testid=new-key]");
   if (secret) secret.focus();
 });
+
+// htmx leaves 4xx and 5xx answers unswapped, so a refused form would look as if nothing happened.
+// An answer that holds the section the form redraws (the page again, with the error beside the
+// field) is swapped in like a success; any other (an expired form, something deleted meanwhile)
+// replaces the page's content, so the message is seen either way.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const detail = event.detail;
+  if (detail.xhr.status < 400) return;
+  const answer = new DOMParser().parseFromString(detail.xhr.responseText, "text/html");
+  const select = detail.requestConfig.elt.closest("[hx-select]")?.getAttribute("hx-select");
+  if (select && answer.querySelector(select)) {
+    detail.shouldSwap = true;
+    detail.isError = false;
+    return;
+  }
+  const main = document.getElementById("main");
+  const theirs = answer.querySelector("main");
+  if (theirs) {
+    main.replaceChildren(...Array.from(theirs.childNodes, (node) => document.importNode(node, true)));
+    htmx.process(main);
+  } else {
+    showProblem(detail.xhr.responseText);
+  }
+  main.focus();
+});
+
+document.addEventListener("htmx:sendError", () => {
+  showProblem(document.documentElement.lang.startsWith("zh") ? "无法连接服务器，请稍后重试。" : "The server could not be reached; try again.");
+});
+
+function showProblem(message) {
+  let text = message;
+  try {
+    const problem = JSON.parse(message);
+    text = problem.detail || problem.title || message;
+  } catch {
+    // not problem+json: show the text as it came
+  }
+  const banner = document.createElement("p");
+  banner.className = "err banner";
+  banner.setAttribute("role", "alert");
+  banner.textContent = text; // text, never markup
+  document.getElementById("main").prepend(banner);
+}
+
+// After a refused form is redrawn, put the cursor on the first field it complains about.
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (!(event.detail.xhr && event.detail.xhr.status >= 400)) return;
+  document.querySelector("#main [aria-invalid=true]")?.focus();
+});

@@ -230,3 +230,35 @@ async def test_admin_connects_a_backend_plans_approves_and_revokes(
         await shot(page, f"2x-admin{entry.href.replace('/', '-')}")
     await page.goto(f"/portal/apps/{app['id']}")
     await shot(page, "30-admin-sees-app")
+
+
+async def test_a_refused_form_says_why_beside_the_field_and_keeps_what_was_typed(
+    page: Page, gateway: Gateway
+) -> None:
+    developer = await make_account("developer", prefix="carol")
+    app = await apps.create_app(developer.principal, unique("carol-app"))
+    await plans.subscribe(developer.principal, app["id"], "stockouts", TEST_PLAN)
+    await sign_in(page, developer)
+    await page.goto(f"/portal/apps/{app['id']}")
+
+    # The browser itself holds the key's expiry to 1..3650 days (the form's min and max work).
+    await page.fill("#keys #f-expires_in_days", "0")
+    assert not await page.locator("#keys #f-expires_in_days").evaluate("input => input.checkValidity()")
+
+    # Refused by the server (htmx gets a 4xx): the message appears beside the field, in Chinese.
+    await page.fill("#client-f-name", "reporting")
+    await page.click("#oauth button.primary")
+    await expect(page.locator("#oauth .err")).to_contain_text("请至少选一个权限范围")
+    await expect(page.locator("#client-f-name")).to_have_value("reporting")
+    await expect(page.locator("#keys .err")).to_have_count(0)  # only the section that failed says so
+
+    await page.select_option("#f-api", "stockouts")
+    await page.click("#subscriptions form.inline button[type=submit]")
+    await expect(page.locator("#subscriptions .err")).to_contain_text("该应用已订阅 stockouts")
+    await shot(page, "06-refused-forms")
+
+    # A form whose CSRF token no longer matches (signed out elsewhere, cookies cleared) says so too.
+    await page.context.clear_cookies()
+    await page.fill("#keys #f-expires_in_days", "")
+    await page.click("#keys form.inline button[type=submit]")
+    await expect(page.locator("main [role=alert]")).to_contain_text("CSRF")
