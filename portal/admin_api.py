@@ -348,6 +348,8 @@ async def get_analytics(
 class ConfigDocument(msgspec.Struct, forbid_unknown_fields=True):
     document: str  # the YAML text
     comment: str = ""
+    # The preview's `base`: apply refuses (409) if the configuration changed since that preview.
+    base: str | None = None
 
 
 @get("/audit", summary="The audit log, newest first (secrets redacted)")
@@ -376,7 +378,9 @@ async def preview_config(request: Request[Any, Any, Any], data: ConfigDocument) 
 async def apply_config(
     request: Request[Any, Any, Any], me: Principal, data: ConfigDocument
 ) -> dict[str, Any]:
-    applied = await config.apply(me, data.document, environ(), _vault(request), comment=data.comment)
+    applied = await config.apply(
+        me, data.document, environ(), _vault(request), comment=data.comment, base=data.base
+    )
     return msgspec.to_builtins(applied)  # type: ignore[no-any-return]
 
 

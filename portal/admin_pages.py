@@ -107,7 +107,10 @@ async def save_connection(request: Request[Any, Any, Any], me: Principal, data: 
             options=options,
         )
     except UnigateError as error:
+        # Secrets typed are not sent back into the page; the form says to type them again.
         form = {k: v for k, v in data.items() if not k.startswith("credential_")}
+        form["editing"] = await connections.exists(text(data, "name"))
+        form["credentials_dropped"] = any(str(v) for k, v in data.items() if k.startswith("credential_"))
         return await _connections_page(request, status_code=error.status, errors=errors_of(error), form=form)
     return Redirect(f"/admin/connections?saved={saved['name']}", status_code=HTTP_303_SEE_OTHER)
 
@@ -147,8 +150,33 @@ async def _plans_page(request: Request[Any, Any, Any], status_code: int = 200, *
 
 
 @get("/plans")
-async def plans_page(request: Request[Any, Any, Any]) -> Template:
-    return await _plans_page(request)
+async def plans_page(request: Request[Any, Any, Any], edit: str = "") -> Template:
+    """The plans; `?edit=NAME` fills the form with that plan, so changing one limit keeps the others."""
+    form: dict[str, Any] = {}
+    if edit:
+        plan = await plans.get_plan(edit)
+        limits = plan["config"]
+        form = {
+            "name": plan["name"],
+            "description": plan["description"],
+            "existing": "1",
+            "requires_approval": plan["requires_approval"],
+            "priority": limits.get("priority", "normal"),
+            "strategy": limits.get("rate_limits", {}).get("strategy", ""),
+            "apis": list(limits.get("apis", [])),
+            **{
+                f"{group}.{k}": v
+                for group in ("rate_limits", "quotas")
+                for k, v in limits.get(group, {}).items()
+                if k != "strategy" and v is not None
+            },
+        }
+    return await _plans_page(request, form=form)
+
+
+def _chosen_apis(form: dict[str, Any]) -> list[str]:
+    chosen = form.get("apis", [])
+    return [chosen] if isinstance(chosen, str) else list(chosen)
 
 
 def _plan_config(form: dict[str, Any]) -> dict[str, Any]:
@@ -163,9 +191,12 @@ def _plan_config(form: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             raise InvalidParameter(name, f"{name} is a whole number") from None
 
-    chosen = form.get("apis", [])
-    chosen = [chosen] if isinstance(chosen, str) else list(chosen)
-    rate = {k: v for k in ("per_second", "per_minute") if (v := number(f"rate_limits.{k}")) is not None}
+    chosen = _chosen_apis(form)
+    rate: dict[str, Any] = {
+        k: v for k in ("per_second", "per_minute") if (v := number(f"rate_limits.{k}")) is not None
+    }
+    if strategy := text(form, "strategy"):
+        rate["strategy"] = strategy
     quotas = {k: v for k in ("per_day", "per_month") if (v := number(f"quotas.{k}")) is not None}
     return {
         "rate_limits": rate,
@@ -190,8 +221,25 @@ async def save_plan(request: Request[Any, Any, Any], me: Principal, data: Form) 
                 me, name, config_, description=text(data, "description"), requires_approval=approval
             )
     except UnigateError as error:
-        return await _plans_page(request, status_code=error.status, errors=errors_of(error), form=data)
+        return await _plans_page(
+            request,
+            status_code=error.status,
+            errors=_plan_errors(error),
+            form={**data, "apis": _chosen_apis(data), "submitted": True},
+        )
     return Redirect("/admin/plans", status_code=HTTP_303_SEE_OTHER)
+
+
+def _plan_errors(error: UnigateError) -> dict[str, str]:
+    """The service names a plan's fields inside its config (`config.quotas.per_day: ...`); the form's
+    fields are `quotas.per_day`, so the message goes beside the field it is about."""
+    ((field, message),) = errors_of(error).items()
+    if field.startswith("config."):
+        message = message.removeprefix(f"{field}: ")
+        field = field.removeprefix("config.")
+        if field.startswith("apis"):
+            field = "apis"
+    return {field: message}
 
 
 @post("/plans/{name:str}/delete", status_code=HTTP_303_SEE_OTHER)
@@ -393,7 +441,12 @@ async def config_action(request: Request[Any, Any, Any], me: Principal, data: Fo
     try:
         if text(data, "action") == "apply":
             applied = await config.apply(
-                me, document, environ(), _vault(request), comment=text(data, "comment")
+                me,
+                document,
+                environ(),
+                _vault(request),
+                comment=text(data, "comment"),
+                base=text(data, "base") or None,
             )
             return await _config_page(request, applied=applied)
         preview = await config.preview(document, environ(), _vault(request))

@@ -10,6 +10,7 @@ developer's app).
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ import msgspec
 import yaml
 
 from gateway.connectors.registry import SYSTEMS
-from gateway.errors import InvalidParameter, NotFound
+from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store import manage, policy_manage
 from gateway.store.accounts import Account, ConfigSnapshot
 from gateway.store.crypto import Vault
@@ -77,6 +78,8 @@ class Change(msgspec.Struct, frozen=True):
 class Preview(msgspec.Struct, frozen=True):
     diff: str  # unified diff of the current export against the document
     changes: list[Change]
+    # What the diff was taken against; apply(base=...) refuses when the configuration moved on since.
+    base: str = ""
 
 
 class Applied(msgspec.Struct, frozen=True):
@@ -318,19 +321,41 @@ async def preview(text: str, env: Mapping[str, str], vault: Vault) -> Preview:
     await _resolve(document, env, vault)
     await _owners(document)
     current = await export_document(vault)
-    return Preview(diff=_diff(dump(current), dump(document)), changes=_changes(current, document))
+    current_yaml = dump(current)
+    return Preview(
+        diff=_diff(current_yaml, dump(document)),
+        changes=_changes(current, document),
+        base=fingerprint(current_yaml),
+    )
+
+
+def fingerprint(document_yaml: str) -> str:
+    return hashlib.sha256(document_yaml.encode()).hexdigest()[:32]
 
 
 async def apply(
-    me: Principal, text: str, env: Mapping[str, str], vault: Vault, *, comment: str = ""
+    me: Principal,
+    text: str,
+    env: Mapping[str, str],
+    vault: Vault,
+    *,
+    comment: str = "",
+    base: str | None = None,
 ) -> Applied:
-    """Validate the whole document, then apply it in one transaction and store it as a new version."""
+    """Validate the whole document, then apply it in one transaction and store it as a new version.
+
+    `base` is the preview's fingerprint: if another admin changed anything since that preview, applying
+    would silently undo their change (the document is a sync), so it is refused instead."""
     me.require_admin()
     document = parse(text)
     credentials = await _resolve(document, env, vault)
     owners = await _owners(document)
     current = await export_document(vault)
     current_yaml = dump(current)
+    if base and base != fingerprint(current_yaml):
+        raise Conflict(
+            "the configuration changed since your preview: preview again before applying", field="base"
+        )
     changes = _changes(current, document)
     async with write_transaction(Connection._meta.db):
         latest = (

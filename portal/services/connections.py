@@ -53,6 +53,10 @@ def _public(row: dict[str, Any], vault: Vault) -> dict[str, Any]:
     }
 
 
+async def exists(name: str) -> bool:
+    return bool(name) and bool(await Connection.exists().where(Connection.name == name))
+
+
 async def get_connection(vault: Vault, name: str) -> dict[str, Any]:
     row = await Connection.select().where(Connection.name == name).first()
     if row is None:
