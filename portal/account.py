@@ -63,6 +63,8 @@ async def login(request: Request[Any, Any, Any], data: Form, throttle: SignInThr
             username=username,
             errors={"_": error.detail},
             notice="",
+            # Throttled: say when to come back, as every other 429 of the gateway does.
+            headers=error.headers,
         )
     await sign_in(request, principal)
     return Redirect(safe_next(text(data, "next"), _home(principal)), status_code=HTTP_303_SEE_OTHER)
@@ -123,10 +125,32 @@ async def choose_locale(request: Request[Any, Any, Any], data: Form) -> Response
     return response
 
 
+async def _account_page(
+    request: Request[Any, Any, Any], me: Principal, status_code: int = 200, **extra: Any
+) -> Template:
+    extra.setdefault("errors", {})
+    account = await accounts.get_account(me.account_id or 0)
+    return page(request, "account.html", status_code=status_code, title="Account", account=account, **extra)
+
+
 @get("/account", guards=[developer_or_admin])
 async def account_page(request: Request[Any, Any, Any], me: Principal) -> Template:
-    account = await accounts.get_account(me.account_id or 0)
-    return page(request, "account.html", title="Account", account=account)
+    return await _account_page(request, me)
 
 
-PAGES = [login_page, login, logout, signup_page, signup, choose_locale, account_page]
+@post("/account/password", guards=[developer_or_admin], status_code=200)
+async def change_password(request: Request[Any, Any, Any], me: Principal, data: Form) -> Template:
+    """Change one's own password; other sessions end, this one continues under a fresh id."""
+    if me.via_token:
+        raise Forbidden("sign in with your password to change it")
+    try:
+        await accounts.change_password(
+            me, str(data.get("current_password", "")), str(data.get("new_password", ""))
+        )
+    except UnigateError as error:
+        return await _account_page(request, me, status_code=error.status, errors=errors_of(error))
+    await sign_in(request, me)
+    return await _account_page(request, me, password_changed=True)
+
+
+PAGES = [login_page, login, logout, signup_page, signup, choose_locale, account_page, change_password]

@@ -22,6 +22,7 @@ from typing import Any
 
 from litestar import Router, get
 from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
@@ -63,6 +64,9 @@ def _section(
         # Pages show errors as pages; the APIs keep the app's problem+json handlers.
         exception_handlers={UnigateError: html_error, HTTPException: html_error} if html else {},
         include_in_schema=not html,
+        # Pages and answers carry keys, secrets shown once and personal data: no cache (the browser's,
+        # a proxy's, or the back button after sign-out) may keep them.
+        cache_control=CacheControlHeader(no_store=True),
         **options,
     )
 

@@ -5,6 +5,7 @@ tests/portal/test_i18n.py fails on any template string that has no Chinese).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,12 +15,23 @@ LOCALES = ("zh", "en")
 LOCALE_NAMES = {"zh": "中文", "en": "English"}
 
 ZH: dict[str, str] = dict(locale_zh.ZH)
+_PATTERNS = [(re.compile(english), chinese) for english, chinese in locale_zh.PATTERNS]
 
 
 def translate(locale: str, text: str, **values: Any) -> str:
     """`text` in `locale`, with `{name}` placeholders filled from `values`."""
-    message = ZH.get(text, text) if locale == "zh" else text
+    message = _chinese(text) if locale == "zh" else text
     return message.format(**values) if values else message
+
+
+def _chinese(text: str) -> str:
+    if text in ZH:
+        return ZH[text]
+    # A service's message with a name in it ("a plan named 'gold' already exists").
+    for english, chinese in _PATTERNS:
+        if match := english.fullmatch(text):
+            return chinese.format(*match.groups())
+    return text
 
 
 def register(messages: Mapping[str, str]) -> None:

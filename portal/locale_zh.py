@@ -348,6 +348,63 @@ ZH: dict[str, str] = {
     "Select all": "全选",
     "Stage": "阶段",
     "Vendor answer": "厂商应答",
+    # messages of refused forms (portal services); tests/portal/test_i18n.py finds every fixed one
+    "a connection name is 2-100 lowercase letters, digits or . _ -, starting with one of those": (
+        "连接名称为 2-100 个小写字母、数字或 . _ -，并以字母或数字开头"
+    ),
+    "a key expires after 1 to 3650 days, or never": "密钥有效期为 1 到 3650 天，或永不过期",
+    "a key name has at most 100 characters": "密钥名称最多 100 个字符",
+    "a plan needs a name": "套餐需要名称",
+    "a token belongs to an admin account": "令牌必须属于管理员账户",
+    "a username is 3-100 letters, digits or . _ @ -, starting with a letter or digit": (
+        "用户名为 3-100 个字母、数字或 . _ @ -，并以字母或数字开头"
+    ),
+    "an app name is 2-100 lowercase letters, digits or . _ -, starting with a letter or digit": (
+        "应用名称为 2-100 个小写字母、数字或 . _ -，并以字母或数字开头"
+    ),
+    "base_url must start with http:// or https://": "基础 URL 必须以 http:// 或 https:// 开头",
+    "choose one of your apps": "请选择您的一个应用",
+    "credentials are ${ENV_VAR} references, never literal secrets": "凭证须为 ${ENV_VAR} 引用，不可写明文",
+    "give a status or a plan": "请给出状态或套餐",
+    "give at least the first 4 characters of the key": "请至少输入密钥的前 4 个字符",
+    "give the client at least one scope, like orders:read": "请至少选一个权限范围，如 orders:read",
+    "only a working key can be rotated": "只有可用的密钥才能轮换",
+    "other options must be a JSON object": "其他选项必须是 JSON 对象",
+    "sign in as an admin, or send an admin token": "请以管理员身份登录，或发送管理员令牌",
+    "that is not an email address": "这不是有效的邮箱地址",
+    "the admin token is unknown or revoked, or its account is not an active admin": (
+        "管理员令牌不存在或已吊销，或其账户不是有效的管理员"
+    ),
+    "the description has at most 500 characters": "描述最多 500 个字符",
+    "the document must be a mapping with connections and consumers": "文档须为含 connections 等段落的映射",
+    "the overrides must be a JSON object": "覆盖设置必须是 JSON 对象",
+    "the plan's limits must be a JSON object": "套餐限制必须是 JSON 对象",
+    "the status is active or disabled": "状态只能是 active 或 disabled",
+    "unknown section; the sections are connections, plans and consumers": (
+        "未知的段落；可用的段落为 connections、plans 和 consumers"
+    ),
+    "you cannot disable your own account": "不能停用自己的账户",
+    "must be a whole number >= 1": "须为不小于 1 的整数",
+    "a plan must allow at least one API": "套餐至少要允许一个 API",
+    "the current password is wrong": "当前密码不正确",
+    "the configuration changed since your preview: preview again before applying": (
+        "预览之后配置已被修改：请重新预览后再应用"
+    ),
+    # plans and connections forms
+    "Counting": "计数方式",
+    "sliding window (cheap, approximate)": "滑动窗口（开销小，近似）",
+    "moving window (exact)": "移动窗口（精确）",
+    "Nothing was saved, and the credentials you typed are not kept in the page: type them again.": (
+        "未保存任何内容，且您输入的凭证不会保留在页面中：请重新输入。"
+    ),
+    "no such account": "账户不存在",
+    "Change password": "修改密码",
+    "Current password": "当前密码",
+    "New password": "新密码",
+    "Your password was changed. Your other sessions were signed out.": "密码已修改，其他登录已退出。",
+    "sign in with your password to change it": "请用密码登录后再修改密码",
+    "Disable this account? Its sessions end at once.": "停用该账户？其登录会立即失效。",
+    "Reset this password? The account is signed out everywhere.": "重置该密码？该账户会在所有地方退出登录。",
     # problem titles shown on error pages
     "Forbidden": "禁止访问",
     "Not found": "未找到",
@@ -357,3 +414,26 @@ ZH: dict[str, str] = {
     "Internal error": "内部错误",
     "Rate limit exceeded": "请求过于频繁",
 }
+
+
+# Messages with a name or number in them: (the English, as a regular expression, -> the Chinese with
+# the groups in {0}, {1}, ...). Looked up when no fixed message matches.
+PATTERNS: list[tuple[str, str]] = [
+    (r"a consumer named (.+) already exists", "已存在名为 {0} 的应用"),
+    (r"a plan named (.+) already exists", "已存在名为 {0} 的套餐"),
+    (r"the username (.+) is taken", "用户名 {0} 已被占用"),
+    (
+        r"consumer \d+ is already subscribed to (\w+): change its plan instead",
+        "该应用已订阅 {0}：请改为更换其套餐",
+    ),
+    (
+        r"subscriptions use the plan (.+): move them to another plan first",
+        "套餐 {0} 仍有订阅：请先把它们移到其他套餐",
+    ),
+    (r"there is no connection named (.+)", "没有名为 {0} 的连接"),
+    (r"no plan named (.+)", "没有名为 {0} 的套餐"),
+    (r"the overlap is 0 to (\d+) hours", "过渡期为 0 到 {0} 小时"),
+    (r"the password needs at least (\d+) characters", "密码至少需要 {0} 个字符"),
+    (r"(\S+) is a whole number", "{0} 须为整数"),
+    (r"(\S+) must be a number", "{0} 须为数字"),
+]

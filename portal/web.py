@@ -32,13 +32,20 @@ def t(request: Request[Any, Any, Any], text: str, **values: Any) -> str:
     return translate(locale_of(request), text, **values)
 
 
-def page(request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any) -> Template:
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
     """A full page, or for an htmx request that targets a fragment, the same template (its blocks
     decide what to draw)."""
     principal: Principal | None = request.scope.get("state", {}).get("principal")
     return Template(
         template_name=template,
         status_code=status_code,
+        headers=headers,
         context={
             "me": principal,
             "locale": locale_of(request),

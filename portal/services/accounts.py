@@ -223,6 +223,21 @@ async def reset_password(actor: Principal, account_id: int, password: str | None
     return password
 
 
+async def change_password(principal: Principal, current: str, new: str) -> None:
+    """The signed-in user's own password: the current one proves it is them (a session left open on
+    another machine is not enough), and every other session of the account ends."""
+    row = await Account.select().where(Account.id == principal.account_id).first()
+    if row is None:
+        raise NotFound("no such account")
+    if not await _verify(row["password_hash"], current):
+        raise InvalidParameter("current_password", "the current password is wrong")
+    check_password(new, "new_password")
+    await Account.update(
+        {Account.password_hash: await hash_password(new), Account.session_epoch: Account.session_epoch + 1}
+    ).where(Account.id == row["id"])
+    await audit.record(principal, "account.change_password", row["username"])
+
+
 async def set_locale(principal: Principal, locale: str) -> None:
     _check_locale(locale)
     if principal.account_id is not None:

@@ -3,6 +3,7 @@ Chinese by default."""
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from jinja2 import Environment, nodes
 from gateway.settings import load_settings
 from portal import nav
 from portal.app import portal_routes
-from portal.i18n import ZH
+from portal.i18n import ZH, translate
 from portal.services.apps import key_state
 from tests.conftest import SECRET_KEY, Gateway
 from tests.portal.conftest import Account, sign_in
@@ -59,6 +60,35 @@ def test_every_template_text_has_chinese() -> None:
     assert len(texts) > 150
     missing = sorted({f"{where}: {text!r}" for where, text in texts if text not in ZH})
     assert not missing, "\n".join(missing)
+
+
+# The errors the portal's own code raises, and where their message is (InvalidParameter: field, message).
+_ERRORS = {"InvalidParameter": 1, "Conflict": 0, "NotFound": 0, "Forbidden": 0, "Unauthorized": 0}
+
+
+def _fixed_error_messages() -> Iterator[tuple[str, str]]:
+    paths = [*PORTAL.glob("*.py"), *PORTAL.glob("services/*.py")]
+    for path in sorted(paths):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _ERRORS:
+                position = _ERRORS[node.func.id]
+                if len(node.args) > position and isinstance(node.args[position], ast.Constant):
+                    yield path.name, node.args[position].value
+
+
+def test_every_fixed_error_message_a_form_can_show_has_chinese() -> None:
+    messages = list(_fixed_error_messages())
+    assert len(messages) > 20
+    missing = sorted({f"{where}: {text!r}" for where, text in messages if text not in ZH})
+    assert not missing, "\n".join(missing)
+
+
+def test_messages_with_names_in_them_are_translated_around_the_name() -> None:
+    assert translate("zh", "a plan named 'gold' already exists") == "已存在名为 'gold' 的套餐"
+    assert translate("zh", "a consumer named 'shop-1' already exists") == "已存在名为 'shop-1' 的应用"
+    assert translate("zh", "qps must be a number") == "qps 须为数字"
+    assert translate("en", "qps must be a number") == "qps must be a number"
+    assert translate("zh", "something nobody translated") == "something nobody translated"
 
 
 def test_the_states_a_page_shows_have_chinese() -> None:
