@@ -51,8 +51,9 @@ async def create_run(scheme_id: int, trigger: str, options: dict[str, Any] | Non
 async def claim(run_id: int, owner: str, lease_seconds: float) -> bool:
     """Take a queued run (its scheme's lock first) or a running one whose owner went silent."""
     run = (
-        await SchemeRun.select(SchemeRun.scheme, SchemeRun.status, SchemeRun.heartbeat_at)
+        await SchemeRun.select(SchemeRun.scheme, SchemeRun.status, SchemeRun.heartbeat_at, SchemeRun.options)
         .where(SchemeRun.id == run_id)
+        .output(load_json=True)
         .first()
     )
     if run is None or run["status"] not in ACTIVE:
@@ -83,7 +84,18 @@ async def claim(run_id: int, owner: str, lease_seconds: float) -> bool:
         .returning(SchemeRun.id)
     )
     if taken and run["status"] == "queued":
-        await SchemeRun.update({SchemeRun.started_at: datetime.now(UTC)}).where(SchemeRun.id == run_id)
+        # The run keeps the definition it starts with, in every worker that takes its batches, also one
+        # that takes it over: an edit made meanwhile is for the next run.
+        scheme = (
+            await Scheme.select(Scheme.definition)
+            .where(Scheme.id == run["scheme"])
+            .output(load_json=True)
+            .first()
+        )
+        options = {**(run["options"] or {}), "definition": scheme["definition"] if scheme else None}
+        await SchemeRun.update({SchemeRun.started_at: datetime.now(UTC), SchemeRun.options: options}).where(
+            SchemeRun.id == run_id
+        )
     return bool(taken)
 
 

@@ -23,7 +23,7 @@ from gateway.mapping import Mapping, MappingError, compile_mapping
 from gateway.schemes import journal
 from gateway.schemes.journal import FAILED, PENDING, SKIPPED, SUCCESS, Letter, Outcome
 from gateway.schemes.model import Enrichment, Retry, SchemeDefinition, parse_definition
-from gateway.store.scheme_tables import MappingVersion, Scheme
+from gateway.store.scheme_tables import MappingVersion, Scheme, SchemeRun
 
 log = logging.getLogger("unigate.schemes")
 T = TypeVar("T")
@@ -134,13 +134,14 @@ class Contexts:
     async def get(self, run: int, scheme_id: int) -> Context:
         context = self._by_run.get(run)
         if context is None:
-            context = await self.build(scheme_id)
+            context = await self.build(scheme_id, run)
             if len(self._by_run) > 64:
                 self._by_run.clear()
             self._by_run[run] = context
         return context
 
-    async def build(self, scheme_id: int) -> Context:
+    async def build(self, scheme_id: int, run: int | None = None) -> Context:
+        """The scheme as the run started it (the definition it took when claimed), else as it is now."""
         row = (
             await Scheme.select(Scheme.name, Scheme.definition)
             .where(Scheme.id == scheme_id)
@@ -151,7 +152,16 @@ class Contexts:
             from gateway.errors import NotFound
 
             raise NotFound(f"there is no scheme with id {scheme_id}")
-        definition = parse_definition(row["definition"])
+        raw = row["definition"]
+        if run is not None:
+            started = (
+                await SchemeRun.select(SchemeRun.options)
+                .where(SchemeRun.id == run)
+                .output(load_json=True)
+                .first()
+            )
+            raw = ((started or {}).get("options") or {}).get("definition") or raw
+        definition = parse_definition(raw)
         ref = f"{definition.mapping.name}@{definition.mapping.version}"
         mapping = self._mappings.get(ref)
         if mapping is None:

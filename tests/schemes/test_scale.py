@@ -145,3 +145,52 @@ async def test_the_source_stops_reading_while_the_queue_is_at_its_bound(flow_fac
     # The queue filled up to its bound and never beyond, although the source could have been read at once.
     assert max(depths) == bound
     assert msgspec.json.encode(sorted(set(depths))) != b"[0]"
+
+
+async def test_a_run_keeps_the_definition_it_started_with_when_the_scheme_is_edited_mid_run(
+    flow_factory, redis_url, tmp_path
+):
+    flow = await flow_factory(300)
+    target = flow.sims.target
+    target.delay = 0.2
+    scheme = await service.get_scheme(flow.name)
+    run_id = await service.run_now(flow.name)
+    env = {
+        **flow.env,
+        "REDIS_URL": redis_url,
+        "UNIGATE_SCHEME_LEASE_SECONDS": "2",
+        "UNIGATE_SCHEME_CLAIM_IDLE_SECONDS": "2",
+        "UNIGATE_SCHEME_POLL_SECONDS": "0.1",
+    }
+
+    def worker(log: str) -> Any:
+        port = free_port()
+        return run_process(
+            [sys.executable, "-m", "gateway.cli", "worker", "--health-port", str(port)],
+            env=env,
+            log_path=tmp_path / log,
+            ready_url=f"http://127.0.0.1:{port}/healthz",
+        )
+
+    with worker("first.log") as first:
+        await _until(lambda: _pushed(target, 50), 60, "the first worker to push 50 trades")
+        # The admin saves a new mapping version and points the scheme at it while the run is going...
+        edited = await service.get_mapping(scheme["definition"]["mapping"]["name"])
+        spec = {**edited["spec"], "fields": {**edited["spec"]["fields"], "buyer_message": {"const": "v2"}}}
+        saved = await service.save_mapping(spec, comment="edited mid-run")
+        await service.put_scheme(flow.name, {**scheme["definition"], "mapping": saved})
+        # ...and the worker driving it dies; the one that takes over reads the scheme after the edit.
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    with worker("second.log"):
+        await _until(lambda: _finished(run_id), 90, "the second worker to finish the run")
+
+    assert await _status(run_id) == "succeeded"
+    # The whole run used the version it started with: nothing pushed twice, nothing with the edit.
+    assert set(target.pushes) == flow.expected_tids()
+    assert [tid for tid, n in target.pushes.items() if n != 1] == []
+    assert "v2" not in {trade.trade.get("buyer_message") for trade in target.state.pushed.values()}
+    # The edit is for the runs after it: read again in full, every record maps to new content and is pushed.
+    following = await flow.run(full=True)
+    assert following["succeeded"] == len(flow.expected_tids())
+    assert {trade.trade.get("buyer_message") for trade in target.state.pushed.values()} == {"v2"}
