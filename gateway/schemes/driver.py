@@ -18,7 +18,7 @@ import msgspec
 
 from gateway.errors import UnigateError
 from gateway.schemes import journal
-from gateway.schemes.model import DEFAULT_TIMEZONE, next_after
+from gateway.schemes.model import DEFAULT_TIMEZONE, following_slot, next_after
 from gateway.schemes.queue import WorkQueue
 from gateway.schemes.runner import Batch, Context, Contexts, with_retries
 from gateway.store.scheme_tables import DeadLetter, Scheme, SchemeRun
@@ -138,7 +138,12 @@ async def schedule_due(now: float | None = None) -> list[int]:
         due = row["next_run_at"]
         if due is not None and due > now:
             continue
-        following = next_after(schedule, now, definition.get("timezone") or DEFAULT_TIMEZONE)
+        timezone = definition.get("timezone") or DEFAULT_TIMEZONE
+        following = (
+            next_after(schedule, now, timezone)
+            if due is None
+            else following_slot(schedule, due, now, timezone)
+        )
         condition = Scheme.next_run_at.is_null() if due is None else Scheme.next_run_at == due
         moved = (
             await Scheme.update({Scheme.next_run_at: following})

@@ -146,6 +146,17 @@ def next_after(schedule: str, after: float, timezone: str = DEFAULT_TIMEZONE) ->
     return float(croniter(text, start).get_next(float))
 
 
+def following_slot(schedule: str, due: float, now: float, timezone: str = DEFAULT_TIMEZONE) -> float:
+    """The slot after the one due at `due` that fired at `now`: an interval counts from its slots, not from
+    when a worker got round to firing, so it does not drift; slots missed while no worker ran are skipped."""
+    interval = _INTERVAL.match(schedule.strip())
+    if interval is None:
+        return next_after(schedule, now, timezone)
+    seconds = int(interval.group(1)) * {"s": 1, "m": 60, "h": 3600}[interval.group(2)]
+    missed = int(max(now - due, 0) // seconds)
+    return due + (missed + 1) * seconds
+
+
 def check_priority(priority: str) -> str:
     if priority not in PRIORITIES:
         raise InvalidParameter("priority", f"priority must be one of {', '.join(PRIORITIES)}")

@@ -178,14 +178,22 @@ async def put_scheme(
     check_priority(priority)
     await _check_ends(parsed)
     raw = msgspec.to_builtins(parsed)
-    existing = await Scheme.select(Scheme.id).where(Scheme.name == name).first()
+    existing = (
+        await Scheme.select(Scheme.id, Scheme.definition)
+        .where(Scheme.name == name)
+        .output(load_json=True)
+        .first()
+    )
     values: dict[Any, Any] = {
         Scheme.definition: raw,
         Scheme.description: description,
         Scheme.priority: priority,
-        Scheme.next_run_at: None,  # the schedule may have changed: it starts again from now
         Scheme.updated_at: datetime.now(UTC),
     }
+    before = (existing or {}).get("definition") or {}
+    if (before.get("schedule"), before.get("timezone")) != (parsed.schedule, parsed.timezone):
+        # A new schedule starts again from now; any other edit keeps the next time it was due.
+        values[Scheme.next_run_at] = None
     if enabled is not None:
         values[Scheme.enabled] = enabled
     if existing:
@@ -271,6 +279,8 @@ async def start(name: str) -> dict[str, Any]:
     schedule = definition.get("schedule")
     if not schedule:
         raise InvalidParameter("schedule", f"scheme {name!r} has no schedule; use run-now")
+    if row["enabled"] and row["next_run_at"] is not None:
+        return {"name": name, "enabled": True}  # started already: its next time stays as it was
     first = next_after(schedule, time.time(), definition.get("timezone") or DEFAULT_TIMEZONE)
     await Scheme.update({Scheme.enabled: True, Scheme.next_run_at: first}).where(Scheme.id == ident)
     return {"name": name, "enabled": True}

@@ -81,6 +81,27 @@ async def test_an_interval_fires_when_due_once_and_never_while_stopped(flow_fact
     assert [run["trigger"] for run in await runs_of(flow.scheme_id)] == ["schedule", "schedule"]
 
 
+async def test_an_interval_keeps_to_its_slots_when_fired_late_or_after_a_downtime(flow_factory):
+    flow = await flow_factory(10, tweak=schedule("every 30s"))
+    await service.start(flow.name)
+    due = await next_run_at(flow.name)
+    # Starting it again, or editing what is not its schedule, does not push its next time back.
+    await service.start(flow.name)
+    definition = (await service.get_scheme(flow.name))["definition"]
+    await service.put_scheme(flow.name, {**definition, "retry": {"attempts": 2}}, description="edited")
+    assert await next_run_at(flow.name) == due
+    # A worker busy elsewhere fires it 7 s late: the next slot is still 30 s after the due one, so late
+    # fires do not add up to a schedule that drifts.
+    first = await fired(flow, due + 7)
+    assert len(first) == 1
+    assert await next_run_at(flow.name) == due + 30
+    await flow.run(run_id=first[0])
+    # No worker ran for three slots: one run, not one per missed slot, and the next slot is on the grid.
+    assert len(await fired(flow, due + 30 + 95)) == 1
+    assert await next_run_at(flow.name) == due + 150
+    await service.stop(flow.name)
+
+
 async def test_a_cron_schedule_fires_at_its_times_in_the_schemes_timezone(flow_factory):
     flow = await flow_factory(10, tweak=schedule("0 9 * * *"))
     await service.start(flow.name)
