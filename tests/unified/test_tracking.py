@@ -38,8 +38,11 @@ async def test_tracking_by_carrier_and_number_needs_the_phone_for_sf(
     stockout = _shipped(simulators, "顺丰速运")
     params = {"carrier": "shunfeng", "tracking_no": stockout["logistics_no"]}
     without = await client.get("/v1/logistics/tracking", params=params)
-    assert without.status_code == 502
+    assert without.status_code == 400, without.text
+    assert (without.json()["code"], without.json()["field"]) == ("invalid_parameter", "phone")
     assert without.json()["vendor"]["code"] == "408"
+    wrong = await client.get("/v1/logistics/tracking", params={**params, "phone": "0000"})
+    assert (wrong.status_code, wrong.json()["field"]) == (400, "phone")
     with_phone = await client.get(
         "/v1/logistics/tracking", params={**params, "phone": stockout["receiver_mobile"]}
     )
@@ -62,3 +65,13 @@ async def test_a_stockout_not_yet_shipped_has_no_tracking(
     response = await client.get(f"/v1/stockouts/{approved['stockout_no']}/tracking")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+async def test_a_carrier_kuaidi100_does_not_know_is_named(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/v1/logistics/tracking", params={"carrier": "no-such-carrier", "tracking_no": "YT0000000001"}
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["code"], body["field"]) == ("invalid_parameter", "carrier")
+    assert body["vendor"] == {"system": "kuaidi100", "code": "400", "message": body["vendor"]["message"]}

@@ -7,12 +7,13 @@ from typing import Any, ClassVar
 
 from gateway.connectors.base import ConnectionConfig, Connector, OperationInfo, Record, load_mappings
 from gateway.connectors.kuaidi100.client import SYSTEM, Kd100Client
-from gateway.errors import InvalidParameter, VendorError
+from gateway.errors import InvalidParameter, UnigateError, VendorError
 from gateway.upstream import Upstream
 
 MAPPINGS = Path(__file__).parent / "mappings"
 # Carriers that refuse a query without the receiver's phone (last four digits), per protocols.md 3.
 PHONE_REQUIRED = frozenset({"shunfeng", "shunfengkuaiyun", "zhongtong"})
+BAD_REQUEST, PHONE_CHECK_FAILED = "400", "408"
 QUERY = OperationInfo(
     name="query",
     role="enrich",
@@ -64,7 +65,10 @@ class Kuaidi100Connector(Connector):
             raise InvalidParameter("tracking_no", "tracking_no is at most 32 characters")
         if phone:
             phone = phone[-4:]
-        answer = await self.client.query(carrier.lower(), tracking_no, phone)
+        try:
+            answer = await self.client.query(carrier.lower(), tracking_no, phone)
+        except VendorError as exc:
+            raise _refused(exc, carrier) from None
         record = self.mappings["tracking"](answer)
         record.update(
             connection=self.name, carrier=carrier.lower(), tracking_no=tracking_no, remote_data=answer
@@ -89,3 +93,17 @@ class Kuaidi100Connector(Connector):
             raise InvalidParameter("enrich.inputs", "a kuaidi100 query needs com and num")
         phone = str(inputs.get("phone") or "")[-4:] or None
         return await self.client.query(com, num, phone)
+
+
+def _refused(exc: VendorError, carrier: str) -> UnigateError:
+    """kuaidi100's refusals of what the caller sent, as invalid_parameter naming it (the answer kept as
+    `vendor`): an unknown carrier code (400 找不到对应公司) and a phone that does not check (408)."""
+    vendor = {"system": SYSTEM, "code": exc.vendor_code, "message": exc.vendor_message}
+    if exc.vendor_code == BAD_REQUEST and "公司" in exc.vendor_message:
+        detail = f"kuaidi100 has no carrier {carrier!r}; use kuaidi100's codes (zhongtong, shunfeng, ...)"
+        return InvalidParameter("carrier", detail, vendor=vendor)
+    if exc.vendor_code == PHONE_CHECK_FAILED:
+        needs = ", ".join(sorted(PHONE_REQUIRED))
+        detail = f"kuaidi100 could not check the receiver's phone ({needs} need it, or its last four digits)"
+        return InvalidParameter("phone", detail, vendor=vendor)
+    return exc
