@@ -222,11 +222,29 @@ def _wait_until(check: Callable[[], bool], timeout: float, failure: str) -> None
     raise SystemExit(f"{failure} within {timeout:.0f}s")
 
 
+def _pair(text: str) -> tuple[str, str]:
+    """`KEY=VALUE` from the command line; argparse turns the refusal into a usage error naming the option."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error.msg} at character {error.pos})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('a JSON object is expected, like {"qps": 5}')
+    return value
+
+
 def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store import manage
 
     if args.action == "create":
-        defaults = dict(pair.split("=", 1) for pair in args.default or [])
+        defaults = dict(args.default or [])
         consumer = _with_store(settings, lambda: manage.create_consumer(args.name, defaults))
         print(f"consumer {args.name} created (id {consumer})")
     elif args.action == "list":
@@ -263,8 +281,8 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store.crypto import Vault
 
     if args.action == "add":
-        credentials = dict(pair.split("=", 1) for pair in args.credential or [])
-        options = json.loads(args.options) if args.options else {}
+        credentials = dict(args.credential or [])
+        options = args.options or {}
         _with_store(
             settings,
             lambda: manage.put_connection(
@@ -397,7 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     create = consumers_sub.add_parser("create")
     create.add_argument("name")
     create.add_argument(
-        "--default", action="append", help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt"
+        "--default",
+        action="append",
+        type=_pair,
+        help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt",
     )
     consumers_sub.add_parser("list", help="every consumer, its state, live keys and default connections")
     consumers.set_defaults(func=cmd_consumers)
@@ -418,8 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--system", required=True)
     add.add_argument("--base-url", required=True)
-    add.add_argument("--credential", action="append", help="KEY=VALUE, e.g. appsecret=...; repeat")
-    add.add_argument("--options", help="JSON object: defaults and backend limits")
+    add.add_argument(
+        "--credential", action="append", type=_pair, help="KEY=VALUE, e.g. appsecret=...; repeat"
+    )
+    add.add_argument("--options", type=_json_object, help="JSON object: defaults and backend limits")
     conns_sub.add_parser("list")
     test = conns_sub.add_parser("test", help="make a real signed call")
     test.add_argument("name")

@@ -78,7 +78,7 @@ def test_a_wrong_secret_fails_the_connection_test_with_the_vendors_answer(
 
 def test_an_unknown_system_is_refused(env: dict[str, str]) -> None:
     refused = unigate(
-        env, "connections", "add", "x", "--system", "sap", "--base-url", "http://127.0.0.1:1", check=False
+        env, "connections", "add", "xx", "--system", "sap", "--base-url", "http://127.0.0.1:1", check=False
     )
     assert refused.returncode == 2
     assert "unknown system 'sap'" in refused.stderr and "(field: system)" in refused.stderr
@@ -165,3 +165,23 @@ def test_several_workers_without_redis_are_warned_that_limits_multiply(
         pass
     warned = "2 workers without REDIS_URL" in log.read_text()
     assert warned is not redis
+
+
+ADD = ("connections", "add", "erp2", "--system", "kuaidi100", "--base-url", "http://h")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ((*ADD, "--credential", "key"), "--credential"),
+        ((*ADD, "--options", "{qps"), "--options"),
+        ((*ADD, "--options", "[1]"), "--options"),
+        (("consumers", "create", "app2", "--default", "stockouts"), "--default"),
+    ],
+)
+def test_a_malformed_option_is_a_usage_error_naming_it(
+    env: dict[str, str], args: tuple[str, ...], named: str
+) -> None:
+    answer = unigate(env, *args, check=False)
+    assert answer.returncode == 2
+    assert f"argument {named}:" in answer.stderr and "Traceback" not in answer.stderr

@@ -6,6 +6,7 @@ The CLI and the portal both call these; neither writes tables directly.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,14 +14,26 @@ from typing import Any
 import msgspec
 from piccolo.query.functions.aggregate import Count
 
-from gateway.connectors.registry import SYSTEMS
+from gateway.connectors.base import ConnectionConfig
+from gateway.connectors.registry import SYSTEMS, build
 from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import ApiKey, Connection, Consumer
+from gateway.upstream import Upstream
 from policies.backend import parse_options
 
 KEY_PREFIX = "ug_"
+RESOURCES = ("stockouts", "orders", "logistics")
+# Names are keys of `unigate config export`, parts of metric labels and URLs: one rule for every way in.
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
+NAME_RULE = "2-100 lowercase letters, digits or . _ -, starting with a letter or digit"
+
+
+def check_name(kind: str, name: str) -> None:
+    """Refuse a consumer or connection name `unigate config apply` could not read back."""
+    if not NAME.match(name):
+        raise InvalidParameter("name", f"{name!r} is not a valid {kind} name: use {NAME_RULE}")
 
 
 def hash_key(key: str) -> str:
@@ -40,15 +53,30 @@ async def create_consumer(
     owner: int | None = None,
     description: str = "",
 ) -> int:
+    check_name("consumer", name)
     if await Consumer.exists().where(Consumer.name == name):
         raise Conflict(f"a consumer named {name!r} already exists", field="name")
+    defaults = await check_defaults(default_connections or {})
     rows = await Consumer.insert(
-        Consumer(
-            name=name, default_connections=default_connections or {}, owner=owner, description=description
-        )
+        Consumer(name=name, default_connections=defaults, owner=owner, description=description)
     )
     await bump_version()
     return int(rows[0]["id"])
+
+
+async def check_defaults(defaults: dict[str, str]) -> dict[str, str]:
+    """A consumer's default connection per resource: each resource known, each connection there."""
+    clean = {resource: name for resource, name in defaults.items() if name}
+    for resource, name in clean.items():
+        if resource not in (*RESOURCES, "*"):
+            raise InvalidParameter(
+                f"default_connections.{resource}", f"the resources are: {', '.join(RESOURCES)} or *"
+            )
+        if not await Connection.exists().where(Connection.name == name):
+            raise InvalidParameter(
+                f"default_connections.{resource}", f"there is no connection named {name!r}"
+            )
+    return clean
 
 
 async def consumer_id(name: str) -> int:
@@ -158,11 +186,15 @@ async def put_connection(
     options: dict[str, Any] | None = None,
 ) -> int:
     """Create or replace a connection; credentials are sealed before they touch the database."""
+    check_name("connection", name)
     if system not in SYSTEMS:
         raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
     if not base_url.startswith(("http://", "https://")):
         raise InvalidParameter("base_url", "base_url must start with http:// or https://")
     parse_options(options)  # the backend limits, timeout, retries and breaker: refused here, not at a call
+    # The connector names a credential it lacks (`credentials.appsecret`): refused now, not at the first call.
+    config = ConnectionConfig(name=name, system=system, base_url=base_url, credentials=credentials)
+    build(config, Upstream(timeout_seconds=1))  # built to check only: it never sends
     sealed = vault.seal(credentials)
     existing = await Connection.select(Connection.id).where(Connection.name == name).first()
     values: dict[Any, Any] = {

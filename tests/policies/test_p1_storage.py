@@ -45,7 +45,7 @@ async def engine(migrated: dict[str, str]) -> AsyncIterator[Engine]:
 async def test_plans_subscriptions_and_rules_reach_the_snapshot(engine: Engine) -> None:
     vault = Vault(SECRET_KEY)
     tag = uuid.uuid4().hex[:8]
-    consumer = await manage.create_consumer(f"app-{tag}", {"*": "wdt"})
+    consumer = await manage.create_consumer(f"app-{tag}", {})
     plan = f"gold-{tag}"
     await policy_manage.create_plan(
         plan, {"rate_limits": {"per_second": 5}, "quotas": {"per_month": 1000}, "priority": "high"}

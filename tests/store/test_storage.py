@@ -41,8 +41,6 @@ async def test_config_changes_reach_the_snapshot(engine: Engine) -> None:
     vault = Vault(SECRET_KEY)
     name = f"app-{uuid.uuid4().hex[:8]}"
     before = (await load_snapshot(vault)).version
-    consumer = await manage.create_consumer(name, {"*": "wdt"})
-    issued = await manage.create_key(consumer, name="ci")
     await manage.put_connection(
         vault,
         name=f"wdt-{name}",
@@ -50,11 +48,13 @@ async def test_config_changes_reach_the_snapshot(engine: Engine) -> None:
         base_url="http://127.0.0.1:1",
         credentials={"sid": "s", "appkey": "k", "appsecret": "top-secret-value"},
     )
+    consumer = await manage.create_consumer(name, {"*": f"wdt-{name}"})
+    issued = await manage.create_key(consumer, name="ci")
     snapshot = await load_snapshot(vault)
     assert snapshot.version > before
     entry = snapshot.keys[manage.hash_key(issued.key)]
     assert entry.consumer.name == name
-    assert entry.consumer.default_connection("orders") == "wdt"
+    assert entry.consumer.default_connection("orders") == f"wdt-{name}"
     assert snapshot.connections[f"wdt-{name}"].credentials["appsecret"] == "top-secret-value"
 
     await manage.revoke_key(issued.id)
@@ -85,11 +85,28 @@ async def test_bad_connections_are_refused_naming_the_field(engine: Engine) -> N
 
     vault = Vault(SECRET_KEY)
     with pytest.raises(InvalidParameter) as bad_system:
-        await manage.put_connection(vault, name="x", system="sap", base_url="http://h", credentials={})
+        await manage.put_connection(vault, name="xx", system="sap", base_url="http://h", credentials={})
     assert bad_system.value.field == "system"
     with pytest.raises(InvalidParameter) as bad_url:
-        await manage.put_connection(vault, name="x", system="kuaidi100", base_url="ftp://h", credentials={})
+        await manage.put_connection(vault, name="xx", system="kuaidi100", base_url="ftp://h", credentials={})
     assert bad_url.value.field == "base_url"
+    # Every way in (CLI, portal, demo) calls this, so each is held to what `config apply` can read back.
+    with pytest.raises(InvalidParameter) as bad_name:
+        await manage.put_connection(
+            vault, name="ERP 1", system="kuaidi100", base_url="http://h", credentials={}
+        )
+    assert bad_name.value.field == "name" and "lowercase" in bad_name.value.detail
+    with pytest.raises(InvalidParameter) as missing:
+        await manage.put_connection(
+            vault, name="kd", system="kuaidi100", base_url="http://h", credentials={"customer": "C"}
+        )
+    assert missing.value.field == "credentials.key"
+    with pytest.raises(InvalidParameter) as bad_consumer:
+        await manage.create_consumer("My App")
+    assert bad_consumer.value.field == "name"
+    with pytest.raises(InvalidParameter) as nowhere:
+        await manage.create_consumer(f"app-{uuid.uuid4().hex[:8]}", {"orders": "no-such-connection"})
+    assert nowhere.value.field == "default_connections.orders"
 
 
 async def test_an_idempotency_key_runs_its_work_once(engine: Engine) -> None:
