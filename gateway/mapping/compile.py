@@ -313,20 +313,21 @@ class _Generator:
 
     # -- reading source paths -------------------------------------------------------------------
 
-    def access(self, path: Path, scopes: list[str]) -> str:
+    def access(self, path: Path, scopes: list[str], iterable: bool = False) -> str:
         if path.scope == "target":
             base = self.target_vars[str(path.steps[0])]
             steps = path.steps[1:]
-            return self._steps(base, steps, known_dict=False)
+            return self._steps(base, steps, known_dict=False, iterable=iterable)
         if path.scope == "root":
             base = scopes[0]
         elif path.scope == "parent":
             base = scopes[-1 - path.up]
         else:
             base = scopes[-1]
-        return self._steps(base, path.steps, known_dict=base in self.dict_vars)
+        return self._steps(base, path.steps, known_dict=base in self.dict_vars, iterable=iterable)
 
-    def _steps(self, code: str, steps: tuple[Any, ...], known_dict: bool) -> str:
+    def _steps(self, code: str, steps: tuple[Any, ...], known_dict: bool, iterable: bool = False) -> str:
+        """`iterable`: the code is a comprehension's iterable (a sum's list), where Python allows no `:=`."""
         for pos, step in enumerate(steps):
             if step == WILDCARD:
                 return f"_walk({code}, {self.code.hoist(tuple(steps[pos:]))})"
@@ -346,6 +347,8 @@ class _Generator:
                 code = f"_index({code}, {step!r})"
             elif known_dict:
                 code = f"{code}.get({step!r})"
+            elif iterable:
+                code = f"_get({code}, {step!r})"
             else:
                 # The walrus keeps one evaluation of the inner step while checking its type.
                 code = f"(_t.get({step!r}) if (_t := {code}).__class__ is dict else _get(_t, {step!r}))"

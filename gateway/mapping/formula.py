@@ -226,14 +226,46 @@ def parse_formula(text: Any) -> Formula:
     """Parse and check a formula; raises FormulaError with a plain message."""
     if not isinstance(text, str) or not text.strip():
         raise FormulaError('a formula must be a text such as "price * num - discount"')
+    too_deep = FormulaError(
+        f"this formula is too long or nests too deeply (at most {MAX_PARTS} names, numbers and "
+        f"operators, {MAX_NESTING} levels of brackets, functions, 'if', 'not' and signs); work out "
+        "parts of it in fields of their own and combine them with $target."
+    )
     try:
         tree = ast.parse(_desugar(text.strip()), mode="eval").body
     except SyntaxError as exc:
         where = f" near position {exc.offset}" if exc.offset else ""
         raise FormulaError(f"this formula cannot be read{where}: {text.strip()!r}") from None
+    except (RecursionError, MemoryError):  # Python's parser gives up on a formula this long
+        raise too_deep from None
+    if _nesting(tree) > MAX_NESTING or sum(isinstance(node, ast.expr) for node in ast.walk(tree)) > MAX_PARTS:
+        raise too_deep
     checker = _Checker()
     checker.check(tree, ())
     return Formula(text=text, tree=tree, references=tuple(checker.references))
+
+
+# How deep a formula may nest: its code is nested as deep, and Python compiles at most 200 brackets.
+MAX_NESTING = 40
+# Checking and compiling a formula walk it recursively, one step per operator of `a + b + c ...`.
+MAX_PARTS = 300
+
+
+def _nesting(tree: ast.AST) -> int:
+    """How deeply a formula nests, without recursion; `a + b + c` (one operator after another,
+    as formulas add up fields) counts as one level, since its code is written a step at a time."""
+    deepest = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, ast.BoolOp):  # as a value, each part is a fallback nested in the one before
+            stack.extend((child, depth + position) for position, child in enumerate(node.values, 1))
+            continue
+        for child in ast.iter_child_nodes(node):
+            chained = isinstance(node, ast.BinOp) and isinstance(child, ast.BinOp) and child is node.left
+            stack.append((child, depth if chained else depth + 1))
+    return deepest
 
 
 def outer_sums(node: ast.expr) -> list[tuple[ast.Call, Path]]:
@@ -279,8 +311,9 @@ NUM, TEXT, BOOL, ANY = "num", "text", "bool", "any"
 class CodeHost(Protocol):
     """What the code generator offers a formula: reading paths, naming constants and temporaries."""
 
-    def access(self, path: Path, scopes: list[str]) -> str:
-        """Code that reads `path` from the record variables in `scopes` (innermost last)."""
+    def access(self, path: Path, scopes: list[str], iterable: bool = False) -> str:
+        """Code that reads `path` from the record variables in `scopes` (innermost last); `iterable`:
+        code that can stand as a comprehension's iterable."""
 
     def read(self, path: Path, scopes: list[str]) -> str:
         """Like `access`, but a host may read each path once per record and reuse it (reads never fail)."""
@@ -537,7 +570,8 @@ class FormulaEmitter:
             self._branch += 1
             body = self._num(args[1], [*scopes, item])
             self._branch -= 1
-            return f"_sum([{body} for {item} in _items({self.access(listed, scopes)})])", NUM
+            items = self.access(listed, scopes, iterable=True)
+            return f"_sum([{body} for {item} in _items({items})])", NUM
         if name == "count":
             listed = _path_of(args[0])
             assert listed is not None

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from gateway.mapping.compile import build
-from gateway.mapping.errors import MappingError, MappingSpecError
+from gateway.mapping.errors import MappingError, MappingSpecError, SpecIssue
 from gateway.mapping.spec import Issues, MappingSpec, parse_spec, read_document
 from gateway.mapping.validate import check_spec, evaluation_order
 
@@ -103,5 +103,12 @@ def compile_mapping(source: Any, tables: Tables | None = None) -> Mapping:
     if issues.items:
         raise MappingSpecError(issues.items)
     order = evaluation_order(spec.fields, Issues())
-    fn, key, code = build(spec, merged, order)
+    try:
+        fn, key, code = build(spec, merged, order)
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        # The checks above keep nesting within what Python compiles; this is the net under them.
+        reason = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
+        raise MappingSpecError(
+            [SpecIssue("", f"the spec is too large or nests too deeply to compile ({reason}); split it up")]
+        ) from None
     return Mapping(spec, fn, key, code)

@@ -13,6 +13,8 @@ Step = str | int
 
 Scope = Literal["self", "parent", "root", "target"]
 
+# Each step of a path is a nested read in the generated code, which Python compiles to 200 brackets deep.
+MAX_STEPS = 32
 _BRACKET = re.compile(r"\[(\*|-?\d+)\]")
 
 
@@ -78,6 +80,9 @@ def parse_path(text: str) -> Path:
             token = match.group(1)
             steps.append(WILDCARD if token == "*" else int(token))
             pos = match.end()
+    if len(steps) > MAX_STEPS:
+        shown = text if len(text) <= 60 else text[:60] + "..."
+        raise PathSyntaxError(f"path '{shown}' has {len(steps)} parts; at most {MAX_STEPS} are allowed")
     return Path(text=text, steps=tuple(steps), scope=scope, up=up)
 
 

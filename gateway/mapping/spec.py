@@ -264,7 +264,7 @@ def _formula(issues: Issues, place: str, text: Any, what: str) -> Formula | None
     try:
         return parse_formula(text)
     except FormulaError as exc:
-        issues.add(place, f"{what} {text!r}: {exc}")
+        issues.add(place, f"{what} {coerce.show(text)}: {exc}")
         return None
 
 
@@ -360,16 +360,26 @@ class _FieldParser:
 
     def __init__(self, issues: Issues) -> None:
         self.issues = issues
+        self.depth = 0  # lists and objects around the fields being read
 
     def parse_fields(self, value: Any, place: str) -> tuple[FieldSpec, ...]:
         if not isinstance(value, dict) or not value:
             self.issues.add(place, "list the target fields as 'target_name: source' lines")
             return ()
+        if self.depth > MAX_DEPTH:
+            self.issues.add(
+                place,
+                f"lists and objects are nested more than {MAX_DEPTH} levels deep here; "
+                "map the inner levels with a mapping of their own",
+            )
+            return ()
+        self.depth += 1
         parsed = []
         for name, setting in value.items():
             field = self.parse(str(name), setting, f"{place}.{name}")
             if field is not None:
                 parsed.append(field)
+        self.depth -= 1
         return tuple(parsed)
 
     def parse(self, name: str, setting: Any, place: str) -> FieldSpec | None:

@@ -120,3 +120,80 @@ def test_yaml_merge_keys_may_be_overridden() -> None:
 def test_unreadable_yaml_is_one_plain_problem(text: str, problem: str) -> None:
     (found,) = problems(text)
     assert problem in found
+
+
+# -- big and deep specs ----------------------------------------------------------------------------
+
+
+def test_a_sum_over_lists_inside_list_items_compiles() -> None:
+    m = mapping(
+        {
+            "total": {"expr": "sum(orders, sum(lines, price * num) + $parent.fee)", "type": "decimal"},
+            "per_order": {"expr": "sum($target.orders, sum(lines, qty))", "type": "decimal", "scale": 2},
+            "orders": {
+                "each": "orders",
+                "fields": {"lines": {"each": "lines", "fields": {"qty": {"from": "num", "type": "decimal"}}}},
+            },
+        }
+    )
+    record = {
+        "fee": "1",
+        "orders": [
+            {"lines": [{"price": "2", "num": "3"}, {"price": "1.5", "num": "2"}]},
+            {"lines": [{"price": "10", "num": "1"}]},
+        ],
+    }
+    out = m(record)
+    assert (out["total"], out["per_order"]) == ("21.0", "6.00")
+
+
+def _nested(depth: int, kind: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {"v": "x"}
+    for level in range(depth):
+        if kind == "each":
+            fields = {f"l{level}": {"each": "items", "fields": fields}}
+        else:
+            fields = {f"o{level}": {"fields": fields}}
+    return fields
+
+
+@pytest.mark.parametrize("kind", ["each", "object"])
+def test_lists_and_objects_nest_eight_deep_and_no_deeper(kind: str) -> None:
+    record: dict[str, Any] = {"x": 1}
+    for _ in range(8):
+        record = {"items": [record], "x": 1}
+    out: Any = mapping(_nested(8, kind))(record)
+    for _ in range(8):
+        out = next(iter(out.values()))
+        out = out[0] if kind == "each" else out
+    assert out == {"v": 1}
+    (problem,) = problems({"name": "deep", "fields": _nested(30, kind)})
+    step = "each.fields" if kind == "each" else "fields"
+    assert problem.startswith(f"fields.{'l' if kind == 'each' else 'o'}29.{step}.")
+    assert "nested more than 8 levels deep here" in problem
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "+".join(["a"] * 1000),
+        "+".join(["a"] * 10000),
+        "-" * 300 + "a",
+        "not " * 1000 + "a",
+        "sum(l, " * 100 + "x" + ")" * 100,
+        " and ".join(["a"] * 300),
+        "round(" * 200 + "a" + ", 2)" * 200,
+    ],
+    ids=["1000-terms", "10000-terms", "signs", "nots", "sums", "ands", "rounds"],
+)
+def test_a_huge_formula_is_refused_at_its_field(formula: str) -> None:
+    (problem,) = problems({"name": "huge", "fields": {"total": {"expr": formula}}})
+    assert problem.startswith("fields.total: formula '")
+    assert "is too long or nests too deeply" in problem
+    assert len(problem) < 500, "the formula itself is cut short in the message"
+
+
+def test_a_very_long_path_is_refused_at_its_field() -> None:
+    (problem,) = problems({"name": "long", "fields": {"v": ".".join(["a"] * 3000)}})
+    assert problem.startswith("fields.v: its 'from' path: path 'a.a.a")
+    assert "has 3000 parts; at most 32 are allowed" in problem
