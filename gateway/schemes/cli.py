@@ -1,4 +1,4 @@
-"""The scheme commands of `unigate`: `worker`, `scheme list|run|start|stop|replay`."""
+"""The scheme commands of `unigate`: `worker`, `scheme list|run|start|stop|delete|replay`."""
 
 from __future__ import annotations
 
@@ -32,7 +32,11 @@ def add_commands(sub: Any) -> None:
         "--full", action="store_true", help="read the whole initial window, not since the checkpoint"
     )
     run.add_argument("--concurrency", type=int, default=4)
-    for name, text in (("start", "turn its schedule on"), ("stop", "turn its schedule off, stop a run")):
+    for name, text in (
+        ("start", "turn its schedule on"),
+        ("stop", "turn its schedule off, stop a run"),
+        ("delete", "delete it with its run history (not while it runs)"),
+    ):
         actions.add_parser(name, help=text).add_argument("name")
     replay = actions.add_parser("replay", help="queue a replay of open dead letters for the workers")
     replay.add_argument("name")
@@ -98,6 +102,9 @@ async def _manage(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(await service.start(args.name)))
         elif args.action == "stop":
             print(json.dumps(await service.stop(args.name, lease_seconds=settings.scheme_lease_seconds)))
+        elif args.action == "delete":
+            await service.delete_scheme(args.name)
+            print(f"scheme {args.name} deleted")
         elif args.action == "replay":
             print(f"replay queued as run {await service.replay(args.name, args.ids or None)}")
     finally:

@@ -18,6 +18,9 @@ PRIORITIES = ("high", "normal", "low")
 Priority = Literal["high", "normal", "low"]
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+# A record is retried at most this often, waiting at most this long between tries: a run must end.
+MAX_ATTEMPTS = 20
+MAX_BACKOFF_SECONDS = 3600.0
 
 
 class Incremental(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,12 +111,18 @@ def _field_of(message: str) -> str:
 def check_definition(definition: SchemeDefinition) -> None:
     if not 1 <= definition.target.batch_size <= 1000:
         raise InvalidParameter("target.batch_size", "target.batch_size must be between 1 and 1000")
-    if definition.retry.attempts < 1:
-        raise InvalidParameter("retry.attempts", "retry.attempts must be at least 1")
-    if definition.retry.backoff_seconds < 0:
-        raise InvalidParameter("retry.backoff_seconds", "retry.backoff_seconds must not be negative")
+    if not 1 <= definition.retry.attempts <= MAX_ATTEMPTS:
+        raise InvalidParameter("retry.attempts", f"retry.attempts must be between 1 and {MAX_ATTEMPTS}")
+    for name in ("backoff_seconds", "max_backoff_seconds"):
+        if not 0 <= getattr(definition.retry, name) <= MAX_BACKOFF_SECONDS:
+            raise InvalidParameter(
+                f"retry.{name}", f"retry.{name} must be between 0 and {MAX_BACKOFF_SECONDS:g} seconds"
+            )
     if definition.source.incremental.lookback_seconds < 0:
         raise InvalidParameter("source.incremental.lookback_seconds", "lookback must not be negative")
+    if definition.source.incremental.initial_days < 1:
+        # A first window ending before it starts would read nothing, and say nothing about it.
+        raise InvalidParameter("source.incremental.initial_days", "initial_days must be at least 1")
     try:
         ZoneInfo(definition.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -27,12 +27,21 @@ from gateway.schemes.model import (
     parse_definition,
 )
 from gateway.schemes.runner import Context, enrich_mapping, enrich_records, mapping_spec
-from gateway.store.scheme_tables import DeadLetter, MappingVersion, RecordResult, Scheme, SchemeRun
+from gateway.store.scheme_tables import (
+    Checkpoint,
+    DeadLetter,
+    Delivery,
+    MappingVersion,
+    RecordResult,
+    Scheme,
+    SchemeRun,
+)
 from gateway.store.tables import Connection
 
 TEMPLATES = Path(__file__).parent / "templates"
 REFERENCE_SCHEME = "stockouts-to-wdt-target"
 PREVIEW_MAX_RECORDS = 200
+MAX_PAGE = 1000  # records or dead letters in one answer
 
 
 # -- mappings --------------------------------------------------------------------------------------
@@ -160,7 +169,27 @@ async def _check_ends(definition: SchemeDefinition) -> None:
             enrich_mapping(step)
         except MappingSpecError as exc:
             raise InvalidMapping(f"enrich.{n}.inputs", _issues(exc)) from None
-    await mapping_spec(definition.mapping.name, definition.mapping.version)
+    try:
+        await mapping_spec(definition.mapping.name, definition.mapping.version)
+    except NotFound:
+        # What the body names does not exist: a bad input, not a missing page.
+        known = await MappingVersion.exists().where(MappingVersion.name == definition.mapping.name)
+        field = "mapping.version" if known else "mapping.name"
+        raise InvalidParameter(
+            field,
+            f"there is no mapping {definition.mapping.name!r}"
+            + (f" version {definition.mapping.version}" if known else ""),
+        ) from None
+
+
+def check_name(name: str) -> None:
+    """A name that can be typed, read and put in a URL path: no blanks around it, no '/' or controls."""
+    if not name or len(name) > 100:
+        raise InvalidParameter("name", "a scheme needs a name of at most 100 characters")
+    if name != name.strip() or "/" in name or any(not ch.isprintable() for ch in name):
+        raise InvalidParameter(
+            "name", "a scheme name has no spaces at either end, no '/' and no control characters"
+        )
 
 
 async def put_scheme(
@@ -172,8 +201,7 @@ async def put_scheme(
     enabled: bool | None = None,
 ) -> int:
     """Create or replace a scheme's definition (checked against connections and the mapping version)."""
-    if not name or len(name) > 100:
-        raise InvalidParameter("name", "a scheme needs a name of at most 100 characters")
+    check_name(name)
     parsed = parse_definition(definition)
     check_priority(priority)
     await _check_ends(parsed)
@@ -223,6 +251,10 @@ async def delete_scheme(name: str) -> None:
     ident = await scheme_id(name)
     if await SchemeRun.exists().where(SchemeRun.scheme == ident, SchemeRun.status.is_in(list(driver.ACTIVE))):
         raise Conflict(f"scheme {name!r} is running; stop it first")
+    # Its delivery state and checkpoint go with it: SQLite hands a deleted row's id to the next scheme,
+    # which would otherwise start from this one's checkpoint and skip records it never delivered.
+    for table in (RecordResult, DeadLetter, Delivery, Checkpoint):
+        await table.delete().where(table.scheme == ident)
     await Scheme.delete().where(Scheme.id == ident)
 
 
@@ -363,6 +395,7 @@ async def run_records(
 ) -> dict[str, Any]:
     if status is not None and status not in ("pending", "success", "failed", "skipped"):
         raise InvalidParameter("status", "status must be pending, success, failed or skipped")
+    _check_page(limit, offset)
     query = RecordResult.select(
         RecordResult.record_key,
         RecordResult.status,
@@ -372,18 +405,30 @@ async def run_records(
     ).where(RecordResult.run == run_id)
     if status:
         query = query.where(RecordResult.status == status)
-    rows = await query.order_by(RecordResult.id).limit(min(limit, 1000)).offset(offset).output(load_json=True)
+    rows = await query.order_by(RecordResult.id).limit(limit).offset(offset).output(load_json=True)
     return {"run": run_id, "records": list(rows)}
 
 
-async def dead_letters(name: str, *, status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidParameter("limit", f"limit must be between 1 and {MAX_PAGE}")
+    if offset < 0:
+        raise InvalidParameter("offset", "offset must not be negative")
+
+
+async def dead_letters(
+    name: str, *, status: str = "open", limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    if status not in ("open", "resolved"):
+        raise InvalidParameter("status", "status must be open or resolved")
+    _check_page(limit, offset)
     ident = await scheme_id(name)
     rows = await DeadLetter.select(
         DeadLetter.id, DeadLetter.record_key, DeadLetter.stage, DeadLetter.error, DeadLetter.status,
         DeadLetter.attempts, DeadLetter.run, DeadLetter.updated_at,
     ).where(DeadLetter.scheme == ident, DeadLetter.status == status).order_by(DeadLetter.id).limit(
         limit
-    ).output(load_json=True)  # fmt: skip
+    ).offset(offset).output(load_json=True)  # fmt: skip
     return list(rows)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, get, post, put
+from litestar import Request, delete, get, post, put
 
 from gateway.schemes import service
 
@@ -103,6 +103,11 @@ async def put_scheme(name: str, data: SchemeBody) -> dict[str, Any]:
     return {"id": ident, "name": name}
 
 
+@delete("/schemes/{name:str}", summary="Delete a scheme and its run history (not while it runs)")
+async def delete_scheme(name: str) -> None:
+    await service.delete_scheme(name)
+
+
 @post("/schemes/{name:str}/start", summary="Turn the schedule on", status_code=200)
 async def start_scheme(name: str) -> dict[str, Any]:
     return await service.start(name)
@@ -135,9 +140,11 @@ async def run_records(
     return await service.run_records(run_id, status=status, limit=limit, offset=offset)
 
 
-@get("/schemes/{name:str}/dead-letters", summary="Dead letters (open by default)")
-async def list_dead_letters(name: str, status: str = "open") -> list[dict[str, Any]]:
-    return await service.dead_letters(name, status=status)
+@get("/schemes/{name:str}/dead-letters", summary="Dead letters (open by default), oldest first, paged")
+async def list_dead_letters(
+    name: str, status: str = "open", limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    return await service.dead_letters(name, status=status, limit=limit, offset=offset)
 
 
 @get("/dead-letters/{letter_id:int}", summary="One dead letter: source record, mapped record, error")
@@ -164,6 +171,7 @@ ROUTES: list[Any] = [
     sample,
     get_scheme,
     put_scheme,
+    delete_scheme,
     start_scheme,
     stop_scheme,
     run_scheme,

@@ -4,9 +4,11 @@ and drop, preview, save, run, start and stop, per-record results)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from playwright.async_api import Page, async_playwright, expect
@@ -208,3 +210,75 @@ async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record
         assert trade["buyer_nick"] == stockout["receiver_name"]
         assert trade["buyer_message"] == stockout["logistics_no"].lower()
         assert trade["order_list"][0]["remark"] == stockout["details_list"][0]["goods_name"]
+
+
+def _bad(definition: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """The definition with the value at a dotted path replaced."""
+    copy = json.loads(json.dumps(definition))
+    *parents, last = path.split(".")
+    node = copy
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return copy
+
+
+async def test_the_admin_api_names_the_field_of_each_bad_input(admin_http, flow_factory):
+    flow: Flow = await flow_factory(5)
+    definition = (await admin_http.get(f"/admin/api/schemes/{flow.name}")).json()["definition"]
+    run = (await admin_http.post(f"/admin/api/schemes/{flow.name}/run")).json()["run"]
+    scheme = f"/admin/api/schemes/{flow.name}"
+    cases = [
+        ("PUT", scheme, _bad(definition, "mapping.version", 999), "mapping.version"),
+        ("PUT", scheme, _bad(definition, "mapping.name", "no-such"), "mapping.name"),
+        ("PUT", scheme, _bad(definition, "retry.attempts", 10**6), "retry.attempts"),
+        ("PUT", scheme, _bad(definition, "retry.max_backoff_seconds", -1), "retry.max_backoff_seconds"),
+        (
+            "PUT",
+            scheme,
+            _bad(definition, "source.incremental.initial_days", -3),
+            "source.incremental.initial_days",
+        ),
+        ("PUT", "/admin/api/schemes/%20padded%20", definition, "name"),
+        ("GET", f"/admin/api/runs/{run}/records?limit=-5", None, "limit"),
+        ("GET", f"/admin/api/runs/{run}/records?limit=5&offset=-5", None, "offset"),
+        ("GET", f"{scheme}/dead-letters?status=bogus", None, "status"),
+        ("GET", f"{scheme}/dead-letters?limit=0", None, "limit"),
+    ]
+    for method, path, definition_sent, field in cases:
+        body = {"definition": definition_sent} if definition_sent is not None else None
+        answer = await admin_http.request(method, path, json=body)
+        assert answer.status_code == 400, (path, field, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert (answer.json()["code"], answer.json()["field"]) == ("invalid_parameter", field), path
+    # Nothing bad was saved.
+    assert (await admin_http.get(f"/admin/api/schemes/{flow.name}")).json()["definition"] == definition
+    assert (await admin_http.get("/admin/api/schemes/%20padded%20")).status_code == 404
+
+
+async def test_a_deleted_scheme_takes_its_history_along_and_a_new_one_starts_afresh(admin_http, flow_factory):
+    flow: Flow = await flow_factory(20)
+    definition = (await admin_http.get(f"/admin/api/schemes/{flow.name}")).json()["definition"]
+    doomed = await admin_http.put("/admin/api/schemes/doomed", json={"definition": definition})
+    flow.scheme_id, flow.name = doomed.json()["id"], "doomed"
+    first = await flow.run()
+    assert first["succeeded"] == len(flow.expected_tids())
+
+    deleted = await admin_http.delete("/admin/api/schemes/doomed")
+    assert deleted.status_code == 204, deleted.text
+    assert (await admin_http.get("/admin/api/schemes/doomed")).status_code == 404
+    assert (await admin_http.get(f"/admin/api/runs/{first['id']}")).status_code == 404
+    # The scheme saved next (on SQLite it gets the deleted one's id) knows nothing of the old one's
+    # deliveries: its first run reads the whole initial window and pushes every record to its target.
+    saved = await admin_http.put("/admin/api/schemes/after-delete", json={"definition": definition})
+    assert saved.status_code == 200, saved.text
+    flow.scheme_id, flow.name = saved.json()["id"], "after-delete"
+    again = await flow.run()
+    assert (again["status"], again["succeeded"], again["skipped"]) == (
+        "succeeded",
+        len(flow.expected_tids()),
+        0,
+    )
+    assert all(count == 2 for count in flow.sims.target.pushes.values())
+    assert (await admin_http.delete("/admin/api/schemes/after-delete")).status_code == 204
+    assert (await admin_http.delete("/admin/api/schemes/after-delete")).status_code == 404
