@@ -22,7 +22,7 @@ ZERO_DATES = frozenset({"", "0000-00-00 00:00:00", "0000-00-00", "0000-00-00T00:
 
 def show(value: Any) -> str:
     """A value quoted for an error message, cut short so a huge value cannot flood a run log."""
-    text = repr(value)
+    text = str(value) if value.__class__ is Decimal else repr(value)  # 12.5, not Decimal('12.5')
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -42,7 +42,7 @@ def to_text(value: Any) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return written_out(value, value)
     if isinstance(value, float):
         return format(Decimal(repr(value)), "f")
     if isinstance(value, str):
@@ -50,6 +50,25 @@ def to_text(value: Any) -> str | None:
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise ValueProblem(f"expected text but found {kind_of(value)}: {show(value)}")
+
+
+# A number written out with more digits than this is refused: "1e999999" is eight characters of text
+# but a million digits, and making a whole number of it takes Python minutes.
+MAX_DIGITS = 100
+
+
+def too_long(number: Decimal) -> bool:
+    """Whether a finite decimal has more than MAX_DIGITS digits when written out in full."""
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    return max(number.adjusted() + 1, 1) + max(-exponent, 0) > MAX_DIGITS
+
+
+def written_out(number: Decimal, value: Any) -> str:
+    """`number` in plain digits (`1E+2` -> `100`); ValueProblem if that takes more than MAX_DIGITS."""
+    if too_long(number):
+        raise ValueProblem(f"{show(value)} has more than {MAX_DIGITS} digits written out")
+    return format(number, "f")
 
 
 def text_or_empty(value: Any) -> str:
@@ -144,6 +163,7 @@ def make_decimal(
     """
     step = quantum(scale) if scale is not None else None
     # str() is 3x faster than format(..., "f") and writes plain digits while the exponent stays >= -6.
+    # (Quantizing keeps a number within the context's 28 digits; without a scale it must be checked.)
     render = str if scale is not None and scale <= 6 else lambda number: format(number, "f")
 
     def coerce(value: Any) -> Any:
@@ -155,7 +175,9 @@ def make_decimal(
                 number = number.quantize(step, ROUND_HALF_UP)
             except InvalidOperation:
                 raise ValueProblem(f"{show(value)} is too large for {scale} decimal places") from None
-        return render(number) if as_text else number
+        if not as_text:
+            return number
+        return render(number) if step is not None else written_out(number, value)
 
     if scale is None or not as_text or not from_text:
         return coerce
@@ -193,7 +215,7 @@ def to_int(value: Any) -> int | None:
         text = value.strip()
         if not text:
             return None
-        if text.isdigit():
+        if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:  # not '²', not 5,000 digits
             return int(text)
     if value is None:
         return None
@@ -202,6 +224,8 @@ def to_int(value: Any) -> int | None:
     number = to_number(value)
     if number is None:
         return None
+    if number.adjusted() >= MAX_DIGITS:
+        raise ValueProblem(f"{show(value)} has more than {MAX_DIGITS} digits written out")
     if number != number.to_integral_value():
         raise ValueProblem(f"{show(value)} is not a whole number")
     return int(number)
