@@ -337,7 +337,18 @@ async def stop(name: str, *, lease_seconds: float = 15.0) -> dict[str, Any]:
 async def run_now(name: str, *, full: bool = False) -> int:
     """Queue a run for the workers; `full` reads the whole initial window again, whatever the checkpoint."""
     ident = await scheme_id(name)
-    return await driver.create_run(ident, "manual", {"full": True} if full else {})
+    options = {"full": True} if full else {}
+    # A second press while one waits for a worker is the same request: answer with the waiting run.
+    waiting = (
+        await SchemeRun.select(SchemeRun.id, SchemeRun.options)
+        .where(SchemeRun.scheme == ident, SchemeRun.status == "queued", SchemeRun.trigger == "manual")
+        .order_by(SchemeRun.id)
+        .output(load_json=True)
+    )
+    for run in waiting:
+        if (run["options"] or {}) == options:
+            return int(run["id"])
+    return await driver.create_run(ident, "manual", options)
 
 
 async def replay(name: str, dead_letter_ids: list[int] | None = None) -> int:

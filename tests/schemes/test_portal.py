@@ -227,6 +227,10 @@ async def test_the_admin_api_names_the_field_of_each_bad_input(admin_http, flow_
     flow: Flow = await flow_factory(5)
     definition = (await admin_http.get(f"/admin/api/schemes/{flow.name}")).json()["definition"]
     run = (await admin_http.post(f"/admin/api/schemes/{flow.name}/run")).json()["run"]
+    # Pressed again while it waits for a worker: the same run, not a second one queued behind it.
+    assert (await admin_http.post(f"/admin/api/schemes/{flow.name}/run")).json()["run"] == run
+    full = (await admin_http.post(f"/admin/api/schemes/{flow.name}/run", json={"full": True})).json()["run"]
+    assert full != run
     scheme = f"/admin/api/schemes/{flow.name}"
     cases = [
         ("PUT", scheme, _bad(definition, "mapping.version", 999), "mapping.version"),
