@@ -391,11 +391,15 @@ def _parser(fmt: str, tz: tzinfo | None) -> Callable[[Any], datetime | None]:
             number = to_number(value)
             if number is None:
                 return None
+            # Exact: through a float, a time in milliseconds came back one millisecond off now and then.
             seconds = number / 1000 if fmt == EPOCH_MS else number
             try:
-                return datetime.fromtimestamp(float(seconds), UTC)
-            except (OverflowError, ValueError, OSError):
-                raise ValueProblem(f"{show(value)} is not a time in seconds since 1970") from None
+                if abs(seconds) >= _EPOCH_LIMIT:
+                    raise OverflowError
+                return _EPOCH + timedelta(microseconds=int(seconds.scaleb(6).to_integral_value()))
+            except (OverflowError, ValueError, ArithmeticError):
+                unit = "milliseconds" if fmt == EPOCH_MS else "seconds"
+                raise ValueProblem(f"{show(value)} is not a time in {unit} since 1970") from None
         if value.__class__ is not str:
             raise ValueProblem(f"expected a date-time text but found {kind_of(value)}: {show(value)}")
         text = value.strip()
@@ -416,13 +420,19 @@ def _parser(fmt: str, tz: tzinfo | None) -> Callable[[Any], datetime | None]:
     return parse
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_LIMIT = 10**12  # seconds: past the year 9999 either way
+_SECOND, _MILLISECOND = timedelta(seconds=1), timedelta(milliseconds=1)
+
+
 def _formatter(output: str, tz: tzinfo) -> Callable[[datetime], Any]:
     if output == RFC3339:
         return lambda moment: moment.astimezone(tz).isoformat()
+    # Exact and rounded down, as Unix time is (timestamp() is a float, and int() rounds toward 0).
     if output == EPOCH:
-        return lambda moment: int(moment.timestamp())
+        return lambda moment: (moment - _EPOCH) // _SECOND
     if output == EPOCH_MS:
-        return lambda moment: int(moment.timestamp() * 1000)
+        return lambda moment: (moment - _EPOCH) // _MILLISECOND
     strf = pattern_to_strftime(output)
     if strf in _ISO_SHAPES:
         # isoformat pads the year to 4 digits where strftime("%Y") does not, and is faster.

@@ -61,3 +61,32 @@ def test_a_formula_decimal_shows_as_digits_in_errors() -> None:
     error = failure(mapping({"qty": {"expr": "v / 3", "type": "int"}}), {"v": "1"})
     assert error.message.startswith("0.3333") and "Decimal(" not in error.message
     assert Decimal(error.message.split()[0]) > 0
+
+
+EPOCHS = mapping(
+    {
+        "ms": {"from": "ms", "type": "datetime", "format": "epoch_ms", "output": "epoch_ms"},
+        "seconds": {"from": "at", "type": "datetime", "output": "epoch"},
+        "at_ms": {"from": "at", "type": "datetime", "output": "epoch_ms"},
+    }
+)
+
+
+@pytest.mark.parametrize("ms", [2180274463706, 2194283896621, 1700000000123, 0, -1, -1500])
+def test_a_time_in_milliseconds_comes_back_to_the_millisecond(ms: int) -> None:
+    # Through a float, about one time in 170 came back a millisecond early.
+    assert EPOCHS({"ms": ms})["ms"] == ms
+    assert EPOCHS({"ms": str(ms)})["ms"] == ms
+
+
+def test_unix_time_before_1970_rounds_down_like_unix_time() -> None:
+    out = EPOCHS({"at": "1969-12-31T23:59:59.500+00:00"})
+    assert (out["seconds"], out["at_ms"]) == (-1, -500)
+    assert EPOCHS({"at": "2026-03-01T10:00:00.123+08:00"})["at_ms"] == 1772330400123
+
+
+@pytest.mark.parametrize("value", ["1e400", 253402300800000, "-1e15"])
+def test_a_time_past_the_year_9999_fails_its_record(value: Any) -> None:
+    error = failure(EPOCHS, {"ms": value})
+    assert (error.key, error.field) == ("SO-1", "ms")
+    assert "is not a time in milliseconds since 1970" in error.message
