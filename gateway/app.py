@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,22 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
+def _reloading(
+    snapshots: SnapshotHolder, others: Callable[[int], Awaitable[None]] | None
+) -> Callable[[int], Awaitable[None]]:
+    """A change this process saves (portal, admin API) is announced to the other nodes, then loaded here
+    before its answer goes out, so the key or client made a moment ago works on the very next call to
+    this node (the node's own announcement would come back over Redis a little later). A change saved
+    inside a transaction (`config apply`) is not visible yet here; the poll or the announcement loads it."""
+
+    async def announce(version: int) -> None:
+        if others is not None:
+            await others(version)
+        await snapshots.refresh_if_changed()
+
+    return announce
+
+
 def create_app(settings: Settings) -> Litestar:
     logs.configure(settings.log_level)
     vault = Vault(settings.secret_key)
@@ -197,8 +213,9 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await store_engine.start(engine)
         await snapshots.start()
-        if reload is not None:  # changes reach this node over Redis at once; the poll stays as a fallback
-            publish_versions_with(Announcer(redis))
+        # Changes reach every node over Redis at once; the poll stays as a fallback.
+        publish_versions_with(_reloading(snapshots, Announcer(redis) if redis is not None else None))
+        if reload is not None:
             reload.start()
         app.state.redis = redis
         flusher = asyncio.create_task(_flush_key_usage(usage))
@@ -214,9 +231,9 @@ def create_app(settings: Settings) -> Litestar:
                 await metering
             await touch_keys(usage.take())
             await recorder.flush()
+            publish_versions_with(None)
             if reload is not None:
                 await reload.stop()
-                publish_versions_with(None)
             await snapshots.stop()
             await upstream.close()
             await close_chain(chain)
