@@ -68,7 +68,7 @@ def written_out(number: Decimal, value: Any) -> str:
     """`number` in plain digits (`1E+2` -> `100`); ValueProblem if that takes more than MAX_DIGITS."""
     if too_long(number):
         raise ValueProblem(f"{show(value)} has more than {MAX_DIGITS} digits written out")
-    return format(number, "f")
+    return format(number if number else number.copy_abs(), "f")  # zero has no sign
 
 
 def text_or_empty(value: Any) -> str:
@@ -175,6 +175,8 @@ def make_decimal(
                 number = number.quantize(step, ROUND_HALF_UP)
             except InvalidOperation:
                 raise ValueProblem(f"{show(value)} is too large for {scale} decimal places") from None
+        if not number and number.is_signed():  # -0, or -0.001 at 2 places: zero has no sign
+            number = number.copy_abs()
         if not as_text:
             return number
         return render(number) if step is not None else written_out(number, value)

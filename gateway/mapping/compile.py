@@ -502,8 +502,8 @@ class _Generator:
             step = quantum(field.scale or 0)
             zero = Decimal(0).quantize(step, ROUND_HALF_UP)
             exact = self.code.fresh("_q")
-            line(f"if {var} or {var}.is_signed():")
-            line(f"    {exact} = {var}.quantize({self.code.hoist(step)}, _ROUND_HALF_UP)")
+            # A result that rounds to zero is zero without a sign (-0.001 is "0.00", never "-0.00").
+            line(f"if {var} and ({exact} := {var}.quantize({self.code.hoist(step)}, _ROUND_HALF_UP)):")
             line(f"    {var} = str({exact})")
             line("else:")
             line(f"    {exact} = {self.code.hoist(zero)}")

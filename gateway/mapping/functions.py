@@ -78,7 +78,8 @@ def _round(args: list[Any]) -> Fn:
         if number is None:
             return None
         try:
-            return number.quantize(step, ROUND_HALF_UP)
+            rounded = number.quantize(step, ROUND_HALF_UP)
+            return rounded if rounded else rounded.copy_abs()  # zero has no sign
         except InvalidOperation:
             raise ValueProblem(f"{show(value)} is too large to round to {places} places") from None
 

@@ -126,7 +126,8 @@ def total(values: list[Decimal]) -> Decimal:
 
 
 def round_to(value: Decimal, places: int) -> Decimal:
-    return value.quantize(quantum(places), ROUND_HALF_UP)
+    rounded = value.quantize(quantum(places), ROUND_HALF_UP)
+    return rounded if rounded else rounded.copy_abs()  # round(-0.001, 2) is 0.00, not -0.00
 
 
 def split(value: Any, separator: str) -> list[str] | None:

@@ -173,15 +173,16 @@ def test_a_missing_key_reads_like_a_null_one(record: Any) -> None:
         assert outcome(mapping, record) == outcome(mapping, full)
 
 
-def test_a_zero_amount_is_written_at_its_scale_and_negative_zero_is_kept() -> None:
+def test_a_zero_amount_is_written_at_its_scale_without_a_sign() -> None:
     m = compile_mapping({"name": "z", "fields": {"v": {"expr": "a * 1", "type": "decimal", "scale": 4}}})
-    assert [m({"a": a})["v"] for a in ("0", "0E-8", "0.00", "-0", "", "1.23456")] == [
+    assert [m({"a": a})["v"] for a in ("0", "0E-8", "0.00", "-0", "", "1.23456", "-0.00001")] == [
         "0.0000",
         "0.0000",
         "0.0000",
-        "-0.0000",
+        "0.0000",
         "0.0000",
         "1.2346",
+        "0.0000",
     ]
 
 

@@ -90,3 +90,33 @@ def test_a_time_past_the_year_9999_fails_its_record(value: Any) -> None:
     error = failure(EPOCHS, {"ms": value})
     assert (error.key, error.field) == ("SO-1", "ms")
     assert "is not a time in milliseconds since 1970" in error.message
+
+
+@pytest.mark.parametrize(
+    "value", ["-0", "-0.00", "-0.001", "-0.004", -0.0, Decimal("-0"), Decimal("-0.0000001")]
+)
+def test_an_amount_that_is_zero_has_no_sign(value: Any) -> None:
+    m = mapping(
+        {
+            "text": {"from": "v", "type": "decimal", "scale": 2},
+            "number": {"from": "v", "type": "decimal", "scale": 2, "output": "number"},
+            "formula": {"expr": "v * 1", "type": "decimal", "scale": 2},
+            "rounded": {"expr": "round(v, 2)"},
+            "fn": {"from": "v", "fn": [{"round": 2}]},
+            "lines": {
+                "each": "lines",
+                "fields": {"share": {"expr": "$parent.v - 0", "type": "decimal", "scale": 2}},
+            },
+            "total": {"expr": "sum($target.lines, share)", "type": "decimal", "scale": 2},
+        }
+    )
+    out = m({"v": value, "lines": [{}]})
+    assert (out["text"], out["formula"], out["lines"], out["total"]) == (
+        "0.00",
+        "0.00",
+        [{"share": "0.00"}],
+        "0.00",
+    )
+    for exact in (out["number"], out["rounded"], out["fn"]):
+        assert exact == 0 and not exact.is_signed(), exact
+    assert mapping({"v": {"from": "v", "type": "decimal"}})({"v": "-0"})["v"] == "0"
