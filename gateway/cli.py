@@ -496,6 +496,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unigate: cannot connect: {error}", file=sys.stderr)
         return 1
     except UnigateError as error:  # a refused input: say what and which field, without a traceback
+        if problems := error.extra.get("problems"):  # a document refused for several reasons: one a line
+            print(f"unigate: {len(problems)} problems, nothing was changed:", file=sys.stderr)
+            for found in problems:
+                detail = found["detail"].removeprefix(f"{found['field']}: ")
+                print(f"  {found['field']}: {detail}", file=sys.stderr)
+            return 2
         field = error.extra.get("field")
         print(f"unigate: {error.detail}" + (f" (field: {field})" if field else ""), file=sys.stderr)
         return 2

@@ -185,3 +185,36 @@ def test_a_malformed_option_is_a_usage_error_naming_it(
     answer = unigate(env, *args, check=False)
     assert answer.returncode == 2
     assert f"argument {named}:" in answer.stderr and "Traceback" not in answer.stderr
+
+
+def test_a_configuration_with_several_problems_names_every_one_and_changes_nothing(
+    env: dict[str, str],
+) -> None:
+    document = """
+format: 1
+connections:
+  erp:
+    system: sap
+    base_url: ftp://erp.example
+plans:
+  gold:
+    config: {rate_limits: {per_second: 5, per_minut: 100}}
+  silver:
+    config: {quotas: {per_day: -5}}
+consumers:
+  shop:
+    subscriptions: {stockouts: {plan: platinum}, orders: {plan: gold}}
+"""
+    before = unigate(env, "config", "export").stdout
+    refused = unigate(env, "config", "apply", "-", stdin=document, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    lines = refused.stderr.splitlines()
+    assert lines[0] == "unigate: 5 problems, nothing was changed:"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "connections.erp.system",
+        "connections.erp.base_url",
+        "plans.gold.config.rate_limits",
+        "plans.silver.config.quotas.per_day",
+        "consumers.shop.subscriptions.stockouts.plan",  # gold, refused above, is not reported again
+    ]
+    assert unigate(env, "config", "export").stdout == before

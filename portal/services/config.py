@@ -9,10 +9,11 @@ developer's app).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -33,7 +34,6 @@ from portal.services.principal import Principal
 
 FORMAT = 1
 _REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
 
 
 class ConnectionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -151,8 +151,39 @@ async def export_yaml(vault: Vault) -> str:
     return header + dump(await export_document(vault))
 
 
+class _Problems:
+    """Every problem of a document, so an admin fixes them in one go instead of one per apply."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, field: str, detail: str) -> None:
+        self.found.append((field, detail))
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except InvalidParameter as error:
+            self.add(error.field, error.detail)
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise InvalidParameter(*self.found[0])
+        if self.found:
+            listed = [
+                detail if detail.startswith(field) else f"{field}: {detail}" for field, detail in self.found
+            ]
+            raise InvalidParameter(
+                self.found[0][0],
+                f"the document has {len(listed)} problems: " + "; ".join(listed),
+                problems=[{"field": field, "detail": detail} for field, detail in self.found],
+            )
+
+
 def parse(text: str) -> Document:
-    """The document, or InvalidParameter naming the first field at fault (`connections.wdt.base_url`)."""
+    """The document, or InvalidParameter naming the first field at fault (`connections.wdt.base_url`) and
+    listing every problem found (`problems`)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -163,21 +194,27 @@ def parse(text: str) -> Document:
         raw = {}
     if not isinstance(raw, dict):
         raise InvalidParameter("document", "the document must be a mapping with connections and consumers")
-    unknown = set(raw) - {"format", "connections", "plans", "consumers"}
-    if unknown:
-        raise InvalidParameter(
-            sorted(unknown)[0], "unknown section; the sections are connections, plans and consumers"
-        )
+    problems = _Problems()
+    for unknown in sorted(set(map(str, raw)) - {"format", "connections", "plans", "consumers"}):
+        problems.add(unknown, "unknown section; the sections are connections, plans and consumers")
     sections: dict[str, Any] = {}
+    declared: dict[str, set[str]] = {}
     for section, kind in (("connections", ConnectionSpec), ("plans", PlanSpec), ("consumers", ConsumerSpec)):
         items = raw.get(section) or {}
+        sections[section], declared[section] = {}, set()
         if not isinstance(items, dict):
-            raise InvalidParameter(section, f"{section} is a mapping of name to settings")
-        sections[section] = {
-            str(name): _convert(spec, kind, f"{section}.{name}") for name, spec in items.items()
-        }
-    document = Document(format=_convert(raw.get("format", FORMAT), int, "format"), **sections)
-    _validate(document)
+            problems.add(section, f"{section} is a mapping of name to settings")
+            continue
+        for name, spec in items.items():
+            declared[section].add(str(name))
+            with problems.check():
+                sections[section][str(name)] = _convert(spec, kind, f"{section}.{name}")
+    version = FORMAT
+    with problems.check():
+        version = _convert(raw.get("format", FORMAT), int, "format")
+    document = Document(format=version, **sections)
+    _validate(document, declared, problems)
+    problems.raise_any()
     return document
 
 
@@ -193,54 +230,55 @@ def _convert(value: Any, kind: Any, at: str) -> Any:
         raise InvalidParameter(field, f"{field}: {message.split(' - at ')[0]}") from None
 
 
-def _validate(document: Document) -> None:
+def _validate(document: Document, declared: dict[str, set[str]], problems: _Problems) -> None:
+    """Adds each problem to `problems`. A name declared but refused already (`declared`) is not reported
+    again where it is referred to."""
     if document.format != FORMAT:
-        raise InvalidParameter("format", f"this unigate reads format {FORMAT}")
+        problems.add("format", f"this unigate reads format {FORMAT}")
     for name, conn in document.connections.items():
         at = f"connections.{name}"
-        if not _NAME.match(name):
-            raise InvalidParameter(at, f"{name!r} is not a valid connection name")
+        if not manage.NAME.match(name):
+            problems.add(at, f"{name!r} is not a valid connection name: use {manage.NAME_RULE}")
         if conn.system not in SYSTEMS:
-            raise InvalidParameter(
-                f"{at}.system", f"unknown system {conn.system!r}; known: {', '.join(SYSTEMS)}"
-            )
+            problems.add(f"{at}.system", f"unknown system {conn.system!r}; known: {', '.join(SYSTEMS)}")
         if not conn.base_url.startswith(("http://", "https://")):
-            raise InvalidParameter(f"{at}.base_url", "base_url must start with http:// or https://")
+            problems.add(f"{at}.base_url", "base_url must start with http:// or https://")
         for field, value in conn.credentials.items():
             if not _REF.match(value):
-                raise InvalidParameter(
+                problems.add(
                     f"{at}.credentials.{field}",
                     "credentials are ${ENV_VAR} references, never literal secrets",
                 )
     parsed_plans = {}
     for name, plan in document.plans.items():
         if not name.strip():
-            raise InvalidParameter("plans", "a plan needs a name")
-        parsed_plans[name] = parse_plan(plan.config, f"plans.{name}.config")
-        plan.config = plan_dict(parsed_plans[name])  # defaults spelled out, so diffs compare like with like
+            problems.add("plans", "a plan needs a name")
+            continue
+        with problems.check():
+            parsed_plans[name] = parse_plan(plan.config, f"plans.{name}.config")
+            plan.config = plan_dict(
+                parsed_plans[name]
+            )  # defaults spelled out, so diffs compare like with like
     for name, consumer in document.consumers.items():
         at = f"consumers.{name}"
-        if not _NAME.match(name):
-            raise InvalidParameter(at, f"{name!r} is not a valid consumer name")
+        if not manage.NAME.match(name):
+            problems.add(at, f"{name!r} is not a valid consumer name: use {manage.NAME_RULE}")
         for api, sub in consumer.subscriptions.items():
             where = f"{at}.subscriptions.{api}"
             if api not in APIS:
-                raise InvalidParameter(where, f"unknown API {api!r}; known: {', '.join(APIS)}")
-            if sub.plan not in parsed_plans:
-                raise InvalidParameter(
-                    f"{where}.plan", f"there is no plan named {sub.plan!r} in this document"
-                )
-            if not any(entry == api or entry.startswith(f"{api}:") for entry in parsed_plans[sub.plan].apis):
-                raise InvalidParameter(
-                    f"{where}.plan", f"the plan {sub.plan!r} does not include the {api} API"
-                )
+                problems.add(where, f"unknown API {api!r}; known: {', '.join(APIS)}")
+            elif sub.plan not in parsed_plans:
+                if sub.plan not in declared["plans"]:
+                    problems.add(f"{where}.plan", f"there is no plan named {sub.plan!r} in this document")
+            elif not any(
+                entry == api or entry.startswith(f"{api}:") for entry in parsed_plans[sub.plan].apis
+            ):
+                problems.add(f"{where}.plan", f"the plan {sub.plan!r} does not include the {api} API")
             if sub.status not in policy_manage.STATUSES:
-                raise InvalidParameter(
-                    f"{where}.status", f"the status is one of: {', '.join(policy_manage.STATUSES)}"
-                )
+                problems.add(f"{where}.status", f"the status is one of: {', '.join(policy_manage.STATUSES)}")
         for resource, conn_name in consumer.default_connections.items():
-            if conn_name not in document.connections:
-                raise InvalidParameter(
+            if conn_name not in declared["connections"]:
+                problems.add(
                     f"{at}.default_connections.{resource}",
                     f"there is no connection named {conn_name!r} in this document",
                 )
