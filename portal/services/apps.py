@@ -6,7 +6,6 @@ existence of other people's apps is not revealed either.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,12 +13,11 @@ from gateway.errors import InvalidParameter, NotFound
 from gateway.store import manage
 from gateway.store.accounts import Account
 from gateway.store.snapshot import bump_version
-from gateway.store.tables import ApiKey, Connection, Consumer
+from gateway.store.tables import ApiKey, Consumer
 from portal.services import audit
 from portal.services.principal import Principal
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
-RESOURCES = ("stockouts", "orders", "logistics")
+RESOURCES = manage.RESOURCES
 MAX_OVERLAP_HOURS = 24 * 30
 APP_FIELDS = (
     Consumer.id,
@@ -33,24 +31,10 @@ APP_FIELDS = (
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not manage.NAME.match(name):
         raise InvalidParameter(
             "name", "an app name is 2-100 lowercase letters, digits or . _ -, starting with a letter or digit"
         )
-
-
-async def _check_defaults(defaults: dict[str, str]) -> dict[str, str]:
-    clean = {resource: name for resource, name in defaults.items() if name}
-    for resource, name in clean.items():
-        if resource not in (*RESOURCES, "*"):
-            raise InvalidParameter(
-                f"default_connections.{resource}", f"the resources are: {', '.join(RESOURCES)}"
-            )
-        if not await Connection.exists().where(Connection.name == name):
-            raise InvalidParameter(
-                f"default_connections.{resource}", f"there is no connection named {name!r}"
-            )
-    return clean
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +75,7 @@ async def create_app(
     _check_name(name)
     if len(description) > 500:
         raise InvalidParameter("description", "the description has at most 500 characters")
-    defaults = await _check_defaults(default_connections or {})
+    defaults = await manage.check_defaults(default_connections or {})
     owner_id = me.account_id
     if me.is_admin:
         owner_id = None
@@ -120,7 +104,7 @@ async def update_app(
             raise InvalidParameter("description", "the description has at most 500 characters")
         values[Consumer.description] = description
     if default_connections is not None:
-        values[Consumer.default_connections] = await _check_defaults(default_connections)
+        values[Consumer.default_connections] = await manage.check_defaults(default_connections)
     if values:
         await Consumer.update(values).where(Consumer.id == app_id)
         await bump_version()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -20,7 +19,6 @@ from gateway.upstream import Upstream
 from portal.services import audit
 from portal.services.principal import Principal
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
 LIMIT_FIELDS = ("qps", "concurrency", "timeout_seconds", "retries")
 
 
@@ -76,7 +74,7 @@ async def save_connection(
 ) -> dict[str, Any]:
     """Create or update. A credential left empty keeps its stored value, so the form never shows secrets."""
     me.require_admin()
-    if not _NAME.match(name):
+    if not manage.NAME.match(name):
         raise InvalidParameter(
             "name",
             "a connection name is 2-100 lowercase letters, digits or . _ -, starting with one of those",
