@@ -422,10 +422,7 @@ PATTERNS: list[tuple[str, str]] = [
     (r"a consumer named (.+) already exists", "已存在名为 {0} 的应用"),
     (r"a plan named (.+) already exists", "已存在名为 {0} 的套餐"),
     (r"the username (.+) is taken", "用户名 {0} 已被占用"),
-    (
-        r"consumer \d+ is already subscribed to (\w+): change its plan instead",
-        "该应用已订阅 {0}：请改为更换其套餐",
-    ),
+    (r"this application is already subscribed to (\w+)", "该应用已订阅 {0}"),
     (
         r"subscriptions use the plan (.+): move them to another plan first",
         "套餐 {0} 仍有订阅：请先把它们移到其他套餐",

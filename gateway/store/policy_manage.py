@@ -122,9 +122,8 @@ async def subscribe(consumer: int, api: str, plan: str) -> dict[str, Any]:
     if not await Consumer.exists().where(Consumer.id == consumer):
         raise NotFound(f"no consumer with id {consumer}")
     if await Subscription.exists().where((Subscription.consumer == consumer) & (Subscription.api == api)):
-        raise Conflict(
-            f"consumer {consumer} is already subscribed to {api}: change its plan instead", field="api"
-        )
+        # Said to developers too, who cannot move a subscription: no advice that only an admin can follow.
+        raise Conflict(f"this application is already subscribed to {api}", field="api")
     status = "pending" if row["requires_approval"] else "active"
     rows = await Subscription.insert(
         Subscription(

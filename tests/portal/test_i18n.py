@@ -87,6 +87,7 @@ def test_messages_with_names_in_them_are_translated_around_the_name() -> None:
     assert translate("zh", "a plan named 'gold' already exists") == "已存在名为 'gold' 的套餐"
     assert translate("zh", "a consumer named 'shop-1' already exists") == "已存在名为 'shop-1' 的应用"
     assert translate("zh", "qps must be a number") == "qps 须为数字"
+    assert translate("zh", "this application is already subscribed to orders") == "该应用已订阅 orders"
     assert translate("en", "qps must be a number") == "qps must be a number"
     assert translate("zh", "something nobody translated") == "something nobody translated"
 
