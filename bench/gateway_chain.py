@@ -208,11 +208,13 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 @contextmanager
-def gateway(env: dict[str, str], workdir: Path, name: str, **extra: str) -> Iterator[tuple[str, int]]:
-    """`unigate serve`, one worker; its URL and process group."""
+def gateway(
+    env: dict[str, str], workdir: Path, name: str, workers: int = 1, **extra: str
+) -> Iterator[tuple[str, int]]:
+    """`unigate serve` with `workers` workers (one unless asked); its URL and process group."""
     port = free_port()
     with run_process(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env={**env, **extra},
         log_path=workdir / f"{name}.log",
         ready_port=port,
@@ -349,6 +351,12 @@ def main() -> int:
             )
         )
         rows.append(bare_row)
+        # Not the aim's figure (one worker): what the same machine gives when the gateway may use both
+        # cores, which it shares with wrk, nginx and Redis.
+        with gateway(env, workdir, "two-workers", workers=2) as (url, pgid):
+            check(url + path, headers)
+            two_workers, _ = measure_gateway(url + path, pgid, headers, args.duration, args.connections)
+            rows.append(("(6) gateway, full chain, 2 workers", two_workers))
         print(
             f"\nGET {path}, wrk -c {args.connections} -d {args.duration:.0f}s, one gateway worker, 127.0.0.1"
         )
