@@ -291,6 +291,19 @@ _TOKEN_RE = re.compile(r"'[^']*'|yyyy|MM|dd|HH|mm|ss|SSSSSS|SSS|XXX|Z|[A-Za-z]")
 _ISO_SHAPES = {"%Y-%m-%d %H:%M:%S": 19, "%Y-%m-%dT%H:%M:%S": 19, "%Y-%m-%d": 10}
 
 
+_LETTER_HINTS = {
+    "Y": " (did you mean yyyy, the year?)",
+    "y": " (did you mean yyyy, the year?)",
+    "D": " (did you mean dd, the day of the month?)",
+    "d": " (did you mean dd, the day of the month?)",
+    "h": " (did you mean HH, the hour from 00 to 23?)",
+    "H": " (did you mean HH, the hour from 00 to 23?)",
+    "M": " (did you mean MM, the month?)",
+    "m": " (did you mean mm, the minutes?)",
+    "s": " (did you mean ss, the seconds?)",
+}
+
+
 def pattern_to_strftime(pattern: str) -> str:
     """Translate `yyyy-MM-dd HH:mm:ss` into `%Y-%m-%d %H:%M:%S`; an unknown letter raises ValueError."""
     out = []
@@ -303,12 +316,16 @@ def pattern_to_strftime(pattern: str) -> str:
         elif token in _TOKENS:
             out.append(_TOKENS[token])
         else:
+            hint = _LETTER_HINTS.get(token, "")
             raise ValueError(
-                f"'{token}' is not a date-time pattern letter; use yyyy MM dd HH mm ss SSS XXX, "
+                f"'{token}' is not a date-time pattern letter{hint}; use yyyy MM dd HH mm ss SSS XXX, "
                 "and put other letters in single quotes"
             )
         pos = match.end()
     out.append(pattern[pos:].replace("%", "%%"))
+    if "%d" in out and "%M" in out and "%m" not in out and "%H" not in out:
+        # `yyyy-mm-dd` reads minutes where the month belongs, and silently so.
+        raise ValueError("'mm' is the minutes; write MM for the month (as in yyyy-MM-dd)")
     return "".join(out)
 
 

@@ -525,6 +525,15 @@ class _FieldParser:
                 add(place, "'max_length' must be a whole number above 0")
         if "default" in setting:
             values["has_default"], values["default"] = True, setting["default"]
+        limit: int = values.get("max_length") or 0
+        written = [("const", values.get("const")), ("default", values.get("default"))]
+        written += [
+            (f"map value for {key!r}", value) for key, value in (values.get("value_map") or {}).items()
+        ]
+        for label, value in written if limit else ():
+            # A constant is never checked per record (it cannot change), so it is checked here.
+            if isinstance(value, str | int | Decimal) and len(coerce.text_or_empty(value)) > limit:
+                add(place, f"its {label} {coerce.show(value)} is longer than max_length: {limit}")
 
     def _type(self, setting: dict[str, Any], place: str, values: dict[str, Any]) -> None:
         add = self.issues.add
@@ -595,6 +604,33 @@ class _FieldParser:
                     values[key] = str(setting[key])
                 except ValueError as exc:
                     add(place, f"'{key}': {exc}")
+        if any(key in setting and key not in values for key in ("format", "output", "tz", "output_tz")):
+            return  # the constants cannot be checked against settings that are wrong themselves
+        output = values.get("output", coerce.RFC3339)
+        out_tz = values.get("output_tz") or values.get("tz", "UTC")
+        convert = coercer(FieldSpec(name="", place="", type="datetime", **{
+            key: values[key] for key in ("format", "tz", "output", "output_tz") if key in values
+        }))  # fmt: skip
+        # A constant is converted like a record's value, once, here; a default (and a map's value) is
+        # written in the output's form and used as written, so it must read back in that form.
+        as_written = coerce.make_datetime(output, out_tz, output, out_tz, shortcuts=False)
+        if values.get("has_const") and values.get("const") is not None:
+            try:
+                values["const"] = convert(values["const"])
+            except ValueProblem as exc:
+                add(place, f"its const does not fit type: datetime: {exc}")
+        if values.get("has_default") and values.get("default") is not None:
+            try:
+                as_written(values["default"])
+            except ValueProblem as exc:
+                add(
+                    place, f"its default is used as written, so it must be in the output form {output}: {exc}"
+                )
+        for source_value, target_value in (values.get("value_map") or {}).items():
+            try:
+                convert(target_value)
+            except ValueProblem as exc:
+                add(place, f"map value for {source_value!r} does not fit type: datetime: {exc}")
 
     def _shape(self, setting: dict[str, Any], kind: str | None, place: str, values: dict[str, Any]) -> None:
         """Catch steps that cannot follow each other: a list cannot become a single typed value."""

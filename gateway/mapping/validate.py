@@ -51,22 +51,26 @@ class _Checker:
 
     def resolve(self, path: Path, stack: list[str], place: str, what: str) -> str | None:
         """The path's absolute schema key (`details_list.goods_count`), or None for `$target.` paths."""
+        named = f"{what} '{path.text}'," if what.endswith(" uses") else f"{what} '{path.text}'"
         if path.scope == "target":
             head = str(path.steps[0]) if path.steps else ""
             if head not in self.top_names:
-                self.issues.add(
-                    place,
-                    f"{what} '{path.text}' reads target field '{head}', which this spec does not map"
-                    + suggest(head, self.top_names),
+                inner = head in set(_produced(self.spec.fields, "")) - self.top_names or any(
+                    key.endswith("." + head) for key in _produced(self.spec.fields, "")
                 )
+                why = (
+                    f"'{head}' is a field inside a list or object, and $target. reads only the top-level "
+                    "fields; read the same source again instead"
+                    if inner
+                    else f"this spec maps no top-level field '{head}'" + suggest(head, self.top_names)
+                )
+                self.issues.add(place, f"{what} '{path.text}': {why}")
             return None
         if path.scope == "root":
             base = stack[0]
         elif path.scope == "parent":
             if path.up >= len(stack):
-                self.issues.add(
-                    place, f"{what} '{path.text}' goes above the top record; there is no $parent here"
-                )
+                self.issues.add(place, f"{named} goes above the top record; there is no $parent here")
                 return None
             base = stack[-1 - path.up]
         else:
@@ -76,7 +80,7 @@ class _Checker:
             here = f" (inside the list '{base}')" if base else ""
             self.issues.add(
                 place,
-                f"{what} '{path.text}' is not a field of the source{here}"
+                f"{named} {'which ' if named.endswith(',') else ''}is not a field of the source{here}"
                 + suggest(key, self.source.fields)
                 + "; check the spelling against the declared source fields",
             )

@@ -197,3 +197,87 @@ def test_a_very_long_path_is_refused_at_its_field() -> None:
     (problem,) = problems({"name": "long", "fields": {"v": ".".join(["a"] * 3000)}})
     assert problem.startswith("fields.v: its 'from' path: path 'a.a.a")
     assert "has 3000 parts; at most 32 are allowed" in problem
+
+
+# -- messages an admin reads -------------------------------------------------------------------------
+
+
+def test_a_missing_field_in_a_condition_reads_as_a_sentence() -> None:
+    assert problems(
+        {"name": "c", "source": {"fields": ["a"]}, "fields": {"b": {"from": "a", "when": "zz == '1'"}}}
+    ) == [
+        "fields.b: the condition uses 'zz', which is not a field of the source; "
+        "check the spelling against the declared source fields"
+    ]
+
+
+def test_target_of_a_field_inside_the_same_list_says_why_it_cannot_be_read() -> None:
+    (problem,) = problems(
+        {"name": "t", "fields": {"lines": {"each": "l", "fields": {"q": "q", "q2": {"expr": "$target.q"}}}}}
+    )
+    assert problem == (
+        "fields.lines.each.fields.q2: the formula uses '$target.q': 'q' is a field inside a list or object, "
+        "and $target. reads only the top-level fields; read the same source again instead"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hint"),
+    [
+        ("yyyy-mm-dd", "'mm' is the minutes; write MM for the month"),
+        ("YYYY-MM-DD", "'Y' is not a date-time pattern letter (did you mean yyyy, the year?)"),
+        (
+            "yyyy-MM-dd hh:mm",
+            "'h' is not a date-time pattern letter (did you mean HH, the hour from 00 to 23?)",
+        ),
+    ],
+)
+def test_a_date_pattern_written_in_the_wrong_case_is_refused_with_a_hint(pattern: str, hint: str) -> None:
+    (problem,) = problems(
+        {"name": "d", "fields": {"at": {"from": "at", "type": "datetime", "format": pattern}}}
+    )
+    assert problem.startswith(f"fields.at: 'format' {pattern!r}: {hint}")
+
+
+def test_date_time_constants_defaults_and_map_values_are_checked_at_load() -> None:
+    vendor = {"type": "datetime", "format": "yyyy-MM-dd HH:mm:ss", "tz": "Asia/Shanghai"}
+    found = problems(
+        {
+            "name": "d",
+            "fields": {
+                "a": {"from": "a", **vendor, "output": "yyyy-MM-dd HH:mm:ss", "default": "not a date"},
+                "b": {"const": "garbage", **vendor},
+                "c": {"from": "c", "map": {"x": "soon"}, **vendor},
+            },
+        }
+    )
+    assert [problem.split(":")[0] for problem in found] == ["fields.a", "fields.b", "fields.c"]
+    assert "its default is used as written, so it must be in the output form yyyy-MM-dd HH:mm:ss" in found[0]
+    assert "its const does not fit type: datetime: 'garbage' is not a date-time" in found[1]
+    assert "map value for 'x' does not fit type: datetime" in found[2]
+    m = mapping(
+        {
+            "at": {"const": "2026-03-01 10:00:00", **vendor},
+            "pay": {"from": "p", **vendor, "output": "yyyy-MM-dd HH:mm:ss", "default": "0000-00-00 00:00:00"},
+        }
+    )
+    assert m({}) == {"at": "2026-03-01T10:00:00+08:00", "pay": "0000-00-00 00:00:00"}
+
+
+def test_max_length_holds_for_constants_defaults_and_map_values() -> None:
+    # A constant was never checked (it skips the per-record steps), so 'abcdef' went out at max_length 2.
+    found = problems(
+        {
+            "name": "m",
+            "fields": {
+                "a": {"const": "abcdef", "max_length": 2},
+                "b": {"from": "b", "default": "abcdef", "max_length": 2},
+                "c": {"from": "c", "map": {"x": "abcdef"}, "max_length": 2},
+            },
+        }
+    )
+    assert found == [
+        "fields.a: its const 'abcdef' is longer than max_length: 2",
+        "fields.b: its default 'abcdef' is longer than max_length: 2",
+        "fields.c: its map value for 'x' 'abcdef' is longer than max_length: 2",
+    ]

@@ -192,7 +192,7 @@ def test_target_references_must_exist_and_not_go_round_in_circles() -> None:
         }
     )
     assert "circle" in found["fields.a"]
-    assert "reads target field 'nothing'" in found["fields.c"]
+    assert "this spec maps no top-level field 'nothing'" in found["fields.c"]
 
 
 def test_unreadable_documents_are_one_clear_issue() -> None:
