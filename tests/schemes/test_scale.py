@@ -150,9 +150,9 @@ async def test_the_source_stops_reading_while_the_queue_is_at_its_bound(flow_fac
 async def test_a_run_keeps_the_definition_it_started_with_when_the_scheme_is_edited_mid_run(
     flow_factory, redis_url, tmp_path
 ):
-    flow = await flow_factory(300)
+    flow = await flow_factory(150)
     target = flow.sims.target
-    target.delay = 0.2
+    target.delay = 0.1
     scheme = await service.get_scheme(flow.name)
     run_id = await service.run_now(flow.name)
     env = {
@@ -173,7 +173,7 @@ async def test_a_run_keeps_the_definition_it_started_with_when_the_scheme_is_edi
         )
 
     with worker("first.log") as first:
-        await _until(lambda: _pushed(target, 50), 60, "the first worker to push 50 trades")
+        await _until(lambda: _pushed(target, 30), 60, "the first worker to push 30 trades")
         # The admin saves a new mapping version and points the scheme at it while the run is going...
         edited = await service.get_mapping(scheme["definition"]["mapping"]["name"])
         spec = {**edited["spec"], "fields": {**edited["spec"]["fields"], "buyer_message": {"const": "v2"}}}

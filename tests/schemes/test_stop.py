@@ -152,7 +152,7 @@ async def test_ctrl_c_stops_a_foreground_run_and_the_next_run_pushes_the_rest_on
 
 
 async def test_a_killed_foreground_run_is_ended_by_stop_or_resumed_by_the_next_run(flow_factory, tmp_path):
-    flow = await flow_factory(250, tweak=_in_small_batches)
+    flow = await flow_factory(150, tweak=_in_small_batches)
     flow.sims.target.delay = 0.1
     env = worker_env(flow, UNIGATE_SCHEME_QUEUE_BOUND="2")
 
