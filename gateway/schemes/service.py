@@ -182,6 +182,10 @@ async def _check_ends(definition: SchemeDefinition) -> None:
         ) from None
 
 
+# /admin/api/schemes/<these> are fixed routes: a scheme so named could be listed but never read or saved.
+RESERVED_NAMES = frozenset({"catalogue", "sample"})
+
+
 def check_name(name: str) -> None:
     """A name that can be typed, read and put in a URL path: no blanks around it, no '/' or controls."""
     if not name or len(name) > 100:
@@ -190,6 +194,8 @@ def check_name(name: str) -> None:
         raise InvalidParameter(
             "name", "a scheme name has no spaces at either end, no '/' and no control characters"
         )
+    if name in RESERVED_NAMES:
+        raise InvalidParameter("name", f"{name!r} names a page of the admin API; choose another scheme name")
 
 
 async def put_scheme(

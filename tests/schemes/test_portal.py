@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from playwright.async_api import Page, async_playwright, expect
 
@@ -286,3 +287,14 @@ async def test_a_deleted_scheme_takes_its_history_along_and_a_new_one_starts_afr
     assert all(count == 2 for count in flow.sims.target.pushes.values())
     assert (await admin_http.delete("/admin/api/schemes/after-delete")).status_code == 204
     assert (await admin_http.delete("/admin/api/schemes/after-delete")).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["catalogue", "sample"])
+def test_a_scheme_cannot_take_the_name_of_a_fixed_admin_route(name):
+    """/admin/api/schemes/catalogue is a route of its own: a scheme so named could never be read or saved."""
+    from gateway.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter) as refused:
+        service.check_name(name)
+    assert refused.value.field == "name" and "admin API" in refused.value.detail
+    service.check_name(f"{name}-daily")  # only the route's own name is taken
