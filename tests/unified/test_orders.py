@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from datetime import datetime, timedelta
@@ -162,3 +163,30 @@ async def test_an_order_the_backend_cannot_take_names_the_field(
     assert response.headers["content-type"].startswith("application/problem+json")
     assert (response.json()["code"], response.json()["field"]) == ("invalid_parameter", field)
     assert len(_trades(simulators)) == count_before
+
+
+async def test_orders_that_change_while_a_caller_walks_the_pages_skip_no_other_order(
+    client: httpx.AsyncClient,
+) -> None:
+    """The vendor pages by offset: an order that changes leaves its place and moves every later one up.
+    Each order listed is changed (pushed again) before the next page is asked for; none may be missed."""
+    start = datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(seconds=1)
+    orders = [new_order() for _ in range(5)]
+    for order in orders:
+        assert (await client.post("/v1/orders", json=order, headers=TARGET)).status_code == 201
+    by_id = {order["platform_order_id"]: order for order in orders}
+    end = datetime.now(ZoneInfo("Asia/Shanghai"))
+    await asyncio.sleep(1.1)  # the vendor keeps whole seconds: a change now is modified after `end`
+    listed: set[str] = set()
+    params: dict[str, Any] = {"updated_from": start.isoformat(), "updated_to": end.isoformat(), "limit": 1}
+    while True:
+        page = (await client.get("/v1/orders", params=params, headers=TARGET)).json()
+        for item in page["items"]:
+            for tid in set(item["platform_order_ids"]) & by_id.keys():
+                listed.add(tid)
+                changed = {**by_id[tid], "seller_memo": f"changed after page {len(listed)}"}
+                assert (await client.post("/v1/orders", json=changed, headers=TARGET)).status_code == 201
+        if not page["next_cursor"]:
+            break
+        params = {"cursor": page["next_cursor"]}
+    assert listed == set(by_id)

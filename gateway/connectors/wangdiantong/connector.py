@@ -8,10 +8,11 @@ carries the walk's position, so paging is stable across windows.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypedDict
+from typing import Annotated, Any, ClassVar, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -134,6 +135,7 @@ class _Walk(msgspec.Struct, frozen=True):
     window: Epoch = 0  # the current window's start
     page: Count = 0
     total: Count | None = None
+    seen: tuple[str, ...] = ()  # the remote ids page 0 gave when first read (see _advance)
     keep: str | None = None
     shop: str | None = None
     warehouse: str | None = None
@@ -218,8 +220,41 @@ class _Pull(msgspec.Struct, frozen=True):
     window: int = 0
     page: int = 0
     total: int | None = None
+    seen: tuple[str, ...] = ()  # the stockout ids page 0 gave when first read (see _advance)
     shop: str | None = None
     warehouse: str | None = None
+
+
+# Walking one window's pages. The vendor pages by offset (page_no * page_size) and fills total_count on page 0
+# only. Read forward, a record that changes between two pages leaves its place (its `modified` moves past the
+# window) and every later record moves up one: the one that crosses the page boundary was never read. So a
+# window of several pages is read page 0 first (it says how many there are), then from its last page down,
+# then page 0 again for what moved into it, less what its first reading gave (`seen`). A record that changes
+# meanwhile moves only records not yet read towards page 0: at worst one is listed twice, none is skipped.
+
+
+def _fresh(state: _Walk | _Pull, key: str) -> bool:
+    """Whether a record of the page just read is new to the walk (only page 0's second reading repeats)."""
+    return state.total is None or state.page > 0 or key not in state.seen
+
+
+State = TypeVar("State", _Walk, _Pull)
+
+
+def _advance(state: State, size: int, total: int, window_end: int, keys: Iterable[str]) -> State | None:
+    """After a page (`keys` its records' keys): the window's last page after page 0, the page below after
+    any other, page 0 again after page 1; after that the next window, else the next status pass, else None."""
+    if state.total is None and total > size:
+        return msgspec.structs.replace(state, page=(total - 1) // size, total=total, seen=tuple(keys))
+    if state.total is not None and state.page > 0:
+        return msgspec.structs.replace(state, page=state.page - 1)
+    if window_end < state.end:
+        return msgspec.structs.replace(state, window=window_end + 1, page=0, total=None, seen=())
+    if state.step + 1 < len(state.passes):
+        return msgspec.structs.replace(
+            state, step=state.step + 1, window=state.start, page=0, total=None, seen=()
+        )
+    return None
 
 
 def _checked(walk: _Walk, resource: _Resource) -> _Walk:
@@ -232,6 +267,8 @@ def _checked(walk: _Walk, resource: _Resource) -> _Walk:
         and all(code is None or code in statuses for code in walk.passes)
         and walk.start <= walk.window <= walk.end
         and (walk.keep is None or walk.keep in statuses.values())
+        and (walk.total is not None or walk.page == 0)
+        and len(walk.seen) <= walk.size
     ):
         raise bad_cursor()
     return walk
@@ -379,25 +416,17 @@ class WangdiantongConnector(Connector):
                 },
                 decoder=self._decoder(resource, walk.raw),
             )
-            # total_count is only filled on page 0: keep it in the cursor for the later pages.
-            total = int(answer.get("total_count") or 0) if walk.page == 0 else (walk.total or 0)
-            mapped = (self._canonical(resource, r, walk.raw) for r in answer.get(resource.list_node) or [])
-            items.extend(item for item in mapped if walk.keep is None or item["status"] == walk.keep)
-            walk = self._next(walk, total, window_end)
+            total = int(answer.get("total_count") or 0)
+            page = [self._canonical(resource, r, walk.raw) for r in answer.get(resource.list_node) or []]
+            items.extend(
+                item
+                for item in page
+                if _fresh(walk, item["remote_id"]) and (walk.keep is None or item["status"] == walk.keep)
+            )
+            walk = _advance(walk, walk.size, total, window_end, (item["remote_id"] for item in page))
             if items:
                 break
         return Page(items=items, next_cursor=encode_cursor(walk) if walk else None)
-
-    @staticmethod
-    def _next(walk: _Walk, total: int, window_end: int) -> _Walk | None:
-        """The next vendor page, else the next window, else the next status pass, else the end."""
-        if (walk.page + 1) * walk.size < total:
-            return msgspec.structs.replace(walk, page=walk.page + 1, total=total)
-        if window_end < walk.end:
-            return msgspec.structs.replace(walk, window=window_end + 1, page=0, total=None)
-        if walk.step + 1 < len(walk.passes):
-            return msgspec.structs.replace(walk, step=walk.step + 1, window=walk.start, page=0, total=None)
-        return None
 
     def _start(self, resource: _Resource, query: ListQuery) -> _Walk:
         if query.updated_from > query.updated_to:
@@ -542,19 +571,12 @@ class WangdiantongConnector(Connector):
                 "page_size": PAGE_SIZE_MAX,
             },
         )
-        total = int(answer.get("total_count") or 0) if state.page == 0 else (state.total or 0)
-        records = list(answer.get(STOCKOUTS.list_node) or [])
-        following: _Pull | None
-        if (state.page + 1) * PAGE_SIZE_MAX < total:
-            following = msgspec.structs.replace(state, page=state.page + 1, total=total)
-        elif window_end < state.end:
-            following = msgspec.structs.replace(state, window=window_end + 1, page=0, total=None)
-        elif state.step + 1 < len(state.passes):
-            following = msgspec.structs.replace(
-                state, step=state.step + 1, window=state.start, page=0, total=None
-            )
-        else:
-            following = None
+        total = int(answer.get("total_count") or 0)
+        page = answer.get(STOCKOUTS.list_node) or []
+        records = [record for record in page if _fresh(state, str(record.get("stockout_id")))]
+        following = _advance(
+            state, PAGE_SIZE_MAX, total, window_end, (str(record.get("stockout_id")) for record in page)
+        )
         return SourcePage(records=records, cursor=encode_cursor(following) if following else None)
 
     async def push(self, operation: str, records: list[Record], params: dict[str, Any]) -> list[PushOutcome]:
