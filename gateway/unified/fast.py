@@ -24,7 +24,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from gateway.errors import InvalidParameter, UnigateError
 from gateway.runtime import Runtime
 from gateway.unified.models import OrderStatus, StockoutStatus
-from gateway.unified.routes import LIMIT_MAX, ListParams, list_page
+from gateway.unified.routes import LIMIT_MAX, ListParams, check_query_names, list_page
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _AT = re.compile(r" - at `\$\.(\w+)`$")
@@ -103,4 +103,5 @@ def _checked(kind: type[msgspec.Struct], query_string: bytes) -> ListParams:
         at = _AT.search(message)
         field = at.group(1) if at else "query"
         raise InvalidParameter(field, f"{field}: {_AT.sub('', message)}") from None
+    check_query_names(values)
     return ListParams(*msgspec.structs.astuple(checked))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -144,6 +145,19 @@ class ListParams(msgspec.Struct, frozen=True):
         )
 
 
+LIST_PARAMETERS = tuple(field.name for field in msgspec.structs.fields(ListParams))
+
+
+def check_query_names(names: Iterable[str]) -> None:
+    """A parameter a list does not take is refused, not ignored: `?warehouse_code=X` would otherwise answer
+    every warehouse's records to a caller who believes they filtered. Checked after the known ones."""
+    for name in names:
+        if name not in LIST_PARAMETERS:
+            raise InvalidParameter(
+                name, f"{name}: this list has no such query parameter; it takes {', '.join(LIST_PARAMETERS)}"
+            )
+
+
 DEFAULT_RANGE = {"stockouts": STOCKOUT_DEFAULT_RANGE, "orders": ORDER_DEFAULT_RANGE}
 
 
@@ -184,6 +198,7 @@ class StockoutController(Controller):
         cursor: Cursor = None,
         include: Include = None,
     ) -> StockoutPage:
+        check_query_names(request.query_params.keys())
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
         page = await list_page("stockouts", _runtime(request), request.scope["state"], x_connection, params)
         return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
@@ -262,6 +277,7 @@ class OrderController(Controller):
         cursor: Cursor = None,
         include: Include = None,
     ) -> OrderPage:
+        check_query_names(request.query_params.keys())
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
         page = await list_page("orders", _runtime(request), request.scope["state"], x_connection, params)
         return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)

@@ -42,6 +42,9 @@ def _problem(response: httpx.Response, status: int, code: str) -> dict:
         ),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"include": "everything"}, "include"),
+        # A misspelt filter would otherwise be ignored: every warehouse's stockouts for a caller who filtered
+        ({"warehouse_code": "SH01"}, "warehouse_code"),
+        ({"limit": 5, "Status": "shipped"}, "Status"),
     ],
 )
 async def test_bad_list_parameters_name_the_field(
