@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
-import yaml
 
 from gateway.errors import InvalidParameter, UnsupportedOperation
-from gateway.mapping import Mapping, compile_mapping
+from gateway.mapping import Mapping, compile_mapping, load_yaml
 from gateway.upstream import Upstream
 
 Record = dict[str, Any]
@@ -115,7 +114,8 @@ def _read_tables(path: Path) -> dict[str, dict[str, str]]:
         return {}
     return {
         name: {str(k): str(v) for k, v in table.items()}
-        for name, table in yaml.safe_load(path.read_text()).items()
+        # Read as specs are (YAML 1.2): codes like 0123, NO or 1.10 stay as written, not 83, False or 1.1
+        for name, table in load_yaml(path.read_text(encoding="utf-8")).items()
     }
 
 

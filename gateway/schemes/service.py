@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
 from gateway.connectors.base import Connector, OperationInfo, Record
 from gateway.connectors.registry import SYSTEMS
 from gateway.errors import Conflict, InvalidMapping, InvalidParameter, NotFound, UnigateError
-from gateway.mapping import MappingError, MappingSpecError, compile_mapping
+from gateway.mapping import MappingError, MappingSpecError, compile_mapping, load_yaml
 from gateway.schemes import driver
 from gateway.schemes.model import (
     DEFAULT_TIMEZONE,
@@ -501,7 +500,8 @@ async def sample(connector: Callable[[str], Connector], definition: Any, limit: 
 
 
 def template() -> dict[str, Any]:
-    document = yaml.safe_load((TEMPLATES / f"{REFERENCE_SCHEME}.yaml").read_text(encoding="utf-8"))
+    # Read as the mapping engine reads the same files (YAML 1.2), so what is installed is what is tested.
+    document = load_yaml((TEMPLATES / f"{REFERENCE_SCHEME}.yaml").read_text(encoding="utf-8"))
     return dict(document)
 
 
@@ -510,7 +510,7 @@ async def install_template(
 ) -> int:
     """The reference scheme (stockouts with tracking -> trade_push), on the named connections."""
     document = template()
-    spec = yaml.safe_load((TEMPLATES / document["mapping_file"]).read_text(encoding="utf-8"))
+    spec = load_yaml((TEMPLATES / document["mapping_file"]).read_text(encoding="utf-8"))
     current = (
         await MappingVersion.select(MappingVersion.version, MappingVersion.spec)
         .where(MappingVersion.name == spec["name"])
