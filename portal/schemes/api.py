@@ -6,6 +6,7 @@ definitions, start / stop / run-now, run history with per-record results, dead l
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -47,9 +48,11 @@ class SampleBody(msgspec.Struct, forbid_unknown_fields=True):
 @post(
     "/mappings/preview",
     summary="Map sample records with a spec (saved or not): records and per-record errors",
+    status_code=200,  # nothing is created
 )
 async def preview_mapping(data: PreviewBody) -> dict[str, Any]:
-    return service.preview(data.spec, data.records)
+    # Compiling and mapping a large sample is CPU work: in a thread, the event loop keeps serving meanwhile.
+    return await asyncio.to_thread(service.preview, data.spec, data.records)
 
 
 @get("/mappings", summary="Mappings, each at its latest version")
