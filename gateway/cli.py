@@ -53,18 +53,46 @@ def _with_store(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
 
+    from gateway import logs
+    from gateway.store.crypto import Vault
+    from gateway.store.migrate import MigrationError, State, wait_until_migrated
+    from gateway.store.snapshot import load_snapshot
+
+    # This process only supervises the workers it forks: its lines are written at once, as JSON like theirs.
+    logs.configure(settings.log_level, background=False)
+    log = logging.getLogger("unigate.serve")
     workers = args.workers or settings.workers
     if workers > 1 and not settings.redis_url:
         # Without Redis each worker counts alone: the leak across nodes this gateway exists to avoid.
-        print(
-            f"unigate: warning: {workers} workers without REDIS_URL: each worker counts rate limits, "
-            f"quotas and backend caps alone, so together they admit up to {workers}x each limit; "
-            "set REDIS_URL for exact limits",
-            file=sys.stderr,
-            flush=True,
+        log.warning(
+            f"{workers} workers without REDIS_URL: each worker counts rate limits, quotas and backend caps "
+            f"alone, so together they admit up to {workers}x each limit; set REDIS_URL for exact limits"
+        )
+
+    async def preflight() -> State:
+        found = await wait_until_migrated(settings.start_timeout_seconds, log.warning)
+        # What every worker loads first: credentials sealed with another UNIGATE_SECRET_KEY fail here.
+        await load_snapshot(Vault(settings.secret_key))
+        return found
+
+    # Checked once here rather than by every worker: a database that is not up (or not migrated) yet is
+    # waited for, in one line a reason, instead of each worker failing its start with a traceback.
+    try:
+        found = asyncio.run(preflight())
+    except (MigrationError, ValueError) as error:
+        log.error(f"not starting: {error}", extra={"database": _safe_url(settings.database_url)})
+        return 1
+    if found.unknown:  # a rolling upgrade: the new code migrated first, this node is still the old one
+        log.warning(
+            f"the database has {len(found.unknown)} migrations this unigate does not know (a newer unigate "
+            "applied them): serving on; upgrade this node",
+            extra={"unknown": list(found.unknown)},
         )
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Set before any worker imports prometheus_client: their metrics then live in files they share,
@@ -73,6 +101,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         shutil.rmtree(shared, ignore_errors=True)
         shared.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+    # granian's workers are forked with its main process's signal handlers and set their own only once the
+    # app is loaded: a SIGTERM in between (`docker stop` just after a start or a respawn) was swallowed,
+    # and the node waited for that worker forever. Until then a worker serves nothing, so it just ends.
+    os.register_at_fork(after_in_child=_stop_by_default)
     Granian(
         "gateway.app:app_from_env",
         factory=True,
@@ -81,15 +113,34 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         interface=Interfaces.ASGI,
         workers=workers,
         log_access=False,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_dictconfig=logs.granian_config(),
+        # A worker that dies (the OOM killer, a crash in native code) is replaced, not the whole node
+        # stopped; granian still gives up on a worker that dies again within seconds of its respawn.
+        respawn_failed_workers=True,
     ).serve()
     return 0
+
+
+def _stop_by_default() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store.migrate import migrate
 
-    asyncio.run(migrate())
-    print(f"database migrated: {_safe_url(settings.database_url)}")
+    before = asyncio.run(migrate(settings))
+    where = _safe_url(settings.database_url)
+    if before.pending:
+        print(f"database migrated: {len(before.pending)} applied ({', '.join(before.pending)}): {where}")
+    else:
+        print(f"database up to date, nothing to apply: {where}")
+    if before.unknown:  # this code is older than the database: a rollback, or a node not yet upgraded
+        print(
+            f"note: the database has {len(before.unknown)} migrations this unigate does not know "
+            f"({', '.join(before.unknown)}): a newer unigate applied them"
+        )
     return 0
 
 
@@ -505,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
         field = error.extra.get("field")
         print(f"unigate: {error.detail}" + (f" (field: {field})" if field else ""), file=sys.stderr)
         return 2
+    except Exception as error:  # PostgreSQL is there but will not let us in: no such database, role, password
+        from gateway.store.engine import refusal
+
+        if (reason := refusal(error)) is None:
+            raise
+        print(f"unigate: cannot connect: {reason}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

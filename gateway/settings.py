@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8000
     workers: int = 1
     log_level: str = "INFO"
+    # How long `unigate serve` waits for its database to answer and be migrated before giving up.
+    start_timeout_seconds: float = 30.0
     config_poll_seconds: float = 1.0
     upstream_timeout_seconds: float = 10.0
     upstream_retries: int = 3
@@ -112,7 +114,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         host=env.get("UNIGATE_HOST", "127.0.0.1"),
         port=_number(env, "UNIGATE_PORT", 8000, 1, 65535),
         workers=_number(env, "UNIGATE_WORKERS", 1, 1),
-        log_level=env.get("UNIGATE_LOG_LEVEL", "INFO").upper(),
+        log_level=_log_level(env.get("UNIGATE_LOG_LEVEL", "INFO")),
+        start_timeout_seconds=_number(env, "UNIGATE_START_TIMEOUT", 30.0, 0.0),
         config_poll_seconds=_number(env, "UNIGATE_CONFIG_POLL_SECONDS", 1.0),
         upstream_timeout_seconds=_number(env, "UNIGATE_UPSTREAM_TIMEOUT", 10.0),
         upstream_retries=_number(env, "UNIGATE_UPSTREAM_RETRIES", 3),
@@ -171,6 +174,18 @@ def _database_url(url: str) -> str:
             f"{url.split('://', 1)[0]}://…"
         )
     return url
+
+
+def _log_level(value: str) -> str:
+    """A level name Python's logging knows, checked here: every process would fail on it at start."""
+    level = value.strip().upper() or "INFO"
+    if level == "WARN":
+        return "WARNING"
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(
+            f"UNIGATE_LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {value!r}"
+        )
+    return level
 
 
 def _timezone(name: str, value: str) -> str:

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from gateway.settings import Settings
 from gateway.store.piccolo_app import APP_CONFIG
+
+# PostgreSQL answering, but not letting this process in. The first three need the operator (a wrong
+# DATABASE_URL); the others pass on their own (a server starting up or going away, a full connection table).
+REFUSED = (
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+)
+BUSY = (asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.PostgresConnectionError)
+
+
+def refusal(error: BaseException) -> str | None:
+    """What to tell an operator when `error` is PostgreSQL refusing this process, else None."""
+    return str(error) if isinstance(error, REFUSED + BUSY) else None
 
 
 def make_engine(settings: Settings) -> Engine:
