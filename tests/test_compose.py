@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import importlib
 import io
+import ipaddress
 import re
 import shlex
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from gateway.settings import load_settings
+from tests.conftest import SECRET_KEY, Gateway, gateway_env, unigate
+from tests.services import free_port, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -181,3 +189,91 @@ def test_dockerfile_runs_as_a_non_root_user_and_exposes_the_gateway_port() -> No
     user = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
     assert user and user[-1] not in {"root", "0"}
     assert re.search(r"^EXPOSE 8000$", dockerfile, re.M)
+
+
+def _health_command(service: dict[str, Any], port: int) -> list[str]:
+    """A service's healthcheck as this machine can run it: our Python, the URL's port moved to `port`."""
+    test = service["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"], test
+    return [sys.executable, "-c", re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", test[3])]
+
+
+def _health_url(service: dict[str, Any]) -> tuple[int, str]:
+    found = re.search(r"http://127\.0\.0\.1:(\d+)(/\w+)", service["healthcheck"]["test"][3])
+    assert found, service["healthcheck"]
+    return int(found.group(1)), found.group(2)
+
+
+def _option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_a_gateway_is_healthy_once_it_is_ready_and_not_before(
+    services: dict[str, dict[str, Any]], gateway: Gateway
+) -> None:
+    """compose starts the load balancer once both gateways are healthy: listening is not enough (granian
+    accepts connections before its workers have loaded the app), so the check asks /readyz."""
+    for name in GATEWAYS:
+        port, path = _health_url(services[name])
+        assert port == int(_option(_command(services[name]), "--port"))
+        assert path == "/readyz"
+    ready = subprocess.run(
+        _health_command(services["gateway-1"], int(gateway.url.rsplit(":", 1)[1])), timeout=30
+    )
+    assert ready.returncode == 0
+    nothing = subprocess.run(
+        _health_command(services["gateway-1"], free_port()), capture_output=True, timeout=30
+    )
+    assert nothing.returncode != 0
+
+
+def test_the_scheme_worker_is_healthy_when_its_health_port_answers(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    worker = services["worker"]
+    port, path = _health_url(worker)
+    assert (port, path) == (int(_option(_command(worker), "--health-port")), "/healthz")
+    env = gateway_env(tmp_path)
+    unigate(env, "migrate")
+    real_port = free_port()
+    with run_process(
+        [sys.executable, "-m", "gateway.cli", "worker", "--health-port", str(real_port)],
+        env=env,
+        log_path=tmp_path / "worker.log",
+        ready_port=real_port,
+    ):
+        assert subprocess.run(_health_command(worker, real_port), timeout=30).returncode == 0
+
+
+def test_gateways_believe_the_load_balancer_and_only_it(services: dict[str, dict[str, Any]]) -> None:
+    """nginx passes X-Forwarded-For; unless its network is trusted, IP rules and per-IP limits would see
+    nginx's address for every caller."""
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in NGINX_CONF.read_text()
+    compose = yaml.safe_load(COMPOSE.read_text())
+    subnet = ipaddress.ip_network(compose["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    for name in GATEWAYS:
+        trusted = services[name]["environment"]["UNIGATE_TRUSTED_PROXIES"].split(",")
+        assert [ipaddress.ip_network(cidr.strip()) for cidr in trusted] == [subnet]
+
+
+def test_a_stopped_gateway_has_time_to_finish_its_backend_calls(services: dict[str, dict[str, Any]]) -> None:
+    """Docker's SIGKILL comes 10 s after SIGTERM unless told otherwise; a backend call may take longer."""
+    upstream_timeout = load_settings({"UNIGATE_SECRET_KEY": SECRET_KEY}).upstream_timeout_seconds
+    for name in GATEWAYS:
+        grace = services[name]["stop_grace_period"]
+        assert grace.endswith("s") and float(grace[:-1]) > upstream_timeout
+
+
+def test_the_image_ships_every_file_the_app_reads() -> None:
+    """The Dockerfile installs the project as a package (`pip install .`): a template, mapping or icon
+    that package-data does not name is missing from the image though present in the repository."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["*"]
+    left_out = [
+        str(path.relative_to(ROOT))
+        for top in ("gateway", "policies", "portal")
+        for path in (ROOT / top).rglob("*")
+        if path.is_file()
+        and path.suffix not in (".py", ".pyc")
+        and not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
+    ]
+    assert not left_out, f"not in [tool.setuptools.package-data], so not in the image: {left_out}"
