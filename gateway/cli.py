@@ -53,6 +53,16 @@ def _with_store(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    workers = args.workers or settings.workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Set before anything imports prometheus_client (gateway.logs does, through policies), here and in
+        # the workers forked from here: their metrics then live in files they share, so /metrics answers
+        # for every worker (gateway/metrics.py). Emptied: counts start at zero.
+        shared = Path(settings.var_dir) / "prometheus"
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+
     import logging
 
     from granian import Granian
@@ -67,7 +77,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # This process only supervises the workers it forks: its lines are written at once, as JSON like theirs.
     logs.configure(settings.log_level, background=False)
     log = logging.getLogger("unigate.serve")
-    workers = args.workers or settings.workers
     if workers > 1 and not settings.redis_url:
         # Without Redis each worker counts alone: the leak across nodes this gateway exists to avoid.
         log.warning(
@@ -94,13 +103,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "applied them): serving on; upgrade this node",
             extra={"unknown": list(found.unknown)},
         )
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Set before any worker imports prometheus_client: their metrics then live in files they share,
-        # so /metrics answers for every worker (gateway/metrics.py). Emptied: counts start at zero.
-        shared = Path(settings.var_dir) / "prometheus"
-        shutil.rmtree(shared, ignore_errors=True)
-        shared.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     # granian's workers are forked with its main process's signal handlers and set their own only once the
     # app is loaded: a SIGTERM in between (`docker stop` just after a start or a respawn) was swallowed,
     # and the node waited for that worker forever. Until then a worker serves nothing, so it just ends.

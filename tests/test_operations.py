@@ -14,7 +14,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -349,11 +350,25 @@ class _HeldBackend:
             )
 
 
-async def test_sigterm_lets_requests_in_flight_finish_and_writes_their_usage(
+@dataclass
+class HeldNode:
+    """A 2-worker node over SQLite whose application calls `wdt-held` (a backend holding every call until
+    released) by default, and `wdt-quick` (the simulator itself) when asked."""
+
+    node: subprocess.Popen[bytes]
+    url: str
+    key: str
+    consumer: int
+    backend: _HeldBackend
+    loop: _LoopThread
+    env: dict[str, str]
+    log_path: Path
+
+
+@pytest.fixture
+async def held_node(
     simulators: Simulators, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
-) -> None:
-    """A deploy stops a node with SIGTERM while it has requests in flight: each is answered, its usage
-    counted and its access line written before the node exits 0, leaving no worker behind."""
+) -> AsyncIterator[HeldNode]:
     env = {
         **gateway_env(tmp_path),
         "UNIGATE_LOG_LEVEL": "INFO",
@@ -366,13 +381,14 @@ async def test_sigterm_lets_requests_in_flight_finish_and_writes_their_usage(
     runner, backend_url = loop.run(_serve(backend.app))
     try:
         async with bound_store(env):
-            await manage.put_connection(
-                Vault(SECRET_KEY),
-                name="wdt-held",
-                system="wangdiantong",
-                base_url=backend_url,
-                credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
-            )
+            for name, url in (("wdt-held", backend_url), ("wdt-quick", simulators.wdt.url)):
+                await manage.put_connection(
+                    Vault(SECRET_KEY),
+                    name=name,
+                    system="wangdiantong",
+                    base_url=url,
+                    credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
+                )
             consumer = await manage.create_consumer("deploy-app", {"*": "wdt-held"})
             await policy_manage.ensure_plan("default", {"rate_limits": {"per_second": 1000}})
             await policy_manage.ensure_subscriptions(consumer, "default")
@@ -381,40 +397,79 @@ async def test_sigterm_lets_requests_in_flight_finish_and_writes_their_usage(
         log_path = tmp_path / "serve.log"
         node = _start(env, log_path, "serve", "--port", str(port), "--workers", "2")
         processes.append(node)
-        base = f"http://127.0.0.1:{port}"
-        await asyncio.to_thread(_wait_for, lambda: _answers(f"{base}/healthz"), "readiness", node, log_path)
-        workers = _children(node.pid)
-        calls = 6
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
-        ) as http:
-            flying = [
-                asyncio.create_task(http.get("/v1/stockouts", params={"limit": 2})) for _ in range(calls)
-            ]
-            await asyncio.to_thread(_wait_for, lambda: backend.arrived >= calls, "calls held", node, log_path)
-            node.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(
-                _wait_for, lambda: "Shutting down granian" in log_path.read_text(), "shutdown", node, log_path
-            )
-            loop.loop.call_soon_threadsafe(backend.release.set)
-            answers = await asyncio.gather(*flying)
-        assert [answer.status_code for answer in answers] == [200] * calls
-        assert await asyncio.to_thread(node.wait, STOP_TIMEOUT) == 0
-        assert not any(_alive(pid) for pid in workers)
-        text = log_path.read_text()
-        assert "Traceback" not in text and key not in text
-        logged = {
-            entry.get("request_id") for entry in _json_lines(log_path) if entry["logger"] == "unigate.access"
-        }
-        assert {answer.headers["x-request-id"] for answer in answers} <= logged
-        with sqlite3.connect(load_settings(env).sqlite_path) as db:
-            (counted,) = db.execute(
-                "SELECT SUM(calls) FROM unigate_usage_daily WHERE consumer = ?", (consumer,)
-            ).fetchone()
-        assert counted == calls  # written by the flush at shutdown: the periodic one is 10 minutes away
+        url = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(
+            _wait_for,
+            lambda: _answers(f"{url}/healthz") and _two_workers(node.pid),
+            "readiness",
+            node,
+            log_path,
+        )
+        yield HeldNode(node, url, key, consumer, backend, loop, env, log_path)
     finally:
+        loop.loop.call_soon_threadsafe(backend.release.set)
         loop.run(runner.cleanup())
         loop.stop()
+
+
+async def test_sigterm_lets_requests_in_flight_finish_and_writes_their_usage(held_node: HeldNode) -> None:
+    """A deploy stops a node with SIGTERM while it has requests in flight: each is answered, its usage
+    counted and its access line written before the node exits 0, leaving no worker behind."""
+    node, log_path, backend = held_node.node, held_node.log_path, held_node.backend
+    workers = _children(node.pid)
+    calls = 6
+    async with httpx.AsyncClient(
+        base_url=held_node.url, headers={"Authorization": f"Bearer {held_node.key}"}, timeout=60
+    ) as http:
+        flying = [asyncio.create_task(http.get("/v1/stockouts", params={"limit": 2})) for _ in range(calls)]
+        await asyncio.to_thread(_wait_for, lambda: backend.arrived >= calls, "calls held", node, log_path)
+        node.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(
+            _wait_for, lambda: "Shutting down granian" in log_path.read_text(), "shutdown", node, log_path
+        )
+        held_node.loop.loop.call_soon_threadsafe(backend.release.set)
+        answers = await asyncio.gather(*flying)
+    assert [answer.status_code for answer in answers] == [200] * calls
+    assert await asyncio.to_thread(node.wait, STOP_TIMEOUT) == 0
+    assert not any(_alive(pid) for pid in workers)
+    text = log_path.read_text()
+    assert "Traceback" not in text and held_node.key not in text
+    logged = {
+        entry.get("request_id") for entry in _json_lines(log_path) if entry["logger"] == "unigate.access"
+    }
+    assert {answer.headers["x-request-id"] for answer in answers} <= logged
+    with sqlite3.connect(load_settings(held_node.env).sqlite_path) as db:
+        (counted,) = db.execute(
+            "SELECT SUM(calls) FROM unigate_usage_daily WHERE consumer = ?", (held_node.consumer,)
+        ).fetchone()
+    assert counted == calls  # written by the flush at shutdown: the periodic one is 10 minutes away
+
+
+def _requests_counted(metrics: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("unigate_requests_total{")
+    )
+
+
+async def test_metrics_of_a_node_count_the_requests_of_all_its_workers(held_node: HeldNode) -> None:
+    """Prometheus scrapes one worker at a time; each answer must be the node's, not that worker's share."""
+    async with httpx.AsyncClient(
+        base_url=held_node.url,
+        headers={"Authorization": f"Bearer {held_node.key}", "X-Connection": "wdt-quick"},
+        timeout=60,
+    ) as http:
+        calls = 8
+        answers = await asyncio.gather(
+            *(http.get("/v1/stockouts", params={"limit": 1}) for _ in range(calls))
+        )
+        assert [answer.status_code for answer in answers] == [200] * calls
+        # A connection each, as Prometheus opens them, so the scrapes land on either worker.
+        scrapes = [(await http.get("/metrics", headers={"Connection": "close"})).text for _ in range(6)]
+    assert [_requests_counted(scrape) for scrape in scrapes] == [calls] * 6
+    # Breakers are per worker: in the node's answer each carries the pid of the worker it lives in.
+    assert all(re.search(r'^unigate_breaker_state\{[^}]*pid="\d+"', scrape, re.M) for scrape in scrapes)
 
 
 def _log_and_return(count: int) -> None:
