@@ -2,9 +2,10 @@
 
 A request's limits are checked and consumed together, atomically: either every counter admits the
 request and every counter takes it, or none does (so a refused request costs nothing anywhere). In
-Redis that is one Lua script, one round trip, over `limits`' own key layout and algorithms (sliding
+Redis that is one Lua script, one round trip, over `limits`' own Redis layout and algorithms (sliding
 window counter, moving window) plus fixed counters per calendar period for quotas; the script reads
-the clock of Redis, so every node counts in the same time.
+the clock of Redis, so every node counts in the same time. A counter is named by the subscription and
+the window, not by the limit's size (see `rate_key`), so a changed limit applies to the calls made.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,6 @@ from typing import Any, Literal, Protocol
 import hiredis
 from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from redis.exceptions import NoScriptError, RedisError
 
 from policies.redis_lane import Lane
@@ -68,7 +69,7 @@ class Check:
         return cls(
             "moving" if exact else "sliding",
             item.amount,
-            item.key_for(*identifiers),
+            rate_key(item, identifiers),
             False,
             label,
             item=item,
@@ -84,6 +85,13 @@ class Check:
     @property
     def window(self) -> int:
         return self.item.get_expiry() if self.item is not None else 0
+
+
+def rate_key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
+    """`limits`' key for a rate limit (`LIMITER/42/orders/1/minute`) without the limit's size, which `limits`
+    puts in it: a subscription's calls of the current window stay counted when its limit is lowered or
+    raised (a plan change, an override), instead of a new size starting a fresh, empty window."""
+    return "/".join((item.namespace, *identifiers, str(item.multiples), item.GRANULARITY.name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +127,13 @@ def _calendar_reset(check: Check, now: float | None) -> float:
 
 
 class MemoryCounters:
-    """One process's counters in `limits`' MemoryStorage: right for one node with one worker."""
+    """One process's counters in `limits`' MemoryStorage: right for one node with one worker.
+
+    The storage's own window primitives (those `limits`' strategies use), under the checks' own keys.
+    """
 
     def __init__(self) -> None:
         self.storage = MemoryStorage()
-        self.sliding = SlidingWindowCounterRateLimiter(self.storage)
-        self.moving = MovingWindowRateLimiter(self.storage)
         # The storage awaits between reading and writing; one lock makes check-then-consume atomic.
         self.lock = asyncio.Lock()
 
@@ -134,22 +143,33 @@ class MemoryCounters:
             allowed = not any(count.refused for count in counts)
             if allowed:
                 for check in checks:
-                    if check.item is None:
+                    if check.kind == "calendar":
                         await self.storage.incr(check.key, check.expires_in)
+                    elif check.kind == "moving":
+                        await self.storage.acquire_entry(check.key, check.limit, check.window)
                     else:
-                        await self._strategy(check).hit(check.item, *check.identifiers)
+                        await self.storage.acquire_sliding_window_entry(check.key, check.limit, check.window)
         return Verdict(allowed, counts)
 
-    def _strategy(self, check: Check) -> SlidingWindowCounterRateLimiter | MovingWindowRateLimiter:
-        return self.moving if check.kind == "moving" else self.sliding
-
     async def _count(self, check: Check, now: float | None) -> Count:
-        if check.item is None:
+        if check.kind == "calendar":
             return Count(check, await self.storage.get(check.key), _calendar_reset(check, now))
-        stats = await self._strategy(check).get_window_stats(check.item, *check.identifiers)
-        reset = stats.reset_time - time.time()
+        window = check.window
+        if check.kind == "moving":
+            # As limits' MovingWindowRateLimiter.get_window_stats: room returns when the oldest call leaves.
+            oldest, used = await self.storage.get_moving_window(check.key, check.limit, window)
+            reset = oldest + window - time.time() if used else 0.0
+        else:
+            # As limits' SlidingWindowCounterRateLimiter.get_window_stats.
+            stats = await self.storage.get_sliding_window(check.key, window)
+            previous, previous_ttl, current, current_ttl = stats
+            used = math.floor(previous * previous_ttl / window + current)
+            reset = min(
+                previous_ttl % (window / previous) if previous else math.inf,
+                current_ttl % window if current else math.inf,
+            )
         # An empty window: this call opens it, and it closes a whole window later (as in Redis).
-        return Count(check, check.limit - stats.remaining, reset if reset > 0 else float(check.window))
+        return Count(check, used, reset if 0 < reset < math.inf else float(window))
 
 
 # KEYS: per check, 2 keys for a sliding window (previous, current), else 1.

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import pytest
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 from policies.counters import Check, Counters, MemoryCounters, RedisCounters
@@ -107,20 +106,39 @@ async def test_remaining_and_reset_describe_the_window(counters: Counters) -> No
 async def test_counts_agree_with_limits_reading_the_same_keys(
     redis: Redis, redis_url: str, exact: bool
 ) -> None:
-    """Our script keeps `limits`' layout: its strategies see our hits, and we see theirs."""
+    """Our script keeps `limits`' Redis layout: its storage reads our counts at the check's key, and we
+    count what it adds there."""
     ours = RedisCounters(redis)
-    item = RateLimitItemPerMinute(20)
-    check = Check.rate(item, IDS, exact=exact, label="20 calls per minute")
+    check = per_minute(20, exact=exact)
     storage = RedisStorage(redis_url.replace("redis://", "async+redis://"), implementation="redispy")
-    strategy = MovingWindowRateLimiter(storage) if exact else SlidingWindowCounterRateLimiter(storage)
     for _ in range(7):
         assert (await ours.acquire([check])).allowed
-    assert (await strategy.get_window_stats(item, *IDS)).remaining == 13
     for _ in range(3):
-        assert await strategy.hit(item, *IDS)
+        if exact:
+            assert await storage.acquire_entry(check.key, 20, 60)
+        else:
+            assert await storage.acquire_sliding_window_entry(check.key, 20, 60)
+    if exact:
+        assert (await storage.get_moving_window(check.key, 20, 60))[1] == 10
+    else:
+        assert (await storage.get_sliding_window(check.key, 60))[2] == 10
     verdict = await ours.acquire([check])
     assert verdict.counts[0].used == 10
     assert verdict.remaining(verdict.counts[0]) == 9
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["moving-window", "sliding-window"])
+async def test_a_lowered_limit_still_counts_the_calls_already_made(counters: Counters, exact: bool) -> None:
+    """A plan change or an override that lowers a limit below what the window has used refuses at once;
+    raising it leaves exactly the difference."""
+    for _ in range(6):
+        assert (await counters.acquire([per_minute(10, exact=exact)])).allowed
+    lowered = await counters.acquire([per_minute(4, exact=exact)])
+    assert not lowered.allowed
+    assert lowered.counts[0].used == 6
+    assert lowered.remaining(lowered.counts[0]) == 0
+    raised = [(await counters.acquire([per_minute(8, exact=exact)])).allowed for _ in range(3)]
+    assert raised == [True, True, False]
 
 
 async def test_one_round_trip_per_request_whatever_the_number_of_limits(redis_url: str) -> None:
@@ -168,11 +186,10 @@ async def test_counting_goes_on_in_redis_after_the_connection_is_killed_or_the_s
         await redis.script_flush()  # ... and to its scripts
         verdicts = [await counters.acquire([check]) for _ in range(3)]
         assert not counters.degraded
-        # Each call counted once, in Redis: limits' own strategy reads what the counters wrote.
+        # Each call counted once, in Redis: limits' own storage reads what the counters wrote.
         assert [v.counts[0].used for v in verdicts][-2:] == [2, 3]
         storage = RedisStorage(redis_url.replace("redis://", "async+redis://"), implementation="redispy")
-        stats = await MovingWindowRateLimiter(storage).get_window_stats(check.item, *IDS)  # type: ignore[arg-type]
-        assert stats.remaining == 6
+        assert (await storage.get_moving_window(check.key, 10, 60))[1] == 4
     finally:
         await counters.aclose()
         await counters.redis.aclose()
