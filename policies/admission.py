@@ -1,6 +1,7 @@
 """Admission, backpressure and priority: a bounded number of requests in flight per node; the rest wait in
 priority order (higher plan priority first, FIFO within a class) for a bounded time, then are shed with
-503 `overloaded` and Retry-After, so latency stays bounded instead of growing with the backlog.
+503 `overloaded` and Retry-After, so latency stays bounded instead of growing with the backlog. A waiter
+whose caller hangs up leaves the queue at once: it neither holds a place nor reaches the backend.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import msgspec
 
 from gateway import metrics
 from gateway.errors import Overloaded
 from policies.chain import Context
+
+# What the access log and usage metering record for a request whose caller left before it was admitted
+# (nginx's "client closed request"): no answer was sent.
+CLIENT_CLOSED = 499
 
 
 class AdmissionConfig(msgspec.Struct, frozen=True):
@@ -24,6 +29,10 @@ class AdmissionConfig(msgspec.Struct, frozen=True):
     max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
     max_queue: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1024
     max_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 2.0
+
+
+class _Departed(Exception):
+    """The caller of a waiting request hung up."""
 
 
 class _Waiter:
@@ -51,7 +60,14 @@ class Admission:
         metrics.watch_admission(lambda: self.in_flight, lambda: self.waiting)
 
     async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
-        await self.admit(ctx.priority, ctx.consumer.name if ctx.consumer else "")
+        if self.in_flight < self.config.max_in_flight and not self.waiting:
+            self._enter()
+        else:
+            try:
+                await self._wait(ctx.priority, ctx.consumer.name if ctx.consumer else "", ctx)
+            except _Departed:
+                ctx.status = CLIENT_CLOSED  # nobody to answer: metering and the access log say why
+                return
         try:
             await call_next(ctx)
         finally:
@@ -61,6 +77,9 @@ class Admission:
         if self.in_flight < self.config.max_in_flight and not self.waiting:
             self._enter()
             return
+        await self._wait(priority, consumer, None)
+
+    async def _wait(self, priority: int, consumer: str, ctx: Context | None) -> None:
         waiter = _Waiter((-priority, next(self._arrivals)), asyncio.get_running_loop().create_future())
         if self.waiting >= self.config.max_queue:
             # Full: the lowest-priority, latest waiter makes room for a request that outranks it.
@@ -73,6 +92,11 @@ class Admission:
         self.waiting += 1
         waiter.timer = asyncio.get_running_loop().call_later(
             self.config.max_wait_seconds, self._expire, waiter, "no room for it within the wait bound"
+        )
+        # Watch for the caller hanging up while it waits; only a request without a body is watched, as
+        # watching reads the request's messages (kept for the handler), and a body is the handler's to read.
+        watcher = (
+            asyncio.ensure_future(self._watch(ctx, waiter)) if ctx is not None and _bodiless(ctx) else None
         )
         try:
             await waiter.future
@@ -87,6 +111,29 @@ class Admission:
         except Overloaded:
             self._shed_count(consumer)
             raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _watch(self, ctx: Context, waiter: _Waiter) -> None:
+        """Read the request's messages while it waits: on `http.disconnect`, take it out of the queue.
+
+        What is read is given back to the handler, in order, by the request's `receive`."""
+        receive = cast(Callable[[], Awaitable[dict[str, Any]]], ctx.receive)
+        kept: list[dict[str, Any]] = []
+
+        async def replay() -> Any:
+            return kept.pop(0) if kept else await receive()
+
+        ctx.receive = replay
+        while True:
+            message = await receive()
+            kept.append(message)
+            if message["type"] == "http.disconnect":
+                if not waiter.future.done():
+                    self._dequeue(waiter)
+                    waiter.future.set_exception(_Departed())
+                return
 
     def release(self) -> None:
         """A request finished: hand its slot straight to the first waiter, else free it."""
@@ -128,3 +175,7 @@ class Admission:
     @staticmethod
     def _shed_count(consumer: str) -> None:
         metrics.limiter_rejected("admission", consumer)
+
+
+def _bodiless(ctx: Context) -> bool:
+    return ctx.headers.get("content-length", "0") == "0" and "transfer-encoding" not in ctx.headers

@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import Gateway
 from tests.policies.backends import (
     RecordingBackend,
@@ -18,7 +20,7 @@ from tests.policies.backends import (
     gateway_processes,
     wait_for_connection,
 )
-from tests.policies.p1_support import application
+from tests.policies.p1_support import application, until
 
 
 async def test_under_overload_high_priority_is_served_and_low_priority_is_shed(
@@ -67,3 +69,47 @@ async def test_under_overload_high_priority_is_served_and_low_priority_is_shed(
     assert healthy == 200
     assert 'unigate_limiter_rejections_total{consumer="' in metrics and 'policy="admission"' in metrics
     assert "unigate_admission_queue_depth" in metrics
+
+
+async def test_a_waiter_whose_caller_hangs_up_leaves_the_queue_and_never_reaches_the_backend(
+    gateway: Gateway, store: tuple[object, dict[str, str]], backends: list[RecordingBackend], tmp_path: Path
+) -> None:
+    backend = backends[1]
+    backend.reset()
+    await add_connection(gateway, "slow-erp-2", backend.url, {})
+    _, key, _ = await application()
+    _, env = store
+    limits = {
+        "UNIGATE_ADMISSION_MAX_IN_FLIGHT": "1",
+        "UNIGATE_ADMISSION_QUEUE": "2",
+        "UNIGATE_ADMISSION_MAX_WAIT": "10",
+    }
+    params, headers = {"limit": 5}, {"X-Connection": "slow-erp-2"}
+    with gateway_processes(env, 1, tmp_path, **limits) as (url,):
+        async with contextlib.AsyncExitStack() as stack:
+            (http,) = await clients(stack, [url], key)
+            await wait_for_connection(http, "slow-erp-2")
+            backend.reset()
+            backend.delay = 1.0
+            first = asyncio.create_task(http.get("/v1/stockouts", params=params, headers=headers))
+
+            async def slot_taken() -> bool:
+                return bool(backend.calls)
+
+            await until(slot_taken, what="the first call reaching the backend")
+
+            async def impatient() -> str:
+                try:
+                    await http.get("/v1/stockouts", params=params, headers=headers, timeout=0.3)
+                except httpx.TimeoutException:
+                    return "hung up"
+                return "answered"
+
+            # Two callers fill the queue, then hang up: their places are free again.
+            assert await asyncio.gather(impatient(), impatient()) == ["hung up", "hung up"]
+            patient = await http.get("/v1/stockouts", params=params, headers=headers)
+            assert patient.status_code == 200, patient.text
+            assert (await first).status_code == 200
+            metrics = (await http.get("/metrics")).text
+    assert len(backend.calls) == 2  # the two callers who hung up cost the backend nothing
+    assert "unigate_admission_queue_depth 0.0" in metrics
