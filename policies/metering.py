@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from piccolo.columns import Column
+from piccolo.columns import Column, Varchar
 from piccolo.querystring import QueryString
 
 from gateway import metrics
@@ -152,21 +152,27 @@ async def _add_usage(consumer_id: int, api: str, day: date, tally: _Tally) -> No
     raise RuntimeError(f"usage row {bucket} could neither be updated nor inserted")
 
 
+def _fit(column: Varchar, text: str) -> str:
+    """`text` cut to its column: PostgreSQL refuses a longer value, and with it the whole batch."""
+    return text[: column.length]
+
+
 async def _store_samples(samples: list[Sample], keep: int) -> None:
+    # The caller chose the connection (X-Connection), the request id (X-Request-ID) and the path.
     await RequestSample.insert(
         *(
             RequestSample(
                 consumer=s.consumer_id,
-                api=s.api,
-                connection=s.connection,
-                method=s.method,
-                path=pii.mask_text(s.path)[:500],
-                query=pii.mask_text(s.query),
+                api=_fit(RequestSample.api, s.api),
+                connection=_fit(RequestSample.connection, pii.mask_text(s.connection)),
+                method=_fit(RequestSample.method, s.method),
+                path=_fit(RequestSample.path, pii.mask_text(s.path)),
+                query=pii.mask_query(s.query),
                 status=s.status,
-                code=s.code,
+                code=_fit(RequestSample.code, s.code),
                 detail=pii.mask_text(s.detail),
                 duration_ms=s.duration_ms,
-                request_id=s.request_id,
+                request_id=_fit(RequestSample.request_id, pii.mask_text(s.request_id)),
                 created_at=datetime.fromtimestamp(s.at, UTC),
             )
             for s in samples

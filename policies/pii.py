@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 PII_READ = "pii:read"
 MASK = "****"
 
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A mainland mobile number as people write it: 13812345678, +86 138 1234 5678, 0086-138-1234-5678,
+# 8613812345678. Groups: prefix, first three digits, separator, separator, last four.
+_MOBILE = re.compile(r"(?<!\d)((?:\+|00)?86[- ]?)?(1[3-9]\d)([- ]?)\d{4}([- ]?)(\d{4})(?!\d)")
 _ID_CARD = re.compile(r"(?<![\dA-Za-z])(\d{3})\d{11}(\d{3}[\dXx])(?![\dA-Za-z])")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
 
@@ -71,8 +74,17 @@ def mask_text(text: str) -> str:
     if not any(ch.isdigit() for ch in text):
         return text
     text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)
-    text = _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+    text = _MOBILE.sub(
+        lambda m: (m.group(1) or "") + m.group(2) + m.group(3) + "****" + "".join(m.group(4, 5)), text
+    )
     return _LANDLINE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+
+
+def mask_query(query: str) -> str:
+    """A URL query made readable and masked: each value decoded (`%2B86…` is a number too), then masked by
+    its parameter's name (`phone=138****5678`) or, for any other parameter, as free text."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return "&".join(f"{mask_text(name)}={mask_field(name, value)}" for name, value in pairs)
 
 
 def mask_field(name: str, value: Any, free_text: bool = True) -> Any:

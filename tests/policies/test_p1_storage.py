@@ -4,10 +4,12 @@ and secrets (OAuth client secrets, signing keys) never reach the database in cle
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
+import msgspec
 import pytest
 from piccolo.engine.base import Engine
 
@@ -15,6 +17,8 @@ from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from gateway.store.policy_tables import OAuthClient, SigningKey
 from gateway.store.snapshot import load_snapshot
+from gateway.store.usage_tables import RequestSample
+from policies.metering import Sample, UsageRecorder
 from policies.oauth import signing_key
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 from tests.services import create_database
@@ -102,3 +106,27 @@ async def test_oauth_secrets_and_signing_keys_are_never_stored_in_clear(engine: 
 
     await policy_manage.revoke_oauth_client(issued.client_id)
     assert issued.client_id not in (await load_snapshot(vault)).oauth_clients
+
+
+async def test_request_samples_are_stored_masked_whatever_the_caller_sent(engine: Engine) -> None:
+    """A caller's own headers and query go into the sample: an over-long X-Request-ID or X-Connection is
+    cut to its column (else the batch fails on PostgreSQL and every sample in it is lost), and a number
+    written the ways people write it is masked."""
+    consumer = await manage.create_consumer(f"app-{uuid.uuid4().hex[:8]}", {})
+    recorder = UsageRecorder("Asia/Shanghai", 10)
+    odd = Sample(
+        consumer, "logistics", "c" * 300, "GET", "/v1/stockouts/8613812345678",
+        "carrier=shunfeng&phone=%2B8613812345678&note=138%201234%205678",
+        404, "not_found", "no stockout '+86 138-1234-5678'", 1.5, "r" * 500, time.time(),
+    )  # fmt: skip
+    plain = msgspec.structs.replace(odd, connection="wdt", request_id="plain", query="limit=1")
+    recorder.sample(odd)
+    recorder.sample(plain)
+    await recorder.flush()
+    rows = await RequestSample.select().where(RequestSample.consumer == consumer).order_by(RequestSample.id)
+    assert [row["request_id"] for row in rows] == ["r" * 64, "plain"]
+    assert rows[0]["connection"] == "c" * 100
+    assert "12345678" not in json.dumps(rows, default=str)
+    assert rows[0]["path"] == "/v1/stockouts/86138****5678"
+    assert rows[0]["query"] == "carrier=shunfeng&phone=+86*******5678&note=138 **** 5678"
+    assert rows[0]["detail"] == "no stockout '+86 138-****-5678'"

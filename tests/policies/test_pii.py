@@ -38,6 +38,13 @@ MOBILE = "13812345678"
         (pii.mask_address, "", ""),
         (pii.mask_text, "请联系 13812345678 或 0571-88776655", "请联系 138****5678 或 0571-****6655"),
         (pii.mask_text, "身份证 110101199003071234 已核验", "身份证 110***********1234 已核验"),
+        # Written the ways people write them: with the country code, spaced or dashed.
+        (pii.mask_text, "tel +8613812345678", "tel +86138****5678"),
+        (pii.mask_text, "/v1/stockouts/8613812345678", "/v1/stockouts/86138****5678"),
+        (pii.mask_text, "+86 138 1234 5678 或 0086-138-1234-5678", "+86 138 **** 5678 或 0086-138-****-5678"),
+        (pii.mask_text, "手机138-1234-5678", "手机138-****-5678"),
+        (pii.mask_query, "carrier=sf&phone=%2B8613812345678", "carrier=sf&phone=+86*******5678"),
+        (pii.mask_query, "q=138%201234%205678&limit=5", "q=138 **** 5678&limit=5"),
         (
             pii.mask_text,
             "order 2026030100001234567 at 2026-03-01 10:00",
