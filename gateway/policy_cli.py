@@ -324,9 +324,19 @@ def cmd_signing_keys(args: argparse.Namespace, settings: Settings) -> int:
                 f"signs from {row['activates_at']:%Y-%m-%d %H:%M:%S}  {state}",
             )
     else:
-        _store(settings, lambda: pm.retire_signing_key(args.kid))
+        brought_forward = _store(settings, lambda: pm.retire_signing_key(args.kid))
         print(f"signing key {args.kid} retired")
+        if brought_forward:
+            print(f"signing key {brought_forward} signs from now on (it was waiting for its activation)")
+        elif not _store(settings, _signing_now):
+            print("no key signs now: no token can be issued until `unigate signing-keys rotate`")
     return 0
+
+
+async def _signing_now() -> bool:
+    from gateway.store import policy_manage as pm
+
+    return any(row["retired_at"] is None for row in await pm.list_signing_keys())
 
 
 def cmd_apis(args: argparse.Namespace, settings: Settings) -> int:

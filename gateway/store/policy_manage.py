@@ -372,16 +372,35 @@ async def ensure_signing_key(vault: Vault) -> None:
         await bump_version()
 
 
-async def retire_signing_key(kid: str) -> None:
-    """Stop publishing and accepting a key now (a leaked key): tokens it signed stop working."""
+async def retire_signing_key(kid: str) -> str | None:
+    """Stop publishing and accepting a key now (a leaked key): tokens it signed stop working.
+
+    If that leaves no key signing while a newer one waits for its activation (`rotate` then `retire`,
+    the way to replace a leaked key), the newer one signs at once: waiting would leave the token
+    endpoint unable to sign, and the wait only protects verifiers from a key they have not seen, which
+    matters less than a leaked key. Returns the kid brought forward, if any.
+    """
+    now = datetime.now(UTC)
     updated = (
-        await SigningKey.update({SigningKey.retired_at: datetime.now(UTC)})
+        await SigningKey.update({SigningKey.retired_at: now})
         .where((SigningKey.kid == kid) & SigningKey.retired_at.is_null())
         .returning(SigningKey.id)
     )
     if not updated:
         raise NotFound(f"no published signing key {kid!r}")
+    live = SigningKey.retired_at.is_null()
+    waiting = None
+    if not await SigningKey.exists().where(live & (SigningKey.activates_at <= now)):
+        waiting = (
+            await SigningKey.select(SigningKey.id, SigningKey.kid)
+            .where(live)
+            .order_by(SigningKey.activates_at)
+            .first()
+        )
+        if waiting is not None:
+            await SigningKey.update({SigningKey.activates_at: now}).where(SigningKey.id == waiting["id"])
     await bump_version()
+    return str(waiting["kid"]) if waiting is not None else None
 
 
 async def list_signing_keys() -> list[dict[str, Any]]:

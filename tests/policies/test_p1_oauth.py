@@ -273,3 +273,37 @@ async def test_a_rotated_secret_overlaps_then_only_the_new_one_works(gateway: Ga
 
         await until(old_secrets_refused, what="the rotation without overlap")
         assert (await token_for(http, client_id, final.client_secret)).status_code == 200
+
+
+async def test_a_leaked_key_replaced_by_rotate_then_retire_leaves_tokens_being_issued(
+    gateway: Gateway, vault: Vault
+) -> None:
+    client_id, secret, _ = await new_client(vault, ["stockouts:read"])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        leaked = (await token_for(http, client_id, secret)).json()["access_token"]
+        # The documented way: publish a new key (it would sign in 60 s), then withdraw the old ones now.
+        new_kid = await policy_manage.rotate_signing_key(
+            vault, token_ttl=timedelta(seconds=gateway.settings.token_ttl_seconds)
+        )
+        for key in await policy_manage.list_signing_keys():
+            if key["retired_at"] is None and key["kid"] != new_kid:
+                await policy_manage.retire_signing_key(key["kid"])
+
+        async def old_token_refused() -> bool:
+            answer = await http.get(
+                "/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {leaked}"}
+            )
+            return answer.status_code == 401
+
+        await until(old_token_refused, what="the retirement")
+        answer = await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+        assert answer.status_code == 200, answer.text
+        assert claims_of(answer.json()["access_token"])[0]["kid"] == new_kid
+        works = await http.get(
+            "/v1/stockouts",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {answer.json()['access_token']}"},
+        )
+        assert works.status_code == 200
