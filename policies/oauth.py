@@ -83,8 +83,9 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        requested = scope_to_list(scope) if scope else sorted(self.entry.scopes)
-        return " ".join(item for item in requested if item in self.entry.scopes)
+        # No scope, or only spaces: every scope of the client. Each scope once, in the order asked.
+        requested = scope_to_list(scope) if scope and scope.strip() else sorted(self.entry.scopes)
+        return " ".join(item for item in dict.fromkeys(requested) if item in self.entry.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return False
@@ -110,8 +111,14 @@ class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def validate_requested_scope(self) -> None:
-        super().validate_requested_scope()
         requested = set(scope_to_list(self.request.payload.scope) or [])
+        unknown = sorted(requested - SCOPES)
+        if unknown:
+            # authlib's own refusal names neither the scope nor the rule (space-separated, RFC 6749 3.3).
+            raise InvalidScopeError(
+                f"unknown scope {', '.join(map(repr, unknown))}: scopes are separated by spaces; "
+                f"known: {', '.join(sorted(SCOPES))}"
+            )
         if not requested <= self.request.client.entry.scopes:
             extra = ", ".join(sorted(requested - self.request.client.entry.scopes))
             raise InvalidScopeError(f"the client may not request: {extra}")
@@ -273,6 +280,8 @@ class TokenVerifier:
                 now=int(now),
                 leeway=CLOCK_LEEWAY_SECONDS,
                 iss={"essential": True, "value": self.issuer},
+                # Our tokens carry no audience; one that names an audience must name us (RFC 7519 4.1.3).
+                aud={"essential": False, "values": [self.issuer]},
                 sub={"essential": True},
                 exp={"essential": True},
             ).validate(decoded.claims)

@@ -4,6 +4,8 @@ rotation of signing keys without refusing a valid token, and revocation."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from datetime import timedelta
@@ -107,6 +109,27 @@ async def test_client_secret_post_works_and_a_narrower_scope_can_be_asked(
         assert answer.status_code == 200, answer.text
         assert answer.json()["scope"] == "orders:read"
         bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        # Scope strings as clients send them: extra spaces and repeats ask for the same; only spaces, for all.
+        for asked, granted in {
+            "  orders:read   stockouts:read ": "orders:read stockouts:read",
+            "orders:read orders:read": "orders:read",
+            " ": "orders:read stockouts:read",
+        }.items():
+            given = await http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials", "scope": asked},
+                auth=(client_id, secret),
+            )
+            assert given.json()["scope"] == granted, asked
+            assert claims_of(given.json()["access_token"])[1]["scope"] == granted, asked
+        comma = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "orders:read,stockouts:read"},
+            auth=(client_id, secret),
+        )
+        assert comma.json()["code"] == "invalid_scope"
+        assert "'orders:read,stockouts:read'" in comma.json()["detail"]
+        assert "separated by spaces" in comma.json()["detail"]
         assert (await http.get("/v1/stockouts", params={"limit": 1}, headers=bearer)).json()["code"] == (
             "insufficient_scope"
         )
@@ -176,11 +199,26 @@ async def test_an_expired_or_wrongly_signed_token_is_refused(gateway: Gateway, v
                 s,
             ]
         )
+        key = RSAKey.import_key(signer.private_jwk)
+        # Signed with the real key, but for another audience, or not valid for an hour yet.
+        elsewhere = jwt.encode(header, {**claims, "aud": ["https://other.example"]}, key)
+        early = jwt.encode(header, {**claims, "nbf": now + 3600}, key)
+        b64 = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")  # noqa: E731
+        unsigned = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{good.split('.')[1]}."
+        # HS256 "signed" with the published public key as the shared secret.
+        public = RSAKey.import_key(signer.public_jwk).as_pem(private=False)
+        confused_head = f"{b64({'alg': 'HS256', 'kid': header['kid']})}.{good.split('.')[1]}"
+        mac = hmac.new(public, confused_head.encode(), hashlib.sha256).digest()
+        confused = f"{confused_head}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
         for name, token in {
             "expired": expired,
             "forged": forged,
             "edited": edited,
             "garbage": "eyJ.x.y",
+            "another audience": elsewhere,
+            "not yet valid": early,
+            "alg none": unsigned,
+            "HS256 with the public key": confused,
         }.items():
             answer = await http.get(
                 "/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"}
@@ -195,9 +233,13 @@ async def test_an_expired_or_wrongly_signed_token_is_refused(gateway: Gateway, v
                 )
             ).json()["detail"]
         )
-        assert (
-            await http.get("/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {good}"})
-        ).status_code == 200
+        ours = jwt.encode(header, {**claims, "aud": gateway.settings.token_issuer}, key)
+        for token in (good, ours):
+            assert (
+                await http.get(
+                    "/v1/stockouts", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"}
+                )
+            ).status_code == 200
 
 
 async def test_rotating_the_signing_key_refuses_no_valid_token(gateway: Gateway, vault: Vault) -> None:
