@@ -225,10 +225,29 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         if status == 200:
             return body  # type: ignore[no-any-return]
         error = _ERRORS.get(body.get("error"), OAuthError)
-        problem = error(body.get("error_description") or body.get("error", "the token request was refused"))
+        problem = error(_description(body, form))
         if status != problem.status and error is OAuthError:
             problem.status = status  # type: ignore[misc]
         raise problem
+
+
+def _description(body: Mapping[str, Any], form: Mapping[str, str]) -> str:
+    """What to tell the client: authlib's words name Python lists, or only repeat the error code."""
+    code = str(body.get("error") or "")
+    if code == "invalid_client":
+        return (
+            "the client id or secret is wrong, or the client is revoked or its application suspended; "
+            "send them with HTTP Basic, or as client_id and client_secret in the form body (never in the URL)"
+        )
+    if code == "unsupported_grant_type":
+        grant = form.get("grant_type")
+        if not grant:
+            return (
+                "grant_type is missing: send grant_type=client_credentials "
+                "in an application/x-www-form-urlencoded body"
+            )
+        return f"grant_type {grant!r} is not supported: this gateway issues client_credentials tokens only"
+    return str(body.get("error_description") or code or "the token request was refused")
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,7 @@ async def test_the_token_endpoint_refuses_in_oauth2_terms(gateway: Gateway, vaul
                 "invalid_scope",
             ),
             "other grant": ({"grant_type": "password"}, (client_id, secret), 400, "unsupported_grant_type"),
+            "no grant": ({}, (client_id, secret), 400, "unsupported_grant_type"),
         }
         for case, (form, auth, status, code) in cases.items():
             answer = await http.post("/oauth/token", data=form, auth=auth)
@@ -173,6 +174,19 @@ async def test_the_token_endpoint_refuses_in_oauth2_terms(gateway: Gateway, vaul
             assert answer.headers["content-type"] == "application/problem+json", case
             assert problem["code"] == problem["error"] == code, case
             assert secret not in answer.text, case
+            assert "[" not in problem["detail"] and problem["detail"] != code, (case, problem["detail"])
+        # The secret in the URL (where logs and proxies keep it) is not read; the answer says where it goes.
+        in_url = await http.post(
+            "/oauth/token",
+            params={"client_id": client_id, "client_secret": secret},
+            data={"grant_type": "client_credentials"},
+        )
+        assert (in_url.status_code, in_url.json()["code"]) == (401, "invalid_client")
+        assert "never in the URL" in in_url.json()["detail"]
+        missing = await http.post(
+            "/oauth/token", json={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+        assert "grant_type is missing" in missing.json()["detail"]
 
 
 async def test_an_expired_or_wrongly_signed_token_is_refused(gateway: Gateway, vault: Vault) -> None:
