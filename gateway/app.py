@@ -260,6 +260,12 @@ def create_app(settings: Settings) -> Litestar:
         components=Components(
             security_schemes={
                 "apiKey": SecurityScheme(type="http", scheme="bearer", description="ug_… API key"),
+                "apiKeyHeader": SecurityScheme(
+                    type="apiKey",
+                    security_scheme_in="header",
+                    name="X-API-Key",
+                    description="the same ug_… API key, in the X-API-Key header",
+                ),
                 "oauth2": SecurityScheme(
                     type="oauth2",
                     description="OAuth2 client credentials: a short-lived JWT from /oauth/token",
@@ -280,7 +286,8 @@ def create_app(settings: Settings) -> Litestar:
                 ),
             }
         ),
-        security=[{"apiKey": []}, {"oauth2": []}],
+        # No default: each operation says how it is called (the /v1 ones in gateway/unified/routes.py), so
+        # /healthz, /oauth/token and the like are not shown as needing an API key.
     )
     return Litestar(
         route_handlers=[

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 
+from gateway.errors import (
+    CircuitOpen,
+    Conflict,
+    IdempotencyConflict,
+    InsufficientScope,
+    InvalidParameter,
+    IpForbidden,
+    NotFound,
+    NotInPlan,
+    NotSubscribed,
+    Overloaded,
+    PayloadTooLarge,
+    QuotaExceeded,
+    RateLimited,
+    Unauthorized,
+    UnigateError,
+    UnsupportedOperation,
+    UpstreamBusy,
+    UpstreamError,
+    UpstreamTimeout,
+    VendorError,
+    VendorNotFound,
+    problem_json,
+)
 from gateway.unified.models import Problem
 
 RECEIVER = {
@@ -164,85 +190,188 @@ TRACKING = {
 }
 
 
-def _problem(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": f"https://unigate.dev/problems/{code.replace('_', '-')}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **extra,
-        "request_id": "5f1c2d0e8a4b4f0c9d7e6a5b4c3d2e1f",
-    }
+REQUEST_ID = "5f1c2d0e8a4b4f0c9d7e6a5b4c3d2e1f"
 
 
-PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
-    409: (
-        "The first request with this Idempotency-Key is still running",
-        _problem(409, "conflict", "Conflict", "a request with this Idempotency-Key is still being processed"),
-    ),
+def _answer(error: UnigateError) -> dict[str, Any]:
+    """The body the gateway sends for `error`: built by the same code, so an example cannot drift from it."""
+    return msgspec.json.decode(problem_json(error, REQUEST_ID))
+
+
+_WDT = {"system": "wangdiantong", "connection": "wdt-demo"}
+# Per status: what the response means, and an example of every problem `code` an operation may answer
+# with it. Headers the problem carries besides X-Request-ID (Retry-After, WWW-Authenticate) are in HEADERS.
+PROBLEMS: dict[int, tuple[str, list[UnigateError]]] = {
     400: (
-        "A bad input; `field` names it",
-        _problem(
-            400, "invalid_parameter", "Invalid parameter", "limit: Expected `int` <= 100", field="limit"
-        ),
+        "A bad input; `field` names it (a query or path parameter, a header such as `X-Connection`, or the "
+        "body's field as a dotted path)",
+        [
+            InvalidParameter("limit", "limit: Expected `int` <= 100"),
+            InvalidParameter("X-Connection", "there is no connection named 'wdt-mian'"),
+        ],
     ),
     401: (
-        "Missing, unknown, expired or revoked key",
-        _problem(401, "unauthorized", "Unauthorized", "the API key is unknown or has been revoked"),
+        "Missing, unknown, expired or revoked key or token; suspended application",
+        [Unauthorized("the API key is unknown or has been revoked")],
+    ),
+    403: (
+        "The policies refuse the call: no active subscription to this API, an operation the plan leaves "
+        "out, a token without the scope, or an address the application's IP rules deny (docs/policies.md)",
+        [
+            NotSubscribed("demo-app is not subscribed to the stockouts API"),
+            NotInPlan("the plan 'basic' does not include orders:write"),
+            InsufficientScope(
+                "this call needs the scope 'orders:write'; the token has not got it", scope="orders:write"
+            ),
+            IpForbidden("calls from 203.0.113.7 are denied for this application"),
+        ],
     ),
     404: (
         "Unknown object",
-        _problem(404, "not_found", "Not found", "no stockout 'CK000' in connection 'wdt-demo'"),
+        [
+            NotFound("no stockout 'CK000' in connection 'wdt-demo'"),
+            VendorNotFound(system="kuaidi100", vendor_code="500", message="查询无结果，请隔段时间再查"),
+        ],
+    ),
+    409: (
+        "The first request with this Idempotency-Key is still running",
+        [Conflict("a request with this Idempotency-Key is still being processed; retry shortly")],
+    ),
+    413: (
+        "The body is larger than the API accepts (`UNIGATE_MAX_BODY_BYTES`, or the API's own cap)",
+        [PayloadTooLarge("the body is 2097152 bytes; the orders API accepts at most 1048576")],
     ),
     422: (
         "Idempotency-Key reused with another body",
-        _problem(
-            422,
-            "idempotency_key_reused",
-            "Idempotency key reused with a different request",
-            "this Idempotency-Key was used with a different request body; use a new key for a new request",
-            field="Idempotency-Key",
-        ),
+        [
+            IdempotencyConflict(
+                "this Idempotency-Key was used with a different request body; "
+                "use a new key for a new request",
+                field="Idempotency-Key",
+            )
+        ],
+    ),
+    429: (
+        "A rate limit or quota of the plan is used up; `Retry-After` says when to call again",
+        [
+            RateLimited("the limit of 20 calls per second is reached; retry after 1 s", retry_after=1),
+            QuotaExceeded(
+                "the limit of 50000 calls per day is reached; retry after 21134 s", retry_after=21134
+            ),
+        ],
     ),
     501: (
         "The connection's system cannot do this",
-        _problem(
-            501,
-            "unsupported_operation",
-            "Operation not supported by this connection",
-            "connection 'wdt-demo' (wangdiantong) does not support express tracking",
-        ),
+        [
+            UnsupportedOperation(
+                "connection 'wdt-demo' (wangdiantong) does not support express tracking",
+                connection="wdt-demo",
+            )
+        ],
     ),
     502: (
-        "The backend refused, or is unreachable (`upstream_unavailable`)",
-        _problem(
-            502,
-            "vendor_error",
-            "The backend system refused the request",
-            "wangdiantong answered 1040: 签名错误",
-            vendor={"system": "wangdiantong", "code": "1040", "message": "签名错误"},
-        ),
+        "The backend refused (`vendor_error`, with the vendor's own code), or is unreachable or answered "
+        "garbage (`upstream_unavailable`)",
+        [
+            VendorError(system="wangdiantong", vendor_code="1040", message="签名错误"),
+            UpstreamError("wangdiantong is unreachable: ConnectionRefusedError", **_WDT),
+        ],
+    ),
+    503: (
+        "This node is at capacity (`overloaded`), the connection's circuit breaker is open "
+        "(`upstream_unavailable`) or the backend's own call cap is used up (`upstream_busy`); "
+        "`Retry-After` says when to call again",
+        [
+            Overloaded(
+                "the gateway is at capacity (256 requests in flight): no room for it within the wait bound; "
+                "retry after the time in Retry-After",
+                retry_after=2,
+            ),
+            CircuitOpen(
+                "wdt-demo is failing; calls are paused (circuit breaker open)", retry_after=30, **_WDT
+            ),
+            UpstreamBusy("wdt-demo is at its cap of 5 calls a second", retry_after=1, **_WDT),
+        ],
     ),
     504: (
         "The backend did not answer in time",
-        _problem(504, "upstream_timeout", "Upstream timed out", "wangdiantong did not answer in time"),
+        [UpstreamTimeout("wangdiantong did not answer in time (10s)", **_WDT)],
     ),
+}
+# What every /v1 operation may answer, whatever it does: the policy chain's refusals (docs/policies.md),
+# a bad X-Connection, a connection of a system that cannot do it, and a backend that fails.
+EVERY_V1 = (400, 401, 403, 429, 501, 502, 503, 504)
+
+
+def _header(description: str, kind: str = "string") -> OpenAPIHeader:
+    return OpenAPIHeader(schema=Schema(type=OpenAPIType(kind)), description=description)
+
+
+REQUEST_ID_HEADER = _header("The request's id: yours if you sent `X-Request-ID`, else a new one")
+HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
+    "2xx": {
+        "X-Request-ID": REQUEST_ID_HEADER,
+        "RateLimit-Limit": _header("The tightest limit or quota of the plan for this call", "integer"),
+        "RateLimit-Remaining": _header("What is left of it after this call", "integer"),
+        "RateLimit-Reset": _header("Seconds until it has room again", "integer"),
+    },
+    "401": {"WWW-Authenticate": _header('`Bearer realm="unigate"`')},
+    "429": {"Retry-After": _header("Seconds to wait before calling again", "integer")},
+    "503": {"Retry-After": _header("Seconds to wait before calling again", "integer")},
 }
 
 
+@dataclass
+class V1Operation(Operation):
+    """A /v1 operation with the headers its answers carry (Litestar's ResponseSpec cannot say them)."""
+
+    def __post_init__(self) -> None:
+        for status, response in (self.responses or {}).items():
+            if not isinstance(response, OpenAPIResponse):
+                continue
+            headers = dict(response.headers or {})
+            headers.setdefault("X-Request-ID", REQUEST_ID_HEADER)
+            headers.update(HEADERS.get("2xx" if status.startswith("2") else status, {}))
+            if status == "201" and self.request_body is not None:
+                headers["Idempotent-Replayed"] = _header(
+                    "`true`: the stored answer to an earlier request with the same Idempotency-Key"
+                )
+            response.headers = headers
+
+
+@dataclass
+class AsAnswered(Example):
+    """An example whose value is shown as the gateway sends it: Litestar drops every null from an example,
+    which would hide `"next_cursor": null` and `"remote_data": null` from the answers they are part of."""
+
+    def to_schema(self) -> dict[str, Any]:
+        return {**super().to_schema(), "value": self.value}
+
+
+def _summary(error: UnigateError) -> str:
+    field = error.extra.get("field")
+    return f"{error.code} ({field})" if field else error.code
+
+
 def responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """The problem responses an operation documents, each with its example."""
+    """The problem responses an operation documents, each with an example of every code it may carry."""
     return {
         status: ResponseSpec(
             data_container=Problem,
             description=PROBLEMS[status][0],
             media_type="application/problem+json",
             generate_examples=False,
-            examples=[Example(summary=PROBLEMS[status][1]["code"], value=PROBLEMS[status][1])],
+            examples=[
+                AsAnswered(summary=_summary(error), value=_answer(error)) for error in PROBLEMS[status][1]
+            ],
         )
-        for status in statuses
+        for status in sorted({*statuses})
     }
+
+
+def security(scope: str) -> list[dict[str, list[str]]]:
+    """A /v1 operation's ways in: an API key (either header) or an OAuth2 token carrying `scope`."""
+    return [{"apiKey": []}, {"apiKeyHeader": []}, {"oauth2": [scope]}]
 
 
 def ok(
@@ -253,6 +382,6 @@ def ok(
             data_container=model,
             description=description,
             generate_examples=False,
-            examples=[Example(summary="example", value=example)],
+            examples=[AsAnswered(summary="example", value=example)],
         )
     }

@@ -254,3 +254,5 @@ class Problem(msgspec.Struct, kw_only=True):
     request_id: str | None = None
     field: str | None = None
     vendor: dict[str, str] | None = None
+    connection: str | None = None  # the connection a backend failure or an unsupported operation is about
+    required_scope: str | None = None  # insufficient_scope: the scope the call needs

@@ -17,7 +17,18 @@ from gateway.errors import InvalidParameter, NotFound
 from gateway.runtime import Runtime
 from gateway.store.snapshot import ConsumerEntry
 from gateway.unified import idempotency
-from gateway.unified.examples import NEW_ORDER, ORDER, ORDER_PUSHED, STOCKOUT, TRACKING, ok, responses
+from gateway.unified.examples import (
+    EVERY_V1,
+    NEW_ORDER,
+    ORDER,
+    ORDER_PUSHED,
+    STOCKOUT,
+    TRACKING,
+    V1Operation,
+    ok,
+    responses,
+    security,
+)
 from gateway.unified.models import (
     NewOrder,
     Order,
@@ -61,6 +72,21 @@ Since = Annotated[
     ),
 ]
 Shop = Annotated[str | None, Parameter(description="Shop code in the backend", required=False)]
+# The statuses a list can filter on: those a backend can be asked for (Wangdiantong's stockout and trade
+# queries). A record may also be `unknown`, `partially_shipped` or `refunded`, but asking for one of those
+# is refused (400, `field: status`) by every backend, so the document does not offer them.
+STOCKOUT_FILTERS = ("approved", "shipped", "completed", "cancelled", "exception")
+ORDER_FILTERS = ("pending_payment", "partially_paid", "paid", "shipped", "completed", "cancelled")
+
+
+def _status_filter(kind: str, values: tuple[str, ...]) -> Any:
+    return Parameter(
+        description=f"Only {kind} in this normalized status",
+        required=False,
+        schema_extra={"enum": [*values, None]},
+    )
+
+
 Warehouse = Annotated[str | None, Parameter(description="Warehouse code in the backend", required=False)]
 
 
@@ -182,8 +208,10 @@ class StockoutController(Controller):
         "walks the backend's windows and pages. Follow `next_cursor` until it is null.",
         responses={
             **ok(StockoutPage, {"items": [STOCKOUT], "next_cursor": "eyJzdGFydCI6..."}),
-            **responses(400, 401, 502, 504),
+            **responses(*EVERY_V1),
         },
+        security=security("stockouts:read"),
+        operation_class=V1Operation,
     )
     async def list_stockouts(
         self,
@@ -191,7 +219,7 @@ class StockoutController(Controller):
         x_connection: Connection = None,
         updated_from: Since = None,
         updated_to: Since = None,
-        status: StockoutStatus | None = None,
+        status: Annotated[StockoutStatus | None, _status_filter("stockouts", STOCKOUT_FILTERS)] = None,
         shop: Shop = None,
         warehouse: Warehouse = None,
         limit: Limit = LIMIT_DEFAULT,
@@ -206,7 +234,9 @@ class StockoutController(Controller):
     @get(
         "/{stockout_no:str}",
         summary="Read one stockout",
-        responses={**ok(Stockout, STOCKOUT), **responses(400, 401, 404, 502, 504)},
+        responses={**ok(Stockout, STOCKOUT), **responses(*EVERY_V1, 404)},
+        security=security("stockouts:read"),
+        operation_class=V1Operation,
     )
     async def get_stockout(
         self,
@@ -222,7 +252,12 @@ class StockoutController(Controller):
     @get(
         "/{stockout_no:str}/tracking",
         summary="Express tracking of a stockout's parcel",
-        responses={**ok(Tracking, TRACKING), **responses(400, 401, 404, 501, 502, 504)},
+        description="Reads the stockout (`X-Connection`), then tracks its parcel through the tracking "
+        "connection: `X-Tracking-Connection`, else the application's default for `logistics`. A stockout "
+        "without a tracking number yet, or shipped with a carrier kuaidi100 does not know, is a 404.",
+        responses={**ok(Tracking, TRACKING), **responses(*EVERY_V1, 404)},
+        security=security("stockouts:read"),
+        operation_class=V1Operation,
     )
     async def stockout_tracking(
         self,
@@ -262,7 +297,9 @@ class OrderController(Controller):
         "/",
         summary="List orders",
         description="Orders modified in a time range (default: the last 24 hours). Follow `next_cursor`.",
-        responses={**ok(OrderPage, {"items": [ORDER], "next_cursor": None}), **responses(400, 401, 502, 504)},
+        responses={**ok(OrderPage, {"items": [ORDER], "next_cursor": None}), **responses(*EVERY_V1)},
+        security=security("orders:read"),
+        operation_class=V1Operation,
     )
     async def list_orders(
         self,
@@ -270,7 +307,7 @@ class OrderController(Controller):
         x_connection: Connection = None,
         updated_from: Since = None,
         updated_to: Since = None,
-        status: OrderStatus | None = None,
+        status: Annotated[OrderStatus | None, _status_filter("orders", ORDER_FILTERS)] = None,
         shop: Shop = None,
         warehouse: Warehouse = None,
         limit: Limit = LIMIT_DEFAULT,
@@ -285,7 +322,9 @@ class OrderController(Controller):
     @get(
         "/{order_no:str}",
         summary="Read one order",
-        responses={**ok(Order, ORDER), **responses(400, 401, 404, 502, 504)},
+        responses={**ok(Order, ORDER), **responses(*EVERY_V1, 404)},
+        security=security("orders:read"),
+        operation_class=V1Operation,
     )
     async def get_order(
         self,
@@ -306,8 +345,10 @@ class OrderController(Controller):
         status_code=201,
         responses={
             **ok(OrderPushed, ORDER_PUSHED, 201, "Pushed"),
-            **responses(400, 401, 409, 422, 501, 502, 504),
+            **responses(*EVERY_V1, 409, 413, 422),
         },
+        security=security("orders:write"),
+        operation_class=V1Operation,
     )
     async def create_order(
         self,
@@ -341,7 +382,9 @@ class LogisticsController(Controller):
     @get(
         "/tracking",
         summary="Express tracking of a parcel",
-        responses={**ok(Tracking, TRACKING), **responses(400, 401, 404, 501, 502, 504)},
+        responses={**ok(Tracking, TRACKING), **responses(*EVERY_V1, 404)},
+        security=security("logistics:read"),
+        operation_class=V1Operation,
     )
     async def tracking(
         self,
