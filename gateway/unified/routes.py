@@ -356,7 +356,15 @@ class OrderController(Controller):
         data: Annotated[NewOrder, Body(examples=[Example(summary="a paid order", value=NEW_ORDER)])],
         x_connection: Connection = None,
         idempotency_key: Annotated[
-            str | None, Parameter(header="Idempotency-Key", required=False, description="Makes retries safe")
+            str | None,
+            Parameter(
+                header="Idempotency-Key",
+                required=False,
+                description="Makes retries safe: the same key (per application and connection) with the same "
+                "body replays the first answer",
+                # Documented only: gateway.unified.idempotency checks it, with its own message.
+                schema_extra={"minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
+            ),
         ] = None,
     ) -> Response[OrderPushed]:
         consumer = _consumer(request)

@@ -241,3 +241,25 @@ async def test_the_documented_success_examples_have_the_fields_of_real_answers(
         for header in ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
             assert header.lower() in answer.headers, (path, header)
             assert header in documented["headers"], (path, header)
+
+
+async def test_the_documented_idempotency_key_length_is_the_one_enforced(
+    client: httpx.AsyncClient, anonymous: httpx.Client
+) -> None:
+    spec = _spec(anonymous)
+    header = next(
+        p for p in spec["paths"]["/v1/orders"]["post"]["parameters"] if p["name"] == "Idempotency-Key"
+    )
+    longest = header["schema"]["maxLength"]
+    order = {**NEW_ORDER, "platform_order_id": f"T{uuid.uuid4().hex[:20]}"}
+    key = uuid.uuid4().hex * (longest // 32 + 2)
+    too_long = await client.post(
+        "/v1/orders",
+        json=order,
+        headers={"Idempotency-Key": key[: longest + 1], "X-Connection": "wdt-target"},
+    )
+    assert too_long.status_code == 400 and too_long.json()["field"] == "Idempotency-Key"
+    taken = await client.post(
+        "/v1/orders", json=order, headers={"Idempotency-Key": key[:longest], "X-Connection": "wdt-target"}
+    )
+    assert taken.status_code == 201, taken.text
