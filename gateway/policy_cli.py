@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,14 @@ NONE = "none"  # given for a limit: remove it (argparse's None means "not given"
 def _limit(text: str) -> int | str:
     """A count, or `none` to remove that limit."""
     return NONE if text.lower() == NONE else int(text)
+
+
+def seconds(text: str) -> float:
+    """A number of seconds, >= 0 (argparse turns the ValueError into a usage error naming the option)."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
 
 
 def _value(given: Any) -> Any:
@@ -111,14 +120,19 @@ def add_commands(sub: Any) -> None:
     actions.add_parser("list").add_argument("--consumer")
     rotate = actions.add_parser("rotate", help="a new secret; the old one works for --overlap seconds")
     rotate.add_argument("client_id")
-    rotate.add_argument("--overlap", type=float, default=0.0)
+    rotate.add_argument("--overlap", type=seconds, default=0.0, metavar="SECONDS")
     actions.add_parser("revoke", help="no new tokens, and issued ones stop working").add_argument("client_id")
     clients.set_defaults(func=cmd_oauth_clients)
 
     keys = sub.add_parser("signing-keys", help="the keys that sign access tokens (JWKS)")
     actions = keys.add_subparsers(dest="action", required=True)
     rotate = actions.add_parser("rotate", help="publish a new key; it signs after --activate-in seconds")
-    rotate.add_argument("--activate-in", type=float, help="default 60: the JWKS document's cache lifetime")
+    rotate.add_argument(
+        "--activate-in",
+        type=seconds,
+        metavar="SECONDS",
+        help="default 60: the JWKS document's cache lifetime",
+    )
     actions.add_parser("list")
     actions.add_parser("retire", help="stop publishing and accepting a key now").add_argument("kid")
     keys.set_defaults(func=cmd_signing_keys)

@@ -33,6 +33,9 @@ CLIENT_PREFIX = "ugc_"
 # A new signing key is published this long before it signs: every node has reloaded by then, and so
 # has any verifier that caches /.well-known/jwks.json for its max-age (60 s).
 KEY_ACTIVATION_DELAY = timedelta(seconds=60)
+# The longest an old client secret may keep working after a rotation, and a new key may wait to sign.
+MAX_SECRET_OVERLAP = timedelta(days=30)
+MAX_ACTIVATION_DELAY = timedelta(days=1)
 
 
 # -- plans -------------------------------------------------------------------------------------
@@ -287,6 +290,7 @@ async def create_oauth_client(
 
 async def rotate_oauth_client_secret(client_id: str, overlap: timedelta = timedelta(0)) -> IssuedClient:
     """A new secret; the old one keeps working for `overlap` (0: stops at once)."""
+    _check_span("overlap", overlap, MAX_SECRET_OVERLAP)
     row = await _live_client(client_id)
     secret = secrets.token_urlsafe(32)
     await OAuthClient.update(
@@ -350,6 +354,7 @@ async def rotate_signing_key(
 
     A key is retired once the key after it has been signing for longer than a token lives.
     """
+    _check_span("activate_in", activate_in, MAX_ACTIVATION_DELAY)
     now = datetime.now(UTC)
     live = (
         await SigningKey.select(SigningKey.id, SigningKey.activates_at)
@@ -455,6 +460,15 @@ async def list_api_policies() -> list[dict[str, Any]]:
     for row in rows:
         row["cors"] = _json(row["cors"])
     return list(rows)
+
+
+def _check_span(field: str, span: timedelta, longest: timedelta) -> None:
+    if not timedelta(0) <= span <= longest:
+        raise InvalidParameter(
+            field,
+            f"{field}: must be between 0 and {longest.total_seconds():.0f} seconds, "
+            f"not {span.total_seconds():g}",
+        )
 
 
 def _json(value: Any) -> Any:

@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from gateway.settings import Settings
 from gateway.store import manage
+from tests.conftest import Gateway
 from tests.conftest import unigate as run_unigate
 from tests.policies.p1_support import DEFAULTS, unique
+
+
+@pytest.fixture(autouse=True)
+def connections(gateway: Gateway) -> None:
+    """The applications made here default to the session's connections (wdt-demo, ...), which the
+    gateway fixture creates: run alone, this module would find none."""
 
 
 def unigate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -83,3 +92,26 @@ async def test_clearing_rules_and_giving_new_ones_in_one_command_keeps_the_new_o
     bad = unigate(env, "consumer-rules", "set", app, "--clear-ip-rules", "--deny-ip", "999.1.1.1/8")
     assert bad.returncode == 2 and "field: ip_deny[0]" in bad.stderr
     assert json.loads(unigate(env, "consumer-rules", "show", app).stdout)["ip_allow"] == ["10.0.0.0/8"]
+
+
+async def test_odd_durations_are_refused_with_a_message_not_a_traceback(
+    store: tuple[Settings, dict[str, str]],
+) -> None:
+    _, env = store
+    for args, says in (
+        (
+            ("oauth-clients", "rotate", "ugc_any", "--overlap", "nan"),
+            "argument --overlap: invalid seconds value",
+        ),
+        (
+            ("oauth-clients", "rotate", "ugc_any", "--overlap", "-5"),
+            "argument --overlap: invalid seconds value",
+        ),
+        (("oauth-clients", "rotate", "ugc_any", "--overlap", "1e12"), "field: overlap"),
+        (("signing-keys", "rotate", "--activate-in", "inf"), "argument --activate-in: invalid seconds value"),
+        (("signing-keys", "rotate", "--activate-in", "1e9"), "field: activate_in"),
+    ):
+        refused = unigate(env, *args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert says in refused.stderr, (args, refused.stderr)
+        assert "Traceback" not in refused.stderr, args
