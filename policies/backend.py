@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -14,9 +15,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
 import msgspec
+from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.errors import CircuitOpen, InvalidParameter, UpstreamBusy
+
+log = logging.getLogger("unigate.upstream")
 
 # A call takes a few milliseconds, varying, to reach the backend after its slot: widening the cap's window
 # by this much keeps a backend capped at N calls a second from ever seeing N + 1 in one of its seconds.
@@ -173,7 +177,11 @@ return 1
 
 
 class RedisCaps:
-    """Caps held across every node sharing one Redis; Redis's clock orders the calls of all nodes."""
+    """Caps held across every node sharing one Redis; Redis's clock orders the calls of all nodes.
+
+    While Redis cannot be reached, each node holds the caps alone (`LocalCaps`), as the rate limits do,
+    rather than failing every call to a capped backend; across the nodes again once Redis answers.
+    """
 
     PREFIX = "unigate:backend:"
 
@@ -181,23 +189,56 @@ class RedisCaps:
         self.redis = redis
         self._reserve = redis.register_script(_RESERVE)
         self._try_slot = redis.register_script(_TRY_SLOT)
+        self.local = LocalCaps()
+        self.degraded = False
+        self._local_holders: set[str] = set()  # slots taken in this process while Redis was away
 
     async def reserve_call(self, key: str, limit: int, window: float, max_wait: float) -> float:
-        ok, wait_ms = await self._reserve(
-            keys=[f"{self.PREFIX}{key}:calls"],
-            args=[limit, round(window * 1000), round(max_wait * 1000), uuid.uuid4().hex],
-        )
+        try:
+            ok, wait_ms = await self._reserve(
+                keys=[f"{self.PREFIX}{key}:calls"],
+                args=[limit, round(window * 1000), round(max_wait * 1000), uuid.uuid4().hex],
+            )
+        except RedisError:
+            self._lost()
+            return await self.local.reserve_call(key, limit, window, max_wait)
+        self._found()
         wait = int(wait_ms) / 1000
         return wait if int(ok) else -max(wait, 0.001)
 
     async def try_slot(self, key: str, limit: int, holder: str, lease: float) -> bool:
-        got = await self._try_slot(
-            keys=[f"{self.PREFIX}{key}:slots"], args=[limit, round(lease * 1000), holder]
-        )
+        try:
+            got = await self._try_slot(
+                keys=[f"{self.PREFIX}{key}:slots"], args=[limit, round(lease * 1000), holder]
+            )
+        except RedisError:
+            self._lost()
+            taken = await self.local.try_slot(key, limit, holder, lease)
+            if taken:
+                self._local_holders.add(holder)
+            return taken
+        self._found()
         return bool(int(got))
 
     async def release_slot(self, key: str, holder: str) -> None:
-        await self.redis.zrem(f"{self.PREFIX}{key}:slots", holder)
+        if holder in self._local_holders:
+            self._local_holders.discard(holder)
+            await self.local.release_slot(key, holder)
+            return
+        try:
+            await self.redis.zrem(f"{self.PREFIX}{key}:slots", holder)
+        except RedisError:
+            self._lost()  # the slot is a lease: it frees itself when the lease runs out
+
+    def _lost(self) -> None:
+        if not self.degraded:
+            self.degraded = True
+            log.warning("Redis unreachable: backend caps are held per node until it answers", exc_info=True)
+
+    def _found(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            log.warning("Redis answers again: backend caps are held across the nodes")
 
 
 @asynccontextmanager

@@ -6,6 +6,7 @@ the caller may read personal data, so one consumer never sees another's answer; 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -13,10 +14,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from cachetools import TLRUCache
+from redis.exceptions import RedisError
 
 from gateway import metrics
 from policies import pii
 from policies.chain import Context
+
+log = logging.getLogger("unigate.cache")
 
 
 class Entry(msgspec.Struct, array_like=True, frozen=True):
@@ -47,21 +51,44 @@ class LocalStore:
 
 
 class RedisStore:
-    """The cache every node shares; Redis expires the entries."""
+    """The cache every node shares; Redis expires the entries.
+
+    While Redis cannot be reached every lookup is a miss and nothing is kept: the answers come from the
+    backends, as with the cache off, instead of every cached API failing with the cache.
+    """
 
     PREFIX = "unigate:cache:"
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
+        self.degraded = False
 
     async def get(self, key: str) -> Entry | None:
-        raw = await self.redis.get(self.PREFIX + key)
+        try:
+            raw = await self.redis.get(self.PREFIX + key)
+        except RedisError:
+            self._lost()
+            return None
+        self._found()
         return msgspec.msgpack.decode(raw, type=Entry) if raw else None
 
     async def put(self, key: str, entry: Entry) -> None:
-        await self.redis.set(
-            self.PREFIX + key, msgspec.msgpack.encode(entry), px=max(1, round(entry.ttl * 1000))
-        )
+        try:
+            await self.redis.set(
+                self.PREFIX + key, msgspec.msgpack.encode(entry), px=max(1, round(entry.ttl * 1000))
+            )
+        except RedisError:
+            self._lost()
+
+    def _lost(self) -> None:
+        if not self.degraded:
+            self.degraded = True
+            log.warning("Redis unreachable: the response cache is bypassed until it answers", exc_info=True)
+
+    def _found(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            log.warning("Redis answers again: the response cache is back")
 
 
 def cache_key(ctx: Context) -> str:
