@@ -112,9 +112,19 @@ def effective_plan(snapshot: Snapshot, consumer_id: int, api: str) -> EffectiveP
     try:
         config = parse_plan(raw)
     except InvalidParameter as exc:
-        # Each part was valid when saved; only their combination can fail. Keep the plan as it is.
-        log.warning("consumer overrides ignored", extra={"consumer": consumer_id, "problem": exc.detail})
-        config = parse_plan(plan.config)
+        # Each part was valid when saved; only their combination breaks a rule meant for writing one plan
+        # (an override of 3 a minute under the plan's 5 a second). Every limit still holds together, the
+        # tightest winning, so all are applied: ignoring the override would quietly lift a restriction.
+        log.info(
+            "consumer overrides tighter than the plan", extra={"consumer": consumer_id, "note": exc.detail}
+        )
+        try:
+            config = parse(PlanConfig, raw, "config")
+        except InvalidParameter as broken:
+            log.warning(
+                "consumer overrides ignored", extra={"consumer": consumer_id, "problem": broken.detail}
+            )
+            config = parse_plan(plan.config)
     identifiers = (str(consumer_id), api)
     allowed = frozenset(
         f"{api}:{op}" for entry in config.apis for op in OPERATIONS if entry in (api, f"{api}:{op}")

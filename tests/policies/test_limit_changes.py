@@ -57,3 +57,19 @@ async def test_a_plan_changed_mid_month_keeps_the_month_used(gateway: Gateway) -
         await policy_manage.update_plan(plan, config={"quotas": {"per_month": 7}})
         await synced(gateway)
         assert [(await get(http)).status_code for _ in range(3)] == [200, 200, 429]
+
+
+async def test_an_override_tighter_than_the_plans_other_limit_is_applied_not_ignored(
+    gateway: Gateway,
+) -> None:
+    """3 a minute under a plan of 5 a second breaks the rule for writing one plan (per_minute >= per_second),
+    yet the admin's restriction must hold: the consumer gets 3 calls a minute, not the plan's 100."""
+    consumer, key, _ = await application(
+        {"rate_limits": {"per_second": 5, "per_minute": 100}}, apis=("stockouts",)
+    )
+    await policy_manage.set_consumer_policy(consumer, overrides={"rate_limits": {"per_minute": 3}})
+    await synced(gateway)
+    async with httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}) as http:
+        answers = [await get(http) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[3].json()["detail"].startswith("the limit of 3 calls per minute is reached")
