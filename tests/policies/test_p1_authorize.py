@@ -60,12 +60,12 @@ def test_the_effective_plan_lays_the_consumers_overrides_over_the_plan() -> None
     assert effective_plan(snapshot(config), 7, "stockouts") is None
 
 
-def test_an_override_that_breaks_a_rule_with_the_plan_is_ignored() -> None:
-    # per_minute 3 is valid alone, but less than the plan's 5 a second: the plan applies unchanged.
+def test_an_override_tighter_than_another_limit_of_the_plan_applies_with_it() -> None:
+    # per_minute 3 is valid alone, but less than the plan's 5 a second: both hold, 3 a minute winning.
     effective = effective_plan(
         snapshot({"rate_limits": {"per_second": 5}}, {"rate_limits": {"per_minute": 3}}), 7, "orders"
     )
-    assert effective is not None and [c.limit for c in effective.rate_checks] == [5]
+    assert effective is not None and [c.limit for c in effective.rate_checks] == [5, 3]
 
 
 def context(scope_needed: str, granted: frozenset[str] | None, snap: Snapshot) -> Context:
