@@ -38,13 +38,34 @@ def parse_networks(values: Iterable[str], field: str) -> list[str]:
 
 
 def _address(text: str) -> Address | None:
+    """An address as a peer or a forwarding hop gives it: bare, or with the port some load balancers add
+    (`203.0.113.9:51234`, `[2001:db8::1]:443`)."""
+    text = text.strip().strip('"')
+    address: Address | None
     try:
-        address = ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text)
     except ValueError:
+        address = _without_port(text)
+    if address is None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def _without_port(text: str) -> Address | None:
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not (rest[:1] == ":" and rest[1:].isdigit())):
+            return None
+    else:
+        host, colon, port = text.rpartition(":")
+        if not colon or not port.isdigit() or ":" in host:  # a bare IPv6 address parsed already
+            return None
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 class Proxies:
@@ -57,15 +78,17 @@ class Proxies:
         return address is not None and any(address in network for network in self.networks)
 
     def client(self, peer: str | None, forwarded_for: str | None) -> Address | None:
-        """The caller's address: the peer, or the last untrusted hop it forwarded for."""
+        """The caller's address: the peer, or the last untrusted hop it forwarded for; None when that hop
+        cannot be read (`unknown`, a name): skipping it would believe what the caller wrote further left."""
         address = _address(peer) if peer else None
         if not forwarded_for or not self.trusts(address):
             return address
-        hops = [hop for hop in (_address(part) for part in forwarded_for.split(",")) if hop is not None]
-        for hop in reversed(hops):
-            if not self.trusts(hop):
+        hops = [part for part in forwarded_for.split(",") if part.strip()]
+        for part in reversed(hops):
+            hop = _address(part)
+            if hop is None or not self.trusts(hop):
                 return hop
-        return hops[0] if hops else address
+        return _address(hops[0]) if hops else address
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from gateway.errors import Conflict, InvalidParameter
 from gateway.store import manage, policy_manage
 from gateway.store.tables import Consumer
 from tests.conftest import Gateway
+from tests.policies.backends import gateway_processes
 from tests.policies.p1_support import DEFAULTS, application, unique, until
 
 ORDER = {"shop": "S1", "order_no": "X1", "lines": []}  # refused by the handler, after every policy
@@ -251,3 +253,30 @@ async def test_bad_api_rules_are_refused_naming_the_field(gateway: Gateway) -> N
         with pytest.raises(InvalidParameter) as refused:
             await policy_manage.set_api_policy("orders", **kwargs)  # type: ignore[arg-type]
         assert refused.value.field == field
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_is_judged_as_the_proxy_wrote_it(
+    gateway: Gateway, store: tuple[object, dict[str, str]], tmp_path: Path
+) -> None:
+    """Load balancers that add the port (`203.0.113.9:51234`) or write `unknown` must not let a caller's
+    own, earlier entries in X-Forwarded-For decide."""
+    consumer, key, _ = await application(apis=("stockouts",))
+    await policy_manage.set_consumer_policy(consumer, ip_deny=["203.0.113.0/24", "2001:db8::/32"])
+    _, env = store
+    with gateway_processes(env, 1, tmp_path, UNIGATE_TRUSTED_PROXIES="127.0.0.1/32") as (url,):
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+            # Not subscribed to orders: an address let through gets not_subscribed, no backend call.
+            await settled(http, "GET", "/v1/orders", 403, params={"limit": 1})
+
+            async def code_for(forwarded: str) -> str:
+                answer = await http.get(
+                    "/v1/orders", params={"limit": 1}, headers={"X-Forwarded-For": forwarded}
+                )
+                return str(answer.json()["code"])
+
+            assert await code_for("203.0.113.9") == "ip_forbidden"
+            assert await code_for("198.51.100.7, 203.0.113.9:51234") == "ip_forbidden"
+            assert await code_for("198.51.100.7, [2001:db8::1]:443") == "ip_forbidden"
+            assert await code_for("198.51.100.7, unknown") == "ip_forbidden"
+            assert await code_for("203.0.113.9, 198.51.100.7") == "not_subscribed"  # the proxy saw .7
+            assert await code_for("198.51.100.7:40000") == "not_subscribed"
