@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -35,20 +36,15 @@ async def _status(run_id: int) -> str:
     return str(row["status"]) if row else ""
 
 
-async def test_a_worker_killed_mid_run_loses_nothing_and_pushes_nothing_twice(
-    flow_factory, redis_url, tmp_path
-):
-    flow = await flow_factory(400)
-    target = flow.sims.target
-    target.delay = 0.2  # each trade_push takes a while, so the kill lands while batches are in flight
-    run_id = await service.run_now(flow.name)
+def _worker_factory(flow: Any, redis_url: str, tmp_path: Path, **extra: str) -> Callable[[str], Any]:
+    """Starts `unigate worker` processes with short leases, so a killed one's batches are taken over fast."""
     env = {
         **flow.env,
         "REDIS_URL": redis_url,
         "UNIGATE_SCHEME_LEASE_SECONDS": "2",
         "UNIGATE_SCHEME_CLAIM_IDLE_SECONDS": "2",
         "UNIGATE_SCHEME_POLL_SECONDS": "0.1",
-        "UNIGATE_WORKER_CONCURRENCY": "3",
+        **extra,
     }
 
     def worker(log: str) -> Any:
@@ -59,6 +55,18 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_pushes_nothing_twice(
             log_path=tmp_path / log,
             ready_url=f"http://127.0.0.1:{port}/healthz",
         )
+
+    return worker
+
+
+async def test_a_worker_killed_mid_run_loses_nothing_and_pushes_nothing_twice(
+    flow_factory, redis_url, tmp_path
+):
+    flow = await flow_factory(400)
+    target = flow.sims.target
+    target.delay = 0.2  # each trade_push takes a while, so the kill lands while batches are in flight
+    run_id = await service.run_now(flow.name)
+    worker = _worker_factory(flow, redis_url, tmp_path, UNIGATE_WORKER_CONCURRENCY="3")
 
     with worker("first.log") as first:
         await _until(lambda: _pushed(target, 100), 60, "the first worker to push 100 trades")
@@ -155,22 +163,7 @@ async def test_a_run_keeps_the_definition_it_started_with_when_the_scheme_is_edi
     target.delay = 0.1
     scheme = await service.get_scheme(flow.name)
     run_id = await service.run_now(flow.name)
-    env = {
-        **flow.env,
-        "REDIS_URL": redis_url,
-        "UNIGATE_SCHEME_LEASE_SECONDS": "2",
-        "UNIGATE_SCHEME_CLAIM_IDLE_SECONDS": "2",
-        "UNIGATE_SCHEME_POLL_SECONDS": "0.1",
-    }
-
-    def worker(log: str) -> Any:
-        port = free_port()
-        return run_process(
-            [sys.executable, "-m", "gateway.cli", "worker", "--health-port", str(port)],
-            env=env,
-            log_path=tmp_path / log,
-            ready_url=f"http://127.0.0.1:{port}/healthz",
-        )
+    worker = _worker_factory(flow, redis_url, tmp_path)
 
     with worker("first.log") as first:
         await _until(lambda: _pushed(target, 30), 60, "the first worker to push 30 trades")
