@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -131,7 +132,8 @@ async def _until_known(gateway: Gateway, key: str) -> None:
     """Wait for the gateway to load the config that made `key` (its poll): a key it knows is not a 401.
     The call it takes is refused (the key's application is subscribed to nothing), so it counts no quota."""
     async with httpx.AsyncClient(base_url=gateway.url, headers={"X-API-Key": key}) as http:
-        for _ in range(100):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
             if (await http.get("/v1/stockouts", params={"limit": 1})).status_code != 401:
                 return
             await asyncio.sleep(0.05)
