@@ -56,13 +56,15 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
 
 
 def _problem(request: Request[Any, Any, Any], error: UnigateError) -> Response[bytes]:
-    if error.status >= 500:
-        log.warning("request failed", extra={"code": error.code, "detail": error.detail})
     headers = dict(error.headers)
     request_id = _request_id(request)
     if request_id is None:  # no route matched, so the policy chain never saw this request: the caller's
         # id is still theirs to quote (README: "yours, if you sent one").
         request_id = headers["X-Request-ID"] = request.headers.get("x-request-id") or uuid.uuid4().hex
+    if error.status >= 500:  # with the id the caller quotes to support
+        log.warning(
+            "request failed", extra={"code": error.code, "detail": error.detail, "request_id": request_id}
+        )
     return Response(
         problem_json(error, request_id), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
     )

@@ -172,7 +172,10 @@ class PolicyChain:
             # Past the policies (a handler answering without Litestar's error handlers, e.g. the fast
             # reads): log a failure as the app's handler does (gateway.logs masks personal data).
             if error.status >= 500:
-                app_log.warning("request failed", extra={"code": error.code, "detail": error.detail})
+                app_log.warning(
+                    "request failed",
+                    extra={"code": error.code, "detail": error.detail, "request_id": state.get("request_id")},
+                )
             raise
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIApp, send: Send) -> None:

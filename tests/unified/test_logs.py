@@ -36,7 +36,20 @@ async def test_failures_are_logged_without_secrets(client: httpx.AsyncClient, ga
     )
     assert response.status_code == 502
     lines = await _log_lines(gateway, "log-test-vendor")
-    assert any(line["status"] == 502 for line in lines)
+    assert any(line.get("status") == 502 for line in lines)  # the access line, beside the failure line
     text = gateway.log_path.read_text()
     assert "not-the-secret" not in text
     assert gateway.key not in text
+
+
+async def test_a_failure_is_logged_with_the_request_id_the_caller_quotes(
+    client: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    """Both ways a 5xx is answered (the fast list read, the handlers) say which request failed."""
+    for path, request_id in (("/v1/stockouts", "log-fail-fast"), ("/v1/stockouts/CK-1", "log-fail-handler")):
+        response = await client.get(path, headers={"X-Connection": "wdt-badsign", "X-Request-ID": request_id})
+        assert response.status_code == 502
+        lines = await _log_lines(gateway, request_id)
+        assert any(
+            line["message"] == "request failed" and line["code"] == "vendor_error" for line in lines
+        ), lines
