@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from gateway.connectors.simdata import generate_stockouts, parse_time
 from tests.conftest import SEED, Simulators
@@ -91,3 +92,18 @@ async def test_get_one_stockout_and_404_for_unknown(
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
     assert missing.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("vendor_status", ["5", "55", "95", "110"])
+async def test_a_stockout_is_found_by_number_whatever_its_status(
+    client: httpx.AsyncClient, simulators: Simulators, vendor_status: str
+) -> None:
+    """Asked without a status the vendor finds only shipped and finished stockouts; a cancelled or approved
+    one that the list shows must be found by its number too."""
+    seeded = next(s for s in _seeded(simulators) if s["status"] == vendor_status)
+    response = await client.get(f"/v1/stockouts/{seeded['stockout_no']}")
+    assert response.status_code == 200, response.text
+    assert (response.json()["stockout_no"], response.json()["remote_status"]) == (
+        seeded["stockout_no"],
+        vendor_status,
+    )

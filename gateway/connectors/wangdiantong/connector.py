@@ -368,11 +368,17 @@ class WangdiantongConnector(Connector):
         return await self._walk(TRADES, query, cursor, {})
 
     async def get_stockout(self, stockout_no: str, include_remote_data: bool) -> Record:
-        answer = await self.client.call(
-            STOCKOUTS.method,
-            {"stockout_no": stockout_no, "page_no": 0, "page_size": 1},
-            decoder=self._decoder(STOCKOUTS, include_remote_data),
-        )
+        # Without `status` the vendor finds only shipped and finished stockouts (protocols.md 1.4): an
+        # approved or cancelled one the list just showed is looked for pass by pass, as the list walks.
+        for status in STOCKOUTS.every_status:
+            params: dict[str, Any] = {"stockout_no": stockout_no, "page_no": 0, "page_size": 1}
+            if status is not None:
+                params["status"] = status
+            answer = await self.client.call(
+                STOCKOUTS.method, params, decoder=self._decoder(STOCKOUTS, include_remote_data)
+            )
+            if answer.get(STOCKOUTS.list_node):
+                break
         return self._one(answer, STOCKOUTS, "stockout", stockout_no, include_remote_data)
 
     async def get_order(self, order_no: str, include_remote_data: bool) -> Record:
