@@ -94,8 +94,10 @@ def _checked(kind: type[msgspec.Struct], query_string: bytes) -> ListParams:
     """The query parameters, converted and checked as Litestar does (first value wins; a blank is a value).
     Remembered by query string (~4 us each): callers poll with the same few; refusals are not kept."""
     values: dict[str, str] = {}
+    names: list[str] = []
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, separator="&"):
         values.setdefault(name, value)
+        names.append(name)
     try:
         checked = msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as error:
@@ -103,5 +105,5 @@ def _checked(kind: type[msgspec.Struct], query_string: bytes) -> ListParams:
         at = _AT.search(message)
         field = at.group(1) if at else "query"
         raise InvalidParameter(field, f"{field}: {_AT.sub('', message)}") from None
-    check_query_names(values)
+    check_query_names(names)
     return ListParams(*msgspec.structs.astuple(checked))

@@ -175,13 +175,19 @@ LIST_PARAMETERS = tuple(field.name for field in msgspec.structs.fields(ListParam
 
 
 def check_query_names(names: Iterable[str]) -> None:
-    """A parameter a list does not take is refused, not ignored: `?warehouse_code=X` would otherwise answer
-    every warehouse's records to a caller who believes they filtered. Checked after the known ones."""
-    for name in names:
+    """A parameter a list does not take, or one given twice, is refused, not ignored: `?warehouse_code=X`
+    would otherwise answer every warehouse's records to a caller who believes they filtered, and
+    `?status=shipped&status=approved` only the first status. Checked after the known parameters' values;
+    in name order, so both read paths name the same one first."""
+    seen: set[str] = set()
+    for name in sorted(names):
         if name not in LIST_PARAMETERS:
             raise InvalidParameter(
                 name, f"{name}: this list has no such query parameter; it takes {', '.join(LIST_PARAMETERS)}"
             )
+        if name in seen:
+            raise InvalidParameter(name, f"{name}: given more than once; a list takes one value of each")
+        seen.add(name)
 
 
 DEFAULT_RANGE = {"stockouts": STOCKOUT_DEFAULT_RANGE, "orders": ORDER_DEFAULT_RANGE}
@@ -226,7 +232,7 @@ class StockoutController(Controller):
         cursor: Cursor = None,
         include: Include = None,
     ) -> StockoutPage:
-        check_query_names(request.query_params.keys())
+        check_query_names(name for name, _ in request.query_params.multi_items())
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
         page = await list_page("stockouts", _runtime(request), request.scope["state"], x_connection, params)
         return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
@@ -314,7 +320,7 @@ class OrderController(Controller):
         cursor: Cursor = None,
         include: Include = None,
     ) -> OrderPage:
-        check_query_names(request.query_params.keys())
+        check_query_names(name for name, _ in request.query_params.multi_items())
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
         page = await list_page("orders", _runtime(request), request.scope["state"], x_connection, params)
         return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)

@@ -45,10 +45,11 @@ def _problem(response: httpx.Response, status: int, code: str) -> dict:
         # A misspelt filter would otherwise be ignored: every warehouse's stockouts for a caller who filtered
         ({"warehouse_code": "SH01"}, "warehouse_code"),
         ({"limit": 5, "Status": "shipped"}, "Status"),
+        ([("status", "shipped"), ("status", "approved")], "status"),  # not only the first, silently
     ],
 )
 async def test_bad_list_parameters_name_the_field(
-    client: httpx.AsyncClient, params: dict, field: str
+    client: httpx.AsyncClient, params: dict | list, field: str
 ) -> None:
     body = _problem(await client.get("/v1/stockouts", params=params), 400, "invalid_parameter")
     assert body["field"] == field

@@ -89,6 +89,7 @@ def _cases(anchor: Any) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
         ("/v1/orders", {"status": "shipped-ish"}, {}),
         ("/v1/stockouts", {**window, "warehouse_code": "SH01"}, {}),  # not a filter: refused, not ignored
         ("/v1/orders", {"limit": 0, "shop_code": "x"}, {}),  # the known parameter's problem comes first
+        ("/v1/stockouts", [("warehouse", "a"), ("limit", "2"), ("warehouse", "b"), ("zone", "c")], {}),
         ("/v1/stockouts", {"limit": 1}, {"Authorization": "Bearer ug_not-a-key"}),
         ("/v1/orders", {"limit": 1}, {"Authorization": ""}),
         ("//v1/stockouts", {**window, "limit": 1}, {}),
