@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -286,7 +287,11 @@ class SnapshotHolder:
                 await self._task
         self._task = None
 
+    # How often a refresh that keeps failing is logged again.
+    REPEAT_SECONDS = 60.0
+
     async def _poll(self) -> None:
+        failures, last_said = 0, 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
@@ -294,5 +299,20 @@ class SnapshotHolder:
                 return
             try:
                 await self.refresh_if_changed()
-            except Exception:  # the old snapshot keeps serving while the database is away
-                log.exception("config snapshot refresh failed")
+            except Exception as error:  # the old snapshot keeps serving while the database is away
+                failures += 1
+                # The first failure in full; then a line a minute, not a traceback every poll of every worker.
+                if failures == 1:
+                    log.exception("config snapshot refresh failed; serving the last snapshot meanwhile")
+                elif time.monotonic() - last_said >= self.REPEAT_SECONDS:
+                    log.warning(
+                        "config snapshot refresh still failing",
+                        extra={"failures": failures, "error": f"{type(error).__name__}: {error}"},
+                    )
+                else:
+                    continue
+                last_said = time.monotonic()
+            else:
+                if failures:
+                    log.warning("config snapshot refresh works again", extra={"failures": failures})
+                failures = 0

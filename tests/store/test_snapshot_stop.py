@@ -4,7 +4,9 @@ aiosqlite's thread and hands its answer to an event loop that may be closed by t
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from cryptography.fernet import Fernet
 
 from gateway.store.crypto import Vault
@@ -65,3 +67,40 @@ async def test_a_refresh_that_outlasts_the_grace_is_cancelled() -> None:
     await holder.started.wait()
     await asyncio.wait_for(holder.stop(), 1)
     assert holder.cancelled and not holder.finished
+
+
+class DownStore(SnapshotHolder):
+    """A database away for `down` polls, then back."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__(Vault(Fernet.generate_key().decode()), poll_seconds=0.001)
+        self.down = down
+        self.polls = 0
+        self.back_a_while = asyncio.Event()
+
+    async def refresh(self) -> Snapshot:
+        return EMPTY
+
+    async def refresh_if_changed(self) -> bool:
+        self.polls += 1
+        if self.polls <= self.down:
+            raise ConnectionRefusedError("database away")
+        if self.polls >= self.down + 10:
+            self.back_a_while.set()
+        return False
+
+
+async def test_a_database_away_for_many_polls_is_logged_once_then_its_return(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every poll of every worker used to log a full traceback while the database was away."""
+    holder = DownStore(down=50)
+    with caplog.at_level(logging.INFO, logger="unigate.snapshot"):
+        await holder.start()
+        await asyncio.wait_for(holder.back_a_while.wait(), 10)
+        await holder.stop()
+    said = [(record.levelname, record.getMessage(), record.exc_info is not None) for record in caplog.records]
+    assert said == [
+        ("ERROR", "config snapshot refresh failed; serving the last snapshot meanwhile", True),
+        ("WARNING", "config snapshot refresh works again", False),
+    ]
