@@ -218,3 +218,10 @@ consumers:
         "consumers.shop.subscriptions.stockouts.plan",  # gold, refused above, is not reported again
     ]
     assert unigate(env, "config", "export").stdout == before
+
+
+@pytest.mark.parametrize("action", ["replay", "stop", "delete"])
+def test_a_scheme_command_refused_says_so_like_every_command(env: dict[str, str], action: str) -> None:
+    answer = unigate(env, "scheme", action, "no-such-scheme", check=False)
+    assert answer.returncode == 2
+    assert answer.stderr == "unigate: there is no scheme named 'no-such-scheme'\n"

@@ -71,15 +71,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_scheme(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.errors import UnigateError
-
-    try:
-        if args.action == "run":
-            return asyncio.run(_run(args, settings))
-        return asyncio.run(_manage(args, settings))
-    except UnigateError as exc:
-        print(f"error: {exc.detail}", file=sys.stderr)
-        return 1
+    # A refusal (UnigateError) is said by gateway.cli.main as every command's is: "unigate: …", exit 2.
+    if args.action == "run":
+        return asyncio.run(_run(args, settings))
+    return asyncio.run(_manage(args, settings))
 
 
 async def _manage(args: argparse.Namespace, settings: Settings) -> int:
