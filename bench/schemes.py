@@ -189,10 +189,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--stockouts", type=int, default=2400, help="stockouts seeded in the source")
     parser.add_argument("--concurrency", type=int, default=4, help="batches each worker works at once")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="unigate-bench-schemes-"))
-    bench = Bench(workdir, 2400, args.concurrency)
+    bench = Bench(workdir, args.stockouts, args.concurrency)
     redis, redis_url = bench.start_redis()
     env = _env(str(workdir / "var"), redis_url)
     migrate(env)
