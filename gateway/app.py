@@ -232,8 +232,13 @@ def create_app(settings: Settings) -> Litestar:
                 await flusher
             with contextlib.suppress(asyncio.CancelledError):
                 await metering
-            await touch_keys(usage.take())
-            await recorder.flush()
+            # The last usage is written if the database lets it; if not, that is said, and the rest of the
+            # stop (connections, Redis, the pool) still happens.
+            try:
+                await touch_keys(usage.take())
+                await recorder.flush()
+            except Exception:
+                log.exception("the last usage figures could not be written at stop; they are lost")
             publish_versions_with(None)
             if reload is not None:
                 await reload.stop()
