@@ -88,6 +88,7 @@ async def test_guessing_passwords_is_stopped_after_ten_failures(gateway: Gateway
             "/portal/login", {"username": account.username, "password": account.password}
         )
         assert blocked.status_code == 429 and "登录失败次数过多" in blocked.text
+        assert 1 <= int(blocked.headers["retry-after"]) <= 600  # when to come back
     finally:
         await session.http.aclose()
     other = await make_account("developer", prefix="bystander")  # other accounts sign in as usual

@@ -48,20 +48,6 @@ async def test_the_apps_address_left_by_a_refused_form_is_not_a_405(dev_session:
     assert (await dev_session.http.get("/portal/apps", follow_redirects=True)).status_code == 200
 
 
-async def test_a_throttled_sign_in_says_when_to_come_back(gateway: Gateway) -> None:
-    account = await make_account("developer", prefix="throttled")
-    session = Session(httpx.AsyncClient(base_url=gateway.url, timeout=30))
-    try:
-        await session.get("/portal/login")
-        for n in range(10):
-            await session.form("/portal/login", {"username": account.username, "password": f"wrong {n}"})
-        blocked = await session.form("/portal/login", {"username": account.username, "password": PASSWORD})
-        assert blocked.status_code == 429
-        assert 1 <= int(blocked.headers["retry-after"]) <= 600
-    finally:
-        await session.http.aclose()
-
-
 async def test_a_plan_is_edited_from_its_own_values_and_a_refused_save_keeps_every_choice(
     admin_session: Session,
 ) -> None:
