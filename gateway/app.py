@@ -118,7 +118,9 @@ def _phrase(status: int) -> str:
 
 
 def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    if exc.status_code == 400 and str(exc.detail).startswith("JSON is malformed"):
+    if exc.status_code == 400 and str(exc.detail).startswith(
+        ("JSON is malformed", "Input data was truncated")
+    ):
         # Litestar's word for a body that does not parse: bad input like any other, naming the body.
         return _problem(request, InvalidParameter("body", f"body: {exc.detail}"))
     return _problem(request, _HttpProblem(exc))

@@ -68,7 +68,9 @@ class FastReads:
         try:
             params = _checked(kind, scope["query_string"])
             connection = next(
-                (value.decode() for name, value in scope["headers"] if name == b"x-connection"), None
+                # latin-1, as Litestar reads headers: bytes that are not UTF-8 name no connection, not a 500
+                (value.decode("latin-1") for name, value in scope["headers"] if name == b"x-connection"),
+                None,
             )
             found = await list_page(resource, self.runtime, scope["state"], connection, params)
             # The canonical dicts as the mappings made them: the handlers' msgspec.convert into the models

@@ -58,7 +58,7 @@ def _seen(response: httpx.Response) -> tuple[int, Any, Any]:
     return response.status_code, headers, body
 
 
-def _cases(anchor: Any) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+def _cases(anchor: Any) -> list[tuple[str, Any, dict[str, Any]]]:
     window = {
         "updated_from": (anchor - timedelta(days=3)).isoformat(),
         "updated_to": anchor.isoformat(),
@@ -83,6 +83,7 @@ def _cases(anchor: Any) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
         ("/v1/stockouts", {"cursor": "not-a-cursor"}, {}),
         ("/v1/stockouts", {"include": "everything"}, {}),
         ("/v1/stockouts", {}, {"X-Connection": "nope"}),
+        ("/v1/stockouts", {}, {"X-Connection": "仓库".encode()}),  # bytes that are not ASCII: no 500
         ("/v1/stockouts", {**window, "limit": 1}, {"X-Connection": "wdt-badsign"}),
         ("/v1/orders", {**hours, "limit": 4}, {}),
         ("/v1/orders", {**hours, "limit": 2, "status": "paid", "include": "remote_data"}, {}),
