@@ -225,3 +225,10 @@ def test_a_scheme_command_refused_says_so_like_every_command(env: dict[str, str]
     answer = unigate(env, "scheme", action, "no-such-scheme", check=False)
     assert answer.returncode == 2
     assert answer.stderr == "unigate: there is no scheme named 'no-such-scheme'\n"
+
+
+def test_a_change_made_while_redis_is_away_is_saved_and_said_in_one_line(env: dict[str, str]) -> None:
+    away = {**env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    made = unigate(away, "plans", "create", f"redis-away-{free_port()}", "--per-second", "3", check=False)
+    assert made.returncode == 0 and "created" in made.stdout
+    assert "Traceback" not in made.stderr and "not announced" in made.stderr

@@ -139,8 +139,11 @@ async def bump_version() -> int:
     if _publisher is not None:
         try:
             await _publisher(version)
-        except Exception:  # the change is saved; nodes pick it up at their next poll instead
-            log.warning("config version not announced", extra={"version": version}, exc_info=True)
+        except Exception as error:  # the change is saved; nodes pick it up at their next poll instead
+            log.warning(
+                "config version not announced; the nodes pick it up at their next poll",
+                extra={"version": version, "error": f"{type(error).__name__}: {error}"},
+            )
     return version
 
 
