@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.errors import CircuitOpen, InvalidParameter, UpstreamBusy
+from policies.fallback import RedisFallback
 
 log = logging.getLogger("unigate.upstream")
 
@@ -190,7 +191,11 @@ class RedisCaps:
         self._reserve = redis.register_script(_RESERVE)
         self._try_slot = redis.register_script(_TRY_SLOT)
         self.local = LocalCaps()
-        self.degraded = False
+        self.redis_state = RedisFallback(
+            log,
+            "Redis unreachable: backend caps are held per node until it answers",
+            "Redis answers again: backend caps are held across the nodes",
+        )
         self._local_holders: set[str] = set()  # slots taken in this process while Redis was away
 
     async def reserve_call(self, key: str, limit: int, window: float, max_wait: float) -> float:
@@ -200,9 +205,9 @@ class RedisCaps:
                 args=[limit, round(window * 1000), round(max_wait * 1000), uuid.uuid4().hex],
             )
         except RedisError:
-            self._lost()
+            self.redis_state.lost()
             return await self.local.reserve_call(key, limit, window, max_wait)
-        self._found()
+        self.redis_state.found()
         wait = int(wait_ms) / 1000
         return wait if int(ok) else -max(wait, 0.001)
 
@@ -212,12 +217,12 @@ class RedisCaps:
                 keys=[f"{self.PREFIX}{key}:slots"], args=[limit, round(lease * 1000), holder]
             )
         except RedisError:
-            self._lost()
+            self.redis_state.lost()
             taken = await self.local.try_slot(key, limit, holder, lease)
             if taken:
                 self._local_holders.add(holder)
             return taken
-        self._found()
+        self.redis_state.found()
         return bool(int(got))
 
     async def release_slot(self, key: str, holder: str) -> None:
@@ -228,17 +233,7 @@ class RedisCaps:
         try:
             await self.redis.zrem(f"{self.PREFIX}{key}:slots", holder)
         except RedisError:
-            self._lost()  # the slot is a lease: it frees itself when the lease runs out
-
-    def _lost(self) -> None:
-        if not self.degraded:
-            self.degraded = True
-            log.warning("Redis unreachable: backend caps are held per node until it answers", exc_info=True)
-
-    def _found(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.warning("Redis answers again: backend caps are held across the nodes")
+            self.redis_state.lost()  # the slot is a lease: it frees itself when the lease runs out
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from gateway import metrics
 from policies import pii
 from policies.chain import Context
+from policies.fallback import RedisFallback
 
 log = logging.getLogger("unigate.cache")
 
@@ -61,15 +62,19 @@ class RedisStore:
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
-        self.degraded = False
+        self.redis_state = RedisFallback(
+            log,
+            "Redis unreachable: the response cache is bypassed until it answers",
+            "Redis answers again: the response cache is back",
+        )
 
     async def get(self, key: str) -> Entry | None:
         try:
             raw = await self.redis.get(self.PREFIX + key)
         except RedisError:
-            self._lost()
+            self.redis_state.lost()
             return None
-        self._found()
+        self.redis_state.found()
         return msgspec.msgpack.decode(raw, type=Entry) if raw else None
 
     async def put(self, key: str, entry: Entry) -> None:
@@ -78,17 +83,7 @@ class RedisStore:
                 self.PREFIX + key, msgspec.msgpack.encode(entry), px=max(1, round(entry.ttl * 1000))
             )
         except RedisError:
-            self._lost()
-
-    def _lost(self) -> None:
-        if not self.degraded:
-            self.degraded = True
-            log.warning("Redis unreachable: the response cache is bypassed until it answers", exc_info=True)
-
-    def _found(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.warning("Redis answers again: the response cache is back")
+            self.redis_state.lost()
 
 
 def cache_key(ctx: Context) -> str:

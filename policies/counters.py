@@ -24,6 +24,7 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage
 from redis.exceptions import NoScriptError, RedisError
 
+from policies.fallback import RedisFallback
 from policies.redis_lane import Lane
 
 log = logging.getLogger("unigate.limits")
@@ -299,9 +300,17 @@ class RedisCounters:
         self.sha = hashlib.sha1(ACQUIRE_LUA.encode()).hexdigest()
         self.lane = Lane(redis) if Lane.supports(redis) else None
         self.fallback = MemoryCounters()
-        self.degraded = False
+        self.redis_state = RedisFallback(
+            log,
+            "Redis unreachable: limits are counted per process until it answers",
+            "Redis answers again: limits are counted cluster-wide",
+        )
         # id(checks) -> (checks, command): a caller passing the same tuple again reuses its command.
         self._commands: dict[int, tuple[Sequence[Check], bytes]] = {}
+
+    @property
+    def degraded(self) -> bool:
+        return self.redis_state.degraded
 
     def command(self, checks: Sequence[Check]) -> bytes:
         """The EVALSHA command for `checks`, packed once per checks object (a plan's tally is reused)."""
@@ -319,15 +328,10 @@ class RedisCounters:
         try:
             reply = await self._call(checks)
         except RedisError:
-            if not self.degraded:
-                self.degraded = True
-                log.warning(
-                    "Redis unreachable: limits are counted per process until it answers", exc_info=True
-                )
+            self.redis_state.lost()
             return await self.fallback.acquire(checks, now)
-        if self.degraded:
-            self.degraded = False
-            log.warning("Redis answers again: limits are counted cluster-wide")
+        if self.redis_state.degraded:
+            self.redis_state.found()
         counts = tuple(
             Count(
                 check,
