@@ -176,6 +176,18 @@ async def touch_keys(used: dict[int, datetime]) -> None:
         await ApiKey.update({ApiKey.last_used_at: when}).where(ApiKey.id == key_id)
 
 
+def check_connection(name: str, system: str, base_url: str, credentials: dict[str, Any]) -> None:
+    """A connection every way in may save: its name, system and URL, and the credentials its connector
+    asks for, which the connector itself names when one lacks (`credentials.appsecret`)."""
+    check_name("connection", name)
+    if system not in SYSTEMS:
+        raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
+    if not base_url.startswith(("http://", "https://")):
+        raise InvalidParameter("base_url", "base_url must start with http:// or https://")
+    config = ConnectionConfig(name=name, system=system, base_url=base_url, credentials=credentials)
+    build(config, Upstream(timeout_seconds=1))  # built to check only: it never sends
+
+
 async def put_connection(
     vault: Vault,
     *,
@@ -186,15 +198,8 @@ async def put_connection(
     options: dict[str, Any] | None = None,
 ) -> int:
     """Create or replace a connection; credentials are sealed before they touch the database."""
-    check_name("connection", name)
-    if system not in SYSTEMS:
-        raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
-    if not base_url.startswith(("http://", "https://")):
-        raise InvalidParameter("base_url", "base_url must start with http:// or https://")
+    check_connection(name, system, base_url, credentials)
     parse_options(options)  # the backend limits, timeout, retries and breaker: refused here, not at a call
-    # The connector names a credential it lacks (`credentials.appsecret`): refused now, not at the first call.
-    config = ConnectionConfig(name=name, system=system, base_url=base_url, credentials=credentials)
-    build(config, Upstream(timeout_seconds=1))  # built to check only: it never sends
     sealed = vault.seal(credentials)
     existing = await Connection.select(Connection.id).where(Connection.name == name).first()
     values: dict[Any, Any] = {
