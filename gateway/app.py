@@ -183,9 +183,11 @@ def _reloading(
     inside a transaction (`config apply`) is not visible yet here; the poll or the announcement loads it."""
 
     async def announce(version: int) -> None:
-        if others is not None:
-            await others(version)
-        await snapshots.refresh_if_changed()
+        try:
+            if others is not None:
+                await others(version)
+        finally:  # with Redis away this node still serves its own change at once
+            await snapshots.refresh_if_changed()
 
     return announce
 

@@ -73,13 +73,7 @@ class Admission:
         finally:
             self.release()
 
-    async def admit(self, priority: int, consumer: str = "") -> None:
-        if self.in_flight < self.config.max_in_flight and not self.waiting:
-            self._enter()
-            return
-        await self._wait(priority, consumer, None)
-
-    async def _wait(self, priority: int, consumer: str, ctx: Context | None) -> None:
+    async def _wait(self, priority: int, consumer: str, ctx: Context) -> None:
         waiter = _Waiter((-priority, next(self._arrivals)), asyncio.get_running_loop().create_future())
         if self.waiting >= self.config.max_queue:
             # Full: the lowest-priority, latest waiter makes room for a request that outranks it.
@@ -95,9 +89,7 @@ class Admission:
         )
         # Watch for the caller hanging up while it waits; only a request without a body is watched, as
         # watching reads the request's messages (kept for the handler), and a body is the handler's to read.
-        watcher = (
-            asyncio.ensure_future(self._watch(ctx, waiter)) if ctx is not None and _bodiless(ctx) else None
-        )
+        watcher = asyncio.ensure_future(self._watch(ctx, waiter)) if _bodiless(ctx) else None
         try:
             await waiter.future
         except asyncio.CancelledError:

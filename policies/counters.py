@@ -39,7 +39,7 @@ KEEP_AFTER_PERIOD = 3600
 class Check:
     """One counter a request must fit in.
 
-    Rate limits (`sliding`, `moving`) carry a `limits` item and the identifiers it is counted for; a
+    Rate limits (`sliding`, `moving`) carry a `limits` item; a
     calendar quota is a plain counter under `key` that ends (and expires) at `period_end`.
     """
 
@@ -49,7 +49,6 @@ class Check:
     quota: bool
     label: str  # for messages: "100 calls per minute"
     item: RateLimitItem | None = None
-    identifiers: tuple[str, ...] = ()
     period_end: float = 0.0  # calendar: unix time the period ends
     expires_in: int = 0  # calendar: seconds to keep its counter (past the end: clocks differ a little)
     redis_keys: tuple[str, ...] = field(init=False)
@@ -74,7 +73,6 @@ class Check:
             False,
             label,
             item=item,
-            identifiers=identifiers,
         )
 
     @classmethod

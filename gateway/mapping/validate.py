@@ -55,9 +55,7 @@ class _Checker:
         if path.scope == "target":
             head = str(path.steps[0]) if path.steps else ""
             if head not in self.top_names:
-                inner = head in set(_produced(self.spec.fields, "")) - self.top_names or any(
-                    key.endswith("." + head) for key in _produced(self.spec.fields, "")
-                )
+                inner = any(key.endswith("." + head) for key in _produced(self.spec.fields, ""))
                 why = (
                     f"'{head}' is a field inside a list or object, and $target. reads only the top-level "
                     "fields; read the same source again instead"

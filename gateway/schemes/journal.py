@@ -16,6 +16,9 @@ import msgspec
 from gateway.store.scheme_tables import Checkpoint, DeadLetter, Delivery, RecordResult
 
 PENDING, SUCCESS, FAILED, SKIPPED = "pending", "success", "failed", "skipped"
+# Marks a dead letter whose backend was down or rate-limiting to the last attempt: its run does not
+# advance the checkpoint, so the next run reads the record again (and closes the letter when it lands).
+UNAVAILABLE = "unavailable"
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -185,7 +188,7 @@ async def unavailable(run: int) -> int:
     rows = await DeadLetter.select(DeadLetter.error).where(
         DeadLetter.run == run, DeadLetter.status == "open"
     ).output(load_json=True)  # fmt: skip
-    return sum(1 for row in rows if isinstance(row["error"], dict) and row["error"].get("unavailable"))
+    return sum(1 for row in rows if isinstance(row["error"], dict) and row["error"].get(UNAVAILABLE))
 
 
 async def checkpoint(scheme: int) -> float | None:

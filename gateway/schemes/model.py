@@ -136,14 +136,22 @@ def check_definition(definition: SchemeDefinition) -> None:
             raise InvalidParameter(f"enrich.{n}.into", "enrich.into is one top-level field name")
 
 
+def _interval_seconds(schedule: str) -> int | None:
+    """An interval schedule ('every 30s') in seconds; None for cron."""
+    interval = _INTERVAL.match(schedule.strip())
+    if interval is None:
+        return None
+    seconds = int(interval.group(1)) * {"s": 1, "m": 60, "h": 3600}[interval.group(2)]
+    if seconds < 1:
+        raise InvalidParameter("schedule", "an interval must be at least 1 second")
+    return seconds
+
+
 def next_after(schedule: str, after: float, timezone: str = DEFAULT_TIMEZONE) -> float:
     """The next time (epoch seconds) a schedule fires after `after`; cron is read in `timezone`."""
     text = schedule.strip()
-    interval = _INTERVAL.match(text)
-    if interval:
-        seconds = int(interval.group(1)) * {"s": 1, "m": 60, "h": 3600}[interval.group(2)]
-        if seconds < 1:
-            raise InvalidParameter("schedule", "an interval must be at least 1 second")
+    seconds = _interval_seconds(text)
+    if seconds is not None:
         return after + seconds
     from croniter import croniter
 
@@ -158,10 +166,9 @@ def next_after(schedule: str, after: float, timezone: str = DEFAULT_TIMEZONE) ->
 def following_slot(schedule: str, due: float, now: float, timezone: str = DEFAULT_TIMEZONE) -> float:
     """The slot after the one due at `due` that fired at `now`: an interval counts from its slots, not from
     when a worker got round to firing, so it does not drift; slots missed while no worker ran are skipped."""
-    interval = _INTERVAL.match(schedule.strip())
-    if interval is None:
+    seconds = _interval_seconds(schedule)
+    if seconds is None:
         return next_after(schedule, now, timezone)
-    seconds = int(interval.group(1)) * {"s": 1, "m": 60, "h": 3600}[interval.group(2)]
     missed = int(max(now - due, 0) // seconds)
     return due + (missed + 1) * seconds
 

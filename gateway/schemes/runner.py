@@ -21,7 +21,7 @@ from gateway.connectors.base import Connector, PushOutcome, Record
 from gateway.errors import UnigateError, UpstreamError, VendorError, VendorRateLimited
 from gateway.mapping import Mapping, MappingError, compile_mapping
 from gateway.schemes import journal
-from gateway.schemes.journal import FAILED, PENDING, SKIPPED, SUCCESS, Letter, Outcome
+from gateway.schemes.journal import FAILED, PENDING, SKIPPED, SUCCESS, UNAVAILABLE, Letter, Outcome
 from gateway.schemes.model import Enrichment, Retry, SchemeDefinition, parse_definition
 from gateway.store.scheme_tables import MappingVersion, Scheme, SchemeRun
 
@@ -29,9 +29,6 @@ log = logging.getLogger("unigate.schemes")
 T = TypeVar("T")
 # Enrichment lookups in flight for one batch.
 ENRICH_CONCURRENCY = 8
-# Marks a dead letter whose backend was down or rate-limiting to the last attempt: its run does not
-# advance the checkpoint, so the next run reads the record again (and closes the letter when it lands).
-UNAVAILABLE = "unavailable"
 
 
 class Batch(msgspec.Struct, frozen=True, kw_only=True):

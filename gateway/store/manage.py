@@ -22,9 +22,9 @@ from gateway.store.snapshot import bump_version
 from gateway.store.tables import ApiKey, Connection, Consumer
 from gateway.upstream import Upstream
 from policies.backend import parse_options
+from policies.chain import APIS
 
 KEY_PREFIX = "ug_"
-RESOURCES = ("stockouts", "orders", "logistics")
 # Names are keys of `unigate config export`, parts of metric labels and URLs: one rule for every way in.
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
 NAME_RULE = "2-100 lowercase letters, digits or . _ -, starting with a letter or digit"
@@ -68,9 +68,9 @@ async def check_defaults(defaults: dict[str, str]) -> dict[str, str]:
     """A consumer's default connection per resource: each resource known, each connection there."""
     clean = {resource: name for resource, name in defaults.items() if name}
     for resource, name in clean.items():
-        if resource not in (*RESOURCES, "*"):
+        if resource not in (*APIS, "*"):
             raise InvalidParameter(
-                f"default_connections.{resource}", f"the resources are: {', '.join(RESOURCES)} or *"
+                f"default_connections.{resource}", f"the resources are: {', '.join(APIS)} or *"
             )
         if not await Connection.exists().where(Connection.name == name):
             raise InvalidParameter(

@@ -15,17 +15,6 @@ Money = Annotated[str, msgspec.Meta(pattern=r"^-?\d+(\.\d+)?$", examples=["12.50
 Time = Annotated[str, msgspec.Meta(examples=["2026-03-01T10:00:00+08:00"])]
 
 StockoutStatus = Literal["approved", "shipped", "completed", "cancelled", "exception", "unknown"]
-OrderStatus = Literal[
-    "pending_payment",
-    "partially_paid",
-    "paid",
-    "partially_shipped",
-    "shipped",
-    "completed",
-    "refunded",
-    "cancelled",
-    "unknown",
-]
 # What an order pushed into a backend may be: every status but "unknown", which only a backend can say.
 NewOrderStatus = Literal[
     "pending_payment",
@@ -37,6 +26,7 @@ NewOrderStatus = Literal[
     "refunded",
     "cancelled",
 ]
+OrderStatus = Literal[NewOrderStatus, "unknown"]
 # A time a caller sends: RFC 3339, checked when the body is read (without an offset: Asia/Shanghai).
 NewTime = Annotated[datetime, msgspec.Meta(examples=["2026-03-01T10:00:00+08:00"])]
 TrackingStatus = Literal[

@@ -207,18 +207,23 @@ async def set_status(actor: Principal, account_id: int, status: str) -> dict[str
     return after
 
 
-async def reset_password(actor: Principal, account_id: int, password: str | None = None) -> str:
-    """Set a new password (generated when none is given) and end the account's sessions."""
-    actor.require_admin()
-    password = password or secrets.token_urlsafe(12)
-    check_password(password)
-    before = await get_account(account_id)
+async def _set_password(account_id: int, password: str) -> None:
+    """A new password ends every session the account has (their epoch moves on)."""
     await Account.update(
         {
             Account.password_hash: await hash_password(password),
             Account.session_epoch: Account.session_epoch + 1,
         }
     ).where(Account.id == account_id)
+
+
+async def reset_password(actor: Principal, account_id: int, password: str | None = None) -> str:
+    """Set a new password (generated when none is given) and end the account's sessions."""
+    actor.require_admin()
+    password = password or secrets.token_urlsafe(12)
+    check_password(password)
+    before = await get_account(account_id)
+    await _set_password(account_id, password)
     await audit.record(actor, "account.reset_password", before["username"], before=None, after=None)
     return password
 
@@ -232,9 +237,7 @@ async def change_password(principal: Principal, current: str, new: str) -> None:
     if not await _verify(row["password_hash"], current):
         raise InvalidParameter("current_password", "the current password is wrong")
     check_password(new, "new_password")
-    await Account.update(
-        {Account.password_hash: await hash_password(new), Account.session_epoch: Account.session_epoch + 1}
-    ).where(Account.id == row["id"])
+    await _set_password(row["id"], new)
     await audit.record(principal, "account.change_password", row["username"])
 
 

@@ -17,7 +17,7 @@ from gateway.store.tables import ApiKey, Consumer
 from portal.services import audit
 from portal.services.principal import Principal
 
-RESOURCES = manage.RESOURCES
+RESOURCES = manage.APIS
 MAX_OVERLAP_HOURS = 24 * 30
 APP_FIELDS = (
     Consumer.id,

@@ -98,7 +98,7 @@ class Kuaidi100Connector(Connector):
 def _refused(exc: VendorError, carrier: str) -> UnigateError:
     """kuaidi100's refusals of what the caller sent, as invalid_parameter naming it (the answer kept as
     `vendor`): an unknown carrier code (400 找不到对应公司) and a phone that does not check (408)."""
-    vendor = {"system": SYSTEM, "code": exc.vendor_code, "message": exc.vendor_message}
+    vendor = exc.extra["vendor"]  # as VendorError keeps it
     if exc.vendor_code == BAD_REQUEST and "公司" in exc.vendor_message:
         detail = f"kuaidi100 has no carrier {carrier!r}; use kuaidi100's codes (zhongtong, shunfeng, ...)"
         return InvalidParameter("carrier", detail, vendor=vendor)

@@ -497,7 +497,7 @@ class WangdiantongConnector(Connector):
     def _order_refused(self, exc: VendorError) -> UnigateError:
         """The vendor's refusal of a pushed order as invalid_parameter naming the NewOrder field at fault
         (its answer kept as `vendor`), when the vendor names one; otherwise the vendor_error as it was."""
-        vendor = {"system": SYSTEM, "code": exc.vendor_code, "message": exc.vendor_message}
+        vendor = exc.extra["vendor"]  # as VendorError keeps it
         if exc.vendor_code == CODE_UNKNOWN_SELLER and "店铺" in exc.vendor_message:  # not the appkey's
             detail = f"{SYSTEM} does not know this shop_code ({exc.vendor_message})"
             return InvalidParameter("shop_code", detail, vendor=vendor)
