@@ -207,19 +207,24 @@ async def end_orphan(run_id: int, lease_seconds: float) -> bool:
     )
     if not ended:
         return False
-    counts = await journal.counts(run_id)
-    await SchemeRun.update(
-        {
-            SchemeRun.total: sum(counts.values()),
-            SchemeRun.succeeded: counts.get(journal.SUCCESS, 0),
-            SchemeRun.failed: counts.get(journal.FAILED, 0) + counts.get(journal.PENDING, 0),
-            SchemeRun.skipped: counts.get(journal.SKIPPED, 0),
-        }
-    ).where(SchemeRun.id == run_id)
-    await Scheme.update({Scheme.active_run: None}).where(
-        Scheme.id == ended[0]["scheme"], Scheme.active_run == run_id
-    )
+    await SchemeRun.update(_tally(await journal.counts(run_id))).where(SchemeRun.id == run_id)
+    await _release(ended[0]["scheme"], run_id)
     return True
+
+
+def _tally(counts: dict[str, int]) -> dict[Any, int]:
+    """A run's count columns from its records' outcomes; a record still pending counts as failed."""
+    return {
+        SchemeRun.total: sum(counts.values()),
+        SchemeRun.succeeded: counts.get(journal.SUCCESS, 0),
+        SchemeRun.failed: counts.get(journal.FAILED, 0) + counts.get(journal.PENDING, 0),
+        SchemeRun.skipped: counts.get(journal.SKIPPED, 0),
+    }
+
+
+async def _release(scheme: int, run_id: int) -> None:
+    """The scheme may run again: unless another run holds it already."""
+    await Scheme.update({Scheme.active_run: None}).where(Scheme.id == scheme, Scheme.active_run == run_id)
 
 
 class Driver:
@@ -414,16 +419,11 @@ class Driver:
             {
                 SchemeRun.status: status,
                 SchemeRun.error: error,
-                SchemeRun.total: sum(counts.values()),
-                SchemeRun.succeeded: counts.get(journal.SUCCESS, 0),
-                SchemeRun.failed: failed,
-                SchemeRun.skipped: counts.get(journal.SKIPPED, 0),
+                **_tally(counts),
                 SchemeRun.finished_at: datetime.now(UTC),
             }
         ).where(SchemeRun.id == run_id)
-        await Scheme.update({Scheme.active_run: None}).where(
-            Scheme.id == run["scheme"], Scheme.active_run == run_id
-        )
+        await _release(run["scheme"], run_id)
         await self.queue.forget(run_id)
         log.info("scheme run finished", extra={"run": run_id, "status": status, **counts})
         return status

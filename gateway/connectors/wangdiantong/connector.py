@@ -353,11 +353,11 @@ class WangdiantongConnector(Connector):
         )
         # A list answer decoded into only what its mapping reads (a stockout: 34 of 152 fields), unless
         # the caller asked for the raw records (include=remote_data).
-        self._pushed_from = _pushed_from(self.mappings["order_push"].spec)
         self.decoders = {
             resource.mapping: _answer_decoder(resource, self.mappings[resource.mapping])
             for resource in (STOCKOUTS, TRADES)
         }
+        self._pushed_from = _pushed_from(self.mappings["order_push"].spec)
 
     # -- reads ---------------------------------------------------------------------------------
 
