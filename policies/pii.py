@@ -69,15 +69,40 @@ def mask_address(value: str) -> str:
     return text[: min(4, len(text) // 3)] + MASK if text else text
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_TOKEN = 16  # request ids (32), trace ids, hashes; shorter runs like `a13812345678` may be a number
+
+
+def _in_hex_token(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside a long hex token with a letter in it (a request id, a hash):
+    its digits are nobody's number, and masking them would make the id impossible to quote or find."""
+    if not _HEX.issuperset(text[start:end]):  # `+86 138…`: written as a number, not inside a token
+        return False
+    while start > 0 and text[start - 1] in _HEX:
+        start -= 1
+    while end < len(text) and text[end] in _HEX:
+        end += 1
+    token = text[start:end]
+    return len(token) >= _HEX_TOKEN and not token.isdigit()
+
+
 def mask_text(text: str) -> str:
     """Mobile, landline and ID card numbers found anywhere in free text (log lines, vendor messages)."""
     if not any(ch.isdigit() for ch in text):
         return text
     text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)
-    text = _MOBILE.sub(
-        lambda m: (m.group(1) or "") + m.group(2) + m.group(3) + "****" + "".join(m.group(4, 5)), text
-    )
-    return _LANDLINE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+
+    def mobile(m: re.Match[str]) -> str:
+        if _in_hex_token(m.string, *m.span()):
+            return m.group(0)
+        return (m.group(1) or "") + m.group(2) + m.group(3) + "****" + "".join(m.group(4, 5))
+
+    def landline(m: re.Match[str]) -> str:
+        if _in_hex_token(m.string, *m.span()):
+            return m.group(0)
+        return m.group(1) + "*" * len(m.group(2)) + m.group(3)
+
+    return _LANDLINE.sub(landline, _MOBILE.sub(mobile, text))
 
 
 def mask_query(query: str) -> str:
