@@ -27,6 +27,7 @@ from gateway import logs, metrics
 from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.signals import keep_signals_between_runs
 from gateway.store import engine as store_engine
 from gateway.store.crypto import Vault
 from gateway.store.manage import touch_keys
@@ -218,6 +219,7 @@ def create_app(settings: Settings) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        keep_signals_between_runs(asyncio.get_running_loop())
         await store_engine.start(engine)
         await snapshots.start()
         # Changes reach every node over Redis at once; the poll stays as a fallback.
