@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -120,6 +121,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # A worker that dies (the OOM killer, a crash in native code) is replaced, not the whole node
         # stopped; granian still gives up on a worker that dies again within seconds of its respawn.
         respawn_failed_workers=True,
+        # A worker that will not stop (a request that never ends, a deadlock in the server's own shutdown)
+        # is killed after this long rather than holding the node, and its deploy, for ever.
+        workers_kill_timeout=math.ceil(settings.stop_timeout_seconds),
     ).serve()
     return 0
 

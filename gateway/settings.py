@@ -31,6 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     # How long `unigate serve` waits for its database to answer and be migrated before giving up.
     start_timeout_seconds: float = 30.0
+    # How long a stopping node waits for each worker to finish what it has in flight before killing it.
+    stop_timeout_seconds: float = 25.0
     config_poll_seconds: float = 1.0
     upstream_timeout_seconds: float = 10.0
     upstream_retries: int = 3
@@ -116,6 +118,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         workers=_number(env, "UNIGATE_WORKERS", 1, 1),
         log_level=_log_level(env.get("UNIGATE_LOG_LEVEL", "INFO")),
         start_timeout_seconds=_number(env, "UNIGATE_START_TIMEOUT", 30.0, 0.0),
+        stop_timeout_seconds=_number(env, "UNIGATE_STOP_TIMEOUT", 25.0, 1.0),
         config_poll_seconds=_number(env, "UNIGATE_CONFIG_POLL_SECONDS", 1.0),
         upstream_timeout_seconds=_number(env, "UNIGATE_UPSTREAM_TIMEOUT", 10.0),
         upstream_retries=_number(env, "UNIGATE_UPSTREAM_RETRIES", 3),

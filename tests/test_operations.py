@@ -368,13 +368,18 @@ class HeldNode:
 
 @pytest.fixture
 async def held_node(
-    simulators: Simulators, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+    simulators: Simulators,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[HeldNode]:
+    marker = request.node.get_closest_marker("node_env")  # settings a test gives its node
     env = {
         **gateway_env(tmp_path),
         "UNIGATE_LOG_LEVEL": "INFO",
         "UNIGATE_METERING_FLUSH_SECONDS": "600",
         "UNIGATE_UPSTREAM_TIMEOUT": "60",  # the backend holds calls until the node is stopping
+        **(marker.kwargs if marker else {}),
     }
     unigate(env, "migrate")
     loop = _LoopThread()
@@ -444,6 +449,26 @@ async def test_sigterm_lets_requests_in_flight_finish_and_writes_their_usage(hel
             "SELECT SUM(calls) FROM unigate_usage_daily WHERE consumer = ?", (held_node.consumer,)
         ).fetchone()
     assert counted == calls  # written by the flush at shutdown: the periodic one is 10 minutes away
+
+
+@pytest.mark.node_env(UNIGATE_STOP_TIMEOUT="2")
+async def test_a_worker_that_will_not_stop_is_killed_after_the_stop_timeout(held_node: HeldNode) -> None:
+    """A request that never ends (here a backend that never answers, within a 60 s upstream timeout) must
+    not hold a deploy for ever: after UNIGATE_STOP_TIMEOUT the node kills that worker, says so, and exits."""
+    node, log_path, backend = held_node.node, held_node.log_path, held_node.backend
+    workers = _children(node.pid)
+    async with httpx.AsyncClient(
+        base_url=held_node.url, headers={"Authorization": f"Bearer {held_node.key}"}, timeout=60
+    ) as http:
+        stuck = asyncio.create_task(http.get("/v1/stockouts", params={"limit": 2}))
+        await asyncio.to_thread(_wait_for, lambda: backend.arrived >= 1, "call held", node, log_path)
+        node.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(node.wait, STOP_TIMEOUT)  # well before the backend or the client gives up
+        with pytest.raises(httpx.TransportError):
+            await stuck
+    assert not any(_alive(pid) for pid in workers)
+    killed = [entry for entry in _json_lines(log_path) if "refused to gracefully stop" in entry["message"]]
+    assert len(killed) == 1, log_path.read_text()
 
 
 def _requests_counted(metrics: str) -> float:
