@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from gateway import logs, metrics
 from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json
+from gateway.head import answer_head, answer_options, with_head
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.signals import keep_signals_between_runs
@@ -39,6 +40,7 @@ from policies import PolicyDeps, build_chain, close_chain
 from policies.auth import KeyUsage
 from policies.backend import LocalCaps, RedisCaps
 from policies.chain import PolicyChain
+from policies.cors import Cors, Unrouted
 from policies.ipfilter import Proxies
 from policies.metering import UsageRecorder
 from policies.oauth import SCOPES, TokenServer
@@ -56,12 +58,16 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return request.scope.get("state", {}).get("request_id")  # type: ignore[no-any-return]
 
 
-def _problem(request: Request[Any, Any, Any], error: UnigateError) -> Response[bytes]:
+def _problem(request: Request[Any, Any, Any], error: UnigateError, cors: bool = True) -> Response[bytes]:
     headers = dict(error.headers)
     request_id = _request_id(request)
     if request_id is None:  # no route matched, so the policy chain never saw this request: the caller's
-        # id is still theirs to quote (README: "yours, if you sent one").
+        # id is still theirs to quote (README: "yours, if you sent one"), and a page on an origin the chain
+        # would answer may read the problem (policies.cors.Unrouted).
         request_id = headers["X-Request-ID"] = request.headers.get("x-request-id") or uuid.uuid4().hex
+        unrouted: Unrouted | None = request.app.state.unrouted_cors
+        if cors and unrouted is not None:
+            headers.update(unrouted.headers(request.scope["path"], request.headers))
     if error.status >= 500:  # with the id the caller quotes to support
         log.warning(
             "request failed", extra={"code": error.code, "detail": error.detail, "request_id": request_id}
@@ -104,9 +110,12 @@ class _HttpProblem(UnigateError):
         )
         # RFC 9457: the title is the short summary of the problem's type, the detail this occurrence.
         self.title = _phrase(exc.status_code)  # type: ignore[misc]
-        # What Litestar says in headers stays said: a 405 must list the methods allowed (RFC 9110).
+        # What Litestar says in headers stays said: a 405 must list the methods allowed (RFC 9110), HEAD
+        # among them wherever GET is (gateway/head.py answers it; Litestar knows only declared methods).
         self.headers.update(exc.headers or {})
         allowed = self.headers.get("allow")
+        if allowed:
+            allowed = self.headers["allow"] = with_head(allowed)
         if exc.status_code == 405 and allowed:
             self.detail = f"this path takes {allowed}"  # type: ignore[misc]
 
@@ -124,12 +133,35 @@ def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     ):
         # Litestar's word for a body that does not parse: bad input like any other, naming the body.
         return _problem(request, InvalidParameter("body", f"body: {exc.detail}"))
+    if exc.status_code == 404 and request.method == "OPTIONS":
+        unrouted: Unrouted | None = request.app.state.unrouted_cors
+        try:
+            preflight = unrouted.preflight(request.scope["path"], request.headers) if unrouted else None
+        except UnigateError as refused:  # as the chain refuses a preflight: without CORS headers
+            return _problem(request, refused, cors=False)
+        if preflight is not None:
+            # A preflight for a /v1 path no route takes: allowed as the chain would allow it, so the page
+            # sends its call and reads the 404 (with CORS headers) instead of an opaque CORS failure.
+            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            return Response(b"", status_code=204, headers={**preflight, "X-Request-ID": request_id})
     return _problem(request, _HttpProblem(exc))
 
 
 def _internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled error", extra={"request_id": _request_id(request)})
     return _problem(request, UnigateError("the gateway failed to handle this request; quote the request_id"))
+
+
+class Gateway(Litestar):
+    """The Litestar app, answering HEAD wherever it answers GET (gateway/head.py): Litestar routes a request
+    before any middleware runs, so HEAD must become the GET before routing, here at the app's entry."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("HEAD", "OPTIONS"):
+            answer = answer_head if scope["method"] == "HEAD" else answer_options
+            await answer(super().__call__, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 @get("/healthz", include_in_schema=True, tags=["operations"], summary="Liveness")
@@ -302,7 +334,8 @@ def create_app(settings: Settings) -> Litestar:
         # No default: each operation says how it is called (the /v1 ones in gateway/unified/routes.py), so
         # /healthz, /oauth/token and the like are not shown as needing an API key.
     )
-    return Litestar(
+    cors = next((policy for policy in chain if isinstance(policy, Cors)), None)
+    return Gateway(
         route_handlers=[
             healthz,
             readyz,
@@ -334,7 +367,14 @@ def create_app(settings: Settings) -> Litestar:
         },
         openapi_config=openapi,
         template_config=portal_template_config(),
-        state=State({"runtime": runtime, "settings": settings, "redis": None}),
+        state=State(
+            {
+                "runtime": runtime,
+                "settings": settings,
+                "redis": None,
+                "unrouted_cors": Unrouted(cors, lambda: snapshots.current) if cors is not None else None,
+            }
+        ),
         logging_config=None,
     )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import PROBLEM_JSON, UnigateError, problem_json
+from gateway.head import HEAD_KEY
 from gateway.store.snapshot import ConsumerEntry, KeyEntry, OAuthClientEntry, Snapshot
 
 if TYPE_CHECKING:  # the policies that define these import this module
@@ -218,7 +219,8 @@ class PolicyChain:
                 "request",
                 extra={
                     "request_id": request_id,
-                    "method": ctx.method,
+                    # A HEAD runs as its GET (gateway/head.py); the log says what the caller sent.
+                    "method": "HEAD" if scope["state"].get(HEAD_KEY) else ctx.method,
                     "path": ctx.path,
                     "status": ctx.status,
                     "consumer": ctx.consumer.name if ctx.consumer else None,

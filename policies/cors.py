@@ -3,11 +3,13 @@
 Schema: `CorsConfig` (per API, set with `unigate apis set`). Handler: `Cors` runs first in the
 chain: it answers preflights itself (204, or 403 `cors_rejected`), and on an allowed origin adds
 the CORS headers to every response — errors included, so a browser can read a 401 or a 429.
+`Unrouted` gives the same headers to the answers on /v1 paths that no route took (404, 405), which
+never reach the chain, and answers their preflights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -16,7 +18,7 @@ import msgspec
 
 from gateway.errors import CorsRejected
 from gateway.store.snapshot import Snapshot
-from policies.chain import Context
+from policies.chain import APIS, Context
 from policies.config import invalid, parse
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -99,7 +101,9 @@ def _compile(config: CorsConfig) -> _Rules:
     return _Rules(
         origins=frozenset(o for o in config.allow_origins if o != "*"),
         any_origin="*" in config.allow_origins,
-        methods=frozenset(config.allow_methods),
+        # A page that may GET may HEAD (the gateway answers HEAD wherever GET, gateway/head.py); browsers
+        # take HEAD as allowed without it being listed, as long as the preflight succeeds.
+        methods=frozenset([*config.allow_methods, *(["HEAD"] if "GET" in config.allow_methods else [])]),
         headers=frozenset(h.lower() for h in config.allow_headers),
         credentials=config.allow_credentials,
         preflight=(
@@ -124,6 +128,9 @@ class Cors:
         self._rules: dict[str, _Rules] = {}
 
     def rules_for(self, snapshot: Snapshot, api: str) -> _Rules | None:
+        return self.compiled(snapshot).get(api)
+
+    def compiled(self, snapshot: Snapshot) -> dict[str, _Rules]:
         if snapshot is not self._snapshot:
             self._rules = {
                 entry.api: _compile(parse_cors(entry.cors))
@@ -131,7 +138,7 @@ class Cors:
                 if entry.cors.get("allow_origins")
             }
             self._snapshot = snapshot
-        return self._rules.get(api)
+        return self._rules
 
     async def __call__(self, ctx: Context, call_next: Callable[[Context], Awaitable[None]]) -> None:
         origin = ctx.headers.get("origin")
@@ -142,25 +149,82 @@ class Cors:
         rules = self.rules_for(ctx.snapshot, ctx.api)
         requested = ctx.headers.get("access-control-request-method")
         if ctx.method == "OPTIONS" and requested is not None:
-            await self._preflight(ctx, rules, origin, requested)
+            if rules is None:
+                raise CorsRejected(f"the {ctx.api} API does not accept calls from web pages on other origins")
+            if not rules.allows(origin):
+                raise CorsRejected(f"the origin {origin} may not call the {ctx.api} API")
+            headers = _preflight(rules, origin, requested, ctx.headers.get("access-control-request-headers"))
+            await ctx.send({"type": "http.response.start", "status": 204, "headers": headers})
+            await ctx.send({"type": "http.response.body", "body": b""})
             return
         if rules is not None and rules.allows(origin):
             ctx.response_headers.extend([*rules.origin_headers(origin), *rules.actual])
         await call_next(ctx)
 
-    async def _preflight(self, ctx: Context, rules: _Rules | None, origin: str, method: str) -> None:
+
+def _preflight(rules: _Rules, origin: str, method: str, wanted: str | None) -> list[tuple[bytes, bytes]]:
+    """The headers of a 204 preflight answer from an origin `rules` allow, or CorsRejected."""
+    if method.upper() not in rules.methods:
+        raise CorsRejected(f"the method {method} is not allowed from other origins")
+    refused = [
+        h.strip() for h in (wanted or "").split(",") if h.strip() and h.strip().lower() not in rules.headers
+    ]
+    if refused:
+        raise CorsRejected(f"the header(s) {', '.join(refused)} may not be sent from other origins")
+    return [*rules.origin_headers(origin), *rules.preflight, (b"content-length", b"0")]
+
+
+@dataclass(frozen=True, slots=True)
+class Unrouted:
+    """CORS for the answers on /v1 paths that no route took (404 `not_found`, 405 `method_not_allowed`):
+    Litestar answers them before any middleware, so the chain's `Cors` never sees them, and a browser
+    would show its page an opaque CORS failure instead of the problem. The rule (docs/policies.md): an
+    origin allowed for the API the path names gets that API's headers; for a path naming no API, or an
+    API that does not allow the origin, an origin some API allows gets the first such API's headers
+    (stockouts, orders, logistics): a page the admin lets call the gateway may read why a call went
+    nowhere. An origin no API allows gets none, as from the chain."""
+
+    cors: Cors
+    snapshot: Callable[[], Snapshot]
+
+    def _rules(self, path: str, origin: str) -> _Rules | None:
+        if not _on_v1(path):
+            return None
+        compiled = self.cors.compiled(self.snapshot())
+        named = path[4:].split("/", 1)[0]
+        candidates: Iterable[str] = (named, *APIS) if named in APIS else APIS
+        return next(
+            (rules for api in candidates if (rules := compiled.get(api)) and rules.allows(origin)), None
+        )
+
+    def headers(self, path: str, request_headers: Mapping[str, str]) -> dict[str, str]:
+        """The CORS headers for an unrouted answer on `path` (none for a foreign origin or another path)."""
+        origin = request_headers.get("origin")
+        rules = self._rules(path, origin) if origin is not None else None
+        if rules is None or origin is None:
+            return {}
+        return {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in (*rules.origin_headers(origin), *rules.actual)
+        }
+
+    def preflight(self, path: str, request_headers: Mapping[str, str]) -> dict[str, str] | None:
+        """The headers of a 204 answer to a preflight for an unrouted /v1 path, so the page goes on to send
+        its call and can read the 404 or 405; None if this is no preflight on /v1; CorsRejected as from the
+        chain for an origin, method or header not allowed."""
+        origin = request_headers.get("origin")
+        method = request_headers.get("access-control-request-method")
+        if origin is None or method is None or not _on_v1(path):
+            return None
+        rules = self._rules(path, origin)
         if rules is None:
-            raise CorsRejected(f"the {ctx.api} API does not accept calls from web pages on other origins")
-        if not rules.allows(origin):
-            raise CorsRejected(f"the origin {origin} may not call the {ctx.api} API")
-        if method.upper() not in rules.methods:
-            raise CorsRejected(f"the method {method} is not allowed from other origins")
-        wanted = ctx.headers.get("access-control-request-headers", "")
-        refused = [
-            h.strip() for h in wanted.split(",") if h.strip() and h.strip().lower() not in rules.headers
-        ]
-        if refused:
-            raise CorsRejected(f"the header(s) {', '.join(refused)} may not be sent from other origins")
-        headers = [*rules.origin_headers(origin), *rules.preflight, (b"content-length", b"0")]
-        await ctx.send({"type": "http.response.start", "status": 204, "headers": headers})
-        await ctx.send({"type": "http.response.body", "body": b""})
+            raise CorsRejected(f"the origin {origin} may not call this gateway's APIs")
+        wanted = request_headers.get("access-control-request-headers")
+        return {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in _preflight(rules, origin, method, wanted)
+        }
+
+
+def _on_v1(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
