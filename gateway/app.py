@@ -22,6 +22,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from gateway import logs, metrics
 from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json
@@ -231,7 +233,16 @@ def create_app(settings: Settings) -> Litestar:
     vault = Vault(settings.secret_key)
     snapshots = SnapshotHolder(vault, settings.config_poll_seconds)
     # One client (and pool) per worker process; it connects lazily, inside the running loop.
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = (
+        Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+        )
+        if settings.redis_url
+        else None
+    )
     upstream = Upstream(
         timeout_seconds=settings.upstream_timeout_seconds,
         retries=settings.upstream_retries,

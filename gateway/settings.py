@@ -24,6 +24,9 @@ os.environ.setdefault("PICCOLO_CONF", "gateway.store.piccolo_conf")
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = "sqlite:///var/unigate.db"
     redis_url: str | None = None
+    # How long one Redis call (and opening a connection to Redis) may take before it counts as Redis away:
+    # a frozen or partitioned Redis then costs a request this, not a hang (policies/fallback.py).
+    redis_timeout_seconds: float = 0.5
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -112,6 +115,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         database_url=_database_url(env.get("DATABASE_URL", f"sqlite:///{var_dir}/unigate.db")),
         redis_url=env.get("REDIS_URL") or None,
+        redis_timeout_seconds=_number(env, "UNIGATE_REDIS_TIMEOUT", 0.5, 0.01),
         secret_key=_secret_key(env, var_dir),
         host=env.get("UNIGATE_HOST", "127.0.0.1"),
         port=_number(env, "UNIGATE_PORT", 8000, 1, 65535),

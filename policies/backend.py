@@ -204,8 +204,8 @@ class RedisCaps:
                 keys=[f"{self.PREFIX}{key}:calls"],
                 args=[limit, round(window * 1000), round(max_wait * 1000), uuid.uuid4().hex],
             )
-        except RedisError:
-            self.redis_state.lost()
+        except RedisError as error:
+            self.redis_state.lost(error)
             return await self.local.reserve_call(key, limit, window, max_wait)
         self.redis_state.found()
         wait = int(wait_ms) / 1000
@@ -216,8 +216,8 @@ class RedisCaps:
             got = await self._try_slot(
                 keys=[f"{self.PREFIX}{key}:slots"], args=[limit, round(lease * 1000), holder]
             )
-        except RedisError:
-            self.redis_state.lost()
+        except RedisError as error:
+            self.redis_state.lost(error)
             taken = await self.local.try_slot(key, limit, holder, lease)
             if taken:
                 self._local_holders.add(holder)
@@ -232,8 +232,8 @@ class RedisCaps:
             return
         try:
             await self.redis.zrem(f"{self.PREFIX}{key}:slots", holder)
-        except RedisError:
-            self.redis_state.lost()  # the slot is a lease: it frees itself when the lease runs out
+        except RedisError as error:
+            self.redis_state.lost(error)  # the slot is a lease: it frees itself when the lease runs out
 
 
 @asynccontextmanager

@@ -71,8 +71,8 @@ class RedisStore:
     async def get(self, key: str) -> Entry | None:
         try:
             raw = await self.redis.get(self.PREFIX + key)
-        except RedisError:
-            self.redis_state.lost()
+        except RedisError as error:
+            self.redis_state.lost(error)
             return None
         self.redis_state.found()
         return msgspec.msgpack.decode(raw, type=Entry) if raw else None
@@ -82,8 +82,8 @@ class RedisStore:
             await self.redis.set(
                 self.PREFIX + key, msgspec.msgpack.encode(entry), px=max(1, round(entry.ttl * 1000))
             )
-        except RedisError:
-            self.redis_state.lost()
+        except RedisError as error:
+            self.redis_state.lost(error)
 
 
 def cache_key(ctx: Context) -> str:

@@ -325,8 +325,8 @@ class RedisCounters:
     async def acquire(self, checks: Sequence[Check], now: float | None = None) -> Verdict:
         try:
             reply = await self._call(checks)
-        except RedisError:
-            self.redis_state.lost()
+        except RedisError as error:
+            self.redis_state.lost(error)
             return await self.fallback.acquire(checks, now)
         if self.redis_state.degraded:
             self.redis_state.found()

@@ -12,10 +12,18 @@ import contextlib
 import logging
 from typing import Any
 
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from gateway.store.snapshot import SnapshotHolder
 
 CHANNEL = "unigate:config-version"
 RETRY_SECONDS = (0.1, 5.0)  # the first and the longest wait before subscribing again after a failure
+# After this long without a word from Redis the listener PINGs it: a frozen or partitioned Redis leaves the
+# subscription open and silent, and without asking, the listener would wait on it for ever, deaf to every
+# announcement after Redis returns. A PING every 2 s of silence costs Redis nothing.
+HEARTBEAT_SECONDS = 2.0
+ANSWER_SECONDS = 5.0  # how long Redis has to answer when the client sets no socket timeout (redis-py's own)
 
 log = logging.getLogger("unigate.reload")
 
@@ -36,6 +44,10 @@ class ReloadListener:
     def __init__(self, redis: Any, snapshots: SnapshotHolder) -> None:
         self.redis = redis
         self.snapshots = snapshots
+        # The client's socket timeout (UNIGATE_REDIS_TIMEOUT) bounds the subscription's answers too.
+        self.answer_seconds: float = (
+            redis.connection_pool.connection_kwargs.get("socket_timeout") or ANSWER_SECONDS
+        )
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()  # set while listening; tests and readiness can wait on it
 
@@ -56,7 +68,14 @@ class ReloadListener:
                 await self._listen()
             except Exception as error:
                 if self.subscribed.is_set() or not failing:
-                    log.warning("config announcements lost; listening again", exc_info=True)
+                    # Redis away (refusing, dropped, not answering) is said in a line; anything else in full.
+                    away = isinstance(error, RedisError)
+                    log.warning(
+                        "config announcements lost (%s: %s); listening again",
+                        type(error).__name__,
+                        error,
+                        exc_info=not away,
+                    )
                 else:
                     log.warning(
                         "config announcements still unavailable (%s); trying again in %.1f s",
@@ -70,18 +89,32 @@ class ReloadListener:
             await asyncio.sleep(wait)
 
     async def _listen(self) -> None:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        # Not `listen()`: it waits for the next message without any bound, however long Redis stays silent.
+        pubsub = self.redis.pubsub()
         try:
             await pubsub.subscribe(CHANNEL)
+            # Subscribed once Redis confirms it: a frozen Redis accepts connections but answers nothing.
+            await self._answer(pubsub)
             self.subscribed.set()
             log.info("listening for config announcements")
             await self._refresh()  # whatever was announced while we were not listening
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
+            while True:
+                message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+                if message is None:
+                    await pubsub.ping()
+                    message = await self._answer(pubsub)  # the PONG, or an announcement before it
+                if message["type"] == "message":
                     await self._refresh()
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+
+    async def _answer(self, pubsub: Any) -> dict[str, Any]:
+        """The next thing Redis says on the subscription, within the client's socket timeout."""
+        message: dict[str, Any] | None = await pubsub.get_message(timeout=self.answer_seconds)
+        if message is None:
+            raise RedisTimeoutError(f"Redis did not answer the subscription within {self.answer_seconds} s")
+        return message
 
     async def _refresh(self) -> None:
         try:

@@ -572,6 +572,7 @@ def test_the_readme_names_every_setting_with_its_real_default() -> None:
         "UNIGATE_METERING_FLUSH_SECONDS": "metering_flush_seconds",
         "UNIGATE_REQUEST_SAMPLES": "request_samples_per_consumer",
         "UNIGATE_WORKER_CONCURRENCY": "worker_concurrency",
+        "UNIGATE_REDIS_TIMEOUT": "redis_timeout_seconds",
     }
     wrong = {}
     for name, field in field_of.items():
