@@ -17,7 +17,7 @@ from gateway.connectors.base import Connector, OperationInfo, Record
 from gateway.connectors.registry import SYSTEMS
 from gateway.errors import Conflict, InvalidMapping, InvalidParameter, NotFound, UnigateError
 from gateway.mapping import MappingError, MappingSpecError, compile_mapping, load_yaml
-from gateway.schemes import driver
+from gateway.schemes import driver, presence
 from gateway.schemes.model import (
     DEFAULT_TIMEZONE,
     SchemeDefinition,
@@ -367,25 +367,70 @@ async def replay(name: str, dead_letter_ids: list[int] | None = None) -> int:
     return await driver.create_run(ident, "replay", {"dead_letters": list(dead_letter_ids or [])})
 
 
-async def runs(name: str, limit: int = 20) -> list[dict[str, Any]]:
+async def runs(
+    name: str,
+    limit: int = 20,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    lease_seconds: float = 15.0,
+) -> list[dict[str, Any]]:
+    """A page of a scheme's runs, newest first: the newest, or those just older than run `before`, or
+    just newer than run `after` (keyset paging: a page stays the same while new runs arrive)."""
     ident = await scheme_id(name)
-    rows = (
-        await SchemeRun.select()
-        .where(SchemeRun.scheme == ident)
-        .order_by(SchemeRun.id, ascending=False)
-        .limit(limit)
-    )
-    summaries = [run_summary(row) for row in rows]
-    for summary in summaries:
-        if summary["status"] in driver.ACTIVE:  # counts are written at the end: read them live
-            summary.update(await run_detail(summary["id"]))
+    query = SchemeRun.select().where(SchemeRun.scheme == ident)
+    if before is not None:
+        query = query.where(SchemeRun.id < before)
+    if after is not None:
+        # The `limit` runs right after `after`: read upwards from it, then show them newest first.
+        rows = list(await query.where(SchemeRun.id > after).order_by(SchemeRun.id).limit(limit))[::-1]
+    else:
+        rows = list(await query.order_by(SchemeRun.id, ascending=False).limit(limit))
+    active = any(row["status"] in driver.ACTIVE for row in rows)
+    seen = await presence.last_seen(lease_seconds) if active else None
+    summaries = []
+    for row in rows:
+        summary = run_summary(row)
+        if row["status"] in driver.ACTIVE:  # counts are written at the end: read them live
+            summary.update(await _live_counts(row["id"]))
+        summary["waiting"] = presence.waiting(row, seen, lease_seconds) if seen else None
+        summaries.append(summary)
     return summaries
 
 
-async def run_detail(run_id: int) -> dict[str, Any]:
-    """A run with its live counts (so a running run shows its progress)."""
+async def scheme_waiting(name: str, *, lease_seconds: float = 15.0) -> dict[str, Any] | None:
+    """Why the scheme's queued (or driverless) run does not move, when no worker runs; None otherwise."""
+    ident = await scheme_id(name)
+    active = (
+        await SchemeRun.select(SchemeRun.id, SchemeRun.status, SchemeRun.heartbeat_at)
+        .where(SchemeRun.scheme == ident, SchemeRun.status.is_in(list(driver.ACTIVE)))
+        .order_by(SchemeRun.id)
+    )
+    if not active:
+        return None
+    seen = await presence.last_seen(lease_seconds)
+    for row in active:
+        if (reason := presence.waiting(row, seen, lease_seconds)) is not None:
+            return {**reason, "run": row["id"]}
+    return None
+
+
+async def _live_counts(run_id: int) -> dict[str, int]:
     from gateway.schemes import journal
 
+    counts = await journal.counts(run_id)
+    return {
+        "succeeded": counts.get("success", 0),
+        "failed": counts.get("failed", 0),
+        "skipped": counts.get("skipped", 0),
+        "pending": counts.get("pending", 0),
+        "total": sum(counts.values()),
+    }
+
+
+async def run_detail(run_id: int, *, lease_seconds: float = 15.0) -> dict[str, Any]:
+    """A run with its live counts (so a running run shows its progress), and `waiting`: why it does not
+    move when no worker runs (None otherwise)."""
     row = (
         await SchemeRun.select(*SchemeRun.all_columns(), SchemeRun.scheme.name.as_alias("scheme_name"))
         .where(SchemeRun.id == run_id)
@@ -393,26 +438,30 @@ async def run_detail(run_id: int) -> dict[str, Any]:
     )
     if row is None:
         raise NotFound(f"there is no run {run_id}")
-    summary = {**run_summary(row), "scheme": row["scheme_name"]}
+    summary = {**run_summary(row), "scheme": row["scheme_name"], "waiting": None}
     if row["status"] in driver.ACTIVE:
-        counts = await journal.counts(run_id)
-        summary.update(
-            succeeded=counts.get("success", 0),
-            failed=counts.get("failed", 0),
-            skipped=counts.get("skipped", 0),
-            pending=counts.get("pending", 0),
-            total=sum(counts.values()),
-        )
+        summary.update(await _live_counts(run_id))
+        summary["waiting"] = presence.waiting(row, await presence.last_seen(lease_seconds), lease_seconds)
     return summary
 
 
 async def run_records(
-    run_id: int, *, status: str | None = None, limit: int = 100, offset: int = 0
+    run_id: int,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
 ) -> dict[str, Any]:
+    """A page of a run's per-record results in the order they were first written: from the start, or
+    after record `after`, or before record `before` (keyset: ids in the answer). `next` and `previous` are
+    the cursors of the pages either side (None at an end)."""
     if status is not None and status not in ("pending", "success", "failed", "skipped"):
         raise InvalidParameter("status", "status must be pending, success, failed or skipped")
     _check_page(limit, offset)
     query = RecordResult.select(
+        RecordResult.id,
         RecordResult.record_key,
         RecordResult.status,
         RecordResult.attempts,
@@ -421,8 +470,32 @@ async def run_records(
     ).where(RecordResult.run == run_id)
     if status:
         query = query.where(RecordResult.status == status)
-    rows = await query.order_by(RecordResult.id).limit(limit).offset(offset).output(load_json=True)
-    return {"run": run_id, "records": list(rows)}
+    rows, more_before, more_after = await _keyset(query, RecordResult, limit, offset, after, before)
+    return {
+        "run": run_id,
+        "records": rows,
+        "previous": rows[0]["id"] if rows and more_before else None,
+        "next": rows[-1]["id"] if rows and more_after else None,
+    }
+
+
+async def _keyset(
+    query: Any, table: Any, limit: int, offset: int, after: int | None, before: int | None
+) -> tuple[list[dict[str, Any]], bool, bool]:
+    """A page of `query` in id order: (rows, whether rows come before them, whether rows come after)."""
+    if before is not None:
+        found = list(
+            await query.where(table.id < before)
+            .order_by(table.id, ascending=False)
+            .limit(limit + 1)
+            .offset(offset)
+            .output(load_json=True)
+        )
+        return found[:limit][::-1], len(found) > limit, True
+    if after is not None:
+        query = query.where(table.id > after)
+    found = list(await query.order_by(table.id).limit(limit + 1).offset(offset).output(load_json=True))
+    return found[:limit], after is not None or offset > 0, len(found) > limit
 
 
 def _check_page(limit: int, offset: int) -> None:
@@ -433,19 +506,25 @@ def _check_page(limit: int, offset: int) -> None:
 
 
 async def dead_letters(
-    name: str, *, status: str = "open", limit: int = 100, offset: int = 0
+    name: str,
+    *,
+    status: str = "open",
+    limit: int = 100,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
+    """A page of a scheme's dead letters, oldest first (keyset by id with `after` / `before`)."""
     if status not in ("open", "resolved"):
         raise InvalidParameter("status", "status must be open or resolved")
     _check_page(limit, offset)
     ident = await scheme_id(name)
-    rows = await DeadLetter.select(
+    query = DeadLetter.select(
         DeadLetter.id, DeadLetter.record_key, DeadLetter.stage, DeadLetter.error, DeadLetter.status,
         DeadLetter.attempts, DeadLetter.run, DeadLetter.updated_at,
-    ).where(DeadLetter.scheme == ident, DeadLetter.status == status).order_by(DeadLetter.id).limit(
-        limit
-    ).offset(offset).output(load_json=True)  # fmt: skip
-    return list(rows)
+    ).where(DeadLetter.scheme == ident, DeadLetter.status == status)  # fmt: skip
+    rows, _, _ = await _keyset(query, DeadLetter, limit, offset, after, before)
+    return rows
 
 
 async def dead_letter(letter_id: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from gateway.connectors.base import Connector
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
-from gateway.schemes import driver
+from gateway.schemes import driver, presence
 from gateway.schemes.driver import Driver, Tuning
 from gateway.schemes.queue import Claimed, MemoryQueue, RedisQueue, WorkQueue
 from gateway.schemes.runner import Batch, Contexts, process
@@ -112,6 +112,14 @@ class Worker:
         """Work until `stop()` (or, with `until_run`, until that run has finished). `drive=False`: only
         process batches, claim no runs."""
         processors = [asyncio.create_task(self._process_loop(n)) for n in range(self.concurrency)]
+        # Only a worker that takes any queued run says it is there: pages tell a run waiting for none.
+        beating = (
+            asyncio.create_task(
+                presence.keep_beating(self.name, max(self.services.settings.scheme_lease_seconds / 3, 0.2))
+            )
+            if drive and until_run is None
+            else None
+        )
         try:
             if drive:
                 await self._dispatch_loop(schedule, until_run)
@@ -119,6 +127,11 @@ class Worker:
                 await self.stopping.wait()
         finally:
             self.stopping.set()
+            if beating is not None:
+                beating.cancel()
+                await asyncio.gather(beating, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    await presence.gone(self.name)
             await asyncio.gather(*processors, return_exceptions=True)
             for task in self.driven.values():
                 task.cancel()

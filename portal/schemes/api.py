@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Request, delete, get, post, put
 
+from gateway.errors import InvalidParameter
 from gateway.schemes import service
 
 
@@ -90,12 +91,21 @@ async def sample(request: Request[Any, Any, Any], data: SampleBody) -> list[dict
     return await service.sample(runtime.connector, data.definition, max(1, min(data.limit, 20)))
 
 
-@get("/schemes/{name:str}", summary="A scheme's definition")
-async def get_scheme(name: str) -> dict[str, Any]:
+@get("/schemes/{name:str}", summary="A scheme's definition, and why its run waits when no worker runs")
+async def get_scheme(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
     row = await service.get_scheme(name)
-    return {
-        key: row[key] for key in ("name", "description", "priority", "enabled", "definition", "active_run")
-    }
+    keys = ("name", "description", "priority", "enabled", "definition", "active_run")
+    waiting = await service.scheme_waiting(name, lease_seconds=_lease(request))
+    return {**{key: row[key] for key in keys}, "waiting": waiting}
+
+
+def _lease(request: Request[Any, Any, Any]) -> float:
+    return float(request.app.state.settings.scheme_lease_seconds)
+
+
+def _cursors(before: int | None, after: int | None) -> None:
+    if before is not None and after is not None:
+        raise InvalidParameter("after", "page with before or after, not both")
 
 
 @put("/schemes/{name:str}", summary="Create or replace a scheme", status_code=200)
@@ -126,28 +136,62 @@ async def run_scheme(name: str, data: RunBody | None = None) -> dict[str, Any]:
     return {"run": await service.run_now(name, full=bool(data and data.full))}
 
 
-@get("/schemes/{name:str}/runs", summary="Run history, newest first")
-async def list_runs(name: str, limit: int = 20) -> list[dict[str, Any]]:
-    return await service.runs(name, max(1, min(limit, 200)))
-
-
-@get("/runs/{run_id:int}", summary="One run with live counts")
-async def get_run(run_id: int) -> dict[str, Any]:
-    return await service.run_detail(run_id)
-
-
-@get("/runs/{run_id:int}/records", summary="Per-record results (?status=failed for failures only)")
-async def run_records(
-    run_id: int, status: str | None = None, limit: int = 100, offset: int = 0
-) -> dict[str, Any]:
-    return await service.run_records(run_id, status=status, limit=limit, offset=offset)
-
-
-@get("/schemes/{name:str}/dead-letters", summary="Dead letters (open by default), oldest first, paged")
-async def list_dead_letters(
-    name: str, status: str = "open", limit: int = 100, offset: int = 0
+@get(
+    "/schemes/{name:str}/runs",
+    summary="Run history, newest first; ?before=<run id> for older runs, ?after=<run id> for newer",
+)
+async def list_runs(
+    request: Request[Any, Any, Any],
+    name: str,
+    limit: int = 20,
+    before: int | None = None,
+    after: int | None = None,
 ) -> list[dict[str, Any]]:
-    return await service.dead_letters(name, status=status, limit=limit, offset=offset)
+    _cursors(before, after)
+    return await service.runs(
+        name, max(1, min(limit, 200)), before=before, after=after, lease_seconds=_lease(request)
+    )
+
+
+@get("/runs/{run_id:int}", summary="One run with live counts, and why it waits when no worker runs")
+async def get_run(request: Request[Any, Any, Any], run_id: int) -> dict[str, Any]:
+    return await service.run_detail(run_id, lease_seconds=_lease(request))
+
+
+@get(
+    "/runs/{run_id:int}/records",
+    summary="Per-record results (?status=failed for failures only), paged by ?after= / ?before= record id",
+)
+async def run_records(
+    run_id: int,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
+) -> dict[str, Any]:
+    _cursors(before, after)
+    return await service.run_records(
+        run_id, status=status, limit=limit, offset=offset, after=after, before=before
+    )
+
+
+@get(
+    "/schemes/{name:str}/dead-letters",
+    summary="Dead letters (open by default), oldest first, paged by ?after= / ?before= letter id",
+)
+async def list_dead_letters(
+    name: str,
+    status: str = "open",
+    limit: int = 100,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
+    _cursors(before, after)
+    return await service.dead_letters(
+        name, status=status, limit=limit, offset=offset, after=after, before=before
+    )
 
 
 @get("/dead-letters/{letter_id:int}", summary="One dead letter: source record, mapped record, error")

@@ -1,5 +1,6 @@
-"""Admin pages for schemes: the list, the designer (with start / stop / run-now and run history), and a
-run's per-record results with dead-letter replay. The pages draw themselves from /admin/api/... calls."""
+"""Admin pages for schemes: the list, the designer (with start / stop / run-now and run history, paged),
+and a run's per-record results with dead-letter replay. The designer and run pages draw their live parts
+from /admin/api/... calls; the run history is drawn here and refreshed by htmx."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from litestar import Request, get
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 
+from gateway.errors import InvalidParameter
 from gateway.schemes import service
 from portal.nav import NavEntry, register
 from portal.web import page, t
 
 register(NavEntry("admin", "/admin/schemes", "Schemes", order=60))
+RUNS_PAGE = 20  # runs on a page of the run history
 
 
 @get("/schemes")
@@ -22,21 +25,68 @@ async def schemes_page(request: Request[Any, Any, Any]) -> Template:
     return page(request, "schemes/list.html", title="Schemes", schemes=await service.list_schemes())
 
 
+def _lease(request: Request[Any, Any, Any]) -> float:
+    return float(request.app.state.settings.scheme_lease_seconds)
+
+
+async def _run_history(
+    request: Request[Any, Any, Any], name: str, before: int | None, after: int | None
+) -> dict[str, Any]:
+    """One page of the run history, newest first, and the cursors of the pages either side: keyset, so a
+    page stays put while new runs arrive, and following "Older" from the first page reaches every run."""
+    if before is not None and after is not None:
+        raise InvalidParameter("after", "page with before or after, not both")
+    lease = _lease(request)
+    runs = await service.runs(name, RUNS_PAGE + 1, before=before, after=after, lease_seconds=lease)
+    if after is not None and len(runs) > RUNS_PAGE:
+        # A page of newer runs with still newer ones above it; run `after` is older than all of them.
+        shown, cursor = runs[1:], f"?after={after}"
+        newer, older = shown[0]["id"], shown[-1]["id"]
+    else:
+        if after is not None:  # the newest page is reached: it is the first page
+            runs = await service.runs(name, RUNS_PAGE + 1, lease_seconds=lease)
+            before = None
+        shown = runs[:RUNS_PAGE]
+        cursor = f"?before={before}" if before is not None else ""
+        newer = shown[0]["id"] if before is not None and shown else None
+        older = shown[-1]["id"] if len(runs) > RUNS_PAGE else None
+    return {
+        "scheme_name": name,
+        "runs": shown,
+        "newer": newer,
+        "older": older,
+        "cursor": cursor,
+        "waiting": await service.scheme_waiting(name, lease_seconds=lease),
+    }
+
+
 @get("/schemes/{name:str}")
-async def designer_page(request: Request[Any, Any, Any], name: str) -> Template:
+async def designer_page(
+    request: Request[Any, Any, Any], name: str, before: int | None = None, after: int | None = None
+) -> Template:
     scheme = await service.get_scheme(name)
     title = t(request, "Scheme {name}", name=name)
-    return page(request, "schemes/designer.html", title=title, scheme=scheme)
+    history = await _run_history(request, name, before, after)
+    return page(request, "schemes/designer.html", title=title, scheme=scheme, oob=False, **history)
+
+
+@get("/schemes/{name:str}/run-history")
+async def run_history(
+    request: Request[Any, Any, Any], name: str, before: int | None = None, after: int | None = None
+) -> Template:
+    """The run history alone (for htmx), with the worker notice of the designer page swapped in too."""
+    history = await _run_history(request, name, before, after)
+    return page(request, "schemes/_runs.html", oob=True, **history)
 
 
 @get("/schemes/runs/{run_id:int}")
 async def run_page(request: Request[Any, Any, Any], run_id: int) -> Template:
-    run = await service.run_detail(run_id)
+    run = await service.run_detail(run_id, lease_seconds=_lease(request))
     title = t(request, "Run {run_id}", run_id=run_id)
     return page(request, "schemes/run.html", title=title, run=run, scheme=run["scheme"])
 
 
-PAGES: list[Any] = [schemes_page, run_page, designer_page]
+PAGES: list[Any] = [schemes_page, run_page, run_history, designer_page]
 STATIC = create_static_files_router(
     path="/static/schemes", directories=[Path(__file__).parent / "static"], include_in_schema=False
 )

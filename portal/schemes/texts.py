@@ -52,6 +52,21 @@ ZH = {
     "mapping": "映射",
     "enrichment": "补充查询",
     "target": "目标",
+    # pages of runs, records and dead letters
+    "Previous page": "上一页",
+    "Next page": "下一页",
+    "No runs yet.": "还没有运行记录。",
+    # a run that waits because no `unigate worker` runs
+    "Waiting for a worker: none has been seen for {age}; start `unigate worker`.": (
+        "正在等待工作进程：已有 {age} 未见任何工作进程；请启动 `unigate worker`。"
+    ),
+    "Waiting for a worker: none has been seen yet; start `unigate worker`.": (
+        "正在等待工作进程：尚未见过任何工作进程；请启动 `unigate worker`。"
+    ),
+    "{n} s": "{n} 秒",
+    "{n} min": "{n} 分钟",
+    "{n} h": "{n} 小时",
+    "{n} d": "{n} 天",
     # page titles
     "Scheme {name}": "方案 {name}",
     "Run {run_id}": "运行 #{run_id}",

@@ -276,7 +276,7 @@
   $("preview").addEventListener("click", preview);
   $("save").addEventListener("click", save);
 
-  // -- run controls and live history -----------------------------------------------------------------
+  // -- run controls -----------------------------------------------------------------
 
   root.querySelectorAll("[data-action]").forEach((button) =>
     button.addEventListener("click", async () => {
@@ -295,13 +295,11 @@
     }),
   );
 
-  async function refreshRuns() {
-    try {
-      const runs = await api("GET", `/schemes/${encodeURIComponent(name)}/runs?limit=10`);
-      $("runs-body").innerHTML = runs
-        .map((r) => `<tr data-run="${r.id}"><td><a href="/admin/schemes/runs/${r.id}">#${r.id}</a></td><td>${esc(stateOf(r.trigger))}</td><td data-testid="run-status" data-status="${esc(r.status)}">${esc(stateOf(r.status))}</td><td>${r.pulled}</td><td>${r.succeeded}</td><td>${r.skipped}</td><td>${r.failed}</td><td>${r.throughput ?? "—"}</td></tr>`)
-        .join("");
-    } catch (error) { /* the next poll tries again */ }
+  // The run history is drawn by the server and polled by htmx (templates/schemes/_runs.html): after an
+  // action, ask it to redraw now rather than at its next poll.
+  function refreshRuns() {
+    const runs = document.getElementById("runs");
+    if (runs && window.htmx) window.htmx.trigger(runs, "refresh");
   }
 
   async function init() {
@@ -318,8 +316,6 @@
     renderPickers();
     renderSource();
     renderTarget();
-    refreshRuns();
-    setInterval(refreshRuns, 1500);
     root.dataset.ready = "true";
   }
 

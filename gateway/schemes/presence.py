@@ -1,0 +1,98 @@
+"""Which `unigate worker` processes are alive: each beats its row in unigate_scheme_worker while it runs,
+so the portal and the admin API can say why a queued run does not move (no worker has been seen)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.store.worker_tables import SchemeWorker
+
+log = logging.getLogger("unigate.worker")
+FORGET_AFTER = 7 * 86400  # rows of workers silent this long are deleted when a worker starts
+
+
+async def beat(name: str, now: float | None = None) -> None:
+    """Say this worker is alive now (its row is made at its first beat)."""
+    now = time.time() if now is None else now
+    seen = (
+        await SchemeWorker.update({SchemeWorker.seen_at: now, SchemeWorker.stopped: False})
+        .where(SchemeWorker.name == name)
+        .returning(SchemeWorker.id)
+    )
+    if not seen:
+        await SchemeWorker.insert(SchemeWorker(name=name, started_at=now, seen_at=now, stopped=False))
+
+
+async def gone(name: str) -> None:
+    """A clean stop: the worker is gone at once, not a lease later; its last beat stays as last seen."""
+    await SchemeWorker.update({SchemeWorker.stopped: True}).where(SchemeWorker.name == name)
+
+
+async def forget_old(now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    await SchemeWorker.delete().where(SchemeWorker.seen_at < now - FORGET_AFTER)
+
+
+async def keep_beating(name: str, interval: float) -> None:
+    """Beat every `interval` seconds until cancelled; a failed beat (the database away) is tried again."""
+    with contextlib.suppress(Exception):
+        await forget_old()
+    while True:
+        try:
+            await beat(name)
+        except Exception:
+            log.warning("the worker heartbeat could not be written", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+async def last_seen(lease_seconds: float, now: float | None = None) -> tuple[bool, float | None]:
+    """(whether a worker is alive now, when any worker was last seen: epoch seconds or None if never)."""
+    now = time.time() if now is None else now
+    rows = await SchemeWorker.select(SchemeWorker.seen_at, SchemeWorker.stopped)
+    alive = any(not row["stopped"] and row["seen_at"] > now - lease_seconds for row in rows)
+    latest = max((row["seen_at"] for row in rows), default=None)
+    return alive, latest
+
+
+def age_text(seconds: float) -> str:
+    """A silence as a person says it: 40 s, 5 min, 3 h, 2 d."""
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def waiting(
+    run: dict[str, Any], seen: tuple[bool, float | None], lease_seconds: float, now: float | None = None
+) -> dict[str, Any] | None:
+    """Why `run` does not move, when the reason is that no worker runs: a queued run, or one in progress
+    whose driver went silent, while no worker is alive to take it. None otherwise."""
+    now = time.time() if now is None else now
+    alive, latest = seen
+    if alive:
+        return None
+    status = run["status"]
+    stale = status in ("running", "stopping") and (run.get("heartbeat_at") or 0.0) < now - lease_seconds
+    if status != "queued" and not stale:
+        return None
+    silent = None if latest is None else max(now - latest, 0.0)
+    detail = (
+        "waiting for a worker: none has been seen yet; start `unigate worker`"
+        if silent is None
+        else f"waiting for a worker: none has been seen for {age_text(silent)}; start `unigate worker`"
+    )
+    return {
+        "reason": "no_worker",
+        "worker_seen_at": None if latest is None else datetime.fromtimestamp(latest, UTC).isoformat(),
+        "silent_seconds": None if silent is None else int(silent),
+        "detail": detail,
+    }

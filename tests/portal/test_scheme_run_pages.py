@@ -1,0 +1,386 @@
+"""The scheme pages of the portal against a real `unigate serve` (and `unigate worker`): a long run history
+and a large run page a page at a time, every run and record reachable; and a run queued while no worker
+runs saying so, in Chinese and English, until a worker picks it up."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from gateway.connectors.kuaidi100 import simulator as kd100_sim
+from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.errors import UnigateError
+from gateway.schemes import service
+from gateway.settings import Settings
+from gateway.store import manage
+from gateway.store.crypto import Vault
+from gateway.store.scheme_tables import RecordResult, SchemeRun
+from gateway.store.worker_tables import SchemeWorker
+from tests.conftest import Gateway
+from tests.portal.conftest import Account, Session, make_account, sign_in, unique
+from tests.schemes import conftest as scheme_fixtures
+from tests.schemes.conftest import FINAL, Sims, until
+from tests.services import free_port, run_process
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+RUNS = 500
+RECORDS = 2000
+_RUN_ROW = re.compile(r'<tr data-run="(\d+)">')
+_OLDER = re.compile(r'data-testid="runs-older" href="([^"]+)"')
+_NEWER = re.compile(r'data-testid="runs-newer" href="([^"]+)"')
+NOTICE_ZH = "正在等待工作进程"
+NOTICE_EN = "Waiting for a worker"
+# Simulators of its own for each test (the scheme tests' fixture).
+sims_factory = scheme_fixtures.sims_factory
+
+
+@dataclass
+class Flow:
+    """The reference scheme under a name of its own, on connections to its own simulators."""
+
+    name: str
+    scheme_id: int
+    env: dict[str, str]
+
+
+@pytest.fixture
+async def flow(
+    store: tuple[Settings, dict[str, str]], sims_factory: Callable[..., Sims]
+) -> AsyncIterator[Flow]:
+    settings, env = store
+    sims = sims_factory(20)
+    vault = Vault(settings.secret_key)
+    names = {end: unique(f"pages-{end}") for end in ("source", "target", "tracking")}
+    wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
+    for end, system, url, credentials in (
+        ("source", "wangdiantong", sims.source_url, wdt),
+        ("target", "wangdiantong", sims.target_url, wdt),
+        ("tracking", "kuaidi100", sims.kd100_url, kd100),
+    ):
+        await manage.put_connection(
+            vault, name=names[end], system=system, base_url=url, credentials=credentials
+        )
+    await service.install_template(**names)
+    definition = (await service.get_scheme(service.REFERENCE_SCHEME))["definition"]
+    await service.delete_scheme(service.REFERENCE_SCHEME)  # only a source for the copy here
+    name = unique("pages")
+    ident = await service.put_scheme(name, definition)
+    yield Flow(name, ident, env)
+    # Nothing of it is left for later tests' workers to pick up, nor a month of history in their lists.
+    await service.stop(name)
+    with contextlib.suppress(UnigateError):
+        await service.delete_scheme(name)
+
+
+async def _history(flow: Flow) -> tuple[list[int], int]:
+    """A month of a scheme's history: RUNS finished runs, the newest of them with RECORDS records; returns
+    the run ids, oldest first, and the big run's id."""
+    start = datetime.now(UTC) - timedelta(days=30)
+    runs = [
+        SchemeRun(
+            scheme=flow.scheme_id,
+            trigger="schedule",
+            status="succeeded" if n % 7 else "partial",
+            pulled=4,
+            total=4,
+            succeeded=4 if n % 7 else 3,
+            failed=0 if n % 7 else 1,
+            started_at=start + timedelta(minutes=n),
+            finished_at=start + timedelta(minutes=n, seconds=2),
+        )
+        for n in range(RUNS)
+    ]
+    ids: list[int] = []
+    for i in range(0, RUNS, 100):
+        ids.extend(int(row["id"]) for row in await SchemeRun.insert(*runs[i : i + 100]))
+    big = ids[-1]
+    await SchemeRun.update({SchemeRun.pulled: RECORDS, SchemeRun.total: RECORDS}).where(SchemeRun.id == big)
+    records = [
+        RecordResult(
+            slot=f"{big}:ST{n:05d}",
+            run=big,
+            scheme=flow.scheme_id,
+            record_key=f"ST{n:05d}",
+            status="failed" if n % 50 == 0 else "success",
+            attempts=1,
+            answer={"code": 0},
+            error="refused by the target" if n % 50 == 0 else "",
+        )
+        for n in range(RECORDS)
+    ]
+    for i in range(0, RECORDS, 500):
+        await RecordResult.insert(*records[i : i + 500])
+    return sorted(ids), big
+
+
+async def _all_pages(session: Session, first: str, link: re.Pattern[str]) -> list[list[int]]:
+    """The run ids of each page, following one kind of link from `first` until it is gone."""
+    pages: list[list[int]] = []
+    path: str | None = first
+    while path is not None:
+        answer = await session.get(path)
+        assert answer.status_code == 200, answer.text
+        pages.append([int(n) for n in _RUN_ROW.findall(answer.text)])
+        found = link.search(answer.text)
+        path = found.group(1).replace("&amp;", "&") if found else None
+        assert len(pages) <= RUNS, "the links go round in circles"
+    return pages
+
+
+async def test_the_run_history_pages_newest_first_and_every_run_is_reachable(
+    gateway: Gateway, flow: Flow
+) -> None:
+    ids, _ = await _history(flow)
+    admin = await make_account("admin", prefix="pages")
+    session = await sign_in(gateway.url, admin)
+    try:
+        # The scheme's page shows the newest runs; "Older" leads on, page after page, to the first run.
+        pages = await _all_pages(session, f"/admin/schemes/{flow.name}", _OLDER)
+        assert pages[0] == ids[::-1][:20]
+        assert all(len(page) == 20 for page in pages)
+        assert len(pages) == RUNS // 20
+        shown = [run for page in pages for run in page]
+        assert shown == ids[::-1]  # each once, newest first
+
+        # And "Newer" from the last page leads back up to the newest.
+        last = f"/admin/schemes/{flow.name}?before={pages[-2][-1]}"
+        back = await _all_pages(session, last, _NEWER)
+        assert [run for page in back[::-1] for run in page] == ids[::-1]
+        assert back[-1] == pages[0]
+
+        # The part htmx polls and swaps is the same page, and names the page it is.
+        fragment = await session.get(f"/admin/schemes/{flow.name}/run-history?before={pages[3][-1]}")
+        assert fragment.status_code == 200
+        assert [int(n) for n in _RUN_ROW.findall(fragment.text)] == pages[4]
+        assert f'hx-get="/admin/schemes/{flow.name}/run-history?before={pages[3][-1]}"' in fragment.text
+        assert "<html" not in fragment.text
+
+        # A new run appears on the first page; an older page stays as it was.
+        newest = await service.run_now(flow.name)
+        first = await session.get(f"/admin/schemes/{flow.name}")
+        assert [int(n) for n in _RUN_ROW.findall(first.text)][:2] == [newest, ids[-1]]
+        third = await session.get(f"/admin/schemes/{flow.name}?before={pages[1][-1]}")
+        assert [int(n) for n in _RUN_ROW.findall(third.text)] == pages[2]
+
+        # The admin API pages the same way.
+        api = "/admin/api/schemes/" + flow.name + "/runs"
+        older = (await session.call("GET", api, params={"before": pages[0][-1], "limit": 20})).json()
+        assert [run["id"] for run in older] == pages[1]
+        newer = (await session.call("GET", api, params={"after": pages[2][0], "limit": 20})).json()
+        assert [run["id"] for run in newer] == pages[1]
+        both = await session.call("GET", api, params={"after": 1, "before": 2})
+        assert both.status_code == 400 and both.json()["field"] == "after"
+    finally:
+        await session.http.aclose()
+
+
+async def _login(page: Page, url: str, account: Account) -> None:
+    await page.goto(f"{url}/portal/login")
+    await page.fill("input[name=username]", account.username)
+    await page.fill("input[name=password]", account.password)
+    await page.click("form[action='/portal/login'] button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+
+
+async def test_a_run_of_two_thousand_records_pages_and_every_record_is_reachable(
+    gateway: Gateway, flow: Flow
+) -> None:
+    _, big = await _history(flow)
+    admin = await make_account("admin", prefix="records")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await _login(page, gateway.url, admin)
+            # From the scheme's page to its newest run, the one with 2,000 records.
+            await page.goto(f"{gateway.url}/admin/schemes/{flow.name}")
+            await page.locator(f"#runs-body a[href='/admin/schemes/runs/{big}']").click()
+            await expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
+            rows = page.locator("#records-body tr")
+            seen: list[str] = []
+            for number in range(RECORDS // 100):
+                await expect(rows).to_have_count(100)
+                keys = await rows.evaluate_all("rows => rows.map((row) => row.dataset.key)")
+                assert keys[0] == f"ST{number * 100:05d}", (number, keys[0])
+                seen.extend(keys)
+                if number == 0:
+                    await expect(page.get_by_test_id("records-previous")).to_have_count(0)
+                next_link = page.get_by_test_id("records-next")
+                if number < RECORDS // 100 - 1:
+                    await expect(next_link).to_have_text("下一页")
+                    await next_link.click()
+                else:
+                    await expect(next_link).to_have_count(0)
+            assert seen == [f"ST{n:05d}" for n in range(RECORDS)]
+
+            # Back one page, and the failed ones alone (40 of them) on one page.
+            await page.get_by_test_id("records-previous").click()
+            await expect(rows.first).to_have_attribute("data-key", "ST01800")
+            await page.check("#failed-only")
+            await expect(rows).to_have_count(RECORDS // 50)
+            await expect(page.get_by_test_id("records-next")).to_have_count(0)
+            statuses = await page.locator("[data-testid=record-status]").evaluate_all(
+                "cells => cells.map((c) => c.dataset.status)"
+            )
+            assert set(statuses) == {"failed"}
+        finally:
+            await browser.close()
+
+
+async def _no_worker_alive() -> None:
+    """Workers of earlier tests may have been killed: their rows stay until their lease passes; the notice
+    is about a node with none, so none is left claiming to be alive."""
+    await SchemeWorker.update({SchemeWorker.stopped: True}).where(SchemeWorker.stopped == False)  # noqa: E712
+
+
+async def test_a_run_queued_with_no_worker_says_so_until_a_worker_picks_it_up(
+    gateway: Gateway, flow: Flow, tmp_path: Path
+) -> None:
+    await _no_worker_alive()
+    account = await make_account("admin", prefix="waiting")
+    session = await sign_in(gateway.url, account)
+    port = free_port()
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page()
+                await _login(page, gateway.url, account)
+                await page.goto(f"{gateway.url}/admin/schemes/{flow.name}")
+                await expect(page.locator("#designer[data-ready=true]")).to_be_visible(timeout=15000)
+                notice = page.get_by_test_id("worker-notice")
+                await expect(notice).to_be_hidden()  # nothing waits yet
+
+                # "Run now" on a node with no worker: the run is queued, and the page says why it stays so.
+                await page.click("[data-testid=run-now]")
+                await expect(page.locator("#action-result")).to_contain_text("已排队")
+                await expect(notice).to_be_visible()
+                await expect(notice).to_contain_text(NOTICE_ZH)
+                await expect(notice).to_contain_text("unigate worker")
+                status = page.locator("#runs-body tr").first.locator("[data-testid=run-status]")
+                await expect(status).to_have_attribute("data-status", "queued")
+                run_id = int(await page.locator("#runs-body tr").first.get_attribute("data-run") or 0)
+
+                # The run's own page says it too, and so does the admin API's run.
+                await page.locator("#runs-body tr").first.locator("a").click()
+                await expect(page.locator("#run")).to_have_attribute("data-status", "queued")
+                run_notice = page.get_by_test_id("worker-notice")
+                await expect(run_notice).to_be_visible()
+                await expect(run_notice).to_contain_text(NOTICE_ZH)
+                answer = (await session.call("GET", f"/admin/api/runs/{run_id}")).json()
+                assert answer["status"] == "queued"
+                assert answer["waiting"]["reason"] == "no_worker"
+                assert "start `unigate worker`" in answer["waiting"]["detail"]
+
+                # In English for an admin who reads English (the page as the server draws it).
+                await session.form("/portal/locale", {"locale": "en", "next": "/portal"})
+                english = await session.get(f"/admin/schemes/runs/{run_id}")
+                assert NOTICE_EN in _notice_text(english)
+                assert "start `unigate worker`" in _notice_text(english)
+                designer = await session.get(f"/admin/schemes/{flow.name}")
+                assert NOTICE_EN in _notice_text(designer)
+
+                # `unigate worker` starts: it picks the run up, the run ends, and the notice is gone.
+                worker = run_process(
+                    [sys.executable, "-m", "gateway.cli", "worker", "--health-port", str(port)],
+                    env={**flow.env, "UNIGATE_SCHEME_POLL_SECONDS": "0.2"},
+                    log_path=tmp_path / "worker.log",
+                    ready_url=f"http://127.0.0.1:{port}/healthz",
+                )
+                with worker:
+                    await expect(page.locator("#run")).to_have_attribute(
+                        "data-status", "succeeded", timeout=60000
+                    )
+                    await expect(run_notice).to_be_hidden()
+                    await page.goto(f"{gateway.url}/admin/schemes/{flow.name}")
+                    await expect(page.get_by_test_id("worker-notice")).to_be_hidden()
+                    # A second run while the worker runs: queued for a moment, but never "no worker".
+                    again = (await session.call("POST", f"/admin/api/schemes/{flow.name}/run")).json()["run"]
+                    detail = (await session.call("GET", f"/admin/api/runs/{again}")).json()
+                    assert detail["waiting"] is None
+
+                    async def done() -> bool:
+                        got = (await session.call("GET", f"/admin/api/runs/{again}")).json()
+                        return bool(got["status"] in FINAL)
+
+                    await until(done, 60, "the second run to end")
+            finally:
+                await browser.close()
+
+        # The worker stopped cleanly: a run queued now waits again, and says for how long none was seen.
+        third = (await session.call("POST", f"/admin/api/schemes/{flow.name}/run")).json()["run"]
+        waiting = (await session.call("GET", f"/admin/api/runs/{third}")).json()["waiting"]
+        assert waiting is not None and waiting["silent_seconds"] is not None
+        assert waiting["worker_seen_at"] is not None
+        assert re.search(r"none has been seen for \d+ (s|min)", waiting["detail"]), waiting
+    finally:
+        await session.http.aclose()
+
+
+def _notice_text(answer: httpx.Response) -> str:
+    found = re.search(r'<p id="worker-notice"[^>]*>(.*?)</p>', answer.text, re.S)
+    assert found, answer.text[:500]
+    assert "hidden" not in found.group(0).split(">")[0], found.group(0)
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(None, "none has been seen yet"), (42, "for 42 s"), (400, "for 6 min"), (7300, "for 2 h")],
+)
+def test_the_waiting_reason_says_how_long_no_worker_was_seen(seconds: int | None, said: str) -> None:
+    from gateway.schemes import presence
+
+    now = time.time()
+    latest = None if seconds is None else now - seconds
+    queued = {"status": "queued", "heartbeat_at": 0.0}
+    reason = presence.waiting(queued, (False, latest), 15.0, now)
+    assert reason is not None and said in reason["detail"]
+    assert presence.waiting(queued, (True, latest), 15.0, now) is None  # a worker is alive: nothing to say
+    beating = {"status": "running", "heartbeat_at": now - 1}
+    assert presence.waiting(beating, (False, latest), 15.0, now) is None  # driven by `unigate scheme run`
+    assert presence.waiting({"status": "succeeded"}, (False, latest), 15.0, now) is None
+
+
+async def test_a_worker_beats_while_it_runs_and_is_gone_when_it_stops(
+    gateway: Gateway, flow: Flow, tmp_path: Path
+) -> None:
+    await _no_worker_alive()
+    port = free_port()
+    with run_process(
+        [sys.executable, "-m", "gateway.cli", "worker", "--health-port", str(port)],
+        env={**flow.env, "UNIGATE_SCHEME_LEASE_SECONDS": "2"},
+        log_path=tmp_path / "worker.log",
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+    ):
+        async with httpx.AsyncClient(timeout=5) as http:
+            name = (await http.get(f"http://127.0.0.1:{port}/healthz")).json()["worker"]
+
+        async def beating() -> bool:
+            row = await SchemeWorker.select().where(SchemeWorker.name == name).first()
+            return row is not None and row["seen_at"] > time.time() - 2 and not row["stopped"]
+
+        await until(beating, 20, "the worker's first beat")
+        first = (await SchemeWorker.select().where(SchemeWorker.name == name).first()) or {}
+
+        async def beat_again() -> bool:
+            row = await SchemeWorker.select().where(SchemeWorker.name == name).first()
+            return row is not None and row["seen_at"] > first["seen_at"]
+
+        await until(beat_again, 20, "a later beat")
+    row = await SchemeWorker.select().where(SchemeWorker.name == name).first()
+    assert row is not None and row["stopped"] is True
