@@ -20,13 +20,13 @@ from playwright.async_api import Page, async_playwright, expect
 from gateway.connectors.kuaidi100 import simulator as kd100_sim
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.errors import UnigateError
-from gateway.schemes import service
+from gateway.schemes import presence, service
 from gateway.settings import Settings
 from gateway.store import manage
 from gateway.store.crypto import Vault
 from gateway.store.scheme_tables import RecordResult, SchemeRun
 from gateway.store.worker_tables import SchemeWorker
-from tests.conftest import Gateway
+from tests.conftest import SECRET_KEY, Gateway, bound_store, gateway_env, migrate
 from tests.portal.conftest import Account, Session, make_account, sign_in, unique
 from tests.schemes import conftest as scheme_fixtures
 from tests.schemes.conftest import FINAL, Sims, until
@@ -343,8 +343,6 @@ def _notice_text(answer: httpx.Response) -> str:
     [(None, "none has been seen yet"), (42, "for 42 s"), (400, "for 6 min"), (7300, "for 2 h")],
 )
 def test_the_waiting_reason_says_how_long_no_worker_was_seen(seconds: int | None, said: str) -> None:
-    from gateway.schemes import presence
-
     now = time.time()
     latest = None if seconds is None else now - seconds
     queued = {"status": "queued", "heartbeat_at": 0.0}
@@ -384,3 +382,77 @@ async def test_a_worker_beats_while_it_runs_and_is_gone_when_it_stops(
         await until(beat_again, 20, "a later beat")
     row = await SchemeWorker.select().where(SchemeWorker.name == name).first()
     assert row is not None and row["stopped"] is True
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = gateway_env(tmp_path, DATABASE_URL=database_url)
+    migrate(env)
+    async with bound_store(env):
+        vault = Vault(SECRET_KEY)
+        wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
+        for name, system, credentials in (
+            ("src", "wangdiantong", wdt),
+            ("dst", "wangdiantong", wdt),
+            ("kd", "kuaidi100", kd100),
+        ):
+            await manage.put_connection(
+                vault, name=name, system=system, base_url="http://127.0.0.1:9", credentials=credentials
+            )
+        scheme = await service.install_template(source="src", target="dst", tracking="kd")
+        rows = await SchemeRun.insert(
+            *(SchemeRun(scheme=scheme, trigger="manual", status="succeeded") for _ in range(45))
+        )
+        ids = sorted(int(row["id"]) for row in rows)
+        name = service.REFERENCE_SCHEME
+
+        pages, before = [], None
+        while page := [run["id"] for run in await service.runs(name, 20, before=before)]:
+            pages.append(page)
+            before = page[-1]
+        assert [run for page in pages for run in page] == ids[::-1]
+        assert [len(page) for page in pages] == [20, 20, 5]
+        newer = await service.runs(name, 20, after=pages[2][0])
+        assert [run["id"] for run in newer] == pages[1]
+
+        await RecordResult.insert(
+            *(
+                RecordResult(
+                    slot=f"{ids[0]}:K{n:03d}",
+                    run=ids[0],
+                    scheme=scheme,
+                    record_key=f"K{n:03d}",
+                    status="success",
+                )
+                for n in range(250)
+            )
+        )
+        keys: list[str] = []
+        cursor: int | None = None
+        while True:
+            answer = await service.run_records(ids[0], limit=100, after=cursor)
+            keys.extend(record["record_key"] for record in answer["records"])
+            if answer["next"] is None:
+                break
+            cursor = answer["next"]
+        assert keys == [f"K{n:03d}" for n in range(250)]
+        back = await service.run_records(ids[0], limit=100, before=answer["previous"])
+        assert [r["record_key"] for r in back["records"]] == [f"K{n:03d}" for n in range(100, 200)]
+
+        # A queued run with no worker waits; a beating worker ends the wait; a stopped one brings it back.
+        queued = await service.run_now(name)
+        assert (await service.run_detail(queued))["waiting"]["silent_seconds"] is None
+        await presence.beat("bench-host-1")
+        assert (await service.run_detail(queued))["waiting"] is None
+        assert (await service.scheme_waiting(name)) is None
+        await presence.gone("bench-host-1")
+        waiting = await service.scheme_waiting(name)
+        assert waiting is not None and waiting["run"] == queued and waiting["silent_seconds"] is not None
