@@ -199,37 +199,43 @@ class RedisCaps:
         self._local_holders: set[str] = set()  # slots taken in this process while Redis was away
 
     async def reserve_call(self, key: str, limit: int, window: float, max_wait: float) -> float:
-        try:
-            ok, wait_ms = await self._reserve(
-                keys=[f"{self.PREFIX}{key}:calls"],
-                args=[limit, round(window * 1000), round(max_wait * 1000), uuid.uuid4().hex],
-            )
-        except RedisError as error:
-            self.redis_state.lost(error)
-            return await self.local.reserve_call(key, limit, window, max_wait)
-        self.redis_state.found()
-        wait = int(wait_ms) / 1000
-        return wait if int(ok) else -max(wait, 0.001)
+        if not self.redis_state.away():
+            try:
+                ok, wait_ms = await self._reserve(
+                    keys=[f"{self.PREFIX}{key}:calls"],
+                    args=[limit, round(window * 1000), round(max_wait * 1000), uuid.uuid4().hex],
+                )
+            except RedisError as error:
+                self.redis_state.lost(error)
+            else:
+                self.redis_state.found()
+                wait = int(wait_ms) / 1000
+                return wait if int(ok) else -max(wait, 0.001)
+        return await self.local.reserve_call(key, limit, window, max_wait)
 
     async def try_slot(self, key: str, limit: int, holder: str, lease: float) -> bool:
-        try:
-            got = await self._try_slot(
-                keys=[f"{self.PREFIX}{key}:slots"], args=[limit, round(lease * 1000), holder]
-            )
-        except RedisError as error:
-            self.redis_state.lost(error)
-            taken = await self.local.try_slot(key, limit, holder, lease)
-            if taken:
-                self._local_holders.add(holder)
-            return taken
-        self.redis_state.found()
-        return bool(int(got))
+        if not self.redis_state.away():
+            try:
+                got = await self._try_slot(
+                    keys=[f"{self.PREFIX}{key}:slots"], args=[limit, round(lease * 1000), holder]
+                )
+            except RedisError as error:
+                self.redis_state.lost(error)
+            else:
+                self.redis_state.found()
+                return bool(int(got))
+        taken = await self.local.try_slot(key, limit, holder, lease)
+        if taken:
+            self._local_holders.add(holder)
+        return taken
 
     async def release_slot(self, key: str, holder: str) -> None:
         if holder in self._local_holders:
             self._local_holders.discard(holder)
             await self.local.release_slot(key, holder)
             return
+        if self.redis_state.away():
+            return  # the slot is a lease: it frees itself when the lease runs out
         try:
             await self.redis.zrem(f"{self.PREFIX}{key}:slots", holder)
         except RedisError as error:

@@ -69,6 +69,8 @@ class RedisStore:
         )
 
     async def get(self, key: str) -> Entry | None:
+        if self.redis_state.away():
+            return None
         try:
             raw = await self.redis.get(self.PREFIX + key)
         except RedisError as error:
@@ -78,6 +80,8 @@ class RedisStore:
         return msgspec.msgpack.decode(raw, type=Entry) if raw else None
 
     async def put(self, key: str, entry: Entry) -> None:
+        if self.redis_state.away():
+            return
         try:
             await self.redis.set(
                 self.PREFIX + key, msgspec.msgpack.encode(entry), px=max(1, round(entry.ttl * 1000))

@@ -323,6 +323,8 @@ class RedisCounters:
         return packed
 
     async def acquire(self, checks: Sequence[Check], now: float | None = None) -> Verdict:
+        if self.redis_state.away():
+            return await self.fallback.acquire(checks, now)
         try:
             reply = await self._call(checks)
         except RedisError as error:

@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.settings import Settings
 from gateway.store import manage
+from policies.backend import RedisCaps
 from policies.redis_lane import Lane
 from tests.conftest import Gateway, unigate
 from tests.policies.p1_support import application, until
@@ -84,6 +85,25 @@ async def test_a_connection_that_timed_out_never_hands_its_late_reply_to_the_nex
             await redis.aclose()
 
 
+async def test_backend_caps_hold_per_node_while_redis_is_frozen(tmp_path: Path) -> None:
+    """A backend's concurrency and QPS caps are held by the node alone while Redis hangs, not skipped."""
+    with own_redis(tmp_path) as (url, pid):
+        redis = client(url)
+        caps = RedisCaps(redis)
+        try:
+            await caps.try_slot("erp", 1, "before", lease=30)  # taken in Redis; Redis keeps it while frozen
+            with frozen(pid):
+                slots = [await caps.try_slot("erp", 1, holder, lease=30) for holder in ("a", "b")]
+                await caps.release_slot("erp", "a")
+                freed = await caps.try_slot("erp", 1, "c", lease=30)
+                calls = [await caps.reserve_call("erp", 2, 1.0, max_wait=0.0) for _ in range(3)]
+        finally:
+            await redis.aclose()
+    assert slots == [True, False]  # one call at a time, counted on the node
+    assert freed  # a slot the node gave is the node's to take back
+    assert calls[:2] == [0.0, 0.0] and calls[2] < 0  # 2 calls a second: the third would have to wait
+
+
 def log_entries(path: Path) -> list[dict[str, Any]]:
     entries = []
     for line in path.read_text(errors="replace").splitlines():
@@ -134,6 +154,7 @@ async def test_a_frozen_redis_costs_a_timeout_not_a_hang_and_all_comes_back_when
                         "UNIGATE_REDIS_TIMEOUT": str(TIMEOUT),
                         "UNIGATE_CONFIG_POLL_SECONDS": poll,
                         "UNIGATE_LOG_LEVEL": "INFO",
+                        "UNIGATE_CACHE_TTL": "stockouts=30",
                     },
                     log_path=logs[-1],
                     ready_url=f"http://127.0.0.1:{port}/healthz",
@@ -165,6 +186,7 @@ async def test_a_frozen_redis_costs_a_timeout_not_a_hang_and_all_comes_back_when
 
         assert [r.status_code for r, _ in stalled] == [200] * 10, [r.text[:200] for r, _ in stalled]
         assert all(r.headers["ratelimit-limit"] == "1000" for r, _ in stalled)
+        assert {r.headers["x-cache"] for r, _ in stalled} == {"MISS"}  # the cache is bypassed, not failing
         for answers in per_node:  # the limit holds per node while Redis cannot count for both
             answered = [r for r, _ in answers]
             assert [r.status_code for r in answered] == [200] * 5 + [429] * 2, [
@@ -182,6 +204,15 @@ async def test_a_frozen_redis_costs_a_timeout_not_a_hang_and_all_comes_back_when
             return [(await http.get(f"{n}/readyz")).json()["status"] for n in nodes] == ["ready", "ready"]
 
         await until(both_ready, within=5, what="readiness after Redis returned")
+
+        async def counting_in_redis_again() -> bool:
+            # While Redis was away each node asks it again once a second, on a call: calls go on meanwhile.
+            for node in nodes:
+                assert (await timed_get(http, node, timing_key))[0].status_code == 200
+            back = ("limits are counted cluster-wide", "the response cache is back")
+            return all(said(log, f"Redis answers again: {part}") for log in logs for part in back)
+
+        await until(counting_in_redis_again, within=5, what="counting in Redis after it returned")
         shared = [(await timed_get(http, nodes[i % 2], shared_key))[0] for i in range(16)]
         assert [r.status_code for r in shared].count(200) == 10, [r.text[:200] for r in shared]
         admitted = [r for r in shared if r.status_code == 200]
@@ -198,9 +229,12 @@ async def test_a_frozen_redis_costs_a_timeout_not_a_hang_and_all_comes_back_when
     for log in logs:
         entries = log_entries(log)
         assert not [e for e in entries if "exception" in e or "Traceback" in str(e)], log.read_text()[-3000:]
-    lost = said(logs[0], "Redis unreachable: limits are counted per process")
-    assert len(lost) == 1 and "TimeoutError" in lost[0]["message"]
-    assert len(said(logs[0], "Redis answers again: limits are counted cluster-wide")) == 1
+    for log in logs:  # each part said once that it fell back, and once that it came back
+        for part in ("limits are counted per process", "the response cache is bypassed"):
+            lost = said(log, f"Redis unreachable: {part}")
+            assert len(lost) == 1 and "TimeoutError" in lost[0]["message"], (log, part)
+        assert len(said(log, "Redis answers again: limits are counted cluster-wide")) == 1
+        assert len(said(log, "Redis answers again: the response cache is back")) == 1
     listening = [
         i for i, e in enumerate(log_entries(logs[1])) if "listening for config" in e.get("message", "")
     ]
@@ -208,7 +242,7 @@ async def test_a_frozen_redis_costs_a_timeout_not_a_hang_and_all_comes_back_when
     figures = {
         "healthy": statistics.median(t for _, t in healthy),
         "frozen": statistics.median(t for _, t in stalled),
-        "frozen max": max(t for _, t in stalled),
+        "frozen max (a call that asked Redis)": max(t for _, t in stalled),
         "healthy again": statistics.median(t for _, t in healthy_again),
     }
     print(f"\n/v1/stockouts latency with UNIGATE_REDIS_TIMEOUT={TIMEOUT}: " + ", ".join(
