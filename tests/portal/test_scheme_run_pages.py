@@ -42,6 +42,7 @@ RECORDS = 2000
 _RUN_ROW = re.compile(r'<tr data-run="(\d+)">')
 _OLDER = re.compile(r'data-testid="runs-older" href="([^"]+)"')
 _NEWER = re.compile(r'data-testid="runs-newer" href="([^"]+)"')
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"  # git-ignored
 NOTICE_ZH = "正在等待工作进程"
 NOTICE_EN = "Waiting for a worker"
 # Simulators of its own for each test (the scheme tests' fixture).
@@ -199,21 +200,40 @@ async def _login(page: Page, url: str, account: Account) -> None:
 async def test_a_run_of_two_thousand_records_pages_and_every_record_is_reachable(
     gateway: Gateway, flow: Flow
 ) -> None:
-    _, big = await _history(flow)
+    ids, big = await _history(flow)
+    newest = ids[::-1]
     admin = await make_account("admin", prefix="records")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page()
             await _login(page, gateway.url, admin)
-            # From the scheme's page to its newest run, the one with 2,000 records.
             await page.goto(f"{gateway.url}/admin/schemes/{flow.name}")
+            await expect(page.locator("#designer[data-ready=true]")).to_be_visible(timeout=15000)
+            # The run history pages in place (htmx), the address following it; the designer stays as it was.
+            history = page.locator("#runs-body tr")
+            await expect(history.first).to_have_attribute("data-run", str(newest[0]))
+            await expect(page.get_by_test_id("runs-newer")).to_have_count(0)
+            await page.get_by_test_id("runs-older").click()
+            await expect(history.first).to_have_attribute("data-run", str(newest[20]), timeout=15000)
+            await expect(history).to_have_count(20)
+            await expect(page).to_have_url(re.compile(rf"/admin/schemes/{flow.name}\?before={newest[19]}$"))
+            await page.get_by_test_id("runs-older").click()
+            await expect(history.first).to_have_attribute("data-run", str(newest[40]), timeout=15000)
+            await expect(page.get_by_test_id("runs-newer")).to_have_text("较新")
+            await page.get_by_test_id("runs-newer").click()
+            await expect(history.first).to_have_attribute("data-run", str(newest[20]), timeout=15000)
+            await expect(page.locator("#designer")).to_have_attribute("data-ready", "true")
+            await page.get_by_test_id("runs-newer").click()
+            await expect(history.first).to_have_attribute("data-run", str(newest[0]), timeout=15000)
+
+            # From there to its newest run, the one with 2,000 records.
             await page.locator(f"#runs-body a[href='/admin/schemes/runs/{big}']").click()
             await expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
             rows = page.locator("#records-body tr")
             seen: list[str] = []
             for number in range(RECORDS // 100):
-                await expect(rows).to_have_count(100)
+                await expect(rows).to_have_count(100, timeout=15000)
                 keys = await rows.evaluate_all("rows => rows.map((row) => row.dataset.key)")
                 assert keys[0] == f"ST{number * 100:05d}", (number, keys[0])
                 seen.extend(keys)
@@ -226,6 +246,7 @@ async def test_a_run_of_two_thousand_records_pages_and_every_record_is_reachable
                 else:
                     await expect(next_link).to_have_count(0)
             assert seen == [f"ST{n:05d}" for n in range(RECORDS)]
+            await page.screenshot(path=str(SHOTS / "run-records-last-page.png"), full_page=True)
 
             # Back one page, and the failed ones alone (40 of them) on one page.
             await page.get_by_test_id("records-previous").click()
@@ -268,19 +289,21 @@ async def test_a_run_queued_with_no_worker_says_so_until_a_worker_picks_it_up(
                 # "Run now" on a node with no worker: the run is queued, and the page says why it stays so.
                 await page.click("[data-testid=run-now]")
                 await expect(page.locator("#action-result")).to_contain_text("已排队")
-                await expect(notice).to_be_visible()
+                await expect(notice).to_be_visible(timeout=15000)
                 await expect(notice).to_contain_text(NOTICE_ZH)
                 await expect(notice).to_contain_text("unigate worker")
+                await page.screenshot(path=str(SHOTS / "scheme-waiting-for-worker.png"), full_page=True)
                 status = page.locator("#runs-body tr").first.locator("[data-testid=run-status]")
-                await expect(status).to_have_attribute("data-status", "queued")
+                await expect(status).to_have_attribute("data-status", "queued", timeout=15000)
                 run_id = int(await page.locator("#runs-body tr").first.get_attribute("data-run") or 0)
 
                 # The run's own page says it too, and so does the admin API's run.
                 await page.locator("#runs-body tr").first.locator("a").click()
-                await expect(page.locator("#run")).to_have_attribute("data-status", "queued")
+                await expect(page.locator("#run")).to_have_attribute("data-status", "queued", timeout=15000)
                 run_notice = page.get_by_test_id("worker-notice")
-                await expect(run_notice).to_be_visible()
+                await expect(run_notice).to_be_visible(timeout=15000)
                 await expect(run_notice).to_contain_text(NOTICE_ZH)
+                await page.screenshot(path=str(SHOTS / "run-waiting-for-worker.png"))
                 answer = (await session.call("GET", f"/admin/api/runs/{run_id}")).json()
                 assert answer["status"] == "queued"
                 assert answer["waiting"]["reason"] == "no_worker"
@@ -305,7 +328,7 @@ async def test_a_run_queued_with_no_worker_says_so_until_a_worker_picks_it_up(
                     await expect(page.locator("#run")).to_have_attribute(
                         "data-status", "succeeded", timeout=60000
                     )
-                    await expect(run_notice).to_be_hidden()
+                    await expect(run_notice).to_be_hidden(timeout=15000)
                     await page.goto(f"{gateway.url}/admin/schemes/{flow.name}")
                     await expect(page.get_by_test_id("worker-notice")).to_be_hidden()
                     # A second run while the worker runs: queued for a moment, but never "no worker".
