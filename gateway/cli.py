@@ -302,13 +302,26 @@ def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "create":
         defaults = dict(args.default or [])
-        consumer = _with_store(settings, lambda: manage.create_consumer(args.name, defaults))
+        grants = list(args.grant or [])
+        consumer = _with_store(settings, lambda: manage.create_consumer(args.name, defaults, grants=grants))
         print(f"consumer {args.name} created (id {consumer})")
+    elif args.action in ("grant", "revoke"):
+        change = manage.grant_connections if args.action == "grant" else manage.revoke_connections
+
+        async def regrant() -> list[str]:
+            return await change(await manage.consumer_id(args.consumer), args.connections)
+
+        granted = _with_store(settings, regrant)
+        print(f"{args.consumer} may use: {', '.join(granted) or 'open connections only'}")
     elif args.action == "list":
         for row in _with_store(settings, manage.list_consumers):
             state = "active" if row["active"] else "inactive"
             routes = ", ".join(f"{k}={v}" for k, v in sorted(row["default_connections"].items()))
-            print(f"{row['id']:>5}  {row['name']:<24} {state:<8} keys {row['keys']:<3} {routes or '-'}")
+            granted = ",".join(row["connections"] or []) or "-"
+            print(
+                f"{row['id']:>5}  {row['name']:<24} {state:<8} keys {row['keys']:<3} {routes or '-'}"
+                f"  granted {granted}"
+            )
     return 0
 
 
@@ -349,12 +362,19 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
                 base_url=args.base_url,
                 credentials=credentials,
                 options=options,
+                open=args.open,
             ),
         )
         print(f"connection {args.name} saved ({args.system}, {args.base_url}); credentials encrypted")
+    elif args.action == "update":
+        if args.open is None:
+            raise SystemExit("unigate connections update: say --open or --no-open")
+        _with_store(settings, lambda: manage.set_connection_open(args.name, args.open))
+        print(f"connection {args.name} is {'open to every application' if args.open else 'granted only'}")
     elif args.action == "list":
         for row in _with_store(settings, manage.list_connections):
-            print(f"{row['name']:<20} {row['system']:<14} {row['base_url']}")
+            access = "open" if row["open"] else "granted"
+            print(f"{row['name']:<20} {row['system']:<14} {access:<8} {row['base_url']}")
     elif args.action == "test":
         from gateway.demo import test_connection
 
@@ -475,9 +495,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--default",
         action="append",
         type=_pair,
-        help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt",
+        help="RESOURCE=CONNECTION, e.g. stockouts=wdt-demo or *=wdt; the connection is granted to it",
     )
-    consumers_sub.add_parser("list", help="every consumer, its state, live keys and default connections")
+    create.add_argument(
+        "--grant", action="append", metavar="CONNECTION", help="a connection it may use; * for every one"
+    )
+    for action, says in (
+        ("grant", "let a consumer use connections that are not open"),
+        ("revoke", "take grants back (open connections stay usable)"),
+    ):
+        change = consumers_sub.add_parser(action, help=says)
+        change.add_argument("consumer")
+        change.add_argument("connections", nargs="+", metavar="CONNECTION", help="a name, or * for all")
+    consumers_sub.add_parser(
+        "list", help="every consumer, its state, live keys, default and granted connections"
+    )
     consumers.set_defaults(func=cmd_consumers)
 
     keys = sub.add_parser("keys", help="manage API keys")
@@ -500,6 +532,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--credential", action="append", type=_pair, help="KEY=VALUE, e.g. appsecret=...; repeat"
     )
     add.add_argument("--options", type=_json_object, help="JSON object: defaults and backend limits")
+    open_help = "--open: every application may use it; --no-open: only those granted it (kept when unsaid)"
+    add.add_argument("--open", action=argparse.BooleanOptionalAction, default=None, help=open_help)
+    update = conns_sub.add_parser("update", help="open a connection to every application, or close it")
+    update.add_argument("name")
+    update.add_argument("--open", action=argparse.BooleanOptionalAction, default=None, help=open_help)
     conns_sub.add_parser("list")
     test = conns_sub.add_parser("test", help="make a real signed call")
     test.add_argument("name")

@@ -60,6 +60,8 @@ async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> 
             base_url=f"http://{host}:{ports[name]}",
             credentials=dict(credentials),
             options={"timezone": "Asia/Shanghai"},
+            # Open: every application may use the simulators, so the portal's self-service walkthrough works.
+            open=True,
         )
     defaults = {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
     if not await Consumer.exists().where(Consumer.name == DEMO_CONSUMER):

@@ -255,3 +255,10 @@ class InvalidMapping(InvalidParameter):
     def __init__(self, field: str, issues: list[dict[str, str]]) -> None:
         lines = "; ".join(f"{i['path']}: {i['message']}" if i["path"] else i["message"] for i in issues[:5])
         super().__init__(field, f"the mapping has {len(issues)} problem(s): {lines}", issues=issues)
+
+
+class ConnectionNotGranted(Forbidden):
+    """The application may not use the connection it named (or that its default names): the connection is
+    neither open nor granted to it. An unknown name gets the same answer, so names are not revealed."""
+
+    code, title = "connection_not_granted", "Connection not granted to this application"

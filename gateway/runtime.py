@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.connectors.base import ConnectionConfig, Connector
 from gateway.connectors.registry import build
-from gateway.errors import InvalidParameter
+from gateway.errors import ConnectionNotGranted, InvalidParameter
 from gateway.store.snapshot import ConsumerEntry, SnapshotHolder
 from gateway.upstream import Upstream
 
@@ -36,12 +36,31 @@ class Runtime:
         self._connectors[name] = (entry.updated_at, connector)
         return connector
 
-    def for_consumer(self, consumer: ConsumerEntry, resource: str, chosen: str | None) -> Connector:
-        """The connection named in the request, else the consumer's default for this resource."""
+    def for_consumer(
+        self, consumer: ConsumerEntry, resource: str, chosen: str | None, header: str = "X-Connection"
+    ) -> Connector:
+        """The connection named in the request (`header`), else the consumer's default for this resource,
+        if the consumer may use it: an open connection, one granted to it, or any when granted `*`."""
         name = chosen or consumer.default_connection(resource)
         if not name:
             raise InvalidParameter(
-                "X-Connection",
-                f"choose a connection with the X-Connection header: no default is set for {resource}",
+                header,
+                f"choose a connection with the {header} header: no default is set for {resource}",
+            )
+        entry = self.snapshots.current.connections.get(name)
+        if entry is None and (not chosen or "*" in consumer.connections):
+            # Its own default, or a caller that may use every connection: no name is revealed by saying so.
+            raise InvalidParameter(header, f"there is no connection named {name!r}")
+        if entry is None or not consumer.may_use(entry):
+            # An unknown name and an ungranted one answer alike, so callers cannot list the connections.
+            if chosen:
+                raise ConnectionNotGranted(
+                    f"this application may not use the connection {name!r} named in {header}: "
+                    "ask an admin to grant it",
+                    field=header,
+                )
+            raise ConnectionNotGranted(
+                f"this application's default connection for {resource}, {name!r}, is not granted to it: "
+                "ask an admin to grant it"
             )
         return self.connector(name)

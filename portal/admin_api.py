@@ -100,6 +100,8 @@ class ConnectionBody(msgspec.Struct, forbid_unknown_fields=True):
     # Write-only: a field left out or empty keeps the stored value.
     credentials: dict[str, str] = {}
     options: dict[str, Any] = {}
+    # Every application may use it (self-service); left out: kept as it is (false for a new one).
+    open: bool | None = None
 
 
 @get("/systems", summary="The backend systems and the credentials each needs")
@@ -132,6 +134,7 @@ async def put_connection(
         base_url=data.base_url,
         credentials=data.credentials,
         options=data.options,
+        open=data.open,
     )
 
 
@@ -160,14 +163,16 @@ async def list_apis() -> list[dict[str, Any]]:
 class NewConsumer(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     description: str = ""
-    default_connections: dict[str, str] = {}
+    default_connections: dict[str, str] = {}  # each one named is granted too
     owner: str | None = None  # a username
+    connections: list[str] = []  # granted: it may use them besides the open ones; "*" = every one
 
 
 class ConsumerChange(msgspec.Struct, forbid_unknown_fields=True):
     description: str | None = None
     default_connections: dict[str, str] | None = None
     active: bool | None = None
+    connections: list[str] | None = None  # replaces the granted connections
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
@@ -188,6 +193,7 @@ async def create_consumer(me: Principal, data: NewConsumer) -> dict[str, Any]:
         description=data.description,
         default_connections=data.default_connections,
         owner=data.owner,
+        connections=data.connections,
     )
 
 
@@ -198,12 +204,36 @@ async def get_consumer(me: Principal, consumer_id: int) -> dict[str, Any]:
 
 @patch("/consumers/{consumer_id:int}", summary="Change a consumer; `active` approves or suspends it")
 async def update_consumer(me: Principal, consumer_id: int, data: ConsumerChange) -> dict[str, Any]:
+    if data.connections is not None:  # first: defaults named in the same change are granted on top
+        await apps.change_grants(me, consumer_id, replace=data.connections)
     app = await apps.update_app(
         me, consumer_id, description=data.description, default_connections=data.default_connections
     )
     if data.active is not None and data.active != app["active"]:
         app = await apps.set_app_active(me, consumer_id, data.active)
     return app
+
+
+class Grants(msgspec.Struct, forbid_unknown_fields=True):
+    connections: list[str]  # connection names; "*" = every connection
+
+
+@post(
+    "/consumers/{consumer_id:int}/connections/grant",
+    summary="Let a consumer use connections besides the open ones",
+    status_code=200,
+)
+async def grant_connections(me: Principal, consumer_id: int, data: Grants) -> dict[str, Any]:
+    return await apps.change_grants(me, consumer_id, grant=data.connections)
+
+
+@post(
+    "/consumers/{consumer_id:int}/connections/revoke",
+    summary="Take grants back; a call through a revoked connection is a 403 connection_not_granted",
+    status_code=200,
+)
+async def revoke_connections(me: Principal, consumer_id: int, data: Grants) -> dict[str, Any]:
+    return await apps.change_grants(me, consumer_id, revoke=data.connections)
 
 
 @get("/consumers/{consumer_id:int}/keys", summary="A consumer's API keys")
@@ -418,6 +448,8 @@ ROUTES: list[Any] = [
     create_consumer,
     get_consumer,
     update_consumer,
+    grant_connections,
+    revoke_connections,
     list_consumer_keys,
     create_consumer_key,
     find_keys,

@@ -77,6 +77,7 @@ async def connections_page(request: Request[Any, Any, Any], edit: str = "") -> T
             "options": _json_text(options),
             "editing": True,
             "credential_fields": current["credential_fields"],
+            "open": current["open"],
         }
     return await _connections_page(request, form=form)
 
@@ -105,6 +106,7 @@ async def save_connection(request: Request[Any, Any, Any], me: Principal, data: 
             base_url=text(data, "base_url"),
             credentials=credentials,
             options=options,
+            open=bool(text(data, "open")),  # a checkbox: sent only when ticked
         )
     except UnigateError as error:
         # Secrets typed are not sent back into the page; the form says to type them again.

@@ -13,7 +13,7 @@ from gateway.store import manage
 from gateway.store.crypto import Vault
 from portal.auth import developer_or_admin
 from portal.forms import Form, errors_of, text
-from portal.services import analytics, apps, plans
+from portal.services import analytics, apps, connections, plans
 from portal.services.principal import Principal
 from portal.web import page
 
@@ -33,7 +33,8 @@ async def _home(
         status_code=status_code,
         title="My apps",
         apps=await apps.list_apps(me),
-        connections=await manage.list_connections(),
+        # Only those its new app may use: the open ones (an admin may pick any, granting it by doing so).
+        connections=await connections.usable_by(me),
         resources=apps.RESOURCES,
         **extra,
     )
@@ -94,6 +95,7 @@ async def _app_page(
         usage=await analytics.app_usage(me, app_id, 14, settings.usage_timezone),
         requests=await analytics.recent_requests(me, app_id, 20),
         policy=await plans.get_overrides(me, app_id) if me.is_admin else None,
+        all_connections=await manage.list_connections() if me.is_admin else None,
         **extra,
     )
 
@@ -209,6 +211,22 @@ async def set_policy(request: Request[Any, Any, Any], me: Principal, app_id: int
     return await _app_page(request, me, app_id, saved_policy=True)
 
 
+@post("/apps/{app_id:int}/connections", guards=[developer_or_admin], status_code=200)
+async def set_connections(
+    request: Request[Any, Any, Any], me: Principal, app_id: int, data: Form
+) -> Template:
+    """Admins only (the service refuses developers): the connections this app may use."""
+    chosen = data.get("connections", [])
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+    try:
+        await apps.change_grants(me, app_id, replace=chosen)
+    except UnigateError as error:
+        if error.status == 403:
+            raise
+        return await _refused(request, me, app_id, error, "connections", data)
+    return await _app_page(request, me, app_id, saved_grants=True)
+
+
 @get("/reference", guards=[developer_or_admin])
 async def reference(request: Request[Any, Any, Any], me: Principal) -> Template:
     return page(request, "developer/reference.html", title="API reference", my_apps=await apps.list_apps(me))
@@ -227,5 +245,6 @@ PAGES = [
     create_client,
     revoke_client,
     set_policy,
+    set_connections,
     reference,
 ]

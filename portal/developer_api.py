@@ -10,7 +10,7 @@ from litestar import Request, delete, get, post
 from litestar.params import Parameter
 
 from gateway.store.crypto import Vault
-from portal.services import analytics, apps, plans
+from portal.services import analytics, apps, connections, plans
 from portal.services.principal import Principal
 
 
@@ -42,6 +42,14 @@ class NewClient(msgspec.Struct, forbid_unknown_fields=True):
 @get("/apps", summary="Your apps")
 async def list_apps(me: Principal) -> list[dict[str, Any]]:
     return await apps.list_apps(me)
+
+
+@get(
+    "/connections",
+    summary="The connections a new app may name as defaults: those open to every app (an admin: all)",
+)
+async def list_connections(me: Principal) -> list[dict[str, Any]]:
+    return await connections.usable_by(me)
 
 
 @post("/apps", summary="Register an app")
@@ -147,6 +155,7 @@ async def recent_requests(
 
 ROUTES: list[Any] = [
     list_apps,
+    list_connections,
     create_app,
     get_app,
     list_keys,

@@ -413,6 +413,22 @@ ZH: dict[str, str] = {
     "Conflict": "冲突",
     "Internal error": "内部错误",
     "Rate limit exceeded": "请求过于频繁",
+    # connection grants: which connections an application may use
+    "Applications": "可用的应用",
+    "open to every app": "对所有应用开放",
+    "granted apps only": "仅限已授权的应用",
+    "Open to every application": "对所有应用开放",
+    "Any developer's app may use it. Otherwise only the apps an admin grants it to (and names it as their "
+    "default for).": "任何开发者的应用都可使用。否则只有管理员授权（或将其设为默认连接）的应用可用。",
+    "Granted connections": "已授权的连接",
+    "every connection": "全部连接",
+    "open connections only": "仅开放的连接",
+    "Connections this app may use": "该应用可用的连接",
+    "Open connections are usable by every app. Tick the others this app may use; its calls through any "
+    "other connection are refused (403).": "开放的连接所有应用都可使用。请勾选该应用还可使用的其他连接；"
+    "经由其他连接的调用会被拒绝（403）。",
+    "only an admin grants connections": "只有管理员可以授权连接",
+    "Connection not granted to this application": "该应用未获授权使用此连接",
 }
 
 
@@ -426,6 +442,11 @@ PATTERNS: list[tuple[str, str]] = [
     (
         r"subscriptions use the plan (.+): move them to another plan first",
         "套餐 {0} 仍有订阅：请先把它们移到其他套餐",
+    ),
+    (
+        r"there is no connection named (.+) that this app may use: choose an open one, or ask an admin to "
+        r"grant it",
+        "没有该应用可用的名为 {0} 的连接：请选择开放的连接，或请管理员授权",
     ),
     (r"there is no connection named (.+)", "没有名为 {0} 的连接"),
     (r"no plan named (.+)", "没有名为 {0} 的套餐"),

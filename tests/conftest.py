@@ -200,10 +200,18 @@ async def gateway(
         "wdt-hangs": ("wangdiantong", simulators.blackhole, dict(wdt)),
         "wdt-throttled": ("wangdiantong", simulators.wdt_throttled.url, dict(wdt)),
     }
+    # The simulators are open to every application, as `unigate demo` makes them: developers' portal apps
+    # name them as defaults. The others are not: only apps granted them may use them.
+    opened = {"wdt-demo", "wdt-target", "kd100-demo"}
     for name, (system, url, creds) in connections.items():
-        await manage.put_connection(vault, name=name, system=system, base_url=url, credentials=creds)
+        await manage.put_connection(
+            vault, name=name, system=system, base_url=url, credentials=creds, open=name in opened
+        )
+    # Granted every connection above: the tests name them in X-Connection.
     consumer = await manage.create_consumer(
-        "test-app", {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
+        "test-app",
+        {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"},
+        grants=list(connections),
     )
     await policy_manage.ensure_plan(TEST_PLAN, TEST_PLAN_CONFIG)
     await policy_manage.ensure_subscriptions(consumer, TEST_PLAN)

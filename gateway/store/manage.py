@@ -52,31 +52,103 @@ async def create_consumer(
     *,
     owner: int | None = None,
     description: str = "",
+    grants: list[str] | None = None,
+    by_admin: bool = True,
 ) -> int:
+    """A new consumer. An admin (`by_admin`) grants it the connections its defaults name by naming them;
+    a developer may name as defaults only connections open to every application."""
     check_name("consumer", name)
     if await Consumer.exists().where(Consumer.name == name):
         raise Conflict(f"a consumer named {name!r} already exists", field="name")
-    defaults = await check_defaults(default_connections or {})
+    granted = await check_grants(grants or [])
+    defaults = await check_defaults(default_connections or {}, usable=None if by_admin else granted)
+    if by_admin:
+        granted = _granting(granted, defaults)
     rows = await Consumer.insert(
-        Consumer(name=name, default_connections=defaults, owner=owner, description=description)
+        Consumer(
+            name=name,
+            default_connections=defaults,
+            owner=owner,
+            description=description,
+            connections=granted,
+        )
     )
     await bump_version()
     return int(rows[0]["id"])
 
 
-async def check_defaults(defaults: dict[str, str]) -> dict[str, str]:
-    """A consumer's default connection per resource: each resource known, each connection there."""
+def _granting(granted: list[str], defaults: dict[str, str]) -> list[str]:
+    """`granted` plus the connections `defaults` name (sorted, so exports compare like with like)."""
+    return sorted(set(granted) | set(defaults.values()))
+
+
+async def check_defaults(defaults: dict[str, str], *, usable: list[str] | None = None) -> dict[str, str]:
+    """A consumer's default connection per resource: each resource known, each connection there. With
+    `usable` (a developer choosing), each must also be open or in `usable`, the app's granted connections;
+    one that is not reads as one that does not exist, so a developer cannot probe for names."""
     clean = {resource: name for resource, name in defaults.items() if name}
     for resource, name in clean.items():
         if resource not in (*APIS, "*"):
             raise InvalidParameter(
                 f"default_connections.{resource}", f"the resources are: {', '.join(APIS)} or *"
             )
-        if not await Connection.exists().where(Connection.name == name):
+        row = await Connection.select(Connection.open).where(Connection.name == name).first()
+        if row is None and usable is None:
             raise InvalidParameter(
                 f"default_connections.{resource}", f"there is no connection named {name!r}"
             )
+        if usable is not None and not (row and (row["open"] or "*" in usable or name in usable)):
+            raise InvalidParameter(
+                f"default_connections.{resource}",
+                f"there is no connection named {name!r} that this app may use: "
+                "choose an open one, or ask an admin to grant it",
+            )
     return clean
+
+
+async def check_grants(names: list[str]) -> list[str]:
+    """Connection names to grant, each existing (or `*`, every connection); sorted, without repeats."""
+    clean = sorted({name.strip() for name in names if name.strip()})
+    known = {row["name"] for row in await Connection.select(Connection.name)}
+    for name in clean:
+        if name != "*" and name not in known:
+            raise InvalidParameter("connections", f"there is no connection named {name!r}")
+    return clean
+
+
+async def granted_connections(consumer: int) -> list[str]:
+    row = await Consumer.select(Consumer.connections).where(Consumer.id == consumer).first()
+    if row is None:
+        raise NotFound(f"no consumer with id {consumer}")
+    return sorted(_json(row["connections"]) or [])
+
+
+async def set_granted_connections(consumer: int, names: list[str]) -> list[str]:
+    """Replace the connections granted to a consumer; every node applies it at its next snapshot."""
+    clean = await check_grants(names)
+    updated = (
+        await Consumer.update({Consumer.connections: clean})
+        .where(Consumer.id == consumer)
+        .returning(Consumer.id)
+    )
+    if not updated:
+        raise NotFound(f"no consumer with id {consumer}")
+    await bump_version()
+    return clean
+
+
+async def grant_connections(consumer: int, names: list[str]) -> list[str]:
+    return await set_granted_connections(consumer, [*await granted_connections(consumer), *names])
+
+
+async def revoke_connections(consumer: int, names: list[str]) -> list[str]:
+    """Take grants back. A default naming a revoked connection stays, and is refused at call time (403)."""
+    have = await granted_connections(consumer)
+    return await set_granted_connections(consumer, [name for name in have if name not in set(names)])
+
+
+def _json(value: Any) -> Any:
+    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
 
 
 async def consumer_id(name: str) -> int:
@@ -137,7 +209,12 @@ async def list_consumers() -> list[dict[str, Any]]:
     """Every consumer by name, with its default connections and how many of its keys are live."""
     consumers = (
         await Consumer.select(
-            Consumer.id, Consumer.name, Consumer.active, Consumer.default_connections, Consumer.created_at
+            Consumer.id,
+            Consumer.name,
+            Consumer.active,
+            Consumer.default_connections,
+            Consumer.connections,
+            Consumer.created_at,
         )
         .order_by(Consumer.name)
         .output(load_json=True)
@@ -196,8 +273,10 @@ async def put_connection(
     base_url: str,
     credentials: dict[str, Any],
     options: dict[str, Any] | None = None,
+    open: bool | None = None,
 ) -> int:
-    """Create or replace a connection; credentials are sealed before they touch the database."""
+    """Create or replace a connection; credentials are sealed before they touch the database.
+    `open` (every application may use it) is kept as it is when None, and false for a new one."""
     check_connection(name, system, base_url, credentials)
     parse_options(options)  # the backend limits, timeout, retries and breaker: refused here, not at a call
     sealed = vault.seal(credentials)
@@ -209,6 +288,8 @@ async def put_connection(
         Connection.options: options or {},
         Connection.updated_at: datetime.now(UTC),
     }
+    if open is not None:
+        values[Connection.open] = open
     if existing:
         await Connection.update(values).where(Connection.id == existing["id"])
         conn_id = int(existing["id"])
@@ -220,6 +301,7 @@ async def put_connection(
                 base_url=base_url.rstrip("/"),
                 credentials=sealed,
                 options=options or {},
+                open=bool(open),
             )
         )
         conn_id = int(rows[0]["id"])
@@ -231,13 +313,42 @@ async def list_connections() -> list[dict[str, Any]]:
     """Connections without their credentials: those are write-only."""
     return list(
         await Connection.select(
-            Connection.id, Connection.name, Connection.system, Connection.base_url, Connection.options
+            Connection.id,
+            Connection.name,
+            Connection.system,
+            Connection.base_url,
+            Connection.options,
+            Connection.open,
         ).order_by(Connection.name)
     )
+
+
+async def set_connection_open(name: str, open: bool) -> None:
+    """Open a connection to every application, or close it to those it is not granted to."""
+    updated = (
+        await Connection.update({Connection.open: open})
+        .where(Connection.name == name)
+        .returning(Connection.id)
+    )
+    if not updated:
+        raise NotFound(f"no connection named {name!r}")
+    await bump_version()
 
 
 async def delete_connection(name: str) -> None:
     deleted = await Connection.delete().where(Connection.name == name).returning(Connection.id)
     if not deleted:
         raise NotFound(f"no connection named {name!r}")
+    await forget_grants({name})
     await bump_version()
+
+
+async def forget_grants(deleted: set[str]) -> None:
+    """Take deleted connections out of every grant: a new connection of the same name is not granted."""
+    if not deleted:
+        return
+    for row in await Consumer.select(Consumer.id, Consumer.connections):
+        granted = _json(row["connections"]) or []
+        if deleted & set(granted):
+            kept = [name for name in granted if name not in deleted]
+            await Consumer.update({Consumer.connections: kept}).where(Consumer.id == row["id"])

@@ -28,9 +28,14 @@ class ConsumerEntry(msgspec.Struct, frozen=True):
     name: str
     default_connections: dict[str, str]
     active: bool
+    # The connections granted to it besides the open ones; "*" grants every one.
+    connections: frozenset[str] = frozenset()
 
     def default_connection(self, resource: str) -> str | None:
         return self.default_connections.get(resource) or self.default_connections.get("*")
+
+    def may_use(self, connection: ConnectionEntry) -> bool:
+        return connection.open or "*" in self.connections or connection.name in self.connections
 
 
 class KeyEntry(msgspec.Struct, frozen=True):
@@ -47,6 +52,7 @@ class ConnectionEntry(msgspec.Struct, frozen=True):
     credentials: dict[str, Any]
     options: dict[str, Any]
     updated_at: datetime
+    open: bool = False  # every application may use it, granted or not
 
 
 class PlanEntry(msgspec.Struct, frozen=True):
@@ -155,6 +161,7 @@ async def load_snapshot(vault: Vault) -> Snapshot:
             name=row["name"],
             default_connections=_json(row["default_connections"]),
             active=row["active"],
+            connections=frozenset(_json(row["connections"]) or ()),
         )
         for row in await Consumer.select()
     }
@@ -174,6 +181,7 @@ async def load_snapshot(vault: Vault) -> Snapshot:
             credentials=vault.open(row["credentials"]),
             options=_json(row["options"]),
             updated_at=row["updated_at"],
+            open=bool(row["open"]),
         )
         for row in await Connection.select()
     }

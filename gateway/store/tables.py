@@ -17,6 +17,8 @@ class Consumer(Table, tablename="unigate_consumer"):
     description = Text(default="")
     # resource ("stockouts", "orders", "logistics") -> connection name; "*" is the fallback.
     default_connections = JSON(default={})
+    # Connection names it may use besides the open ones; ["*"] = every connection (gateway/runtime.py).
+    connections = JSON(default=[])
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
     # The developer account that registered it in the portal; None for apps made by an admin or the CLI.
@@ -46,6 +48,8 @@ class Connection(Table, tablename="unigate_connection"):
     base_url = Varchar(length=500)
     credentials = Text()  # Fernet token of a JSON object; never clear text
     options = JSON(default={})  # defaults (shop, warehouse) and backend limits
+    # Every application may use it (self-service); otherwise only those it is granted to.
+    open = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 

@@ -12,6 +12,7 @@ from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenA
 from gateway.errors import (
     CircuitOpen,
     Conflict,
+    ConnectionNotGranted,
     IdempotencyConflict,
     InsufficientScope,
     InvalidParameter,
@@ -216,8 +217,15 @@ PROBLEMS: dict[int, tuple[str, list[UnigateError]]] = {
     ),
     403: (
         "The policies refuse the call: no active subscription to this API, an operation the plan leaves "
-        "out, a token without the scope, or an address the application's IP rules deny (docs/policies.md)",
+        "out, a token without the scope, an address the application's IP rules deny, or a connection "
+        "(`X-Connection`, or the application's default) that is neither open nor granted to the application "
+        "(docs/policies.md)",
         [
+            ConnectionNotGranted(
+                "this application may not use the connection 'wdt-main' named in X-Connection: "
+                "ask an admin to grant it",
+                field="X-Connection",
+            ),
             NotSubscribed("demo-app is not subscribed to the stockouts API"),
             NotInPlan("the plan 'basic' does not include orders:write"),
             InsufficientScope(

@@ -287,7 +287,7 @@ class StockoutController(Controller):
             raise NotFound(
                 f"stockout {stockout_no!r} ships with {stockout.get('carrier_name')!r}, which we cannot track"
             )
-        tracker = runtime.for_consumer(consumer, "logistics", x_tracking_connection)
+        tracker = runtime.for_consumer(consumer, "logistics", x_tracking_connection, "X-Tracking-Connection")
         receiver = stockout.get("receiver") or {}
         phone = receiver.get("mobile") or receiver.get("phone")
         return msgspec.convert(

@@ -6,8 +6,11 @@ existence of other people's apps is not revealed either.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from gateway.errors import InvalidParameter, NotFound
 from gateway.store import manage
@@ -24,6 +27,7 @@ APP_FIELDS = (
     Consumer.name,
     Consumer.description,
     Consumer.default_connections,
+    Consumer.connections,
     Consumer.active,
     Consumer.created_at,
     Consumer.owner.username.as_alias("owner"),
@@ -38,10 +42,9 @@ def _check_name(name: str) -> None:
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(row.get("default_connections"), str):
-        import msgspec
-
-        row["default_connections"] = msgspec.json.decode(row["default_connections"])
+    for column in ("default_connections", "connections"):
+        if isinstance(row.get(column), str | bytes):
+            row[column] = msgspec.json.decode(row[column])
     return row
 
 
@@ -70,12 +73,17 @@ async def create_app(
     description: str = "",
     default_connections: dict[str, str] | None = None,
     owner: str | None = None,
+    connections: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A developer's app is theirs; an admin's belongs to `owner` (a username) or to nobody."""
+    """A developer's app is theirs; an admin's belongs to `owner` (a username) or to nobody. A developer's
+    defaults must be open connections (a new app is granted none); an admin's are granted by naming them,
+    besides `connections`."""
     _check_name(name)
     if len(description) > 500:
         raise InvalidParameter("description", "the description has at most 500 characters")
-    defaults = await manage.check_defaults(default_connections or {})
+    if connections and not me.is_admin:
+        raise InvalidParameter("connections", "only an admin grants connections")
+    defaults = await manage.check_defaults(default_connections or {}, usable=None if me.is_admin else [])
     owner_id = me.account_id
     if me.is_admin:
         owner_id = None
@@ -84,7 +92,14 @@ async def create_app(
             if row is None:
                 raise InvalidParameter("owner", f"there is no account named {owner!r}")
             owner_id = int(row["id"])
-    app_id = await manage.create_consumer(name, defaults, owner=owner_id, description=description)
+    app_id = await manage.create_consumer(
+        name,
+        defaults,
+        owner=owner_id,
+        description=description,
+        grants=connections or [],
+        by_admin=me.is_admin,
+    )
     app = await get_app(me, app_id)
     await audit.record(me, "app.create", name, after=app)
     return app
@@ -104,12 +119,36 @@ async def update_app(
             raise InvalidParameter("description", "the description has at most 500 characters")
         values[Consumer.description] = description
     if default_connections is not None:
-        values[Consumer.default_connections] = await manage.check_defaults(default_connections)
+        # A developer chooses among the open connections and those granted; an admin grants by naming.
+        granted = await manage.granted_connections(app_id)
+        defaults = await manage.check_defaults(default_connections, usable=None if me.is_admin else granted)
+        values[Consumer.default_connections] = defaults
+        if me.is_admin:
+            values[Consumer.connections] = sorted({*granted, *defaults.values()})
     if values:
         await Consumer.update(values).where(Consumer.id == app_id)
         await bump_version()
     after = await get_app(me, app_id)
     await audit.record(me, "app.update", before["name"], before=before, after=after)
+    return after
+
+
+async def change_grants(
+    me: Principal,
+    app_id: int,
+    *,
+    grant: Sequence[str] = (),
+    revoke: Sequence[str] = (),
+    replace: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Admin: the connections an app may use besides the open ones (`*`: all). Every node applies it at
+    its next snapshot; a default naming a revoked connection is refused at call time (403)."""
+    me.require_admin()
+    before = await get_app(me, app_id)
+    names = before["connections"] if replace is None else replace
+    await manage.set_granted_connections(app_id, [n for n in [*names, *grant] if n not in set(revoke)])
+    after = await get_app(me, app_id)
+    await audit.record(me, "consumer.grants", before["name"], before=before, after=after)
     return after
 
 

@@ -41,6 +41,7 @@ class ConnectionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     base_url: str
     credentials: dict[str, str] = {}
     options: dict[str, Any] = {}
+    open: bool = False  # every application may use it, granted or not
 
 
 class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -59,6 +60,8 @@ class ConsumerSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     active: bool = True
     owner: str | None = None
     default_connections: dict[str, str] = {}
+    # Connections it may use besides the open ones ("*": every one); its defaults are always among them.
+    connections: list[str] = []
     subscriptions: dict[str, SubscriptionSpec] = {}  # API -> plan and status
 
 
@@ -106,6 +109,7 @@ async def export_document(vault: Vault) -> Document:
             base_url=row["base_url"],
             credentials={field: f"${{{reference_name(row['name'], field)}}}" for field in fields},
             options=_json(row["options"]),
+            open=bool(row["open"]),
         )
     plans = {
         row["name"]: PlanSpec(
@@ -126,6 +130,7 @@ async def export_document(vault: Vault) -> Document:
             active=bool(row["active"]),
             owner=owners.get(row["owner"]),
             default_connections=_json(row["default_connections"]),
+            connections=sorted(_json(row["connections"]) or []),
             subscriptions=subscriptions.get(row["id"], {}),
         )
         for row in await Consumer.select().order_by(Consumer.name)
@@ -281,6 +286,11 @@ def _validate(document: Document, declared: dict[str, set[str]], problems: _Prob
                 problems.add(
                     f"{at}.default_connections.{resource}",
                     f"there is no connection named {conn_name!r} in this document",
+                )
+        for conn_name in consumer.connections:
+            if conn_name != "*" and conn_name not in declared["connections"]:
+                problems.add(
+                    f"{at}.connections", f"there is no connection named {conn_name!r} in this document"
                 )
 
 
@@ -453,17 +463,30 @@ async def _write(
             base_url=conn.base_url,
             credentials=credentials[name],
             options=conn.options,
+            open=conn.open,
         )
-    for row in await Connection.select(Connection.name):
-        if row["name"] not in document.connections:
-            await Connection.delete().where(Connection.name == row["name"])
-    existing = {row["name"]: row["id"] for row in await Consumer.select(Consumer.id, Consumer.name)}
+    gone = {row["name"] for row in await Connection.select(Connection.name)} - set(document.connections)
+    for name in gone:
+        await Connection.delete().where(Connection.name == name)
+    await manage.forget_grants(gone)  # those of consumers the document leaves out (and suspends)
+    rows = await Consumer.select(Consumer.id, Consumer.name, Consumer.default_connections)
+    existing = {row["name"]: row["id"] for row in rows}
+    was = {row["name"]: _json(row["default_connections"]) or {} for row in rows}
     for name, spec in document.consumers.items():
+        # A default the document names anew is granted by naming it, as `consumers create --default` does;
+        # one it keeps is not granted again (a developer's app keeps the grants an admin gave it).
+        named = {
+            conn
+            for resource, conn in spec.default_connections.items()
+            if was.get(name, {}).get(resource) != conn
+        }
+        spec.connections = sorted({*spec.connections, *named})
         values: dict[Any, Any] = {
             Consumer.description: spec.description,
             Consumer.active: spec.active,
             Consumer.owner: owners.get(spec.owner) if spec.owner else None,
             Consumer.default_connections: spec.default_connections,
+            Consumer.connections: spec.connections,
         }
         if name in existing:
             await Consumer.update(values).where(Consumer.id == existing[name])
@@ -475,6 +498,7 @@ async def _write(
                     active=spec.active,
                     owner=owners.get(spec.owner) if spec.owner else None,
                     default_connections=spec.default_connections,
+                    connections=spec.connections,
                 )
             )
     for name, consumer_id in existing.items():

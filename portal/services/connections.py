@@ -45,8 +45,19 @@ def _public(row: dict[str, Any], vault: Vault) -> dict[str, Any]:
         "base_url": row["base_url"],
         "credential_fields": fields,
         "options": options,
+        "open": bool(row["open"]),
         "updated_at": row["updated_at"],
     }
+
+
+async def usable_by(me: Principal, app_id: int | None = None) -> list[dict[str, Any]]:
+    """The connections a developer may choose as an app's default: the open ones and those granted to the
+    app (`app_id`; none for an app not made yet). An admin may choose any, granting it by doing so."""
+    rows = await manage.list_connections()
+    if me.is_admin:
+        return rows
+    granted = set(await manage.granted_connections(app_id)) if app_id is not None else set()
+    return [row for row in rows if row["open"] or "*" in granted or row["name"] in granted]
 
 
 async def exists(name: str) -> bool:
@@ -69,8 +80,10 @@ async def save_connection(
     base_url: str,
     credentials: dict[str, str],
     options: dict[str, Any] | None = None,
+    open: bool | None = None,
 ) -> dict[str, Any]:
-    """Create or update. A credential left empty keeps its stored value, so the form never shows secrets."""
+    """Create or update. A credential left empty keeps its stored value, so the form never shows secrets.
+    `open` (every application may use it) is kept as it is when None."""
     me.require_admin()
     if not manage.NAME.match(name):
         raise InvalidParameter(
@@ -89,7 +102,13 @@ async def save_connection(
             merged = {}
     merged.update({key: value for key, value in credentials.items() if value})
     await manage.put_connection(
-        vault, name=name, system=system, base_url=base_url, credentials=merged, options=options or {}
+        vault,
+        name=name,
+        system=system,
+        base_url=base_url,
+        credentials=merged,
+        options=options or {},
+        open=open,
     )
     after = await get_connection(vault, name)
     await audit.record(

@@ -104,6 +104,7 @@ async def add_connection(gateway: Gateway, name: str, url: str, options: dict[st
         credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
         options=options,
     )
+    await manage.grant_connections(gateway.consumer_id, [name])  # test-app names it in X-Connection
 
 
 async def wait_for_connection(client: httpx.AsyncClient, name: str, within: float = 10.0) -> None:

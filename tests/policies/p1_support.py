@@ -20,10 +20,14 @@ def unique(prefix: str) -> str:
 
 
 async def application(
-    plan_config: dict[str, Any] | None = None, *, apis: tuple[str, ...] = ("stockouts", "orders", "logistics")
+    plan_config: dict[str, Any] | None = None,
+    *,
+    apis: tuple[str, ...] = ("stockouts", "orders", "logistics"),
+    grants: tuple[str, ...] = (),
 ) -> tuple[int, str, str]:
-    """A consumer subscribed to `apis` under a plan of its own; (consumer id, key, plan name)."""
-    consumer = await manage.create_consumer(unique("app"), DEFAULTS)
+    """A consumer subscribed to `apis` under a plan of its own, granted its defaults and `grants` (the
+    connections it names in X-Connection); (consumer id, key, plan name)."""
+    consumer = await manage.create_consumer(unique("app"), DEFAULTS, grants=list(grants))
     plan = unique("plan")
     await policy_manage.create_plan(plan, plan_config or {})
     for api in apis:

@@ -30,8 +30,8 @@ async def test_under_overload_high_priority_is_served_and_low_priority_is_shed(
     backend.reset()
     backend.delay = 0.25  # each request holds one of the node's two slots for a quarter of a second
     await add_connection(gateway, "slow-erp", backend.url, {})
-    _, high_key, _ = await application({"priority": "high"})
-    _, low_key, _ = await application({"priority": "low"})
+    _, high_key, _ = await application({"priority": "high"}, grants=("slow-erp",))
+    _, low_key, _ = await application({"priority": "low"}, grants=("slow-erp",))
     _, env = store
     limits = {
         "UNIGATE_ADMISSION_MAX_IN_FLIGHT": "2",
@@ -77,7 +77,7 @@ async def test_a_waiter_whose_caller_hangs_up_leaves_the_queue_and_never_reaches
     backend = backends[1]
     backend.reset()
     await add_connection(gateway, "slow-erp-2", backend.url, {})
-    _, key, _ = await application()
+    _, key, _ = await application(grants=("slow-erp-2",))
     _, env = store
     limits = {
         "UNIGATE_ADMISSION_MAX_IN_FLIGHT": "1",

@@ -29,7 +29,7 @@ async def test_a_repeated_get_is_answered_from_the_cache_of_its_own_consumer_onl
     backend = backends[1]
     backend.reset()
     await add_connection(gateway, "cached-erp", backend.url, {})
-    _, other_key, _ = await application()
+    _, other_key, _ = await application(grants=("cached-erp",))
     _, env = store
     headers = {"X-Connection": "cached-erp"}
     with gateway_processes(env, 1, tmp_path, **CACHED) as (url,):

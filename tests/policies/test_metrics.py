@@ -26,7 +26,7 @@ def _value(text: str, name: str, **labels: str) -> float:
 
 async def _named_application(per_minute: int) -> tuple[str, str]:
     """A subscribed application under a plan of `per_minute` calls: its consumer's name and its key."""
-    consumer, key, _ = await application({"rate_limits": {"per_minute": per_minute}})
+    consumer, key, _ = await application({"rate_limits": {"per_minute": per_minute}}, grants=("wdt-down",))
     name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first())["name"]
     return name, key
 

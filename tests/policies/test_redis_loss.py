@@ -25,7 +25,9 @@ async def test_without_redis_cached_apis_and_capped_backends_still_answer(
     backend = backends[3]
     backend.reset()
     await add_connection(gateway, "capped-erp", backend.url, {"qps": 50, "concurrency": 2})
-    _, key, _ = await application({"rate_limits": {"per_minute": 3}}, apis=("stockouts",))
+    _, key, _ = await application(
+        {"rate_limits": {"per_minute": 3}}, apis=("stockouts",), grants=("capped-erp",)
+    )
     _, env = store
     away = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "UNIGATE_CACHE_TTL": "stockouts=30"}
     with gateway_processes(env, 1, tmp_path, **away) as (url,):

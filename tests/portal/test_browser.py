@@ -178,6 +178,7 @@ async def test_admin_connects_a_backend_plans_approves_and_revokes(
     for field, value in wdt_sim.DEFAULT_CREDENTIALS.items():
         await page.fill(f"fieldset[data-system=wangdiantong] #f-credential_{field}", value)
     await page.fill("#f-qps", "20")
+    await page.check("#f-open")  # open to every app: the developer below chooses it as a default
     await page.click("#connection-form button[type=submit]")
     await page.click(f"[data-testid='test-{connection}']")
     await expect(page.locator("[data-testid=test-ok]")).to_be_visible()

@@ -116,11 +116,13 @@ async def probe(client: httpx.AsyncClient) -> _Probe:
     return _Probe(shipped["stockout_no"], shipped["order_no"], shipped["tracking_no"], shipped["carrier"])
 
 
-async def _application(plan_config: dict[str, Any] | None, apis: tuple[str, ...]) -> str:
-    """The key of a new application subscribed to `apis` under a plan of its own."""
+async def _application(
+    plan_config: dict[str, Any] | None, apis: tuple[str, ...], grants: tuple[str, ...] = ()
+) -> str:
+    """The key of a new application subscribed to `apis` under a plan of its own, granted `grants`."""
     name = f"docs-{uuid.uuid4().hex[:10]}"
     consumer = await manage.create_consumer(
-        name, {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
+        name, {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}, grants=list(grants)
     )
     await policy_manage.create_plan(name, plan_config or {})
     for api in apis:
@@ -145,11 +147,14 @@ async def test_every_problem_a_v1_operation_answers_is_in_its_documented_respons
 ) -> None:
     spec = _spec(anonymous)
     problem_fields = set(spec["components"]["schemas"]["Problem"]["properties"])
-    one_a_day = await _application({"quotas": {"per_day": 1}}, ("stockouts", "orders", "logistics"))
-    unsubscribed = await _application(None, ())
-    await _until_known(gateway, unsubscribed)  # made last: once it is known, so is the other
     wrong_system = {"stockouts": "kd100-demo", "orders": "kd100-demo", "logistics": "wdt-demo"}
     refused_sign = {"stockouts": "wdt-badsign", "orders": "wdt-badsign", "logistics": "kd100-badsign"}
+    every_api = ("stockouts", "orders", "logistics")
+    one_a_day = await _application({"quotas": {"per_day": 1}}, every_api, tuple(refused_sign.values()))
+    # Granted every connection, so it may learn that a name does not exist (400); test-app is not (403).
+    granted_all = await _application(None, every_api, ("*",))
+    unsubscribed = await _application(None, ())
+    await _until_known(gateway, unsubscribed)  # made last: once it is known, so are the others
     seen: list[tuple[str, str, httpx.Response]] = []
     async with (
         httpx.AsyncClient(base_url=gateway.url, headers={"X-API-Key": gateway.key}, timeout=30) as http,
@@ -161,6 +166,7 @@ async def test_every_problem_a_v1_operation_answers_is_in_its_documented_respons
                 await probe.call(bare, method, path),
                 await probe.call(bare, method, path, {"X-API-Key": unsubscribed}),
                 await probe.call(http, method, path, {"X-Connection": "no-such-connection"}),
+                await probe.call(bare, method, path, {"X-API-Key": granted_all, "X-Connection": "no-such"}),
                 await probe.call(http, method, path, {"X-Connection": wrong_system[api]}),
                 await probe.call(http, method, path, {"X-Connection": refused_sign[api]}),
             ]

@@ -64,11 +64,14 @@ async def test_a_required_query_parameter_left_out_is_named(client: httpx.AsyncC
     assert body["detail"] == f"{left_out}: this query parameter is required"
 
 
-async def test_unknown_connection_is_a_bad_parameter(client: httpx.AsyncClient) -> None:
+async def test_unknown_connection_is_refused_as_an_ungranted_one(client: httpx.AsyncClient) -> None:
+    """test-app is not granted `*`: a name that does not exist must not read differently from one that
+    exists but is not granted (tests/unified/test_connection_grants.py has the 400 of a `*` grant)."""
     body = _problem(
-        await client.get("/v1/stockouts", headers={"X-Connection": "nope"}), 400, "invalid_parameter"
+        await client.get("/v1/stockouts", headers={"X-Connection": "nope"}), 403, "connection_not_granted"
     )
     assert body["field"] == "X-Connection"
+    assert "'nope'" in body["detail"] and "ask an admin" in body["detail"]
 
 
 async def test_an_operation_the_system_lacks_is_refused(client: httpx.AsyncClient) -> None:
