@@ -67,6 +67,13 @@ async def seed(env: dict[str, str], runs: int, records: int) -> tuple[list[int],
             vault, name=name, system=system, base_url="http://127.0.0.1:9", credentials=credentials
         )
     scheme = await service.install_template(source="src", target="dst", tracking="kd")
+    # A second scheme run a few times before the busy one started: its few runs sit under all the others.
+    quiet = await service.put_scheme(
+        "quiet", (await service.get_scheme(service.REFERENCE_SCHEME))["definition"]
+    )
+    await SchemeRun.insert(
+        *(SchemeRun(scheme=quiet, trigger="manual", status="succeeded") for _ in range(30))
+    )
     start = datetime.now(UTC) - timedelta(minutes=runs)
     ids: list[int] = []
     for first in range(0, runs, 500):
@@ -147,6 +154,7 @@ def main() -> None:
                 "run history, newest page (baseline)": f"/admin/schemes/{name}/run-history",
                 "run history, oldest page": f"/admin/schemes/{name}/run-history?before={ids[20]}",
                 "scheme page, oldest page": f"/admin/schemes/{name}?before={ids[20]}",
+                "run history of a scheme with 30 runs": "/admin/schemes/quiet/run-history",
                 "records, first page (baseline)": f"/admin/api/runs/{big}/records?limit=100",
                 "records, last page": f"/admin/api/runs/{big}/records?limit=100&after={last_cursor}",
             }
