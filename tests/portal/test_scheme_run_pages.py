@@ -24,7 +24,7 @@ from gateway.schemes import presence, service
 from gateway.settings import Settings
 from gateway.store import manage
 from gateway.store.crypto import Vault
-from gateway.store.scheme_tables import RecordResult, SchemeRun
+from gateway.store.scheme_tables import DeadLetter, RecordResult, SchemeRun
 from gateway.store.worker_tables import SchemeWorker
 from tests.conftest import SECRET_KEY, Gateway, bound_store, gateway_env, migrate
 from tests.portal.conftest import Account, Session, make_account, sign_in, unique
@@ -202,6 +202,19 @@ async def test_a_run_of_two_thousand_records_pages_and_every_record_is_reachable
 ) -> None:
     ids, big = await _history(flow)
     newest = ids[::-1]
+    await DeadLetter.insert(
+        *(
+            DeadLetter(
+                slot=f"{flow.scheme_id}:D{n:03d}",
+                scheme=flow.scheme_id,
+                run=big,
+                record_key=f"D{n:03d}",
+                stage="target",
+                error={"message": "refused by the target"},
+            )
+            for n in range(120)
+        )
+    )
     admin = await make_account("admin", prefix="records")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -258,6 +271,19 @@ async def test_a_run_of_two_thousand_records_pages_and_every_record_is_reachable
                 "cells => cells.map((c) => c.dataset.status)"
             )
             assert set(statuses) == {"failed"}
+
+            # The scheme's dead letters, 50 a page, oldest first, every one reachable.
+            letters = page.locator("#dead-body tr")
+            keys = []
+            for count in (50, 50, 20):
+                await expect(letters).to_have_count(count, timeout=15000)
+                keys.extend(await letters.evaluate_all("rows => rows.map((row) => row.cells[1].textContent)"))
+                if count == 50:
+                    await page.get_by_test_id("letters-next").click()
+            assert keys == [f"D{n:03d}" for n in range(120)]
+            await expect(page.get_by_test_id("letters-next")).to_have_count(0)
+            await page.get_by_test_id("letters-previous").click()
+            await expect(letters.first).to_contain_text("D050", timeout=15000)
         finally:
             await browser.close()
 
@@ -469,6 +495,27 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
         assert keys == [f"K{n:03d}" for n in range(250)]
         back = await service.run_records(ids[0], limit=100, before=answer["previous"])
         assert [r["record_key"] for r in back["records"]] == [f"K{n:03d}" for n in range(100, 200)]
+
+        await DeadLetter.insert(
+            *(
+                DeadLetter(
+                    slot=f"{scheme}:D{n:03d}",
+                    scheme=scheme,
+                    run=ids[0],
+                    record_key=f"D{n:03d}",
+                    stage="target",
+                )
+                for n in range(120)
+            )
+        )
+        letters: list[str] = []
+        after: int | None = None
+        while page_of := await service.dead_letters(name, limit=50, after=after):
+            letters.extend(letter["record_key"] for letter in page_of)
+            after = page_of[-1]["id"]
+        assert letters == [f"D{n:03d}" for n in range(120)]  # oldest first, each once
+        tail = await service.dead_letters(name, limit=50, before=after)
+        assert [letter["record_key"] for letter in tail] == [f"D{n:03d}" for n in range(69, 119)]
 
         # A queued run with no worker waits; a beating worker ends the wait; a stopped one brings it back.
         queued = await service.run_now(name)
