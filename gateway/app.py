@@ -232,7 +232,9 @@ def create_app(settings: Settings) -> Litestar:
     logs.configure(settings.log_level)
     vault = Vault(settings.secret_key)
     snapshots = SnapshotHolder(vault, settings.config_poll_seconds)
-    # One client (and pool) per worker process; it connects lazily, inside the running loop.
+    # One client (and pool) per worker process; it connects lazily, inside the running loop. Each call is
+    # bounded by UNIGATE_REDIS_TIMEOUT and tried once: a Redis that hangs is away, as one that refuses is
+    # (policies/fallback.py), and a connection that timed out is dropped, never reused for a late reply.
     redis = (
         Redis.from_url(
             settings.redis_url,
