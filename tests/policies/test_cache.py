@@ -7,7 +7,9 @@ import contextlib
 from pathlib import Path
 
 import msgspec
+from redis.asyncio import Redis
 
+from policies.cache import RedisStore
 from tests.conftest import Gateway
 from tests.policies.backends import (
     RecordingBackend,
@@ -17,7 +19,7 @@ from tests.policies.backends import (
     gateway_processes,
     wait_for_connection,
 )
-from tests.policies.p1_support import application
+from tests.policies.p1_support import application, until
 
 CACHED = {"UNIGATE_CACHE_TTL": "stockouts=30"}
 SIGN_ERROR = msgspec.json.encode({"code": 1100, "message": "签名错误"})
@@ -86,7 +88,15 @@ async def test_two_nodes_share_the_cache_through_redis(
             for node in (one, two):
                 await wait_for_connection(node, "cached-erp")
             backend.calls.clear()
+            redis = Redis.from_url(redis_url)
+            stack.push_async_callback(redis.aclose)
+            before = set(await redis.keys(f"{RedisStore.PREFIX}*"))
             first = await one.get("/v1/stockouts", params={"limit": 2}, headers=headers)
+
+            async def stored() -> bool:  # the entry is written just after the answer goes out
+                return bool(set(await redis.keys(f"{RedisStore.PREFIX}*")) - before)
+
+            await until(stored, what="node one's cache entry")
             second = await two.get("/v1/stockouts", params={"limit": 2}, headers=headers)
     seen = [(r.status_code, r.headers.get("x-cache"), r.text[:200]) for r in (first, second)]
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT"), seen
