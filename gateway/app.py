@@ -266,6 +266,7 @@ def create_app(settings: Settings) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         keep_signals_between_runs(asyncio.get_running_loop())
+        metrics.worker_started()
         await store_engine.start(engine)
         await snapshots.start()
         # Changes reach every node over Redis at once; the poll stays as a fallback.

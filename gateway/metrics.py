@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -176,6 +177,21 @@ def render() -> tuple[bytes, str]:
     shared = CollectorRegistry()
     MultiProcessCollector(shared)
     return _generate_latest(shared) + _generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def worker_started() -> None:
+    """Drop the live-only series of workers that died without stopping (SIGKILL, the OOM killer): their
+    breaker states would otherwise be shown, as if still live, until the node restarts."""
+    if not MULTIPROCESS:
+        return
+    for path in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def worker_stopped() -> None:

@@ -471,6 +471,53 @@ async def test_a_worker_that_will_not_stop_is_killed_after_the_stop_timeout(held
     assert len(killed) == 1, log_path.read_text()
 
 
+def _breaker_pids(metrics: str) -> set[int]:
+    return {
+        int(match) for match in re.findall(r'^unigate_breaker_state\{[^}]*pid="(\d+)"', metrics, re.MULTILINE)
+    }
+
+
+async def test_a_killed_worker_leaves_no_breaker_states_behind(held_node: HeldNode) -> None:
+    """Breaker states are per worker (label pid); those of a worker the OOM killer took must not be shown
+    as live for the rest of the node's life, only those of the workers serving."""
+    node, log_path = held_node.node, held_node.log_path
+    async with httpx.AsyncClient(
+        base_url=held_node.url,
+        headers={"Authorization": f"Bearer {held_node.key}", "X-Connection": "wdt-quick"},
+        timeout=30,
+    ) as http:
+
+        async def both_workers_have_breakers() -> set[int]:
+            # A new connection each time: a kept-alive one stays with the worker that accepted it.
+            await http.get("/v1/stockouts", params={"limit": 1}, headers={"Connection": "close"})
+            pids = _breaker_pids((await http.get("/metrics")).text)
+            return pids if len(pids) == 2 else set()
+
+        pids: set[int] = set()
+        for _ in range(100):  # each call lands on either worker
+            if pids := await both_workers_have_breakers():
+                break
+        assert pids == _children(node.pid), pids
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        await asyncio.to_thread(
+            _wait_for,
+            lambda: (kids := _two_workers(node.pid)) and victim not in kids,
+            "a new worker",
+            node,
+            log_path,
+        )
+
+        async def victim_gone() -> bool:
+            answer = await http.get("/metrics")
+            return answer.status_code == 200 and victim not in _breaker_pids(answer.text)
+
+        deadline = time.monotonic() + 15
+        while not await victim_gone():
+            assert time.monotonic() < deadline, "the killed worker's breaker states are still shown"
+            await asyncio.sleep(0.2)
+
+
 def _requests_counted(metrics: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
