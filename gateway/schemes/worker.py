@@ -130,8 +130,8 @@ class Worker:
             if beating is not None:
                 beating.cancel()
                 await asyncio.gather(beating, return_exceptions=True)
-                with contextlib.suppress(Exception):
-                    await presence.gone(self.name)
+                with contextlib.suppress(Exception):  # a database that is away must not hold the stop up
+                    await asyncio.wait_for(presence.gone(self.name), 5)
             await asyncio.gather(*processors, return_exceptions=True)
             for task in self.driven.values():
                 task.cancel()
