@@ -240,6 +240,8 @@ class RedisCaps:
             await self.redis.zrem(f"{self.PREFIX}{key}:slots", holder)
         except RedisError as error:
             self.redis_state.lost(error)  # the slot is a lease: it frees itself when the lease runs out
+        else:
+            self.redis_state.found()
 
 
 @asynccontextmanager

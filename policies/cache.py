@@ -88,6 +88,8 @@ class RedisStore:
             )
         except RedisError as error:
             self.redis_state.lost(error)
+        else:
+            self.redis_state.found()
 
 
 def cache_key(ctx: Context) -> str:

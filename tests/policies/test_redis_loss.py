@@ -6,6 +6,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from redis.asyncio import Redis
+
+from policies.backend import RedisCaps
+from policies.cache import Entry, RedisStore
 from tests.conftest import Gateway
 from tests.policies.backends import (
     RecordingBackend,
@@ -45,3 +49,19 @@ async def test_without_redis_cached_apis_and_capped_backends_still_answer(
     assert answers[2].json()["code"] == "rate_limited"  # the node counts alone meanwhile
     assert len(backend.calls) == 2
     assert ready["status"] == "degraded"
+
+
+async def test_a_cache_write_or_slot_release_that_reaches_redis_ends_the_fallback(redis_url: str) -> None:
+    """While Redis is away one call a second asks it again. When that call is a cache write or a slot
+    release and Redis answers, the part is back at once: not another second on the node's own state."""
+    redis = Redis.from_url(redis_url)
+    try:
+        store, caps = RedisStore(redis), RedisCaps(redis)
+        for state in (store.redis_state, caps.redis_state):
+            state.lost(ConnectionError("gone"))
+            state._next_probe = 0.0  # the second has passed: the next call asks Redis
+        await store.put("probe", Entry(b"application/json", b"{}", 30.0))
+        await caps.release_slot("probe", "holder")
+        assert not store.redis_state.degraded and not caps.redis_state.degraded
+    finally:
+        await redis.aclose()
