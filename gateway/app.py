@@ -164,7 +164,7 @@ class Gateway(Litestar):
         if scope["type"] == "http" and scope["method"] in ("HEAD", "OPTIONS"):
             answer = answer_head if scope["method"] == "HEAD" else answer_options
             return answer(super().__call__, scope, receive, send)
-        return super().__call__(scope, receive, send)
+        return Litestar.__call__(self, scope, receive, send)  # not super(): ~100 ns less on every request
 
 
 @get("/healthz", include_in_schema=True, tags=["operations"], summary="Liveness")

@@ -46,7 +46,8 @@ async def answer_head(app: ASGIApp, scope: dict[str, Any], receive: Receive, sen
             await send(message)
             return
         if start is not None:
-            if not message.get("more_body", False):
+            # RFC 9110 §8.6: no Content-Length on a 204, and a 304's would describe the unsent 200.
+            if not message.get("more_body", False) and start["status"] not in (204, 304):
                 length = str(len(message.get("body", b""))).encode()
                 start["headers"] = [*start.get("headers", []), (b"content-length", length)]
             # A stream's length is not known until it ends, which may be never: none is claimed for it.

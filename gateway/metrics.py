@@ -11,6 +11,7 @@ carry the worker's `pid` (a breaker is per worker). What is read at scrape time 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -189,7 +190,9 @@ def worker_started() -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            mark_process_dead(pid)
+            # Workers replaced together may clear the same dead pid's files at once.
+            with contextlib.suppress(FileNotFoundError):
+                mark_process_dead(pid)
         except PermissionError:  # alive, another user's
             pass
 

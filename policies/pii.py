@@ -8,7 +8,7 @@ data was entrusted to); an OAuth2 token carries only the scopes it was granted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -70,20 +70,23 @@ def mask_address(value: str) -> str:
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")
-_HEX_TOKEN = 16  # request ids (32), trace ids, hashes; shorter runs like `a13812345678` may be a number
+# Request ids (32), trace ids and hashes keep at least this many hex characters around a number inside them;
+# a number with a few letters stuck to it (`deface13812345678`) is still a number.
+_HEX_AROUND = 8
 
 
-def _in_hex_token(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] lies inside a long hex token with a letter in it (a request id, a hash):
+def _in_hex_token(text: str, start_of_match: int, end_of_match: int) -> bool:
+    """Whether the match lies inside a long hex token with a letter in it (a request id, a hash):
     its digits are nobody's number, and masking them would make the id impossible to quote or find."""
-    if not _HEX.issuperset(text[start:end]):  # `+86 138…`: written as a number, not inside a token
+    if not _HEX.issuperset(text[start_of_match:end_of_match]):  # `+86 138…`: written as a number
         return False
+    start, end = start_of_match, end_of_match
     while start > 0 and text[start - 1] in _HEX:
         start -= 1
     while end < len(text) and text[end] in _HEX:
         end += 1
     token = text[start:end]
-    return len(token) >= _HEX_TOKEN and not token.isdigit()
+    return len(token) - (end_of_match - start_of_match) >= _HEX_AROUND and not token.isdigit()
 
 
 def mask_text(text: str) -> str:
@@ -91,18 +94,20 @@ def mask_text(text: str) -> str:
     if not any(ch.isdigit() for ch in text):
         return text
     text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)
+    return _LANDLINE.sub(_masked_landline, _MOBILE.sub(_masked_mobile, text))
 
-    def mobile(m: re.Match[str]) -> str:
-        if _in_hex_token(m.string, *m.span()):
-            return m.group(0)
-        return (m.group(1) or "") + m.group(2) + m.group(3) + "****" + "".join(m.group(4, 5))
 
-    def landline(m: re.Match[str]) -> str:
-        if _in_hex_token(m.string, *m.span()):
-            return m.group(0)
-        return m.group(1) + "*" * len(m.group(2)) + m.group(3)
+def _unless_in_hex_token(mask: Callable[[re.Match[str]], str]) -> Callable[[re.Match[str]], str]:
+    def masked(m: re.Match[str]) -> str:
+        return m.group(0) if _in_hex_token(m.string, *m.span()) else mask(m)
 
-    return _LANDLINE.sub(landline, _MOBILE.sub(mobile, text))
+    return masked
+
+
+_masked_mobile = _unless_in_hex_token(
+    lambda m: (m.group(1) or "") + m.group(2) + m.group(3) + "****" + "".join(m.group(4, 5))
+)
+_masked_landline = _unless_in_hex_token(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3))
 
 
 def mask_query(query: str) -> str:

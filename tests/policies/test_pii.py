@@ -53,7 +53,9 @@ MOBILE = "13812345678"
             "request_id=fd8677cba8f61cd4c13131119608f491",
         ),
         (pii.mask_text, "trace 057188776655abcdef0123 ok", "trace 057188776655abcdef0123 ok"),
-        (pii.mask_text, "sha 9a13812345678bcdef 13812345678", "sha 9a13812345678bcdef 138****5678"),
+        (pii.mask_text, "sha 9a13812345678bcdef0 13812345678", "sha 9a13812345678bcdef0 138****5678"),
+        # A number with a few letters stuck to it is still a number.
+        (pii.mask_text, "deface13812345678 13812345678abcde", "deface138****5678 138****5678abcde"),
         (
             pii.mask_text,
             "order 2026030100001234567 at 2026-03-01 10:00",
