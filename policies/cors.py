@@ -200,13 +200,9 @@ class Unrouted:
     def headers(self, path: str, request_headers: Mapping[str, str]) -> dict[str, str]:
         """The CORS headers for an unrouted answer on `path` (none for a foreign origin or another path)."""
         origin = request_headers.get("origin")
-        rules = self._rules(path, origin) if origin is not None else None
-        if rules is None or origin is None:
+        if origin is None or (rules := self._rules(path, origin)) is None:
             return {}
-        return {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in (*rules.origin_headers(origin), *rules.actual)
-        }
+        return _as_str((*rules.origin_headers(origin), *rules.actual))
 
     def preflight(self, path: str, request_headers: Mapping[str, str]) -> dict[str, str] | None:
         """The headers of a 204 answer to a preflight for an unrouted /v1 path, so the page goes on to send
@@ -220,10 +216,11 @@ class Unrouted:
         if rules is None:
             raise CorsRejected(f"the origin {origin} may not call this gateway's APIs")
         wanted = request_headers.get("access-control-request-headers")
-        return {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in _preflight(rules, origin, method, wanted)
-        }
+        return _as_str(_preflight(rules, origin, method, wanted))
+
+
+def _as_str(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in pairs}
 
 
 def _on_v1(path: str) -> bool:
