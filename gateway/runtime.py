@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.connectors.base import ConnectionConfig, Connector
 from gateway.connectors.registry import build
-from gateway.errors import ConnectionNotGranted, InvalidParameter
-from gateway.store.snapshot import ConsumerEntry, SnapshotHolder
+from gateway.errors import InvalidParameter
+from gateway.store.snapshot import ConnectionEntry, SnapshotHolder
 from gateway.upstream import Upstream
 
 
@@ -17,10 +19,14 @@ class Runtime:
         self._connectors: dict[str, tuple[object, Connector]] = {}
 
     def connector(self, name: str) -> Connector:
+        """The connector of a connection by name, in the current snapshot (workers; not the request path)."""
         entry = self.snapshots.current.connections.get(name)
         if entry is None:
             raise InvalidParameter("X-Connection", f"there is no connection named {name!r}")
-        cached = self._connectors.get(name)
+        return self.connector_of(entry)
+
+    def connector_of(self, entry: ConnectionEntry) -> Connector:
+        cached = self._connectors.get(entry.name)
         if cached is not None and cached[0] == entry.updated_at:
             return cached[1]
         connector = build(
@@ -33,34 +39,14 @@ class Runtime:
             ),
             self.upstream,
         )
-        self._connectors[name] = (entry.updated_at, connector)
+        self._connectors[entry.name] = (entry.updated_at, connector)
         return connector
 
-    def for_consumer(
-        self, consumer: ConsumerEntry, resource: str, chosen: str | None, header: str = "X-Connection"
-    ) -> Connector:
-        """The connection named in the request (`header`), else the consumer's default for this resource,
-        if the consumer may use it: an open connection, one granted to it, or any when granted `*`."""
-        name = chosen or consumer.default_connection(resource)
-        if not name:
-            raise InvalidParameter(
-                header,
-                f"choose a connection with the {header} header: no default is set for {resource}",
-            )
-        entry = self.snapshots.current.connections.get(name)
-        if entry is None and (not chosen or "*" in consumer.connections):
-            # Its own default, or a caller that may use every connection: no name is revealed by saying so.
-            raise InvalidParameter(header, f"there is no connection named {name!r}")
-        if entry is None or not consumer.may_use(entry):
-            # An unknown name and an ungranted one answer alike, so callers cannot list the connections.
-            if chosen:
-                raise ConnectionNotGranted(
-                    f"this application may not use the connection {name!r} named in {header}: "
-                    "ask an admin to grant it",
-                    field=header,
-                )
-            raise ConnectionNotGranted(
-                f"this application's default connection for {resource}, {name!r}, is not granted to it: "
-                "ask an admin to grant it"
-            )
-        return self.connector(name)
+    def for_request(self, state: dict[str, Any], tracking: bool = False) -> Connector:
+        """The connector of the connection the policy chain resolved and checked for this request
+        (policies/connection.py: `X-Connection` or the default; with `tracking`, `X-Tracking-Connection`
+        or the logistics default), from the request's own snapshot."""
+        entry: ConnectionEntry | None = state.get("tracking_connection" if tracking else "connection")
+        if entry is None:  # a /v1 route the chain does not resolve a connection for: a bug, not the caller's
+            raise RuntimeError("the policy chain resolved no connection for this request")
+        return self.connector_of(entry)

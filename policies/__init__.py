@@ -14,6 +14,7 @@ from policies.authorize import Authorize
 from policies.body_limit import BodyLimit
 from policies.cache import Cache, LocalStore, RedisStore
 from policies.chain import Policy
+from policies.connection import ResolveConnection
 from policies.cors import Cors
 from policies.counters import make_counters
 from policies.ipfilter import IpFilter, Proxies
@@ -43,6 +44,7 @@ def build_chain(deps: PolicyDeps) -> list[Policy]:
         Metering(deps.recorder),
         IpFilter(Proxies(settings.trusted_proxies)),
         Authorize(),
+        ResolveConnection(),
         BodyLimit(settings.max_body_bytes),
         RateLimit(),
         Quota(make_counters(deps.redis), settings.quota_timezone),
@@ -59,8 +61,9 @@ def build_chain(deps: PolicyDeps) -> list[Policy]:
         ),
     ]
     if not settings.policies_enabled:
-        # UNIGATE_POLICIES=off, the benchmark's baseline: who is calling, and nothing else.
-        return [policy for policy in chain if isinstance(policy, Authenticate)]
+        # UNIGATE_POLICIES=off, the benchmark's baseline: who is calling, and the connection it may use
+        # (the grants are access control, not a policy to switch off).
+        return [policy for policy in chain if isinstance(policy, Authenticate | ResolveConnection)]
     return chain
 
 

@@ -1,6 +1,8 @@
 """Response cache for unified GETs: a TTL per API (UNIGATE_CACHE_TTL), in-process or in Redis, marked with
-`X-Cache: HIT|MISS`. The key holds the consumer, the connection, the path, the sorted query and whether
-the caller may read personal data, so one consumer never sees another's answer; errors are never cached.
+`X-Cache: HIT|MISS`. It runs after the connection check (policies/connection.py), so a revoked, closed or
+deleted connection is refused, never replayed. The key holds the consumer, the resolved connection, the
+path, the sorted query and whether the caller may read personal data, so one consumer never sees another's
+answer; errors are never cached.
 """
 
 from __future__ import annotations
@@ -95,14 +97,14 @@ class RedisStore:
 def cache_key(ctx: Context) -> str:
     """Everything that makes two answers differ, hashed: who asks, from which backend, for what."""
     consumer = ctx.consumer.id if ctx.consumer else 0
-    connection = ctx.headers.get("x-connection") or (
-        ctx.consumer.default_connection(ctx.api or "") if ctx.consumer else None
-    )
+    # The connections policies/connection.py resolved and checked, not the raw headers: the key names
+    # the backend the answer came from.
+    connection, tracking = ctx.connection, ctx.tracking
     query = urlencode(sorted(parse_qsl(ctx.scope.get("query_string", b"").decode("latin-1"), True)))
     parts = (
         str(consumer),
-        connection or "",
-        ctx.headers.get("x-tracking-connection", ""),
+        connection.name if connection else "",
+        tracking.name if tracking else "",
         ctx.path,
         query,
         "pii" if pii.may_read(ctx.granted_scopes) else "masked",

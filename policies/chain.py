@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import PROBLEM_JSON, UnigateError, problem_json
 from gateway.head import HEAD_KEY
-from gateway.store.snapshot import ConsumerEntry, KeyEntry, OAuthClientEntry, Snapshot
+from gateway.store.snapshot import ConnectionEntry, ConsumerEntry, KeyEntry, OAuthClientEntry, Snapshot
 
 if TYPE_CHECKING:  # the policies that define these import this module
     from policies.authorize import EffectivePlan
@@ -58,6 +58,10 @@ class Context:
     plan: EffectivePlan | None = None  # the subscription's plan with overrides (Authorize)
     tally: Sequence[Check] = ()  # counters this request must fit (RateLimit, Quota)
     priority: int = 0
+    # The connection the request goes to, and a stockout tracking's tracking connection, resolved and
+    # checked once (policies/connection.py): the handler, the cache key and metering all use these.
+    connection: ConnectionEntry | None = None
+    tracking: ConnectionEntry | None = None
     status: int = 0
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
@@ -167,6 +171,7 @@ class PolicyChain:
         state = ctx.scope["state"]
         state["consumer"] = ctx.consumer
         state["granted_scopes"] = ctx.granted_scopes  # policies.pii.may_read in handlers
+        state["connection"], state["tracking_connection"] = ctx.connection, ctx.tracking
         try:
             await self.app(ctx.scope, ctx.receive, ctx.send)
         except UnigateError as error:

@@ -158,7 +158,7 @@ def _fit(column: Varchar, text: str) -> str:
 
 
 async def _store_samples(samples: list[Sample], keep: int) -> None:
-    # The caller chose the connection (X-Connection), the request id (X-Request-ID) and the path.
+    # The caller chose the request id (X-Request-ID) and the path; the connection is a checked name.
     await RequestSample.insert(
         *(
             RequestSample(
@@ -194,13 +194,9 @@ async def _store_samples(samples: list[Sample], keep: int) -> None:
 
 
 def connection_of(ctx: Context) -> str:
-    """The connection a request goes to: the X-Connection header, else the consumer's default for the API."""
-    chosen = ctx.headers.get("x-connection")
-    if chosen:
-        return chosen
-    if ctx.consumer is not None and ctx.api is not None:
-        return ctx.consumer.default_connection(ctx.api) or ""
-    return ""
+    """The connection a request went to, as policies/connection.py resolved and checked it; "" when it
+    was refused before (or by) that check, so a caller cannot label its usage with a name of its choosing."""
+    return ctx.connection.name if ctx.connection is not None else ""
 
 
 class Metering:

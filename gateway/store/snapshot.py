@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from gateway.errors import ConnectionNotGranted, InvalidParameter
 from gateway.store.crypto import Vault
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
 from gateway.store.tables import ApiKey, ConfigVersion, Connection, Consumer
@@ -35,7 +36,48 @@ class ConsumerEntry(msgspec.Struct, frozen=True):
         return self.default_connections.get(resource) or self.default_connections.get("*")
 
     def may_use(self, connection: ConnectionEntry) -> bool:
-        return connection.open or "*" in self.connections or connection.name in self.connections
+        return may_use(self.connections, connection.name, connection.open)
+
+
+def may_use(granted: Collection[str], name: str, open: bool) -> bool:
+    """THE rule of connection grants: an application may use a connection that is open to every
+    application, one granted to it by name, or any when it is granted `*`. Everything that decides it
+    (the request path, the portal, the store's checks, config apply) asks this function."""
+    return open or "*" in granted or name in granted
+
+
+def resolve_connection(
+    connections: Mapping[str, ConnectionEntry],
+    consumer: ConsumerEntry,
+    resource: str,
+    chosen: str | None,
+    header: str = "X-Connection",
+) -> ConnectionEntry:
+    """The connection a request goes to: the one named in `header`, else the consumer's default for
+    `resource`, if the consumer may use it. Resolved once per request, against the request's snapshot
+    (policies/connection.py); the handler, the cache key and the metering label all use the result."""
+    name = chosen or consumer.default_connection(resource)
+    if not name:
+        raise InvalidParameter(
+            header, f"choose a connection with the {header} header: no default is set for {resource}"
+        )
+    entry = connections.get(name)
+    if entry is None and (not chosen or "*" in consumer.connections):
+        # Its own default, or a caller that may use every connection: no name is revealed by saying so.
+        raise InvalidParameter(header, f"there is no connection named {name!r}")
+    if entry is None or not consumer.may_use(entry):
+        # An unknown name and an ungranted one answer alike, so callers cannot list the connections.
+        if chosen:
+            raise ConnectionNotGranted(
+                f"this application may not use the connection {name!r} named in {header}: "
+                "ask an admin to grant it",
+                field=header,
+            )
+        raise ConnectionNotGranted(
+            f"this application's default connection for {resource}, {name!r}, is not granted to it: "
+            "ask an admin to grant it"
+        )
+    return entry
 
 
 class KeyEntry(msgspec.Struct, frozen=True):

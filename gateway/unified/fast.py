@@ -67,12 +67,8 @@ class FastReads:
         kind, resource = read
         try:
             params = _checked(kind, scope["query_string"])
-            connection = next(
-                # latin-1, as Litestar reads headers: bytes that are not UTF-8 name no connection, not a 500
-                (value.decode("latin-1") for name, value in scope["headers"] if name == b"x-connection"),
-                None,
-            )
-            found = await list_page(resource, self.runtime, scope["state"], connection, params)
+            # The connection: the one the policy chain resolved and checked (policies/connection.py).
+            found = await list_page(resource, self.runtime, scope["state"], params)
             # The canonical dicts as the mappings made them: the handlers' msgspec.convert into the models
             # (3/4 of encoding a page) checks only what the mappings guarantee, and the equivalence test
             # holds these answers to the converted ones.

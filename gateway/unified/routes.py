@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 
-from gateway.connectors.base import ListQuery, Page
+from gateway.connectors.base import Connector, ListQuery, Page
 from gateway.errors import InvalidParameter, NotFound
 from gateway.runtime import Runtime
 from gateway.store.snapshot import ConsumerEntry
@@ -109,6 +109,11 @@ def _runtime(request: Request[Any, Any, Any]) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
+def _connector(request: Request[Any, Any, Any]) -> Connector:
+    """The connector of the connection the policy chain resolved and checked (X-Connection or the default)."""
+    return _runtime(request).for_request(request.scope["state"])
+
+
 def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=LOCAL) if value is not None and value.tzinfo is None else value
 
@@ -193,11 +198,10 @@ def check_query_names(names: Iterable[str]) -> None:
 DEFAULT_RANGE = {"stockouts": STOCKOUT_DEFAULT_RANGE, "orders": ORDER_DEFAULT_RANGE}
 
 
-async def list_page(
-    resource: str, runtime: Runtime, state: dict[str, Any], connection: str | None, params: ListParams
-) -> Page:
-    """A page of canonical `resource` records (dicts) for the caller the policy chain identified (`state`)."""
-    connector = runtime.for_consumer(state["consumer"], resource, connection)
+async def list_page(resource: str, runtime: Runtime, state: dict[str, Any], params: ListParams) -> Page:
+    """A page of canonical `resource` records (dicts) for the caller and through the connection the policy
+    chain identified and checked (`state`)."""
+    connector = runtime.for_request(state)
     read = getattr(connector, f"list_{resource}")
     page: Page = await read(params.query(DEFAULT_RANGE[resource]), params.cursor)
     return Page(items=guard(state, page.items), next_cursor=page.next_cursor)
@@ -234,7 +238,7 @@ class StockoutController(Controller):
     ) -> StockoutPage:
         check_query_names(name for name, _ in request.query_params.multi_items())
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        page = await list_page("stockouts", _runtime(request), request.scope["state"], x_connection, params)
+        page = await list_page("stockouts", _runtime(request), request.scope["state"], params)
         return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
 
     @get(
@@ -251,7 +255,7 @@ class StockoutController(Controller):
         x_connection: Connection = None,
         include: Include = None,
     ) -> Stockout:
-        connector = _runtime(request).for_consumer(_consumer(request), "stockouts", x_connection)
+        connector = _connector(request)
         record = await connector.get_stockout(stockout_no, _include_raw(include))
         return msgspec.convert(_guard(request, [record])[0], Stockout)
 
@@ -275,10 +279,10 @@ class StockoutController(Controller):
             Parameter(header="X-Tracking-Connection", required=False, description="Tracking connection"),
         ] = None,
     ) -> Tracking:
-        runtime, consumer = _runtime(request), _consumer(request)
-        stockout = await runtime.for_consumer(consumer, "stockouts", x_connection).get_stockout(
-            stockout_no, False
-        )
+        # Both connections were resolved and checked by the policy chain before any backend is called.
+        runtime, state = _runtime(request), request.scope["state"]
+        tracker = runtime.for_request(state, tracking=True)
+        stockout = await runtime.for_request(state).get_stockout(stockout_no, False)
         if not stockout.get("tracking_no"):
             raise NotFound(
                 f"stockout {stockout_no!r} has no tracking number yet (status {stockout['status']})"
@@ -287,7 +291,6 @@ class StockoutController(Controller):
             raise NotFound(
                 f"stockout {stockout_no!r} ships with {stockout.get('carrier_name')!r}, which we cannot track"
             )
-        tracker = runtime.for_consumer(consumer, "logistics", x_tracking_connection, "X-Tracking-Connection")
         receiver = stockout.get("receiver") or {}
         phone = receiver.get("mobile") or receiver.get("phone")
         return msgspec.convert(
@@ -322,7 +325,7 @@ class OrderController(Controller):
     ) -> OrderPage:
         check_query_names(name for name, _ in request.query_params.multi_items())
         params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        page = await list_page("orders", _runtime(request), request.scope["state"], x_connection, params)
+        page = await list_page("orders", _runtime(request), request.scope["state"], params)
         return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)
 
     @get(
@@ -339,7 +342,7 @@ class OrderController(Controller):
         x_connection: Connection = None,
         include: Include = None,
     ) -> Order:
-        connector = _runtime(request).for_consumer(_consumer(request), "orders", x_connection)
+        connector = _connector(request)
         record = await connector.get_order(order_no, _include_raw(include))
         return msgspec.convert(_guard(request, [record])[0], Order)
 
@@ -374,7 +377,7 @@ class OrderController(Controller):
         ] = None,
     ) -> Response[OrderPushed]:
         consumer = _consumer(request)
-        connector = _runtime(request).for_consumer(consumer, "orders", x_connection)
+        connector = _connector(request)
         order = msgspec.to_builtins(data)
 
         async def push() -> tuple[int, Any]:
@@ -412,7 +415,7 @@ class LogisticsController(Controller):
         ] = None,
         x_connection: Connection = None,
     ) -> Tracking:
-        connector = _runtime(request).for_consumer(_consumer(request), "logistics", x_connection)
+        connector = _connector(request)
         return msgspec.convert(await connector.track(carrier, tracking_no, phone), Tracking)
 
 

@@ -4,11 +4,14 @@ kept, in-process on one node and shared through Redis by two."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 from pathlib import Path
 
+import httpx
 import msgspec
 from redis.asyncio import Redis
 
+from gateway.store import manage
 from policies.cache import RedisStore
 from tests.conftest import Gateway
 from tests.policies.backends import (
@@ -102,3 +105,40 @@ async def test_two_nodes_share_the_cache_through_redis(
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT"), seen
     assert second.json() == first.json()
     assert len(backend.calls) == 1
+
+
+async def test_a_revoked_closed_or_deleted_connection_is_refused_not_answered_from_the_cache(
+    gateway: Gateway, store: tuple[object, dict[str, str]], backends: list[RecordingBackend], tmp_path: Path
+) -> None:
+    backend = backends[1]
+    suffix = uuid.uuid4().hex[:8]
+    revoked, closed, deleted = (f"cache-{kind}-{suffix}" for kind in ("revoked", "closed", "deleted"))
+    for name in (revoked, closed, deleted):
+        await add_connection(gateway, name, backend.url, {})
+    await manage.set_connection_open(closed, True)
+    consumer, key, _ = await application(grants=(revoked, deleted))
+    _, env = store
+    with gateway_processes(env, 1, tmp_path, **CACHED) as (url,):
+        async with contextlib.AsyncExitStack() as stack:
+            (http,) = await clients(stack, [url], key)
+
+            async def read(name: str) -> httpx.Response:
+                return await http.get("/v1/stockouts", params={"limit": 1}, headers={"X-Connection": name})
+
+            for name in (revoked, closed, deleted):
+                await wait_for_connection(http, name)
+                first, again = await read(name), await read(name)
+                assert (first.status_code, again.status_code, again.headers["x-cache"]) == (200, 200, "HIT")
+
+            await manage.revoke_connections(consumer, [revoked])
+            await manage.set_connection_open(closed, False)
+            await manage.delete_connection(deleted)
+            for name in (revoked, closed, deleted):
+
+                async def refused(name: str = name) -> bool:
+                    return (await read(name)).status_code == 403
+
+                # A cached answer would be replayed (200, X-Cache: HIT) for the entry's 30 s.
+                await until(refused, within=10, what=f"the end of {name}")
+                problem = (await read(name)).json()
+                assert (problem["code"], problem["field"]) == ("connection_not_granted", "X-Connection")
