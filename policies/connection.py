@@ -8,8 +8,12 @@ stockout's tracking) is what the handler calls, what the cache key holds and wha
 
 from __future__ import annotations
 
+from gateway.errors import InvalidParameter
 from gateway.store.snapshot import resolve_connection
 from policies.chain import Context, Gate
+
+# The headers naming a connection: sent twice, the gateway cannot know which one the caller meant.
+CONNECTION_HEADERS = ((b"x-connection", "X-Connection"), (b"x-tracking-connection", "X-Tracking-Connection"))
 
 
 def tracks(ctx: Context) -> bool:
@@ -25,6 +29,10 @@ class ResolveConnection(Gate):
         if consumer is None or ctx.api is None:
             return
         headers = ctx.headers
+        # `ctx.headers` keeps the last of a repeated header: only when it is shorter than the raw list was
+        # a header repeated, so the common request pays one length comparison for this check.
+        if len(headers) != len(ctx.scope["headers"]):
+            _refuse_repeated(ctx)
         connections = ctx.snapshot.connections
         ctx.connection = resolve_connection(connections, consumer, ctx.api, headers.get("x-connection"))
         if tracks(ctx):
@@ -35,3 +43,9 @@ class ResolveConnection(Gate):
                 headers.get("x-tracking-connection"),
                 "X-Tracking-Connection",
             )
+
+
+def _refuse_repeated(ctx: Context) -> None:
+    for raw, header in CONNECTION_HEADERS:
+        if sum(1 for name, _ in ctx.scope["headers"] if name.lower() == raw) > 1:
+            raise InvalidParameter(header, f"{header} is given more than once; send one connection name")

@@ -144,3 +144,26 @@ async def test_a_grant_and_a_revoke_by_the_cli_reach_every_process(
     assert any(line.split()[:3] == [connection, "wangdiantong", "open"] for line in listed.splitlines())
     consumers = unigate(env, "consumers", "list").stdout
     assert any(app_name in line and "granted kd100-demo,wdt-demo" in line for line in consumers.splitlines())
+
+
+async def test_a_connection_header_sent_twice_is_refused_and_no_sent_name_labels_the_metrics(
+    gateway: Gateway, simulators: Simulators
+) -> None:
+    spoof = f"spoofed-{uuid.uuid4().hex[:8]}"
+    _, key, _ = await application(apis=("stockouts",))
+    async with httpx.AsyncClient(
+        base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as http:
+        await _known(http, "wdt-demo")
+        for header in ("X-Connection", "X-Tracking-Connection"):
+            twice = await http.get(
+                "/v1/stockouts/SO1/tracking", headers=[(header, "wdt-demo"), (header, spoof)]
+            )
+            assert twice.status_code == 400, twice.text
+            assert (twice.json()["code"], twice.json()["field"]) == ("invalid_parameter", header)
+        # A refused name is not what the request is counted under either.
+        assert (await _read(http, spoof)).status_code == 403
+        metrics = await http.get("/metrics")
+    assert metrics.status_code == 200
+    assert "unigate_requests_total" in metrics.text
+    assert spoof not in metrics.text
