@@ -63,7 +63,7 @@ async def create_consumer(
     granted = await check_grants(grants or [])
     defaults = await check_defaults(default_connections or {}, usable=None if by_admin else granted)
     if by_admin:
-        granted = _granting(granted, defaults)
+        granted = granting(granted, defaults)
     rows = await Consumer.insert(
         Consumer(
             name=name,
@@ -77,9 +77,12 @@ async def create_consumer(
     return int(rows[0]["id"])
 
 
-def _granting(granted: list[str], defaults: dict[str, str]) -> list[str]:
-    """`granted` plus the connections `defaults` name (sorted, so exports compare like with like)."""
-    return sorted(set(granted) | set(defaults.values()))
+def granting(granted: list[str], defaults: dict[str, str], was: dict[str, str] | None = None) -> list[str]:
+    """`granted` plus the connections `defaults` name where they differ from `was` (the defaults before an
+    edit): an admin grants a connection by naming it as a default, but a default left as it was is not
+    granted again (an admin may have revoked it). Sorted, so exports compare like with like."""
+    was = was or {}
+    return sorted(set(granted) | {name for resource, name in defaults.items() if was.get(resource) != name})
 
 
 async def check_defaults(defaults: dict[str, str], *, usable: list[str] | None = None) -> dict[str, str]:

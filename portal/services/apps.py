@@ -124,7 +124,9 @@ async def update_app(
         defaults = await manage.check_defaults(default_connections, usable=None if me.is_admin else granted)
         values[Consumer.default_connections] = defaults
         if me.is_admin:
-            values[Consumer.connections] = sorted({*granted, *defaults.values()})
+            # Only a default the admin names anew is granted by naming it: one left as it was may have
+            # been revoked since, and an edit of anything else must not grant it back.
+            values[Consumer.connections] = manage.granting(granted, defaults, before["default_connections"])
     if values:
         await Consumer.update(values).where(Consumer.id == app_id)
         await bump_version()

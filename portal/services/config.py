@@ -204,6 +204,7 @@ def parse(text: str) -> Document:
         problems.add(unknown, "unknown section; the sections are connections, plans and consumers")
     sections: dict[str, Any] = {}
     declared: dict[str, set[str]] = {}
+    ungranted: set[str] = set()  # consumers written without `connections`
     for section, kind in (("connections", ConnectionSpec), ("plans", PlanSpec), ("consumers", ConsumerSpec)):
         items = raw.get(section) or {}
         sections[section], declared[section] = {}, set()
@@ -212,12 +213,20 @@ def parse(text: str) -> Document:
             continue
         for name, spec in items.items():
             declared[section].add(str(name))
+            if section == "consumers" and not (isinstance(spec, dict) and "connections" in spec):
+                ungranted.add(str(name))
             with problems.check():
                 sections[section][str(name)] = _convert(spec, kind, f"{section}.{name}")
     version = FORMAT
     with problems.check():
         version = _convert(raw.get("format", FORMAT), int, "format")
     document = Document(format=version, **sections)
+    for name in ungranted & set(document.consumers):
+        # No `connections` (a hand-written document, or a version saved before grants): the defaults it
+        # names are the grants. With the key, the list is the whole of them (export writes it), so a default
+        # an admin revoked stays revoked wherever the document is applied.
+        spec = document.consumers[name]
+        spec.connections = sorted(set(spec.default_connections.values()))
     _validate(document, declared, problems)
     problems.raise_any()
     return document
@@ -469,18 +478,9 @@ async def _write(
     for name in gone:
         await Connection.delete().where(Connection.name == name)
     await manage.forget_grants(gone)  # those of consumers the document leaves out (and suspends)
-    rows = await Consumer.select(Consumer.id, Consumer.name, Consumer.default_connections)
-    existing = {row["name"]: row["id"] for row in rows}
-    was = {row["name"]: _json(row["default_connections"]) or {} for row in rows}
+    existing = {row["name"]: row["id"] for row in await Consumer.select(Consumer.id, Consumer.name)}
     for name, spec in document.consumers.items():
-        # A default the document names anew is granted by naming it, as `consumers create --default` does;
-        # one it keeps is not granted again (a developer's app keeps the grants an admin gave it).
-        named = {
-            conn
-            for resource, conn in spec.default_connections.items()
-            if was.get(name, {}).get(resource) != conn
-        }
-        spec.connections = sorted({*spec.connections, *named})
+        # The grants are the document's (`parse` fills them in from the defaults when it has none).
         values: dict[Any, Any] = {
             Consumer.description: spec.description,
             Consumer.active: spec.active,

@@ -132,12 +132,12 @@ async def test_grants_and_open_round_trip_through_the_configuration(
     assert applied.status_code == 201, applied.text
     assert (await admin_api.get(f"/connections/{shared}")).json()["open"] is True
     consumers = {row["name"]: row for row in (await admin_api.get("/consumers")).json()}
-    # The default it names is granted too, as naming one anywhere else grants it.
-    assert consumers[name]["connections"] == sorted([granted, "wdt-demo"])
+    # `connections` is the whole of its grants: the (open) default it names adds nothing.
+    assert consumers[name]["connections"] == [granted]
 
     again = yaml.safe_load((await admin_api.get("/config")).json()["document"])
     assert again["connections"][shared]["open"] is True
-    assert again["consumers"][name]["connections"] == sorted([granted, "wdt-demo"])
+    assert again["consumers"][name]["connections"] == [granted]
     assert again["consumers"]["test-app"]["connections"] == document["consumers"]["test-app"]["connections"]
     preview = await admin_api.post("/config/preview", json={"document": yaml.safe_dump(again)})
     assert preview.json()["changes"] == []  # exported as applied: nothing left to change
@@ -145,3 +145,69 @@ async def test_grants_and_open_round_trip_through_the_configuration(
     bad = {**again, "consumers": {**again["consumers"], name: {"connections": ["no-such-connection"]}}}
     refused = await admin_api.post("/config/preview", json={"document": yaml.safe_dump(bad)})
     assert (refused.status_code, refused.json()["field"]) == (400, f"consumers.{name}.connections")
+
+
+async def test_an_admin_edit_grants_only_the_defaults_it_changes(
+    admin_api: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    first = await _closed_connection(admin_api, gateway)
+    second = await _closed_connection(admin_api, gateway)
+    created = await admin_api.post(
+        "/consumers", json={"name": unique("shop"), "default_connections": {"stockouts": first}}
+    )
+    app: dict[str, Any] = created.json()
+    assert app["connections"] == [first]
+    revoked = await admin_api.post(
+        f"/consumers/{app['id']}/connections/revoke", json={"connections": [first]}
+    )
+    assert revoked.json()["connections"] == []
+
+    # An edit that leaves the revoked default as it was does not grant it again.
+    edited = await admin_api.patch(
+        f"/consumers/{app['id']}",
+        json={"description": "edited", "default_connections": {"stockouts": first}},
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["connections"] == []
+    # A default the edit names anew is granted by naming it; the unchanged one still is not.
+    changed = await admin_api.patch(
+        f"/consumers/{app['id']}", json={"default_connections": {"stockouts": first, "orders": second}}
+    )
+    assert changed.json()["connections"] == [second]
+
+
+async def test_a_configuration_carries_revoked_defaults_and_its_preview_shows_grant_changes(
+    admin_api: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    erp = await _closed_connection(admin_api, gateway)
+    other = await _closed_connection(admin_api, gateway)
+    name = unique("cfg")
+    created = await admin_api.post(
+        "/consumers", json={"name": name, "default_connections": {"stockouts": erp}, "connections": [other]}
+    )
+    app: dict[str, Any] = created.json()
+    await admin_api.post(f"/consumers/{app['id']}/connections/revoke", json={"connections": [erp]})
+    document = yaml.safe_load((await admin_api.get("/config")).json()["document"])
+    assert document["consumers"][name]["connections"] == [other]
+
+    # Applied where the app is new (another database, here another name): the revoke is kept.
+    copy = unique("cfg")
+    document["consumers"][copy] = dict(document["consumers"][name])
+    applied = await admin_api.post("/config/apply", json={"document": yaml.safe_dump(document)})
+    assert applied.status_code == 201, applied.text
+    consumers = {row["name"]: row for row in (await admin_api.get("/consumers")).json()}
+    assert consumers[copy]["connections"] == [other]
+    assert consumers[name]["connections"] == [other]
+
+    # A document without `connections` for an app grants it its defaults, and nothing else: the preview
+    # says so before anything is written.
+    document = yaml.safe_load((await admin_api.get("/config")).json()["document"])
+    del document["consumers"][name]["connections"]
+    preview = await admin_api.post("/config/preview", json={"document": yaml.safe_dump(document)})
+    assert preview.status_code == 200, preview.text
+    assert {"kind": "consumer", "name": name, "action": "update"} in preview.json()["changes"]
+    assert f"-  - {other}" in preview.json()["diff"] or f"-    - {other}" in preview.json()["diff"]
+    assert f"+    - {erp}" in preview.json()["diff"] or f"+  - {erp}" in preview.json()["diff"]
+    applied = await admin_api.post("/config/apply", json={"document": yaml.safe_dump(document)})
+    assert applied.status_code == 201, applied.text
+    assert (await admin_api.get(f"/consumers/{app['id']}")).json()["connections"] == [erp]
