@@ -13,6 +13,7 @@ from gateway.errors import InvalidParameter, NotFound
 from gateway.settings import Settings
 from gateway.store import manage
 from gateway.store.crypto import Vault
+from gateway.store.snapshot import may_use
 from gateway.store.tables import Connection
 from portal.services import audit
 from portal.services.principal import Principal
@@ -52,12 +53,17 @@ def _public(row: dict[str, Any], vault: Vault) -> dict[str, Any]:
 
 async def usable_by(me: Principal, app_id: int | None = None) -> list[dict[str, Any]]:
     """The connections a developer may choose as an app's default: the open ones and those granted to the
-    app (`app_id`; none for an app not made yet). An admin may choose any, granting it by doing so."""
+    app (`app_id`; none for an app not made yet), by name and system only: how a backend is reached (its
+    address, options, id) is the admins' business. An admin may choose any, granting it by doing so."""
     rows = await manage.list_connections()
     if me.is_admin:
         return rows
     granted = set(await manage.granted_connections(app_id)) if app_id is not None else set()
-    return [row for row in rows if row["open"] or "*" in granted or row["name"] in granted]
+    return [
+        {"name": row["name"], "system": row["system"]}
+        for row in rows
+        if may_use(granted, row["name"], row["open"])
+    ]
 
 
 async def exists(name: str) -> bool:

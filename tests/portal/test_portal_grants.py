@@ -35,8 +35,11 @@ async def test_a_developer_may_pick_only_connections_their_app_may_use(
     home = await dev_session.get("/portal")
     assert 'value="wdt-demo"' in home.text  # open (tests/conftest.py), so offered
     assert f'value="{closed}"' not in home.text  # neither open nor granted: not offered
-    listed = {row["name"] for row in (await dev_session.call("GET", "/portal/api/connections")).json()}
+    rows = (await dev_session.call("GET", "/portal/api/connections")).json()
+    listed = {row["name"] for row in rows}
     assert "wdt-demo" in listed and closed not in listed and "wdt-badsign" not in listed
+    # What a developer needs to choose a default, and nothing of how a backend is reached.
+    assert all(set(row) == {"name", "system"} for row in rows), rows
 
     # The developer API: a 400 naming the field, worded as for a name that does not exist.
     refused = await dev_session.call(
