@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,7 +148,20 @@ async def grant_connections(consumer: int, names: list[str]) -> list[str]:
 async def revoke_connections(consumer: int, names: list[str]) -> list[str]:
     """Take grants back. A default naming a revoked connection stays, and is refused at call time (403)."""
     have = await granted_connections(consumer)
+    check_revocable(have, names)
     return await set_granted_connections(consumer, [name for name in have if name not in set(names)])
+
+
+def check_revocable(have: list[str], names: Sequence[str]) -> None:
+    """Refuse revoking connections by name from a consumer granted `*` (unless `*` goes too): it would
+    still use them all, and the revoke would silently do nothing."""
+    named = [name for name in names if name.strip() and name != "*"]
+    if "*" in have and "*" not in names and named:
+        raise InvalidParameter(
+            "connections",
+            f"this application is granted every connection (*), so revoking {', '.join(map(repr, named))} "
+            "would change nothing: revoke * and grant the connections it may use",
+        )
 
 
 def _json(value: Any) -> Any:

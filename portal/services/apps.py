@@ -148,6 +148,7 @@ async def change_grants(
     me.require_admin()
     before = await get_app(me, app_id)
     names = before["connections"] if replace is None else replace
+    manage.check_revocable([*names, *grant], revoke)
     await manage.set_granted_connections(app_id, [n for n in [*names, *grant] if n not in set(revoke)])
     after = await get_app(me, app_id)
     await audit.record(me, "consumer.grants", before["name"], before=before, after=after)

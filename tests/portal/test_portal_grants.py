@@ -90,6 +90,12 @@ async def test_an_admin_grants_revokes_and_opens(
     assert revoked.json()["connections"] == [closed]
     granted = await admin_api.post(f"/consumers/{app['id']}/connections/grant", json={"connections": ["*"]})
     assert granted.json()["connections"] == sorted(["*", closed])
+    # Granted every connection, it would still use one revoked by name: refused, saying so.
+    useless = await admin_api.post(
+        f"/consumers/{app['id']}/connections/revoke", json={"connections": [closed]}
+    )
+    assert (useless.status_code, useless.json()["field"]) == (400, "connections"), useless.text
+    assert "*" in useless.json()["detail"]
     unknown = await admin_api.post(
         f"/consumers/{app['id']}/connections/grant", json={"connections": ["no-such-connection"]}
     )

@@ -167,3 +167,19 @@ async def test_a_connection_header_sent_twice_is_refused_and_no_sent_name_labels
     assert metrics.status_code == 200
     assert "unigate_requests_total" in metrics.text
     assert spoof not in metrics.text
+
+
+async def test_revoking_one_connection_from_an_app_granted_every_one_is_refused(
+    gateway: Gateway, simulators: Simulators, store: tuple[object, dict[str, str]]
+) -> None:
+    connection = await _connection(gateway, simulators, "grant-star")
+    consumer, _, _ = await application(apis=("stockouts",), grants=("*",))
+    _, env = store
+    app_name = next(row["name"] for row in await manage.list_consumers() if row["id"] == consumer)
+    refused = unigate(env, "consumers", "revoke", app_name, connection, check=False)
+    assert refused.returncode == 2, refused
+    assert "*" in refused.stderr and "(field: connections)" in refused.stderr
+    assert "*" in await manage.granted_connections(consumer)  # nothing changed
+    # Revoking `*` itself is what takes "every connection" back.
+    unigate(env, "consumers", "revoke", app_name, "*")
+    assert "*" not in await manage.granted_connections(consumer)
