@@ -184,7 +184,7 @@ def seed(env: dict[str, str], upstream: str) -> str:
             base_url=upstream,
             credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
         )
-        consumer = await manage.create_consumer("bench", {"stockouts": "bench-wdt"})
+        consumer = await manage.create_consumer("bench", {"stockouts": "bench-wdt"}, by_admin=True)
         await policy_manage.ensure_plan("bench", PLAN)
         await policy_manage.ensure_subscriptions(consumer, "bench")
         return (await manage.create_key(consumer, name="bench")).key

@@ -48,7 +48,7 @@ async def _seed(env: dict[str, str], wdt_url: str) -> str:
     await manage.put_connection(
         vault, name="wdt", system="wangdiantong", base_url=wdt_url, credentials=credentials
     )
-    consumer = await manage.create_consumer("bench", {"*": "wdt"})
+    consumer = await manage.create_consumer("bench", {"*": "wdt"}, by_admin=True)
     # A plan without limits: this measures translation, not the limiter (bench/gateway_chain.py does).
     await policy_manage.ensure_plan("bench", {"priority": "normal"})
     await policy_manage.ensure_subscriptions(consumer, "bench")

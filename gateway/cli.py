@@ -303,7 +303,9 @@ def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "create":
         defaults = dict(args.default or [])
         grants = list(args.grant or [])
-        consumer = _with_store(settings, lambda: manage.create_consumer(args.name, defaults, grants=grants))
+        consumer = _with_store(
+            settings, lambda: manage.create_consumer(args.name, defaults, grants=grants, by_admin=True)
+        )
         print(f"consumer {args.name} created (id {consumer})")
     elif args.action in ("grant", "revoke"):
         change = manage.grant_connections if args.action == "grant" else manage.revoke_connections

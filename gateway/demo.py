@@ -65,7 +65,7 @@ async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> 
         )
     defaults = {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
     if not await Consumer.exists().where(Consumer.name == DEMO_CONSUMER):
-        await manage.create_consumer(DEMO_CONSUMER, defaults)
+        await manage.create_consumer(DEMO_CONSUMER, defaults, by_admin=True)
     consumer = await manage.consumer_id(DEMO_CONSUMER)
     await policy_manage.ensure_plan(DEMO_PLAN, DEMO_PLAN_CONFIG, description="what a new application gets")
     await policy_manage.ensure_subscriptions(consumer, DEMO_PLAN)

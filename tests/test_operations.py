@@ -395,7 +395,9 @@ async def held_node(
                     base_url=url,
                     credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
                 )
-            consumer = await manage.create_consumer("deploy-app", {"*": "wdt-held"}, grants=["wdt-quick"])
+            consumer = await manage.create_consumer(
+                "deploy-app", {"*": "wdt-held"}, grants=["wdt-quick"], by_admin=True
+            )
             await policy_manage.ensure_plan("default", {"rate_limits": {"per_second": 1000}})
             await policy_manage.ensure_subscriptions(consumer, "default")
             key = (await manage.create_key(consumer, name="ops")).key

@@ -19,7 +19,7 @@ from gateway.connectors.base import ConnectionConfig
 from gateway.connectors.registry import SYSTEMS, build
 from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
-from gateway.store.snapshot import bump_version
+from gateway.store.snapshot import bump_version, may_use
 from gateway.store.tables import ApiKey, Connection, Consumer
 from gateway.upstream import Upstream
 from policies.backend import parse_options
@@ -54,10 +54,11 @@ async def create_consumer(
     owner: int | None = None,
     description: str = "",
     grants: list[str] | None = None,
-    by_admin: bool = True,
+    by_admin: bool = False,
 ) -> int:
-    """A new consumer. An admin (`by_admin`) grants it the connections its defaults name by naming them;
-    a developer may name as defaults only connections open to every application."""
+    """A new consumer. An admin (`by_admin`, which callers acting for one say explicitly) grants it the
+    connections its defaults name by naming them; otherwise, as for a developer, the defaults must be
+    connections the consumer may use (open, or among `grants`) and grant nothing."""
     check_name("consumer", name)
     if await Consumer.exists().where(Consumer.name == name):
         raise Conflict(f"a consumer named {name!r} already exists", field="name")
@@ -101,7 +102,7 @@ async def check_defaults(defaults: dict[str, str], *, usable: list[str] | None =
             raise InvalidParameter(
                 f"default_connections.{resource}", f"there is no connection named {name!r}"
             )
-        if usable is not None and not (row and (row["open"] or "*" in usable or name in usable)):
+        if usable is not None and not (row and may_use(usable, name, row["open"])):
             raise InvalidParameter(
                 f"default_connections.{resource}",
                 f"there is no connection named {name!r} that this app may use: "

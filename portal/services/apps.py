@@ -83,7 +83,6 @@ async def create_app(
         raise InvalidParameter("description", "the description has at most 500 characters")
     if connections and not me.is_admin:
         raise InvalidParameter("connections", "only an admin grants connections")
-    defaults = await manage.check_defaults(default_connections or {}, usable=None if me.is_admin else [])
     owner_id = me.account_id
     if me.is_admin:
         owner_id = None
@@ -92,9 +91,10 @@ async def create_app(
             if row is None:
                 raise InvalidParameter("owner", f"there is no account named {owner!r}")
             owner_id = int(row["id"])
+    # create_consumer checks the defaults (a developer's among the connections a new app may use).
     app_id = await manage.create_consumer(
         name,
-        defaults,
+        default_connections or {},
         owner=owner_id,
         description=description,
         grants=connections or [],

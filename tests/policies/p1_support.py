@@ -27,7 +27,7 @@ async def application(
 ) -> tuple[int, str, str]:
     """A consumer subscribed to `apis` under a plan of its own, granted its defaults and `grants` (the
     connections it names in X-Connection); (consumer id, key, plan name)."""
-    consumer = await manage.create_consumer(unique("app"), DEFAULTS, grants=list(grants))
+    consumer = await manage.create_consumer(unique("app"), DEFAULTS, grants=list(grants), by_admin=True)
     plan = unique("plan")
     await policy_manage.create_plan(plan, plan_config or {})
     for api in apis:

@@ -48,7 +48,7 @@ async def test_config_changes_reach_the_snapshot(engine: Engine) -> None:
         base_url="http://127.0.0.1:1",
         credentials={"sid": "s", "appkey": "k", "appsecret": "top-secret-value"},
     )
-    consumer = await manage.create_consumer(name, {"*": f"wdt-{name}"})
+    consumer = await manage.create_consumer(name, {"*": f"wdt-{name}"}, by_admin=True)
     issued = await manage.create_key(consumer, name="ci")
     snapshot = await load_snapshot(vault)
     assert snapshot.version > before

@@ -8,8 +8,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.errors import InvalidParameter
 from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from tests.conftest import TEST_PLAN, Gateway, Simulators, unigate
@@ -88,7 +90,7 @@ async def test_a_revoked_default_is_refused_without_naming_a_header(
     gateway: Gateway, simulators: Simulators
 ) -> None:
     own = await _connection(gateway, simulators, "grant-default")
-    consumer = await manage.create_consumer(f"app-{uuid.uuid4().hex[:8]}", {"stockouts": own})
+    consumer = await manage.create_consumer(f"app-{uuid.uuid4().hex[:8]}", {"stockouts": own}, by_admin=True)
     await policy_manage.ensure_subscriptions(consumer, TEST_PLAN)
     key = (await manage.create_key(consumer)).key
     async with httpx.AsyncClient(
@@ -183,3 +185,15 @@ async def test_revoking_one_connection_from_an_app_granted_every_one_is_refused(
     # Revoking `*` itself is what takes "every connection" back.
     unigate(env, "consumers", "revoke", app_name, "*")
     assert "*" not in await manage.granted_connections(consumer)
+
+
+async def test_a_consumer_made_without_saying_it_is_an_admin_gets_no_grant(
+    gateway: Gateway, simulators: Simulators
+) -> None:
+    closed = await _connection(gateway, simulators, "grant-safe")
+    # The safe default: a caller that does not say it acts for an admin is held to what a developer may do.
+    with pytest.raises(InvalidParameter) as refused:
+        await manage.create_consumer(f"app-{uuid.uuid4().hex[:8]}", {"orders": closed})
+    assert refused.value.field == "default_connections.orders"
+    consumer = await manage.create_consumer(f"app-{uuid.uuid4().hex[:8]}", {"orders": "wdt-demo"})
+    assert await manage.granted_connections(consumer) == []  # open: usable, and nothing granted
