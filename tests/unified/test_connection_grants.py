@@ -197,3 +197,25 @@ async def test_a_consumer_made_without_saying_it_is_an_admin_gets_no_grant(
     assert refused.value.field == "default_connections.orders"
     consumer = await manage.create_consumer(f"app-{uuid.uuid4().hex[:8]}", {"orders": "wdt-demo"})
     assert await manage.granted_connections(consumer) == []  # open: usable, and nothing granted
+
+
+async def test_a_tracking_checks_both_connections_before_reading_the_stockout(
+    gateway: Gateway, simulators: Simulators
+) -> None:
+    closed = await _connection(gateway, simulators, "grant-track")
+    _, key, _ = await application(apis=("stockouts",))
+    async with httpx.AsyncClient(
+        base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as http:
+        await _known(http, "wdt-demo")
+        # No such stockout: read first, it would be a 404; the tracking connection is refused before.
+        refused = await http.get(
+            "/v1/stockouts/NO-SUCH-STOCKOUT/tracking", headers={"X-Tracking-Connection": closed}
+        )
+        assert refused.status_code == 403, refused.text
+        assert (refused.json()["code"], refused.json()["field"]) == (
+            "connection_not_granted",
+            "X-Tracking-Connection",
+        )
+        missing = await http.get("/v1/stockouts/NO-SUCH-STOCKOUT/tracking")
+        assert missing.status_code == 404, missing.text  # its defaults: granted, so the read happens
