@@ -217,5 +217,9 @@ async def test_a_tracking_checks_both_connections_before_reading_the_stockout(
             "connection_not_granted",
             "X-Tracking-Connection",
         )
+        slash = await http.get(
+            "/v1/stockouts/NO-SUCH-STOCKOUT/tracking/", headers={"X-Tracking-Connection": closed}
+        )
+        assert slash.status_code == 403, slash.text  # the same route with a trailing slash
         missing = await http.get("/v1/stockouts/NO-SUCH-STOCKOUT/tracking")
         assert missing.status_code == 404, missing.text  # its defaults: granted, so the read happens
