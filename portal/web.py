@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
@@ -11,6 +12,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from gateway.errors import Forbidden, Unauthorized, UnigateError
 from portal import nav
+from portal.forms import safe_next
 from portal.i18n import LOCALE_NAMES, LOCALES, translate
 from portal.services.principal import Principal
 
@@ -63,8 +65,20 @@ def template_translate(context: Any, text: str, **values: Any) -> str:
     return translate(context.get("locale") or "zh", text, **values)
 
 
+def _back_to(request: Request[Any, Any, Any]) -> str:
+    """The page to return to after signing in: the one asked for, or for a form sent (a POST has no page
+    of its own: signing in and then GETting its address would be refused) the page the form was on."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path
+    came_from = urlsplit(request.headers.get("hx-current-url") or request.headers.get("referer") or "")
+    if came_from.netloc == request.url.netloc and came_from.path.startswith("/"):
+        return safe_next(came_from.path, "")
+    return ""
+
+
 def login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
-    target = f"/portal/login?next={request.url.path}"
+    back = _back_to(request)
+    target = f"/portal/login?next={quote(back, safe='/')}" if back else "/portal/login"
     if request.headers.get("hx-request"):
         # htmx follows a redirect inside the fragment; tell it to load the whole page instead.
         return Response(content=b"", status_code=200, headers={"HX-Redirect": target})

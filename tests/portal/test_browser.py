@@ -5,8 +5,10 @@ page saved to tests/artifacts/screenshots/ (git-ignored)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,8 +16,10 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.store.accounts import PortalSession
 from portal import nav
 from portal.services import apps, plans
+from portal.sessions import SESSION_COOKIE
 from tests.conftest import TEST_PLAN, Gateway, Simulators
 from tests.portal.conftest import PASSWORD, Account, make_account, unique
 
@@ -258,6 +262,47 @@ async def test_a_refused_form_says_why_beside_the_field_and_keeps_what_was_typed
     await expect(page.locator("#subscriptions .err")).to_contain_text("该应用已订阅 stockouts")
     await shot(page, "06-refused-forms")
 
-    # A form sent after the cookies were cleared (CSRF) is not checked here: in two of three full suite runs
-    # the page showed no change while it passed alone every time, and the cause was not found. The refusal
-    # itself is held by tests/portal/test_accounts.py::test_every_form_needs_its_csrf_token.
+    # A form whose CSRF token no longer matches (signed out elsewhere, cookies cleared) says so too.
+    await page.context.clear_cookies()
+    await page.fill("#keys #f-expires_in_days", "")
+    # The "0" typed above would be refused by the browser itself, and nothing sent.
+    await expect(page.locator("#keys #f-expires_in_days")).to_have_value("")
+    # Held apart: the form was sent and refused (a failure here means the browser sent nothing) ...
+    async with page.expect_response(lambda answer: answer.request.method == "POST") as sent:
+        await page.click("#keys form.inline button[type=submit]")
+    assert (await sent.value).status == 403
+    # ... and the refusal is shown, in place of the page's content.
+    alert = page.locator("main [role=alert]")
+    await expect(alert).to_have_count(1)  # the page's content is replaced: the old alerts are gone
+    await expect(alert).to_contain_text("CSRF")
+    await expect(alert.locator("a")).to_have_attribute("href", "/portal/login")
+    await shot(page, "07-form-after-cookies-cleared")
+
+
+async def test_a_form_sent_after_the_session_ended_leads_to_sign_in_and_back_to_its_page(
+    page: Page, gateway: Gateway
+) -> None:
+    developer = await make_account("developer", prefix="dave")
+    app = await apps.create_app(developer.principal, unique("dave-app"))
+    await sign_in(page, developer)
+    await page.goto(f"/portal/apps/{app['id']}")
+
+    # The session ends on the server (it expired, or was ended elsewhere) while the page stays open:
+    # the cookies are still sent, so the CSRF check passes and the form meets a signed-out server.
+    cookie = next(c["value"] for c in await page.context.cookies() if c["name"] == SESSION_COOKIE)
+    ended = (
+        await PortalSession.update({PortalSession.expires_at: datetime.now(UTC) - timedelta(seconds=1)})
+        .where(PortalSession.key_hash == hashlib.sha256(cookie.encode()).hexdigest())
+        .returning(PortalSession.id)
+    )
+    assert ended, "the browser's session is in the database"
+    await page.fill("#keys #f-name", "sent-while-signed-out")
+    await page.click("#keys form.inline button[type=submit]")
+
+    # The sign-in page, and after signing in the page the form was on (its POST address has no page).
+    await expect(page).to_have_url(f"{gateway.url}/portal/login?next=/portal/apps/{app['id']}")
+    await page.fill("#f-username", developer.username)
+    await page.fill("#f-password", developer.password)
+    await page.click("form[action='/portal/login'] button[type=submit]")
+    await expect(page).to_have_url(f"{gateway.url}/portal/apps/{app['id']}")
+    await expect(page.locator("#keys tbody tr")).to_have_count(0)  # nothing was done while signed out
