@@ -18,6 +18,7 @@ from msgspec import UNSET, UnsetType
 
 from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
+from gateway.store.engine import write_transaction
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import Consumer
@@ -386,25 +387,28 @@ async def retire_signing_key(kid: str) -> str | None:
     matters less than a leaked key. Returns the kid brought forward, if any.
     """
     now = datetime.now(UTC)
-    updated = (
-        await SigningKey.update({SigningKey.retired_at: now})
-        .where((SigningKey.kid == kid) & SigningKey.retired_at.is_null())
-        .returning(SigningKey.id)
-    )
-    if not updated:
-        raise NotFound(f"no published signing key {kid!r}")
-    live = SigningKey.retired_at.is_null()
-    waiting = None
-    if not await SigningKey.exists().where(live & (SigningKey.activates_at <= now)):
-        waiting = (
-            await SigningKey.select(SigningKey.id, SigningKey.kid)
-            .where(live)
-            .order_by(SigningKey.activates_at)
-            .first()
+    # One transaction: a node loading its snapshot between the retirement and the bringing forward saw
+    # no key able to sign, and refused tokens until the next change (seen in CI).
+    async with write_transaction(SigningKey._meta.db):
+        updated = (
+            await SigningKey.update({SigningKey.retired_at: now})
+            .where((SigningKey.kid == kid) & SigningKey.retired_at.is_null())
+            .returning(SigningKey.id)
         )
-        if waiting is not None:
-            await SigningKey.update({SigningKey.activates_at: now}).where(SigningKey.id == waiting["id"])
-    await bump_version()
+        if not updated:
+            raise NotFound(f"no published signing key {kid!r}")
+        live = SigningKey.retired_at.is_null()
+        waiting = None
+        if not await SigningKey.exists().where(live & (SigningKey.activates_at <= now)):
+            waiting = (
+                await SigningKey.select(SigningKey.id, SigningKey.kid)
+                .where(live)
+                .order_by(SigningKey.activates_at)
+                .first()
+            )
+            if waiting is not None:
+                await SigningKey.update({SigningKey.activates_at: now}).where(SigningKey.id == waiting["id"])
+        await bump_version()
     return str(waiting["kid"]) if waiting is not None else None
 
 
