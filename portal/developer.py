@@ -96,6 +96,9 @@ async def _app_page(
         requests=await analytics.recent_requests(me, app_id, 20),
         policy=await plans.get_overrides(me, app_id) if me.is_admin else None,
         all_connections=await manage.list_connections() if me.is_admin else None,
+        # The defaults it may choose: open or granted to this app (an admin: any, granting it by choosing).
+        usable=await connections.usable_by(me, app_id),
+        resources=apps.RESOURCES,
         **extra,
     )
 
@@ -103,6 +106,25 @@ async def _app_page(
 @get("/apps/{app_id:int}", guards=[developer_or_admin])
 async def app_page(request: Request[Any, Any, Any], me: Principal, app_id: int) -> Template:
     return await _app_page(request, me, app_id)
+
+
+@post("/apps/{app_id:int}/settings", guards=[developer_or_admin], status_code=200)
+async def update_app(request: Request[Any, Any, Any], me: Principal, app_id: int, data: Form) -> Template:
+    """The description and the default connection per API; a default set for `*` (no form field) is kept."""
+    try:
+        app = await apps.get_app(me, app_id)
+        kept = {k: v for k, v in app["default_connections"].items() if k not in apps.RESOURCES}
+        await apps.update_app(
+            me,
+            app_id,
+            description=text(data, "description"),
+            default_connections={**kept, **_defaults(data)},
+        )
+    except UnigateError as error:
+        if error.status == 404:
+            raise
+        return await _refused(request, me, app_id, error, "settings", data)
+    return await _app_page(request, me, app_id, saved_settings=True)
 
 
 def _int_or_none(value: str, field: str) -> int | None:
@@ -237,6 +259,7 @@ PAGES = [
     apps_list,
     create_app,
     app_page,
+    update_app,
     create_key,
     rotate_key,
     revoke_key,

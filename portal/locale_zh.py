@@ -429,6 +429,9 @@ ZH: dict[str, str] = {
     "经由其他连接的调用会被拒绝（403）。",
     "only an admin grants connections": "只有管理员可以授权连接",
     "Connection not granted to this application": "该应用未获授权使用此连接",
+    # the app page: its description and default connections
+    "Description and default connections": "描述与默认连接",
+    "not usable by this app": "该应用不可用",
 }
 
 

@@ -112,6 +112,9 @@ async def update_app(
     description: str | None = None,
     default_connections: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Change an app's description or defaults (None: kept). A developer (their own app only) chooses among
+    the open connections and those granted to it, and grants nothing; an admin grants a default by naming
+    it anew."""
     before = await get_app(me, app_id)
     values: dict[Any, Any] = {}
     if description is not None:
