@@ -164,7 +164,7 @@ async def _store_samples(samples: list[Sample], keep: int) -> None:
             RequestSample(
                 consumer=s.consumer_id,
                 api=_fit(RequestSample.api, s.api),
-                connection=_fit(RequestSample.connection, pii.mask_text(s.connection)),
+                connection=_fit(RequestSample.connection, s.connection),
                 method=_fit(RequestSample.method, s.method),
                 path=_fit(RequestSample.path, pii.mask_text(s.path)),
                 query=pii.mask_query(s.query),

@@ -142,15 +142,26 @@ async def set_granted_connections(consumer: int, names: list[str]) -> list[str]:
     return clean
 
 
+async def change_grants(
+    consumer: int,
+    *,
+    grant: Sequence[str] = (),
+    revoke: Sequence[str] = (),
+    replace: Sequence[str] | None = None,
+) -> list[str]:
+    """Grant and take back connections, from the consumer's grants or from `replace`. A default naming a
+    revoked connection stays, and is refused at call time (403)."""
+    names = [*(await granted_connections(consumer) if replace is None else replace), *grant]
+    check_revocable(names, revoke)
+    return await set_granted_connections(consumer, [name for name in names if name not in set(revoke)])
+
+
 async def grant_connections(consumer: int, names: list[str]) -> list[str]:
-    return await set_granted_connections(consumer, [*await granted_connections(consumer), *names])
+    return await change_grants(consumer, grant=names)
 
 
 async def revoke_connections(consumer: int, names: list[str]) -> list[str]:
-    """Take grants back. A default naming a revoked connection stays, and is refused at call time (403)."""
-    have = await granted_connections(consumer)
-    check_revocable(have, names)
-    return await set_granted_connections(consumer, [name for name in have if name not in set(names)])
+    return await change_grants(consumer, revoke=names)
 
 
 def check_revocable(have: list[str], names: Sequence[str]) -> None:

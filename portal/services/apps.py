@@ -123,7 +123,7 @@ async def update_app(
         values[Consumer.description] = description
     if default_connections is not None:
         # A developer chooses among the open connections and those granted; an admin grants by naming.
-        granted = await manage.granted_connections(app_id)
+        granted = before["connections"]
         defaults = await manage.check_defaults(default_connections, usable=None if me.is_admin else granted)
         values[Consumer.default_connections] = defaults
         if me.is_admin:
@@ -150,9 +150,9 @@ async def change_grants(
     its next snapshot; a default naming a revoked connection is refused at call time (403)."""
     me.require_admin()
     before = await get_app(me, app_id)
-    names = before["connections"] if replace is None else replace
-    manage.check_revocable([*names, *grant], revoke)
-    await manage.set_granted_connections(app_id, [n for n in [*names, *grant] if n not in set(revoke)])
+    await manage.change_grants(
+        app_id, grant=grant, revoke=revoke, replace=before["connections"] if replace is None else replace
+    )
     after = await get_app(me, app_id)
     await audit.record(me, "consumer.grants", before["name"], before=before, after=after)
     return after
