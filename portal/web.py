@@ -65,13 +65,18 @@ def template_translate(context: Any, text: str, **values: Any) -> str:
     return translate(context.get("locale") or "zh", text, **values)
 
 
+def scheme_lease(request: Request[Any, Any, Any]) -> float:
+    """Seconds a silent scheme run or worker is still taken as alive (UNIGATE_SCHEME_LEASE_SECONDS)."""
+    return float(request.app.state.settings.scheme_lease_seconds)
+
+
 def _back_to(request: Request[Any, Any, Any]) -> str:
     """The page to return to after signing in: the one asked for, or for a form sent (a POST has no page
     of its own: signing in and then GETting its address would be refused) the page the form was on."""
     if request.method in ("GET", "HEAD"):
         return request.url.path
     came_from = urlsplit(request.headers.get("hx-current-url") or request.headers.get("referer") or "")
-    if came_from.netloc == request.url.netloc and came_from.path.startswith("/"):
+    if came_from.netloc == request.url.netloc:  # safe_next refuses what is not a path of this site
         return safe_next(came_from.path, "")
     return ""
 

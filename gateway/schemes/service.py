@@ -377,6 +377,7 @@ async def runs(
 ) -> list[dict[str, Any]]:
     """A page of a scheme's runs, newest first: the newest, or those just older than run `before`, or
     just newer than run `after` (keyset paging: a page stays the same while new runs arrive)."""
+    _check_cursors(before, after)
     ident = await scheme_id(name)
     query = SchemeRun.select().where(SchemeRun.scheme == ident)
     if before is not None:
@@ -457,6 +458,7 @@ async def run_records(
     """A page of a run's per-record results in the order they were first written: from the start, or
     after record `after`, or before record `before` (keyset: ids in the answer). `next` and `previous` are
     the cursors of the pages either side (None at an end)."""
+    _check_cursors(before, after)
     if status is not None and status not in ("pending", "success", "failed", "skipped"):
         raise InvalidParameter("status", "status must be pending, success, failed or skipped")
     _check_page(limit, offset)
@@ -498,6 +500,11 @@ async def _keyset(
     return found[:limit], after is not None or offset > 0, len(found) > limit
 
 
+def _check_cursors(before: int | None, after: int | None) -> None:
+    if before is not None and after is not None:
+        raise InvalidParameter("after", "page with before or after, not both")
+
+
 def _check_page(limit: int, offset: int) -> None:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidParameter("limit", f"limit must be between 1 and {MAX_PAGE}")
@@ -515,6 +522,7 @@ async def dead_letters(
     before: int | None = None,
 ) -> list[dict[str, Any]]:
     """A page of a scheme's dead letters, oldest first (keyset by id with `after` / `before`)."""
+    _check_cursors(before, after)
     if status not in ("open", "resolved"):
         raise InvalidParameter("status", "status must be open or resolved")
     _check_page(limit, offset)

@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 from litestar import Request, delete, get, post, put
 
-from gateway.errors import InvalidParameter
 from gateway.schemes import service
+from portal.web import scheme_lease
 
 
 class PreviewBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,17 +95,8 @@ async def sample(request: Request[Any, Any, Any], data: SampleBody) -> list[dict
 async def get_scheme(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
     row = await service.get_scheme(name)
     keys = ("name", "description", "priority", "enabled", "definition", "active_run")
-    waiting = await service.scheme_waiting(name, lease_seconds=_lease(request))
+    waiting = await service.scheme_waiting(name, lease_seconds=scheme_lease(request))
     return {**{key: row[key] for key in keys}, "waiting": waiting}
-
-
-def _lease(request: Request[Any, Any, Any]) -> float:
-    return float(request.app.state.settings.scheme_lease_seconds)
-
-
-def _cursors(before: int | None, after: int | None) -> None:
-    if before is not None and after is not None:
-        raise InvalidParameter("after", "page with before or after, not both")
 
 
 @put("/schemes/{name:str}", summary="Create or replace a scheme", status_code=200)
@@ -128,7 +119,7 @@ async def start_scheme(name: str) -> dict[str, Any]:
 
 @post("/schemes/{name:str}/stop", summary="Turn the schedule off and stop a run in progress", status_code=200)
 async def stop_scheme(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
-    return await service.stop(name, lease_seconds=request.app.state.settings.scheme_lease_seconds)
+    return await service.stop(name, lease_seconds=scheme_lease(request))
 
 
 @post("/schemes/{name:str}/run", summary="Queue a run now (full: ignore the checkpoint)", status_code=202)
@@ -147,15 +138,14 @@ async def list_runs(
     before: int | None = None,
     after: int | None = None,
 ) -> list[dict[str, Any]]:
-    _cursors(before, after)
     return await service.runs(
-        name, max(1, min(limit, 200)), before=before, after=after, lease_seconds=_lease(request)
+        name, max(1, min(limit, 200)), before=before, after=after, lease_seconds=scheme_lease(request)
     )
 
 
 @get("/runs/{run_id:int}", summary="One run with live counts, and why it waits when no worker runs")
 async def get_run(request: Request[Any, Any, Any], run_id: int) -> dict[str, Any]:
-    return await service.run_detail(run_id, lease_seconds=_lease(request))
+    return await service.run_detail(run_id, lease_seconds=scheme_lease(request))
 
 
 @get(
@@ -170,7 +160,6 @@ async def run_records(
     after: int | None = None,
     before: int | None = None,
 ) -> dict[str, Any]:
-    _cursors(before, after)
     return await service.run_records(
         run_id, status=status, limit=limit, offset=offset, after=after, before=before
     )
@@ -188,7 +177,6 @@ async def list_dead_letters(
     after: int | None = None,
     before: int | None = None,
 ) -> list[dict[str, Any]]:
-    _cursors(before, after)
     return await service.dead_letters(
         name, status=status, limit=limit, offset=offset, after=after, before=before
     )

@@ -11,10 +11,9 @@ from litestar import Request, get
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 
-from gateway.errors import InvalidParameter
 from gateway.schemes import service
 from portal.nav import NavEntry, register
-from portal.web import page, t
+from portal.web import page, scheme_lease, t
 
 register(NavEntry("admin", "/admin/schemes", "Schemes", order=60))
 RUNS_PAGE = 20  # runs on a page of the run history
@@ -25,18 +24,12 @@ async def schemes_page(request: Request[Any, Any, Any]) -> Template:
     return page(request, "schemes/list.html", title="Schemes", schemes=await service.list_schemes())
 
 
-def _lease(request: Request[Any, Any, Any]) -> float:
-    return float(request.app.state.settings.scheme_lease_seconds)
-
-
 async def _run_history(
     request: Request[Any, Any, Any], name: str, before: int | None, after: int | None
 ) -> dict[str, Any]:
     """One page of the run history, newest first, and the cursors of the pages either side: keyset, so a
     page stays put while new runs arrive, and following "Older" from the first page reaches every run."""
-    if before is not None and after is not None:
-        raise InvalidParameter("after", "page with before or after, not both")
-    lease = _lease(request)
+    lease = scheme_lease(request)
     runs = await service.runs(name, RUNS_PAGE + 1, before=before, after=after, lease_seconds=lease)
     if after is not None and len(runs) > RUNS_PAGE:
         # A page of newer runs with still newer ones above it; run `after` is older than all of them.
@@ -81,7 +74,7 @@ async def run_history(
 
 @get("/schemes/runs/{run_id:int}")
 async def run_page(request: Request[Any, Any, Any], run_id: int) -> Template:
-    run = await service.run_detail(run_id, lease_seconds=_lease(request))
+    run = await service.run_detail(run_id, lease_seconds=scheme_lease(request))
     title = t(request, "Run {run_id}", run_id=run_id)
     return page(request, "schemes/run.html", title=title, run=run, scheme=run["scheme"])
 
