@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 
 import asyncpg
 from piccolo.engine.base import Engine
@@ -42,13 +44,59 @@ def bind(engine: Engine) -> None:
         table._meta.db = engine
 
 
-def write_transaction(engine: Engine) -> Any:
+# What the write transaction in progress runs once it has committed (see after_commit).
+_after_commit: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextVar(
+    "after_commit", default=None
+)
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(engine: Engine) -> AsyncIterator[None]:
     """A transaction that reads and then writes. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
     waiting its turn: a deferred one that reads first cannot wait for the lock when it comes to write
-    (SQLite answers "database is locked" at once) while a gateway process is writing its usage figures."""
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
+    (SQLite answers "database is locked" at once) while a gateway process is writing its usage figures.
+    Inside another one it is part of that one. What `after_commit` is given runs once it commits."""
+    if engine.current_transaction.get() is not None:
+        yield
+        return
+    callbacks: list[Callable[[], Awaitable[None]]] = []
+    token = _after_commit.set(callbacks)
+    try:
+        if isinstance(engine, SQLiteEngine):
+            async with engine.transaction(transaction_type=TransactionType.immediate):
+                yield
+        else:
+            async with engine.transaction():
+                yield
+    finally:
+        _after_commit.reset(token)
+    for callback in callbacks:
+        await callback()
+
+
+def after_commit(callback: Callable[[], Awaitable[None]]) -> bool:
+    """Run `callback` once the write transaction in progress has committed, and say so; False when there
+    is none, for the caller to run it now. Telling other nodes of a change before it commits sends them to
+    read what they cannot see yet."""
+    callbacks = _after_commit.get()
+    if callbacks is None:
+        return False
+    callbacks.append(callback)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def read_transaction(engine: Engine) -> AsyncIterator[None]:
+    """Several reads that see one moment of the database, whatever commits meanwhile. SQLite's reads
+    inside a transaction hold its shared lock to the end; PostgreSQL's default (read committed) gives
+    each statement its own moment, so the transaction asks for repeatable read."""
+    if engine.current_transaction.get() is not None:  # already inside one: its moment is the one to see
+        yield
+        return
+    async with engine.transaction() as transaction:
+        if isinstance(engine, PostgresEngine):
+            await transaction.connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 async def start(engine: Engine) -> None:

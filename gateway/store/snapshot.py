@@ -18,6 +18,7 @@ import msgspec
 
 from gateway.errors import ConnectionNotGranted, InvalidParameter
 from gateway.store.crypto import Vault
+from gateway.store.engine import after_commit, read_transaction
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
 from gateway.store.tables import ApiKey, ConfigVersion, Connection, Consumer
 
@@ -174,7 +175,8 @@ def publish_versions_with(publisher: VersionPublisher | None) -> None:
 
 
 async def bump_version() -> int:
-    """Called by every change to keys, consumers or connections."""
+    """Called by every change to keys, consumers or connections. Inside a write transaction, the other
+    nodes are told once it commits."""
     row = await ConfigVersion.objects().first()
     if row is None:
         await ConfigVersion.insert(ConfigVersion(version=1))
@@ -184,18 +186,31 @@ async def bump_version() -> int:
             ConfigVersion.id == row.id
         )
         version = await current_version()
-    if _publisher is not None:
-        try:
-            await _publisher(version)
-        except Exception as error:  # the change is saved; nodes pick it up at their next poll instead
-            log.warning(
-                "config version not announced; the nodes pick it up at their next poll",
-                extra={"version": version, "error": f"{type(error).__name__}: {error}"},
-            )
+    if not after_commit(lambda: _announce(version)):
+        await _announce(version)
     return version
 
 
+async def _announce(version: int) -> None:
+    if _publisher is None:
+        return
+    try:
+        await _publisher(version)
+    except Exception as error:  # the change is saved; nodes pick it up at their next poll instead
+        log.warning(
+            "config version not announced; the nodes pick it up at their next poll",
+            extra={"version": version, "error": f"{type(error).__name__}: {error}"},
+        )
+
+
 async def load_snapshot(vault: Vault) -> Snapshot:
+    """The config as of one moment: every table read in one transaction, so a change committing meanwhile
+    is either all in (with its version) or all out, never half."""
+    async with read_transaction(ConfigVersion._meta.db):
+        return await _load(vault)
+
+
+async def _load(vault: Vault) -> Snapshot:
     version = await current_version()
     consumers = {
         row["id"]: ConsumerEntry(
