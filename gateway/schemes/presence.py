@@ -10,6 +10,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from piccolo.query.functions.aggregate import Max
+from piccolo.querystring import QueryString
+
 from gateway.store.worker_tables import SchemeWorker
 
 log = logging.getLogger("unigate.worker")
@@ -53,10 +56,13 @@ async def keep_beating(name: str, interval: float) -> None:
 async def last_seen(lease_seconds: float, now: float | None = None) -> tuple[bool, float | None]:
     """(whether a worker is alive now, when any worker was last seen: epoch seconds or None if never)."""
     now = time.time() if now is None else now
-    rows = await SchemeWorker.select(SchemeWorker.seen_at, SchemeWorker.stopped)
-    alive = any(not row["stopped"] and row["seen_at"] > now - lease_seconds for row in rows)
-    latest = max((row["seen_at"] for row in rows), default=None)
-    return alive, latest
+    # One row however many workers ever beat: the last beat of any, and the last of those not stopped.
+    running = QueryString("CASE WHEN {} THEN NULL ELSE {} END", SchemeWorker.stopped, SchemeWorker.seen_at)
+    row = await SchemeWorker.select(
+        Max(SchemeWorker.seen_at, alias="latest"), Max(running, alias="running")
+    ).first()
+    latest, beating = (row["latest"], row["running"]) if row else (None, None)
+    return beating is not None and beating > now - lease_seconds, latest
 
 
 def age_text(seconds: float) -> str:

@@ -526,3 +526,20 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
         await presence.gone("bench-host-1")
         waiting = await service.scheme_waiting(name)
         assert waiting is not None and waiting["run"] == queued and waiting["silent_seconds"] is not None
+
+
+async def test_whether_a_worker_is_alive_and_when_one_was_last_seen_on_sqlite_and_postgresql(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = gateway_env(tmp_path, DATABASE_URL=database_url)
+    migrate(env)
+    now = time.time()
+    async with bound_store(env):
+        assert await presence.last_seen(15.0, now) == (False, None)  # none has ever beaten
+        await presence.beat("stopped-host", now - 1)
+        await presence.gone("stopped-host")  # the latest beat, but it said goodbye
+        await presence.beat("silent-host", now - 60)  # never said goodbye, silent past its lease
+        assert await presence.last_seen(15.0, now) == (False, now - 1)
+        await presence.beat("live-host", now - 5)
+        assert await presence.last_seen(15.0, now) == (True, now - 1)
+        assert await presence.last_seen(4.0, now) == (False, now - 1)  # a shorter lease: it is silent
