@@ -65,16 +65,23 @@ async def last_seen(lease_seconds: float, now: float | None = None) -> tuple[boo
     return beating is not None and beating > now - lease_seconds, latest
 
 
-def age_text(seconds: float) -> str:
-    """A silence as a person says it: 40 s, 5 min, 3 h, 2 d."""
+AGE_UNITS = ((86400, "d"), (3600, "h"), (60, "min"))  # the largest that fits; seconds below a minute
+
+
+def age(seconds: float) -> dict[str, Any]:
+    """A silence as a person says it, in whole units: {"n": 5, "unit": "min"} (s, min, h or d). The pages
+    and their scripts say these two in their language ("{n} min"), so the rule is written only here."""
     seconds = max(int(seconds), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
+    for size, unit in AGE_UNITS:
+        if seconds >= size:
+            return {"n": seconds // size, "unit": unit}
+    return {"n": seconds, "unit": "s"}
+
+
+def age_text(seconds: float) -> str:
+    """The same in English words: 40 s, 5 min, 3 h, 2 d."""
+    said = age(seconds)
+    return f"{said['n']} {said['unit']}"
 
 
 def waiting(
@@ -100,5 +107,6 @@ def waiting(
         "reason": "no_worker",
         "worker_seen_at": None if latest is None else datetime.fromtimestamp(latest, UTC).isoformat(),
         "silent_seconds": None if silent is None else int(silent),
+        "silent_for": None if silent is None else age(silent),  # the pages' words for it
         "detail": detail,
     }

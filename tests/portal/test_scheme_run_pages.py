@@ -367,15 +367,23 @@ async def test_a_run_queued_with_no_worker_says_so_until_a_worker_picks_it_up(
                         return bool(got["status"] in FINAL)
 
                     await until(done, 60, "the second run to end")
+
+                # The worker stopped cleanly: a run queued now waits again, and says for how long none was
+                # seen: in the API, on the page as drawn, and as the page's script keeps it up to date.
+                third = (await session.call("POST", f"/admin/api/schemes/{flow.name}/run")).json()["run"]
+                waiting = (await session.call("GET", f"/admin/api/runs/{third}")).json()["waiting"]
+                assert waiting is not None and waiting["silent_seconds"] is not None
+                assert waiting["worker_seen_at"] is not None
+                assert re.search(r"none has been seen for \d+ (s|min)", waiting["detail"]), waiting
+                assert waiting["silent_for"]["unit"] in ("s", "min")
+                drawn = _notice_text(await session.get(f"/admin/schemes/runs/{third}"))
+                assert re.search(r"none has been seen for \d+ (s|min);", drawn), drawn
+                await page.goto(f"{gateway.url}/admin/schemes/runs/{third}")
+                await expect(page.locator("#run")).to_have_attribute("data-status", "queued", timeout=15000)
+                said = re.compile(r"none has been seen for \d+ (s|min); start")  # the account reads English
+                await expect(page.get_by_test_id("worker-notice")).to_have_text(said, timeout=15000)
             finally:
                 await browser.close()
-
-        # The worker stopped cleanly: a run queued now waits again, and says for how long none was seen.
-        third = (await session.call("POST", f"/admin/api/schemes/{flow.name}/run")).json()["run"]
-        waiting = (await session.call("GET", f"/admin/api/runs/{third}")).json()["waiting"]
-        assert waiting is not None and waiting["silent_seconds"] is not None
-        assert waiting["worker_seen_at"] is not None
-        assert re.search(r"none has been seen for \d+ (s|min)", waiting["detail"]), waiting
     finally:
         await session.http.aclose()
 
@@ -389,7 +397,13 @@ def _notice_text(answer: httpx.Response) -> str:
 
 @pytest.mark.parametrize(
     ("seconds", "said"),
-    [(None, "none has been seen yet"), (42, "for 42 s"), (400, "for 6 min"), (7300, "for 2 h")],
+    [
+        (None, "none has been seen yet"),
+        (42, "for 42 s"),
+        (400, "for 6 min"),
+        (7300, "for 2 h"),
+        (3 * 86400 + 5, "for 3 d"),
+    ],
 )
 def test_the_waiting_reason_says_how_long_no_worker_was_seen(seconds: int | None, said: str) -> None:
     now = time.time()
@@ -397,6 +411,10 @@ def test_the_waiting_reason_says_how_long_no_worker_was_seen(seconds: int | None
     queued = {"status": "queued", "heartbeat_at": 0.0}
     reason = presence.waiting(queued, (False, latest), 15.0, now)
     assert reason is not None and said in reason["detail"]
+    # What the pages say it with, in their language: the same figure and unit as the detail.
+    silent = reason["silent_for"]
+    assert (silent is None) == (seconds is None)
+    assert silent is None or said.endswith(f"for {silent['n']} {silent['unit']}")
     assert presence.waiting(queued, (True, latest), 15.0, now) is None  # a worker is alive: nothing to say
     beating = {"status": "running", "heartbeat_at": now - 1}
     assert presence.waiting(beating, (False, latest), 15.0, now) is None  # driven by `unigate scheme run`

@@ -35,21 +35,16 @@
     $(id).innerHTML = links.join(" ");
   }
 
-  function age(seconds) {
-    if (seconds < 60) return text("age_s", { n: seconds });
-    if (seconds < 3600) return text("age_min", { n: Math.floor(seconds / 60) });
-    if (seconds < 86400) return text("age_h", { n: Math.floor(seconds / 3600) });
-    return text("age_d", { n: Math.floor(seconds / 86400) });
-  }
-
+  // The notice follows the run live; the server picks the age's unit (silent_for), this only says it.
   function notice(waiting) {
     const box = $("worker-notice");
     if (!box) return;
     box.hidden = !waiting;
     if (!waiting) return;
-    box.textContent = waiting.silent_seconds === null
+    const silent = waiting.silent_for;
+    box.textContent = silent === null
       ? text("no_worker_yet")
-      : text("no_worker", { age: age(waiting.silent_seconds) });
+      : text("no_worker", { age: text(`age_${silent.unit}`, { n: silent.n }) });
   }
 
   async function progress() {
