@@ -30,16 +30,17 @@ def _with_store(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
     from gateway.store import engine as store_engine
 
     async def run() -> Any:
-        from redis.asyncio import Redis
-
+        from gateway import redis_client
         from gateway.store.snapshot import publish_versions_with
         from policies.reload import Announcer
 
         engine = store_engine.make_engine(settings)
         store_engine.bind(engine)
         await store_engine.start(engine)
-        # With Redis, a change made here reaches every gateway node at once (else at its next poll).
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        # With Redis, a change made here reaches every gateway node at once (else at its next poll). Bounded
+        # by UNIGATE_REDIS_TIMEOUT (a PUBLISH never blocks in Redis): a frozen Redis costs the command that,
+        # and the change, saved already, reaches the nodes at their next poll.
+        redis = redis_client.connect(settings)
         if redis is not None:
             publish_versions_with(Announcer(redis))
         try:

@@ -4,6 +4,7 @@ to start any server (a gateway, a simulator) as a real process for the length of
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -17,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -337,3 +339,40 @@ def create_database(server: Service) -> str:
 def postgres_url(postgres_server: Service) -> str:
     """A database of its own for one test."""
     return create_database(postgres_server)
+
+
+@contextmanager
+def own_redis(log_dir: Path) -> Iterator[tuple[str, int]]:
+    """A redis-server of one test alone (freezing or stopping it affects nobody else): its URL and pid."""
+    port = free_port()
+    command = [require_binary("redis-server", "redis-server"), "--port", str(port), "--bind", HOST,
+               "--save", "", "--appendonly", "no"]  # fmt: skip
+    with run_process(command, log_path=log_dir / "redis.log", ready_port=port) as proc:
+        yield f"redis://{HOST}:{port}/0", proc.pid
+
+
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """A server stopped as a hung host is (SIGSTOP): the kernel still accepts connections, nothing answers;
+    resumed (SIGCONT) when the block ends."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def log_entries(path: Path) -> list[dict[str, Any]]:
+    """A process's log as our JSON lines (gateway/logs.py); a line that is not one is kept as its message."""
+    entries = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            entries.append({"message": line})  # not a log line of ours: kept, so a traceback still shows
+    return entries
+
+
+def said(path: Path, text: str) -> list[dict[str, Any]]:
+    """The entries of a process's log whose message holds `text`."""
+    return [entry for entry in log_entries(path) if text in str(entry.get("message", ""))]

@@ -4,36 +4,59 @@ Redis Streams with one consumer group per priority stream, so several worker pro
 and a batch a killed worker held is claimed again once it has sat idle; each run's pull position is
 written in the same transaction as its batches, so a pull taken over resumes where it stopped. Without
 Redis, `MemoryQueue` does the same inside one process.
+
+While Redis is unreachable (refusing, or frozen: every call is bounded by the client's timeout, see
+gateway/redis_client.py) a driver's calls wait for it, and a worker's `take`, `keep` and `ack` fail at once
+with one of `UNREACHABLE`, so the worker can still notice a stop; the queue says once that Redis is away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import uuid
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.schemes.model import PRIORITIES
+from policies.fallback import RedisFallback
+
+log = logging.getLogger("unigate.schemes")
+T = TypeVar("T")
 
 PREFIX = "unigate:schemes"
 GROUP = "workers"
+# The longest a `take` waits inside Redis for a batch (XREADGROUP BLOCK): the queue's client must allow
+# this on top of UNIGATE_REDIS_TIMEOUT before it calls a read a hang.
+TAKE_WAIT_SECONDS = 0.5
+# Redis refusing, dropping the connection, or not answering within the client's timeout.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+# A call waiting for Redis asks again after this, doubling up to the longest.
+RETRY_SECONDS, LONGEST_RETRY_SECONDS = 0.1, 2.0
 # One script, so the bound holds across every worker and the pull position moves with its batches.
+# ARGV[6] names this put: tried again after a timeout that Redis had in fact carried out (it runs what it
+# read once it wakes), the put is not done twice.
 _PUT = """
-local n = #ARGV - 5
+if redis.call('HGET', KEYS[4], 'put') == ARGV[6] then return 1 end
+local n = #ARGV - 6
 if n > 0 and tonumber(ARGV[1]) >= 0 then
   local depth = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) + redis.call('XLEN', KEYS[3])
   if depth > 0 and depth + n > tonumber(ARGV[1]) then return 0 end
 end
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   redis.call('XADD', KEYS[5], '*', 'run', ARGV[2], 'body', ARGV[i])
 end
 redis.call('HINCRBY', KEYS[4], 'enqueued', n)
 redis.call('HINCRBY', KEYS[4], 'pulled', ARGV[5])
-redis.call('HSET', KEYS[4], 'cursor', ARGV[3], 'pull_done', ARGV[4])
+redis.call('HSET', KEYS[4], 'cursor', ARGV[3], 'pull_done', ARGV[4], 'put', ARGV[6])
 return 1
 """
 _ACK = """
@@ -173,6 +196,11 @@ class RedisQueue:
         self._ready = False
         self._last_reclaim = 0.0
         self._waiting: deque[Claimed] = deque()
+        self.redis_state = RedisFallback(
+            log,
+            "Redis unreachable: the scheme queue waits for it",
+            "Redis answers again: the scheme queue goes on",
+        )
 
     @staticmethod
     def stream(priority: str) -> str:
@@ -181,6 +209,29 @@ class RedisQueue:
     @staticmethod
     def run_key(run: int) -> str:
         return f"{PREFIX}:run:{run}"
+
+    async def _once(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One try; a Redis away is said once (not per call), and so is its return."""
+        try:
+            result = await call()
+        except UNREACHABLE as error:
+            self.redis_state.lost(error)
+            raise
+        self.redis_state.found()
+        return result
+
+    async def _patiently(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Try until Redis answers: the driver's calls (put, progress, depth, forget). A driver has nothing
+        else to do meanwhile, its run's lease lives in the database and goes on beating, and failing the
+        call would fail the run; a stop cancels the driver, and with it this wait. Every call here may be
+        tried again: reads, a DEL, and a put that is named (see _PUT)."""
+        delay = RETRY_SECONDS
+        while True:
+            try:
+                return await self._once(call)
+            except UNREACHABLE:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LONGEST_RETRY_SECONDS)
 
     async def _ensure(self) -> None:
         if self._ready:
@@ -204,13 +255,19 @@ class RedisQueue:
         pulled: int,
         bound: int | None = None,
     ) -> bool:
-        await self._ensure()
         keys = [*(self.stream(p) for p in PRIORITIES), self.run_key(run), self.stream(priority)]
-        args = [-1 if bound is None else bound, run, cursor or "", "1" if pull_done else "0", pulled, *bodies]
-        return bool(await self.redis.eval(_PUT, len(keys), *keys, *args))  # type: ignore[misc]
+        flag = "1" if pull_done else "0"
+        args: list[Any] = [-1 if bound is None else bound, run, cursor or "", flag, pulled, uuid.uuid4().hex]
+        args.extend(bodies)
+
+        async def put() -> bool:
+            await self._ensure()
+            return bool(await self.redis.eval(_PUT, len(keys), *keys, *args))  # type: ignore[misc]
+
+        return await self._patiently(put)
 
     async def progress(self, run: int) -> Progress:
-        raw = await self.redis.hgetall(self.run_key(run))
+        raw = await self._patiently(lambda: self.redis.hgetall(self.run_key(run)))
         state = {_text(k): _text(v) for k, v in raw.items()}
         return Progress(
             enqueued=int(state.get("enqueued", 0)),
@@ -221,6 +278,13 @@ class RedisQueue:
         )
 
     async def take(self, consumer: str, wait_seconds: float) -> Claimed | None:
+        """The next batch for `consumer`, waiting up to `wait_seconds` (at most TAKE_WAIT_SECONDS) for one.
+
+        One try: a read Redis carries out after it timed out here hands its entry to `consumer` unseen; the
+        entry stays pending and is claimed again (`_reclaim`) once idle, so nothing is lost."""
+        return await self._once(lambda: self._take(consumer, min(wait_seconds, TAKE_WAIT_SECONDS)))
+
+    async def _take(self, consumer: str, wait_seconds: float) -> Claimed | None:
         await self._ensure()
         if self._waiting:
             return self._waiting.popleft()
@@ -284,30 +348,39 @@ class RedisQueue:
 
     async def keep(self, consumer: str, claimed: Claimed) -> None:
         """Tell the group this batch is still being worked on (resets its idle time)."""
-        await self.redis.xclaim(
-            self.stream(claimed.priority),
-            GROUP,
-            consumer,
-            min_idle_time=0,
-            message_ids=[claimed.entry],
-            justid=True,
+        await self._once(
+            lambda: self.redis.xclaim(
+                self.stream(claimed.priority),
+                GROUP,
+                consumer,
+                min_idle_time=0,
+                message_ids=[claimed.entry],
+                justid=True,
+            )
         )
 
     async def ack(self, claimed: Claimed) -> None:
-        # Counted only by the first acknowledgement: a batch two consumers finished counts once.
-        await self.redis.eval(
-            _ACK, 2, self.stream(claimed.priority), self.run_key(claimed.run), GROUP, claimed.entry
-        )  # type: ignore[misc]
+        # Counted only by the first acknowledgement: a batch two consumers finished counts once. One try: the
+        # worker tries again while it is not stopping (gateway/schemes/worker.py).
+        await self._once(
+            lambda: self.redis.eval(
+                _ACK, 2, self.stream(claimed.priority), self.run_key(claimed.run), GROUP, claimed.entry
+            )  # type: ignore[misc]
+        )
 
     async def depth(self) -> int:
         """Batches waiting or being worked on (acknowledged ones are deleted from the streams)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for priority in PRIORITIES:
-                pipe.xlen(self.stream(priority))
-            return sum(int(n) for n in await pipe.execute())
+
+        async def depth() -> int:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for priority in PRIORITIES:
+                    pipe.xlen(self.stream(priority))
+                return sum(int(n) for n in await pipe.execute())
+
+        return await self._patiently(depth)
 
     async def forget(self, run: int) -> None:
-        await self.redis.delete(self.run_key(run))
+        await self._patiently(lambda: self.redis.delete(self.run_key(run)))
 
 
 def _text(value: bytes | str) -> str:

@@ -19,12 +19,22 @@ import msgspec
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway import redis_client
 from gateway.connectors.base import Connector
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.schemes import driver, presence
 from gateway.schemes.driver import Driver, Tuning
-from gateway.schemes.queue import Claimed, MemoryQueue, RedisQueue, WorkQueue
+from gateway.schemes.queue import (
+    LONGEST_RETRY_SECONDS,
+    RETRY_SECONDS,
+    TAKE_WAIT_SECONDS,
+    UNREACHABLE,
+    Claimed,
+    MemoryQueue,
+    RedisQueue,
+    WorkQueue,
+)
 from gateway.schemes.runner import Batch, Contexts, process
 from gateway.settings import Settings
 from gateway.store import engine as store_engine
@@ -78,7 +88,11 @@ async def services(settings: Settings, *, memory: bool = False) -> AsyncIterator
     engine = store_engine.make_engine(settings)
     store_engine.bind(engine)
     await store_engine.start(engine)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    # Every call bounded, so a frozen Redis cannot stall the worker for ever (nor its stop): by
+    # UNIGATE_REDIS_TIMEOUT plus the queue's blocking read, which waits in Redis up to TAKE_WAIT_SECONDS on
+    # purpose. One client for the queue and the backend caps: a cap's call waiting that much longer for a
+    # frozen Redis (once a second, policies/fallback.py) costs a batch little.
+    redis = redis_client.connect(settings, longest_block=TAKE_WAIT_SECONDS)
     snapshots = SnapshotHolder(Vault(settings.secret_key), settings.config_poll_seconds)
     upstream = _upstream(settings, redis)
     await snapshots.start()
@@ -189,18 +203,28 @@ class Worker:
     async def _process_loop(self, n: int) -> None:
         consumer = f"{self.name}-{n}"
         queue = self.services.queue
+        delay = RETRY_SECONDS
         while not self.stopping.is_set():
             try:
-                claimed = await queue.take(consumer, 0.5)
+                claimed = await queue.take(consumer, TAKE_WAIT_SECONDS)
+            except UNREACHABLE:  # the queue said so once; ask again, less often the longer it is away
+                await self._pause(delay)
+                delay = min(delay * 2, LONGEST_RETRY_SECONDS)
+                continue
             except Exception:
                 log.exception("reading the scheme queue failed")
-                await asyncio.sleep(1)
+                await self._pause(1)
                 continue
+            delay = RETRY_SECONDS
             if claimed is not None:
                 await self._handle(consumer, claimed)
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but not past a stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
     async def _handle(self, consumer: str, claimed: Claimed) -> None:
-        queue = self.services.queue
         keeper = asyncio.create_task(self._keep(consumer, claimed))
         try:
             for attempt in range(3):
@@ -208,8 +232,8 @@ class Worker:
                     batch = msgspec.json.decode(claimed.body, type=Batch)
                     context = await self.contexts.get(batch.run, batch.scheme)
                     await process(context, batch)
-                    await queue.ack(claimed)
-                    self.batches += 1
+                    if await self._ack(claimed):
+                        self.batches += 1
                     return
                 except Exception:
                     # The database or queue went away mid-batch: every write is an upsert, so try again.
@@ -219,6 +243,21 @@ class Worker:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+
+    async def _ack(self, claimed: Claimed) -> bool:
+        """Acknowledge a processed batch, waiting for a Redis that is away rather than processing the batch
+        again. Told to stop meanwhile, the worker leaves it pending (False): it is not lost, another worker
+        claims it once it has sat idle, and its records, pushed already, are found unchanged."""
+        delay = RETRY_SECONDS
+        while True:
+            try:
+                await self.services.queue.ack(claimed)
+                return True
+            except UNREACHABLE:
+                if self.stopping.is_set():
+                    return False
+                await self._pause(delay)
+                delay = min(delay * 2, LONGEST_RETRY_SECONDS)
 
     async def _keep(self, consumer: str, claimed: Claimed) -> None:
         interval = max(self.services.settings.scheme_claim_idle_seconds / 3, 0.2)

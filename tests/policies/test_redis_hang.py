@@ -4,16 +4,11 @@ bounded by UNIGATE_REDIS_TIMEOUT, limits count per node meanwhile, and all comes
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 import hiredis
 import httpx
@@ -29,29 +24,9 @@ from policies.backend import RedisCaps
 from policies.redis_lane import Lane
 from tests.conftest import Gateway, unigate
 from tests.policies.p1_support import application, until
-from tests.services import free_port, require_binary, run_process
+from tests.services import free_port, frozen, log_entries, own_redis, run_process, said
 
 TIMEOUT = 0.25  # UNIGATE_REDIS_TIMEOUT of the nodes under test
-
-
-@contextmanager
-def own_redis(log_dir: Path) -> Iterator[tuple[str, int]]:
-    """A redis-server of this test alone (stopping it affects nobody else): its URL and pid."""
-    port = free_port()
-    command = [require_binary("redis-server", "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no"]  # fmt: skip
-    with run_process(command, log_path=log_dir / "redis.log", ready_port=port) as proc:
-        yield f"redis://127.0.0.1:{port}/0", proc.pid
-
-
-@contextmanager
-def frozen(pid: int) -> Iterator[None]:
-    """Redis stopped as a hung host is: connections are still accepted by the kernel, nothing answers."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def client(url: str) -> Redis:
@@ -102,20 +77,6 @@ async def test_backend_caps_hold_per_node_while_redis_is_frozen(tmp_path: Path) 
     assert slots == [True, False]  # one call at a time, counted on the node
     assert freed  # a slot the node gave is the node's to take back
     assert calls[:2] == [0.0, 0.0] and calls[2] < 0  # 2 calls a second: the third would have to wait
-
-
-def log_entries(path: Path) -> list[dict[str, Any]]:
-    entries = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            entries.append({"message": line})  # not a log line of ours: kept, so a traceback still shows
-    return entries
-
-
-def said(path: Path, text: str) -> list[dict[str, Any]]:
-    return [entry for entry in log_entries(path) if text in str(entry.get("message", ""))]
 
 
 async def timed_get(http: httpx.AsyncClient, url: str, key: str) -> tuple[httpx.Response, float]:

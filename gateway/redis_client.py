@@ -1,0 +1,28 @@
+"""The Redis client of the CLI and of `unigate worker`: every call bounded by UNIGATE_REDIS_TIMEOUT and
+tried once, so a Redis that hangs (a frozen host, a partition) is away, not a hang."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from gateway.settings import Settings
+
+
+def connect(settings: Settings, *, longest_block: float = 0.0) -> Redis | None:
+    """A client of REDIS_URL (None without it), made as gateway/app.py makes the web app's.
+
+    `longest_block` is the longest a command of this client waits inside Redis on purpose (XREADGROUP
+    BLOCK): it is added to the socket timeout, or every such wait would end as a timeout. Opening a
+    connection never blocks on purpose, so the setting alone bounds it."""
+    if not settings.redis_url:
+        return None
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds + longest_block,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        # Tried once: the caller knows whether to try again (a queue call waits for Redis, an announcement
+        # does not). A connection that timed out is dropped, never reused for a late reply.
+        retry=Retry(NoBackoff(), 0),
+    )
