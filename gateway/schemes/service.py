@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -367,6 +368,56 @@ async def replay(name: str, dead_letter_ids: list[int] | None = None) -> int:
     return await driver.create_run(ident, "replay", {"dead_letters": list(dead_letter_ids or [])})
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a list paged by id (keyset: a page stays the same while rows are added), in the order
+    it is shown, and its neighbours: `before` is the id to ask `before=` for the page of lower ids, `after`
+    the id to ask `after=` for the page of higher ids (None: there is no such page)."""
+
+    rows: list[dict[str, Any]]
+    before: int | None
+    after: int | None
+    newest_first: bool = False
+
+    def links(self) -> dict[str, dict[str, int]]:
+        """The queries of the pages shown just before ("prev") and after ("next") this one."""
+        lower = None if self.before is None else {"before": self.before}
+        higher = None if self.after is None else {"after": self.after}
+        prev, next_ = (higher, lower) if self.newest_first else (lower, higher)
+        return {rel: query for rel, query in (("prev", prev), ("next", next_)) if query is not None}
+
+
+async def run_page(
+    name: str,
+    limit: int = 20,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    lease_seconds: float = 15.0,
+) -> Page:
+    """A page of a scheme's runs, newest first: the newest, or those just older than run `before`, or
+    just newer than run `after`; each a run_summary (live counts while active) with `waiting`."""
+    ident = await scheme_id(name)
+    page = await _keyset(
+        SchemeRun.select().where(SchemeRun.scheme == ident),
+        SchemeRun,
+        limit,
+        before=before,
+        after=after,
+        newest_first=True,
+    )
+    active = any(row["status"] in driver.ACTIVE for row in page.rows)
+    seen = await presence.last_seen(lease_seconds) if active else None
+    summaries = []
+    for row in page.rows:
+        summary = run_summary(row)
+        if row["status"] in driver.ACTIVE:  # counts are written at the end: read them live
+            summary.update(await _live_counts(row["id"]))
+        summary["waiting"] = presence.waiting(row, seen, lease_seconds) if seen else None
+        summaries.append(summary)
+    return replace(page, rows=summaries)
+
+
 async def runs(
     name: str,
     limit: int = 20,
@@ -375,28 +426,8 @@ async def runs(
     after: int | None = None,
     lease_seconds: float = 15.0,
 ) -> list[dict[str, Any]]:
-    """A page of a scheme's runs, newest first: the newest, or those just older than run `before`, or
-    just newer than run `after` (keyset paging: a page stays the same while new runs arrive)."""
-    _check_cursors(before, after)
-    ident = await scheme_id(name)
-    query = SchemeRun.select().where(SchemeRun.scheme == ident)
-    if before is not None:
-        query = query.where(SchemeRun.id < before)
-    if after is not None:
-        # The `limit` runs right after `after`: read upwards from it, then show them newest first.
-        rows = list(await query.where(SchemeRun.id > after).order_by(SchemeRun.id).limit(limit))[::-1]
-    else:
-        rows = list(await query.order_by(SchemeRun.id, ascending=False).limit(limit))
-    active = any(row["status"] in driver.ACTIVE for row in rows)
-    seen = await presence.last_seen(lease_seconds) if active else None
-    summaries = []
-    for row in rows:
-        summary = run_summary(row)
-        if row["status"] in driver.ACTIVE:  # counts are written at the end: read them live
-            summary.update(await _live_counts(row["id"]))
-        summary["waiting"] = presence.waiting(row, seen, lease_seconds) if seen else None
-        summaries.append(summary)
-    return summaries
+    """The runs of `run_page`, without the cursors."""
+    return (await run_page(name, limit, before=before, after=after, lease_seconds=lease_seconds)).rows
 
 
 async def scheme_waiting(name: str, *, lease_seconds: float = 15.0) -> dict[str, Any] | None:
@@ -457,8 +488,26 @@ async def run_records(
 ) -> dict[str, Any]:
     """A page of a run's per-record results in the order they were first written: from the start, or
     after record `after`, or before record `before` (keyset: ids in the answer). `next` and `previous` are
-    the cursors of the pages either side (None at an end)."""
-    _check_cursors(before, after)
+    the cursors of the pages either side (None at an end): ask `after=next`, `before=previous`."""
+    page = await record_page(run_id, status=status, limit=limit, offset=offset, after=after, before=before)
+    return records_answer(run_id, page)
+
+
+def records_answer(run_id: int, page: Page) -> dict[str, Any]:
+    """A page of records as `run_records` and the admin API answer it."""
+    return {"run": run_id, "records": page.rows, "previous": page.before, "next": page.after}
+
+
+async def record_page(
+    run_id: int,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
+) -> Page:
+    """`run_records` as a Page, for answers that link the pages either side."""
     if status is not None and status not in ("pending", "success", "failed", "skipped"):
         raise InvalidParameter("status", "status must be pending, success, failed or skipped")
     _check_page(limit, offset)
@@ -472,32 +521,41 @@ async def run_records(
     ).where(RecordResult.run == run_id)
     if status:
         query = query.where(RecordResult.status == status)
-    rows, more_before, more_after = await _keyset(query, RecordResult, limit, offset, after, before)
-    return {
-        "run": run_id,
-        "records": rows,
-        "previous": rows[0]["id"] if rows and more_before else None,
-        "next": rows[-1]["id"] if rows and more_after else None,
-    }
+    return await _keyset(query, RecordResult, limit, offset=offset, after=after, before=before)
 
 
 async def _keyset(
-    query: Any, table: Any, limit: int, offset: int, after: int | None, before: int | None
-) -> tuple[list[dict[str, Any]], bool, bool]:
-    """A page of `query` in id order: (rows, whether rows come before them, whether rows come after)."""
-    if before is not None:
-        found = list(
-            await query.where(table.id < before)
-            .order_by(table.id, ascending=False)
-            .limit(limit + 1)
-            .offset(offset)
-            .output(load_json=True)
-        )
-        return found[:limit][::-1], len(found) > limit, True
-    if after is not None:
-        query = query.where(table.id > after)
-    found = list(await query.order_by(table.id).limit(limit + 1).offset(offset).output(load_json=True))
-    return found[:limit], after is not None or offset > 0, len(found) > limit
+    query: Any,
+    table: Any,
+    limit: int,
+    *,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
+    newest_first: bool = False,
+) -> Page:
+    """The page of `query` of the `limit` rows just below id `before`, or just above id `after`, or at the
+    start (the highest ids when `newest_first`); `offset` skips that many rows from there first."""
+    _check_cursors(before, after)
+    if before is not None or (after is None and newest_first):
+        if before is not None:
+            query = query.where(table.id < before)
+        ordered = query.order_by(table.id, ascending=False)
+        found = list(await ordered.limit(limit + 1).offset(offset).output(load_json=True))
+        rows = found[:limit][::-1]
+        lower, higher = len(found) > limit, before is not None or offset > 0
+    else:
+        if after is not None:
+            query = query.where(table.id > after)
+        found = list(await query.order_by(table.id).limit(limit + 1).offset(offset).output(load_json=True))
+        rows = found[:limit]
+        lower, higher = after is not None or offset > 0, len(found) > limit
+    return Page(
+        rows[::-1] if newest_first else rows,
+        before=rows[0]["id"] if rows and lower else None,
+        after=rows[-1]["id"] if rows and higher else None,
+        newest_first=newest_first,
+    )
 
 
 def _check_cursors(before: int | None, after: int | None) -> None:
@@ -522,7 +580,20 @@ async def dead_letters(
     before: int | None = None,
 ) -> list[dict[str, Any]]:
     """A page of a scheme's dead letters, oldest first (keyset by id with `after` / `before`)."""
-    _check_cursors(before, after)
+    page = await dead_letter_page(name, status=status, limit=limit, offset=offset, after=after, before=before)
+    return page.rows
+
+
+async def dead_letter_page(
+    name: str,
+    *,
+    status: str = "open",
+    limit: int = 100,
+    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
+) -> Page:
+    """`dead_letters` as a Page, for answers that link the pages either side."""
     if status not in ("open", "resolved"):
         raise InvalidParameter("status", "status must be open or resolved")
     _check_page(limit, offset)
@@ -531,8 +602,7 @@ async def dead_letters(
         DeadLetter.id, DeadLetter.record_key, DeadLetter.stage, DeadLetter.error, DeadLetter.status,
         DeadLetter.attempts, DeadLetter.run, DeadLetter.updated_at,
     ).where(DeadLetter.scheme == ident, DeadLetter.status == status)  # fmt: skip
-    rows, _, _ = await _keyset(query, DeadLetter, limit, offset, after, before)
-    return rows
+    return await _keyset(query, DeadLetter, limit, offset=offset, after=after, before=before)
 
 
 async def dead_letter(letter_id: int) -> dict[str, Any]:

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
-from litestar import Request, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 
 from gateway.schemes import service
 from portal.web import scheme_lease
+
+
+def _paged(request: Request[Any, Any, Any], body: Any, page: service.Page) -> Response[Any]:
+    """`body` with a Link header (RFC 8288) to the pages shown before and after it: this request's query
+    with the page's cursor, so a client follows the links rather than working the cursors out."""
+    kept = {
+        key: value for key, value in request.query_params.items() if key not in ("before", "after", "offset")
+    }
+    links = [
+        f'<{request.url.path}?{urlencode({**kept, **query})}>; rel="{rel}"'
+        for rel, query in page.links().items()
+    ]
+    return Response(body, headers={"Link": ", ".join(links)} if links else None)
 
 
 class PreviewBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -129,7 +143,8 @@ async def run_scheme(name: str, data: RunBody | None = None) -> dict[str, Any]:
 
 @get(
     "/schemes/{name:str}/runs",
-    summary="Run history, newest first; ?before=<run id> for older runs, ?after=<run id> for newer",
+    summary="Run history, newest first; ?before=<run id> for older runs, ?after=<run id> for newer "
+    "(Link: rel=next, older; rel=prev, newer)",
 )
 async def list_runs(
     request: Request[Any, Any, Any],
@@ -137,10 +152,11 @@ async def list_runs(
     limit: int = 20,
     before: int | None = None,
     after: int | None = None,
-) -> list[dict[str, Any]]:
-    return await service.runs(
+) -> Response[list[dict[str, Any]]]:
+    page = await service.run_page(
         name, max(1, min(limit, 200)), before=before, after=after, lease_seconds=scheme_lease(request)
     )
+    return _paged(request, page.rows, page)
 
 
 @get("/runs/{run_id:int}", summary="One run with live counts, and why it waits when no worker runs")
@@ -150,36 +166,42 @@ async def get_run(request: Request[Any, Any, Any], run_id: int) -> dict[str, Any
 
 @get(
     "/runs/{run_id:int}/records",
-    summary="Per-record results (?status=failed for failures only), paged by ?after= / ?before= record id",
+    summary="Per-record results (?status=failed for failures only), paged by ?after= / ?before= record id "
+    "(next, previous and the Link header)",
 )
 async def run_records(
+    request: Request[Any, Any, Any],
     run_id: int,
     status: str | None = None,
     limit: int = 100,
     offset: int = 0,
     after: int | None = None,
     before: int | None = None,
-) -> dict[str, Any]:
-    return await service.run_records(
+) -> Response[dict[str, Any]]:
+    page = await service.record_page(
         run_id, status=status, limit=limit, offset=offset, after=after, before=before
     )
+    return _paged(request, service.records_answer(run_id, page), page)
 
 
 @get(
     "/schemes/{name:str}/dead-letters",
-    summary="Dead letters (open by default), oldest first, paged by ?after= / ?before= letter id",
+    summary="Dead letters (open by default), oldest first, paged by ?after= / ?before= letter id "
+    "(Link: rel=prev, rel=next)",
 )
 async def list_dead_letters(
+    request: Request[Any, Any, Any],
     name: str,
     status: str = "open",
     limit: int = 100,
     offset: int = 0,
     after: int | None = None,
     before: int | None = None,
-) -> list[dict[str, Any]]:
-    return await service.dead_letters(
+) -> Response[list[dict[str, Any]]]:
+    page = await service.dead_letter_page(
         name, status=status, limit=limit, offset=offset, after=after, before=before
     )
+    return _paged(request, page.rows, page)
 
 
 @get("/dead-letters/{letter_id:int}", summary="One dead letter: source record, mapped record, error")

@@ -30,24 +30,17 @@ async def _run_history(
     """One page of the run history, newest first, and the cursors of the pages either side: keyset, so a
     page stays put while new runs arrive, and following "Older" from the first page reaches every run."""
     lease = scheme_lease(request)
-    runs = await service.runs(name, RUNS_PAGE + 1, before=before, after=after, lease_seconds=lease)
-    if after is not None and len(runs) > RUNS_PAGE:
-        # A page of newer runs with still newer ones above it; run `after` is older than all of them.
-        shown, cursor = runs[1:], f"?after={after}"
-        newer, older = shown[0]["id"], shown[-1]["id"]
-    else:
-        if after is not None:  # the newest page is reached: it is the first page
-            runs = await service.runs(name, RUNS_PAGE + 1, lease_seconds=lease)
-            before = None
-        shown = runs[:RUNS_PAGE]
-        cursor = f"?before={before}" if before is not None else ""
-        newer = shown[0]["id"] if before is not None and shown else None
-        older = shown[-1]["id"] if len(runs) > RUNS_PAGE else None
+    history = await service.run_page(name, RUNS_PAGE, before=before, after=after, lease_seconds=lease)
+    if after is not None and history.after is None:
+        # "Newer" reached the newest runs: that is the first page, drawn whole, and polled as the first
+        # page is, so runs that start later appear on it.
+        history, after = await service.run_page(name, RUNS_PAGE, lease_seconds=lease), None
+    cursor = f"?before={before}" if before is not None else f"?after={after}" if after is not None else ""
     return {
         "scheme_name": name,
-        "runs": shown,
-        "newer": newer,
-        "older": older,
+        "runs": history.rows,
+        "newer": history.after,
+        "older": history.before,
         "cursor": cursor,
         "waiting": await service.scheme_waiting(name, lease_seconds=lease),
     }

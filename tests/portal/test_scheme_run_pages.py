@@ -17,12 +17,10 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from gateway.connectors.kuaidi100 import simulator as kd100_sim
-from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.demo import REFERENCE_ENDS, install_reference_scheme
 from gateway.errors import UnigateError
 from gateway.schemes import presence, service
 from gateway.settings import Settings
-from gateway.store import manage
 from gateway.store.crypto import Vault
 from gateway.store.scheme_tables import DeadLetter, RecordResult, SchemeRun
 from gateway.store.worker_tables import SchemeWorker
@@ -64,18 +62,9 @@ async def flow(
 ) -> AsyncIterator[Flow]:
     settings, env = store
     sims = sims_factory(20)
-    vault = Vault(settings.secret_key)
     names = {end: unique(f"pages-{end}") for end in ("source", "target", "tracking")}
-    wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
-    for end, system, url, credentials in (
-        ("source", "wangdiantong", sims.source_url, wdt),
-        ("target", "wangdiantong", sims.target_url, wdt),
-        ("tracking", "kuaidi100", sims.kd100_url, kd100),
-    ):
-        await manage.put_connection(
-            vault, name=names[end], system=system, base_url=url, credentials=credentials
-        )
-    await service.install_template(**names)
+    urls = {"source": sims.source_url, "target": sims.target_url, "tracking": sims.kd100_url}
+    await install_reference_scheme(Vault(settings.secret_key), urls, names)
     definition = (await service.get_scheme(service.REFERENCE_SCHEME))["definition"]
     await service.delete_scheme(service.REFERENCE_SCHEME)  # only a source for the copy here
     name = unique("pages")
@@ -185,6 +174,19 @@ async def test_the_run_history_pages_newest_first_and_every_run_is_reachable(
         assert [run["id"] for run in newer] == pages[1]
         both = await session.call("GET", api, params={"after": 1, "before": 2})
         assert both.status_code == 400 and both.json()["field"] == "after"
+
+        # Its Link header names the pages either side: "next" on to the first run, "prev" back up.
+        link: str | None = f"{api}?limit=100"
+        walked: list[list[int]] = []
+        while link is not None:
+            answer = await session.call("GET", link)
+            walked.append([run["id"] for run in answer.json()])
+            assert ("prev" in answer.links) == (len(walked) > 1)
+            link = answer.links.get("next", {}).get("url")
+            assert len(walked) <= RUNS, "the links go round in circles"
+        assert [run for page in walked for run in page] == [newest, *ids[::-1]]
+        back = await session.call("GET", answer.links["prev"]["url"])
+        assert [run["id"] for run in back.json()] == walked[-2]
     finally:
         await session.http.aclose()
 
@@ -464,17 +466,10 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
     env = gateway_env(tmp_path, DATABASE_URL=database_url)
     migrate(env)
     async with bound_store(env):
-        vault = Vault(SECRET_KEY)
-        wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
-        for name, system, credentials in (
-            ("src", "wangdiantong", wdt),
-            ("dst", "wangdiantong", wdt),
-            ("kd", "kuaidi100", kd100),
-        ):
-            await manage.put_connection(
-                vault, name=name, system=system, base_url="http://127.0.0.1:9", credentials=credentials
-            )
-        scheme = await service.install_template(source="src", target="dst", tracking="kd")
+        # Never called: the history is written here, not run.
+        nowhere = dict.fromkeys(REFERENCE_ENDS, "http://127.0.0.1:9")
+        names = {"source": "src", "target": "dst", "tracking": "kd"}
+        scheme = await install_reference_scheme(Vault(SECRET_KEY), nowhere, names)
         rows = await SchemeRun.insert(
             *(SchemeRun(scheme=scheme, trigger="manual", status="succeeded") for _ in range(45))
         )

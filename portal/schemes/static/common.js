@@ -1,5 +1,5 @@
 // Calls to the management API from the scheme pages, with the session's CSRF token as htmx sends it.
-window.schemesApi = async function (method, path, body) {
+async function schemesCall(method, path, body) {
   const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
   const response = await fetch("/admin/api" + path, {
     method,
@@ -13,7 +13,19 @@ window.schemesApi = async function (method, path, body) {
     error.problem = data;
     throw error;
   }
-  return data;
+  return { data, response };
+}
+window.schemesApi = async (method, path, body) => (await schemesCall(method, path, body)).data;
+// A page of a paged list, and the queries of the pages either side as the server links them
+// (Link: <...?after=7>; rel="next"): {data, links: {prev, next}}, each URLSearchParams when there.
+window.schemesApi.page = async function (path) {
+  const { data, response } = await schemesCall("GET", path);
+  const links = {};
+  for (const part of (response.headers.get("link") || "").split(",")) {
+    const found = part.match(/<([^>]*)>\s*;\s*rel="?([^";]+)"?/);
+    if (found) links[found[2]] = new URL(found[1], location.origin).searchParams;
+  }
+  return { data, links };
 };
 window.escapeHtml = (value) =>
   String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);

@@ -1,7 +1,7 @@
 // A run's page: live progress while it runs (and why it waits when no worker runs), per-record results a
 // page at a time (failed only on request), dead letters a page at a time with replay of one, the selected
 // or all. Pages are keyset cursors in the address (?records_after=..., ?letters_before=...), so the
-// "previous" and "next" links are plain links.
+// "previous" and "next" links are plain links; the cursors are the server's (its Link header).
 (function () {
   const root = document.getElementById("run");
   if (!root) return;
@@ -28,11 +28,17 @@
     return location.pathname + (query ? `?${query}` : "");
   }
 
-  function pager(id, previous, next, names) {
-    const links = [];
-    if (previous !== null) links.push(`<a rel="prev" data-testid="${names.prefix}-previous" href="${esc(pageUrl({ [names.before]: previous, [names.after]: null }))}">${esc(text("previous_page"))}</a>`);
-    if (next !== null) links.push(`<a rel="next" data-testid="${names.prefix}-next" href="${esc(pageUrl({ [names.after]: next, [names.before]: null }))}">${esc(text("next_page"))}</a>`);
-    $(id).innerHTML = links.join(" ");
+  // The server's links to the pages either side, as this page's address with their cursor in it under
+  // the list's own names (<prefix>_before, <prefix>_after).
+  function pager(id, links, prefix) {
+    $(id).innerHTML = [["prev", "previous", "previous_page"], ["next", "next", "next_page"]]
+      .filter(([rel]) => links[rel])
+      .map(([rel, name, label]) => {
+        const cursor = links[rel];
+        const href = pageUrl({ [`${prefix}_before`]: cursor.get("before"), [`${prefix}_after`]: cursor.get("after") });
+        return `<a rel="${rel}" data-testid="${prefix}-${name}" href="${esc(href)}">${esc(text(label))}</a>`;
+      })
+      .join(" ");
   }
 
   // The notice follows the run live; the server picks the age's unit (silent_for), this only says it.
@@ -71,31 +77,23 @@
     for (const key of ["after", "before"]) {
       if (params.get(`records_${key}`)) query.set(key, params.get(`records_${key}`));
     }
-    const data = await api("GET", `/runs/${runId}/records?${query}`);
+    const { data, links } = await api.page(`/runs/${runId}/records?${query}`);
     $("records-body").innerHTML = data.records
       .map((r) => `<tr data-key="${esc(r.record_key)}" data-id="${r.id}"><td class="mono">${esc(r.record_key)}</td><td class="status-${esc(r.status)}" data-testid="record-status" data-status="${esc(r.status)}">${esc(stateOf(r.status))}</td><td>${r.attempts}</td><td class="mono">${esc(JSON.stringify(r.answer))}</td><td>${esc(r.error)}</td></tr>`)
       .join("");
-    pager("records-pager", data.previous, data.next, { prefix: "records", after: "records_after", before: "records_before" });
+    pager("records-pager", links, "records");
   }
 
   async function deadLetters() {
-    // One more than a page is asked for: whether it came says if there is a page beyond.
-    const query = new URLSearchParams({ limit: LETTERS_PAGE + 1 });
-    const before = params.get("letters_before");
-    const after = params.get("letters_after");
-    if (before) query.set("before", before);
-    else if (after) query.set("after", after);
-    let letters = await api("GET", `/schemes/${encodeURIComponent(scheme)}/dead-letters?${query}`);
-    const more = letters.length > LETTERS_PAGE;
-    letters = before ? letters.slice(more ? 1 : 0) : letters.slice(0, LETTERS_PAGE);
+    const query = new URLSearchParams({ limit: LETTERS_PAGE });
+    for (const key of ["after", "before"]) {
+      if (params.get(`letters_${key}`)) query.set(key, params.get(`letters_${key}`));
+    }
+    const { data: letters, links } = await api.page(`/schemes/${encodeURIComponent(scheme)}/dead-letters?${query}`);
     $("dead-body").innerHTML = letters
       .map((d) => `<tr data-letter="${d.id}"><td><input type="checkbox" value="${d.id}" aria-label="${esc(text("select", { key: d.record_key }))}"></td><td class="mono">${esc(d.record_key)}</td><td>${esc(stateOf(d.stage))}</td><td>${esc(d.error.message || "")}</td><td><button type="button" data-replay="${d.id}">${esc(text("replay"))}</button></td></tr>`)
       .join("");
-    const first = letters.length ? letters[0].id : null;
-    const last = letters.length ? letters[letters.length - 1].id : null;
-    const previous = before ? (more ? first : null) : (after ? first : null);
-    const next = before ? last : (more ? last : null);
-    pager("dead-pager", previous, next, { prefix: "letters", after: "letters_after", before: "letters_before" });
+    pager("dead-pager", links, "letters");
   }
 
   async function replay(ids) {
