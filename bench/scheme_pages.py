@@ -42,12 +42,10 @@ def _env(var_dir: str) -> dict[str, str]:
 
 async def seed(env: dict[str, str], runs: int, records: int) -> tuple[list[int], int]:
     """A scheme with `runs` finished runs, the newest with `records` per-record results, and an admin."""
-    from gateway.connectors.kuaidi100 import simulator as kd100_sim
-    from gateway.connectors.wangdiantong import simulator as wdt_sim
+    from gateway.demo import REFERENCE_ENDS, install_reference_scheme
     from gateway.schemes import service
     from gateway.settings import load_settings
     from gateway.store import engine as store_engine
-    from gateway.store import manage
     from gateway.store.crypto import Vault
     from gateway.store.scheme_tables import RecordResult, SchemeRun
     from portal.services import accounts
@@ -55,18 +53,10 @@ async def seed(env: dict[str, str], runs: int, records: int) -> tuple[list[int],
 
     settings = load_settings(env)
     store_engine.bind(store_engine.make_engine(settings))
-    vault = Vault(settings.secret_key)
-    wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
-    for name, system, credentials in (
-        ("src", "wangdiantong", wdt),
-        ("dst", "wangdiantong", wdt),
-        ("kd", "kuaidi100", kd100),
-    ):
-        # Never called: the history is written here, not run.
-        await manage.put_connection(
-            vault, name=name, system=system, base_url="http://127.0.0.1:9", credentials=credentials
-        )
-    scheme = await service.install_template(source="src", target="dst", tracking="kd")
+    # Never called: the history is written here, not run.
+    nowhere = dict.fromkeys(REFERENCE_ENDS, "http://127.0.0.1:9")
+    names = {"source": "src", "target": "dst", "tracking": "kd"}
+    scheme = await install_reference_scheme(Vault(settings.secret_key), nowhere, names)
     # A second scheme run a few times before the busy one started: its few runs sit under all the others.
     quiet = await service.put_scheme(
         "quiet", (await service.get_scheme(service.REFERENCE_SCHEME))["definition"]

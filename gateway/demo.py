@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,10 @@ DEMO_PLAN_CONFIG = {
     "priority": "normal",
 }
 ENV_FILE = "demo.env"
+# The reference scheme's three ends (its source ERP, its target ERP, its tracking lookups): their systems, and
+# the demo's connections to them.
+REFERENCE_ENDS = {"source": "wangdiantong", "target": "wangdiantong", "tracking": "kuaidi100"}
+DEMO_CONNECTIONS = {"source": "wdt-demo", "target": "wdt-target", "tracking": "kd100-demo"}
 
 
 def read_env(settings: Settings) -> dict[str, str]:
@@ -40,29 +45,46 @@ def write_env(settings: Settings, env: dict[str, str]) -> Path:
     return path
 
 
-async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> dict[str, str]:
-    """Idempotent: connections are (re)written, the consumer kept, the key reused while it still works."""
+async def install_reference_scheme(
+    vault: Vault,
+    urls: Mapping[str, str],
+    names: Mapping[str, str] = DEMO_CONNECTIONS,
+    **connection: Any,
+) -> int:
+    """The reference scheme (stockouts-to-wdt-target, its mapping and its connections) on simulators:
+    `urls` and `names` give each end's base URL and connection name, keyed as REFERENCE_ENDS; the
+    connections carry the simulators' credentials, and `connection`'s further fields (options, open)."""
     from gateway.connectors.kuaidi100 import simulator as kd100_sim
     from gateway.connectors.wangdiantong import simulator as wdt_sim
+    from gateway.schemes.service import install_template
 
-    vault = Vault(settings.secret_key)
-    wdt = wdt_sim.DEFAULT_CREDENTIALS
-    kd100 = kd100_sim.DEFAULT_CREDENTIALS
-    for name, system, credentials in (
-        ("wdt-demo", "wangdiantong", wdt),
-        ("wdt-target", "wangdiantong", wdt),
-        ("kd100-demo", "kuaidi100", kd100),
-    ):
+    credentials = {"wangdiantong": wdt_sim.DEFAULT_CREDENTIALS, "kuaidi100": kd100_sim.DEFAULT_CREDENTIALS}
+    for end, system in REFERENCE_ENDS.items():
         await manage.put_connection(
             vault,
-            name=name,
+            name=names[end],
             system=system,
-            base_url=f"http://{host}:{ports[name]}",
-            credentials=dict(credentials),
-            options={"timezone": "Asia/Shanghai"},
-            # Open: every application may use the simulators, so the portal's self-service walkthrough works.
-            open=True,
+            base_url=urls[end],
+            credentials=dict(credentials[system]),
+            **connection,
         )
+    return await install_template(**names)
+
+
+async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> dict[str, str]:
+    """Idempotent: connections are (re)written, the consumer kept, the key reused while it still works."""
+    from gateway.schemes.service import REFERENCE_SCHEME
+
+    vault = Vault(settings.secret_key)
+    # The reference scheme (stockouts with tracking -> trade_push into wdt-target), ready to run, on
+    # connections that are open: every application may use the simulators, so the portal's self-service
+    # walkthrough works.
+    await install_reference_scheme(
+        vault,
+        {end: f"http://{host}:{ports[name]}" for end, name in DEMO_CONNECTIONS.items()},
+        options={"timezone": "Asia/Shanghai"},
+        open=True,
+    )
     defaults = {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
     if not await Consumer.exists().where(Consumer.name == DEMO_CONSUMER):
         await manage.create_consumer(DEMO_CONSUMER, defaults, by_admin=True)
@@ -76,10 +98,6 @@ async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> 
     if manage.hash_key(key) not in snapshot.keys:
         key = (await manage.create_key(consumer, name="demo")).key
     env["UNIGATE_DEMO_KEY"] = key
-    # The reference scheme (stockouts with tracking -> trade_push into wdt-target), ready to run.
-    from gateway.schemes.service import REFERENCE_SCHEME, install_template
-
-    await install_template()
     env["UNIGATE_DEMO_SCHEME"] = REFERENCE_SCHEME
     return env
 

@@ -25,11 +25,11 @@ from aiohttp import web
 from gateway.connectors.kuaidi100 import simulator as kd100_sim
 from gateway.connectors.simdata import resolve_anchor
 from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.demo import install_reference_scheme
 from gateway.schemes import service
 from gateway.schemes.worker import run_headless, services
 from gateway.settings import Settings, load_settings
 from gateway.store import engine as store_engine
-from gateway.store import manage
 from gateway.store.crypto import Vault
 from gateway.store.scheme_tables import Scheme, SchemeRun
 from tests.conftest import SEED, Gateway, _LoopThread, _serve, migrate
@@ -221,19 +221,8 @@ async def flow_factory(
             engines.append(engine)
         vault = Vault(base.secret_key)
         names = {"source": f"src-{n}", "target": f"dst-{n}", "tracking": f"kd-{n}"}
-        wdt, kd100 = dict(wdt_sim.DEFAULT_CREDENTIALS), dict(kd100_sim.DEFAULT_CREDENTIALS)
-        await manage.put_connection(
-            vault, name=names["source"], system="wangdiantong", base_url=sims.source_url, credentials=wdt
-        )
-        await manage.put_connection(
-            vault, name=names["target"], system="wangdiantong", base_url=sims.target_url, credentials=wdt
-        )
-        await manage.put_connection(
-            vault, name=names["tracking"], system="kuaidi100", base_url=sims.kd100_url, credentials=kd100
-        )
-        await service.install_template(
-            source=names["source"], target=names["target"], tracking=names["tracking"]
-        )
+        urls = {"source": sims.source_url, "target": sims.target_url, "tracking": sims.kd100_url}
+        await install_reference_scheme(vault, urls, names)
         scheme = await service.get_scheme(service.REFERENCE_SCHEME)
         definition = dict(scheme["definition"])
         definition["retry"] = {"attempts": 3, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2}
