@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
+from typing import ParamSpec, TypeVar
 
 import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
 
 from gateway.settings import Settings
 from gateway.store.piccolo_app import APP_CONFIG
@@ -83,6 +86,43 @@ def after_commit(callback: Callable[[], Awaitable[None]]) -> bool:
         return False
     callbacks.append(callback)
     return True
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def atomic(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A service function that checks, then writes, then moves the config version, as one write transaction
+    (part of its caller's, if any): a check cannot go stale before the write it allows, two edits of one
+    row cannot lose one, and a change never commits without the version that makes the nodes load it.
+
+    On PostgreSQL two such functions can still both find a name free and both insert it; the second then
+    breaks a unique constraint, and is run once more, for its check to say what it finds (a 409 naming the
+    field, not a 500). SQLite's write transactions run one at a time, so its checks are never stale."""
+
+    @functools.wraps(function)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        engine = APP_CONFIG.table_classes[0]._meta.db
+        outermost = engine.current_transaction.get() is None
+        try:
+            async with write_transaction(engine):
+                return await function(*args, **kwargs)
+        except asyncpg.UniqueViolationError:
+            if not outermost:  # the whole transaction is spoiled: the one that began it decides
+                raise
+        async with write_transaction(engine):
+            return await function(*args, **kwargs)
+
+    return run
+
+
+async def hold_row(table: type[Table], row_id: int) -> None:
+    """Inside a write transaction, keep other writers off one row until the commit, before reading it to
+    change it: PostgreSQL's read committed would otherwise let two edits read the same row and the last
+    undo the first. SQLite's write transaction already holds the whole database."""
+    if isinstance(table._meta.db, PostgresEngine):
+        await table.select(table._meta.primary_key).where(table._meta.primary_key == row_id).lock_rows()
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,7 @@ from gateway.connectors.base import ConnectionConfig
 from gateway.connectors.registry import SYSTEMS, build
 from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
+from gateway.store.engine import atomic, hold_row
 from gateway.store.snapshot import bump_version, may_use
 from gateway.store.tables import ApiKey, Connection, Consumer
 from gateway.upstream import Upstream
@@ -47,6 +48,7 @@ class IssuedKey(msgspec.Struct, frozen=True):
     prefix: str
 
 
+@atomic
 async def create_consumer(
     name: str,
     default_connections: dict[str, str] | None = None,
@@ -128,6 +130,7 @@ async def granted_connections(consumer: int) -> list[str]:
     return sorted(_json(row["connections"]) or [])
 
 
+@atomic
 async def set_granted_connections(consumer: int, names: list[str]) -> list[str]:
     """Replace the connections granted to a consumer; every node applies it at its next snapshot."""
     clean = await check_grants(names)
@@ -142,6 +145,7 @@ async def set_granted_connections(consumer: int, names: list[str]) -> list[str]:
     return clean
 
 
+@atomic
 async def change_grants(
     consumer: int,
     *,
@@ -151,6 +155,7 @@ async def change_grants(
 ) -> list[str]:
     """Grant and take back connections, from the consumer's grants or from `replace`. A default naming a
     revoked connection stays, and is refused at call time (403)."""
+    await hold_row(Consumer, consumer)
     names = [*(await granted_connections(consumer) if replace is None else replace), *grant]
     check_revocable(names, revoke)
     return await set_granted_connections(consumer, [name for name in names if name not in set(revoke)])
@@ -187,6 +192,7 @@ async def consumer_id(name: str) -> int:
     return int(row["id"])
 
 
+@atomic
 async def create_key(consumer: int, name: str = "", expires_at: datetime | None = None) -> IssuedKey:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     prefix = key[:11]
@@ -197,6 +203,7 @@ async def create_key(consumer: int, name: str = "", expires_at: datetime | None 
     return IssuedKey(id=int(rows[0]["id"]), key=key, prefix=prefix)
 
 
+@atomic
 async def revoke_key(key_id: int) -> None:
     updated = (
         await ApiKey.update({ApiKey.revoked_at: datetime.now(UTC)})
@@ -208,6 +215,7 @@ async def revoke_key(key_id: int) -> None:
     await bump_version()
 
 
+@atomic
 async def rotate_key(key_id: int, overlap: timedelta) -> IssuedKey:
     """A new key for the same consumer; the old one keeps working for `overlap`, then expires."""
     row = await ApiKey.select().where(ApiKey.id == key_id).first()
@@ -225,6 +233,7 @@ async def find_keys(prefix: str) -> list[dict[str, Any]]:
     return await list_keys(prefix=prefix)
 
 
+@atomic
 async def set_consumer_active(consumer: int, active: bool) -> None:
     updated = (
         await Consumer.update({Consumer.active: active}).where(Consumer.id == consumer).returning(Consumer.id)
@@ -294,6 +303,7 @@ def check_connection(name: str, system: str, base_url: str, credentials: dict[st
     build(config, Upstream(timeout_seconds=1))  # built to check only: it never sends
 
 
+@atomic
 async def put_connection(
     vault: Vault,
     *,
@@ -352,6 +362,7 @@ async def list_connections() -> list[dict[str, Any]]:
     )
 
 
+@atomic
 async def set_connection_open(name: str, open: bool) -> None:
     """Open a connection to every application, or close it to those it is not granted to."""
     updated = (
@@ -364,6 +375,7 @@ async def set_connection_open(name: str, open: bool) -> None:
     await bump_version()
 
 
+@atomic
 async def delete_connection(name: str) -> None:
     deleted = await Connection.delete().where(Connection.name == name).returning(Connection.id)
     if not deleted:

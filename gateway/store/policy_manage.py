@@ -18,7 +18,7 @@ from msgspec import UNSET, UnsetType
 
 from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
-from gateway.store.engine import write_transaction
+from gateway.store.engine import atomic, hold_row
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import Consumer
@@ -42,6 +42,7 @@ MAX_ACTIVATION_DELAY = timedelta(days=1)
 # -- plans -------------------------------------------------------------------------------------
 
 
+@atomic
 async def create_plan(
     name: str, config: Mapping[str, Any], *, description: str = "", requires_approval: bool = False
 ) -> int:
@@ -62,6 +63,7 @@ async def create_plan(
     return int(rows[0]["id"])
 
 
+@atomic
 async def update_plan(
     name: str,
     *,
@@ -82,6 +84,7 @@ async def update_plan(
     await bump_version()
 
 
+@atomic
 async def ensure_plan(name: str, config: Mapping[str, Any], *, description: str = "") -> int:
     """The plan's id, creating it with `config` if it does not exist (seeding; idempotent)."""
     row = await Plan.select(Plan.id).where(Plan.name == name).first()
@@ -90,6 +93,7 @@ async def ensure_plan(name: str, config: Mapping[str, Any], *, description: str 
     return await create_plan(name, config, description=description)
 
 
+@atomic
 async def delete_plan(name: str) -> None:
     plan_id = await _plan_id(name)
     if await Subscription.exists().where(Subscription.plan == plan_id):
@@ -115,6 +119,7 @@ async def _plan_id(name: str) -> int:
 # -- subscriptions -----------------------------------------------------------------------------
 
 
+@atomic
 async def subscribe(consumer: int, api: str, plan: str) -> dict[str, Any]:
     """Subscribe a consumer to an API under a plan: active at once, or pending if the plan wants approval."""
     if api not in APIS:
@@ -125,6 +130,7 @@ async def subscribe(consumer: int, api: str, plan: str) -> dict[str, Any]:
     _check_plan_covers(row, api)
     if not await Consumer.exists().where(Consumer.id == consumer):
         raise NotFound(f"no consumer with id {consumer}")
+    await hold_row(Consumer, consumer)  # one subscription per API, also when two are asked for at once
     if await Subscription.exists().where((Subscription.consumer == consumer) & (Subscription.api == api)):
         # Said to developers too, who cannot move a subscription: no advice that only an admin can follow.
         raise Conflict(f"this application is already subscribed to {api}", field="api")
@@ -142,6 +148,7 @@ async def subscribe(consumer: int, api: str, plan: str) -> dict[str, Any]:
     return {"id": int(rows[0]["id"]), "status": status}
 
 
+@atomic
 async def ensure_subscriptions(consumer: int, plan: str, apis: Iterable[str] = APIS) -> None:
     """Subscribe to each API not yet subscribed (seeding; idempotent)."""
     for api in apis:
@@ -151,6 +158,7 @@ async def ensure_subscriptions(consumer: int, plan: str, apis: Iterable[str] = A
             await subscribe(consumer, api, plan)
 
 
+@atomic
 async def change_subscription_plan(subscription: int, plan: str) -> None:
     sub = await _subscription(subscription)
     row = await Plan.select().where(Plan.name == plan).first()
@@ -161,6 +169,7 @@ async def change_subscription_plan(subscription: int, plan: str) -> None:
     await bump_version()
 
 
+@atomic
 async def set_subscription_status(subscription: int, status: str) -> None:
     """`active` approves a pending subscription or resumes a suspended one; `suspended` stops it."""
     if status not in STATUSES:
@@ -177,6 +186,7 @@ async def approve_subscription(subscription: int) -> None:
     await set_subscription_status(subscription, "active")
 
 
+@atomic
 async def cancel_subscription(subscription: int) -> None:
     await _subscription(subscription)
     await Subscription.delete().where(Subscription.id == subscription)
@@ -217,6 +227,7 @@ def _check_plan_covers(plan: Mapping[str, Any], api: str) -> None:
 # -- per-consumer rules: overrides and IP lists ------------------------------------------------
 
 
+@atomic
 async def set_consumer_policy(
     consumer: int,
     *,
@@ -270,6 +281,7 @@ def _scopes(scopes: Iterable[str]) -> list[str]:
     return chosen
 
 
+@atomic
 async def create_oauth_client(
     vault: Vault, consumer: int, scopes: Iterable[str], name: str = ""
 ) -> IssuedClient:
@@ -289,6 +301,7 @@ async def create_oauth_client(
     return IssuedClient(client_id, secret)
 
 
+@atomic
 async def rotate_oauth_client_secret(client_id: str, overlap: timedelta = timedelta(0)) -> IssuedClient:
     """A new secret; the old one keeps working for `overlap` (0: stops at once)."""
     _check_span("overlap", overlap, MAX_SECRET_OVERLAP)
@@ -305,6 +318,7 @@ async def rotate_oauth_client_secret(client_id: str, overlap: timedelta = timede
     return IssuedClient(client_id, secret)
 
 
+@atomic
 async def set_oauth_client_scopes(client_id: str, scopes: Iterable[str]) -> None:
     """Tokens already issued lose removed scopes at once (they are checked against the client)."""
     row = await _live_client(client_id)
@@ -312,6 +326,7 @@ async def set_oauth_client_scopes(client_id: str, scopes: Iterable[str]) -> None
     await bump_version()
 
 
+@atomic
 async def revoke_oauth_client(client_id: str) -> None:
     """The client can get no new token, and the tokens it holds stop working."""
     row = await _live_client(client_id)
@@ -348,6 +363,7 @@ async def _live_client(client_id: str) -> dict[str, Any]:
 # -- JWT signing keys --------------------------------------------------------------------------
 
 
+@atomic
 async def rotate_signing_key(
     vault: Vault, *, token_ttl: timedelta, activate_in: timedelta = KEY_ACTIVATION_DELAY
 ) -> str:
@@ -371,6 +387,7 @@ async def rotate_signing_key(
     return kid
 
 
+@atomic
 async def ensure_signing_key(vault: Vault) -> None:
     """A first key, active at once, when there is none (nothing can be signed before it)."""
     if not await SigningKey.exists().where(SigningKey.retired_at.is_null()):
@@ -378,6 +395,7 @@ async def ensure_signing_key(vault: Vault) -> None:
         await bump_version()
 
 
+@atomic
 async def retire_signing_key(kid: str) -> str | None:
     """Stop publishing and accepting a key now (a leaked key): tokens it signed stop working.
 
@@ -387,28 +405,25 @@ async def retire_signing_key(kid: str) -> str | None:
     matters less than a leaked key. Returns the kid brought forward, if any.
     """
     now = datetime.now(UTC)
-    # One transaction: a node loading its snapshot between the retirement and the bringing forward saw
-    # no key able to sign, and refused tokens until the next change (seen in CI).
-    async with write_transaction(SigningKey._meta.db):
-        updated = (
-            await SigningKey.update({SigningKey.retired_at: now})
-            .where((SigningKey.kid == kid) & SigningKey.retired_at.is_null())
-            .returning(SigningKey.id)
+    updated = (
+        await SigningKey.update({SigningKey.retired_at: now})
+        .where((SigningKey.kid == kid) & SigningKey.retired_at.is_null())
+        .returning(SigningKey.id)
+    )
+    if not updated:
+        raise NotFound(f"no published signing key {kid!r}")
+    live = SigningKey.retired_at.is_null()
+    waiting = None
+    if not await SigningKey.exists().where(live & (SigningKey.activates_at <= now)):
+        waiting = (
+            await SigningKey.select(SigningKey.id, SigningKey.kid)
+            .where(live)
+            .order_by(SigningKey.activates_at)
+            .first()
         )
-        if not updated:
-            raise NotFound(f"no published signing key {kid!r}")
-        live = SigningKey.retired_at.is_null()
-        waiting = None
-        if not await SigningKey.exists().where(live & (SigningKey.activates_at <= now)):
-            waiting = (
-                await SigningKey.select(SigningKey.id, SigningKey.kid)
-                .where(live)
-                .order_by(SigningKey.activates_at)
-                .first()
-            )
-            if waiting is not None:
-                await SigningKey.update({SigningKey.activates_at: now}).where(SigningKey.id == waiting["id"])
-        await bump_version()
+        if waiting is not None:
+            await SigningKey.update({SigningKey.activates_at: now}).where(SigningKey.id == waiting["id"])
+    await bump_version()
     return str(waiting["kid"]) if waiting is not None else None
 
 
@@ -441,6 +456,7 @@ async def _insert_key(vault: Vault, activates_at: datetime) -> str:
 # -- per-API rules: CORS and body size ---------------------------------------------------------
 
 
+@atomic
 async def set_api_policy(
     api: str, *, cors: Mapping[str, Any] | None = None, max_body_bytes: int | UnsetType | None = UNSET
 ) -> None:

@@ -15,6 +15,7 @@ import msgspec
 from gateway.errors import InvalidParameter, NotFound
 from gateway.store import manage
 from gateway.store.accounts import Account
+from gateway.store.engine import atomic, hold_row
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import ApiKey, Consumer
 from portal.services import audit
@@ -105,6 +106,7 @@ async def create_app(
     return app
 
 
+@atomic
 async def update_app(
     me: Principal,
     app_id: int,
@@ -115,6 +117,7 @@ async def update_app(
     """Change an app's description or defaults (None: kept). A developer (their own app only) chooses among
     the open connections and those granted to it, and grants nothing; an admin grants a default by naming
     it anew."""
+    await hold_row(Consumer, app_id)  # `before` stays what the change is computed from
     before = await get_app(me, app_id)
     values: dict[Any, Any] = {}
     if description is not None:
@@ -138,6 +141,7 @@ async def update_app(
     return after
 
 
+@atomic
 async def change_grants(
     me: Principal,
     app_id: int,
@@ -149,6 +153,7 @@ async def change_grants(
     """Admin: the connections an app may use besides the open ones (`*`: all). Every node applies it at
     its next snapshot; a default naming a revoked connection is refused at call time (403)."""
     me.require_admin()
+    await hold_row(Consumer, app_id)
     before = await get_app(me, app_id)
     await manage.change_grants(
         app_id, grant=grant, revoke=revoke, replace=before["connections"] if replace is None else replace
