@@ -3,8 +3,13 @@ such a document atomically (validated whole, one transaction), keeping every app
 diffs and rollback. Secrets in the document are `${ENV_VAR}` references, never literals.
 
 Applying is a sync: connections, plans and a consumer's subscriptions missing from the document are
-deleted; consumers missing from it are suspended (their keys are kept, so a rollback cannot destroy a
-developer's app).
+deleted; consumers missing from it are suspended (their keys and rules are kept, so a rollback cannot
+destroy a developer's app). A consumer's rules (`overrides`, `ip_allow`, `ip_deny`) and the `apis`
+section, when written, are the whole of them: an empty list clears, an API not listed has no rules.
+When left out (a hand-written document, or a version saved before they were exported), what is stored
+is kept, so rolling back to such a version cannot lift an IP restriction; `export` always writes them.
+OAuth clients are not part of the document: their secrets exist only as hashes, so no file could bring
+them back elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import msgspec
 import yaml
+from msgspec import UNSET, UnsetType
 
 from gateway.connectors.registry import SYSTEMS
 from gateway.errors import Conflict, InvalidParameter, NotFound
@@ -25,10 +31,14 @@ from gateway.store import manage, policy_manage
 from gateway.store.accounts import Account, ConfigSnapshot
 from gateway.store.crypto import Vault
 from gateway.store.engine import write_transaction
+from gateway.store.policy_tables import ConsumerPolicy
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import Connection, Consumer
-from policies.authorize import parse_plan, plan_dict
+from policies.authorize import parse_overrides, parse_plan, plan_dict
+from policies.body_limit import check_max_body_bytes
 from policies.chain import APIS
+from policies.cors import CorsConfig, parse_cors
+from policies.ipfilter import parse_networks
 from portal.services import audit
 from portal.services.principal import Principal
 
@@ -63,6 +73,17 @@ class ConsumerSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Connections it may use besides the open ones ("*": every one); its defaults are always among them.
     connections: list[str] = []
     subscriptions: dict[str, SubscriptionSpec] = {}  # API -> plan and status
+    # Its rules (`unigate consumer-rules set`). UNSET, left out of the document: the stored ones are kept.
+    overrides: dict[str, Any] | UnsetType = UNSET  # a partial plan config: rate_limits, quotas, priority
+    ip_allow: list[str] | UnsetType = UNSET  # CIDRs; empty: any address not denied
+    ip_deny: list[str] | UnsetType = UNSET
+
+
+class ApiSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """The rules of one unified API (`unigate apis set`)."""
+
+    cors: dict[str, Any] = {}  # a CorsConfig, only what differs from its defaults; no origins: CORS off
+    max_body_bytes: int | None = None  # None: the node's default (UNIGATE_MAX_BODY_BYTES)
 
 
 class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -70,12 +91,14 @@ class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     connections: dict[str, ConnectionSpec] = {}
     plans: dict[str, PlanSpec] = {}
     consumers: dict[str, ConsumerSpec] = {}
+    # API -> its rules; an API not listed has none. UNSET, no `apis` section: the stored rules are kept.
+    apis: dict[str, ApiSpec] | UnsetType = UNSET
 
 
 class Change(msgspec.Struct, frozen=True):
-    kind: str  # "connection" | "plan" | "consumer"
+    kind: str  # "connection" | "plan" | "consumer" | "api" (its rules)
     name: str
-    action: str  # "create" | "update" | "delete" | "suspend"
+    action: str  # "create" | "update" | "delete" | "suspend" (an API's rules: "delete" = it has none left)
 
 
 class Preview(msgspec.Struct, frozen=True):
@@ -124,6 +147,7 @@ async def export_document(vault: Vault) -> Document:
         subscriptions.setdefault(sub["consumer"], {})[sub["api"]] = SubscriptionSpec(
             plan=sub["plan"], status=sub["status"]
         )
+    rules = {row["consumer"]: row for row in await ConsumerPolicy.select()}
     consumers = {
         row["name"]: ConsumerSpec(
             description=row["description"],
@@ -132,10 +156,40 @@ async def export_document(vault: Vault) -> Document:
             default_connections=_json(row["default_connections"]),
             connections=sorted(_json(row["connections"]) or []),
             subscriptions=subscriptions.get(row["id"], {}),
+            **_consumer_rules(rules.get(row["id"])),
         )
         for row in await Consumer.select().order_by(Consumer.name)
     }
-    return Document(connections=connections, plans=plans, consumers=consumers)
+    return Document(connections=connections, plans=plans, consumers=consumers, apis=await _api_rules())
+
+
+async def _api_rules() -> dict[str, ApiSpec]:
+    """The APIs that have rules; a row whose rules were all cleared is none."""
+    apis: dict[str, ApiSpec] = {}
+    for row in await policy_manage.list_api_policies():
+        spec = ApiSpec(cors=_cors_spec(parse_cors(row["cors"])), max_body_bytes=row["max_body_bytes"])
+        if spec != ApiSpec():
+            apis[row["api"]] = spec
+    return apis
+
+
+def _consumer_rules(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {"overrides": {}, "ip_allow": [], "ip_deny": []}
+    return {
+        "overrides": _json(row["overrides"]),
+        "ip_allow": _json(row["ip_allow"]),
+        "ip_deny": _json(row["ip_deny"]),
+    }
+
+
+_CORS_DEFAULTS: dict[str, Any] = msgspec.to_builtins(CorsConfig())
+
+
+def _cors_spec(config: CorsConfig) -> dict[str, Any]:
+    """What differs from the defaults: a short export, and a document's CORS compares like with like
+    whether it spelled the defaults out or not."""
+    return {key: value for key, value in msgspec.to_builtins(config).items() if value != _CORS_DEFAULTS[key]}
 
 
 def _json(value: Any) -> Any:
@@ -200,12 +254,20 @@ def parse(text: str) -> Document:
     if not isinstance(raw, dict):
         raise InvalidParameter("document", "the document must be a mapping with connections and consumers")
     problems = _Problems()
-    for unknown in sorted(set(map(str, raw)) - {"format", "connections", "plans", "consumers"}):
-        problems.add(unknown, "unknown section; the sections are connections, plans and consumers")
+    for unknown in sorted(set(map(str, raw)) - {"format", "connections", "plans", "consumers", "apis"}):
+        problems.add(unknown, "unknown section; the sections are connections, plans, consumers and apis")
     sections: dict[str, Any] = {}
     declared: dict[str, set[str]] = {}
     ungranted: set[str] = set()  # consumers written without `connections`
-    for section, kind in (("connections", ConnectionSpec), ("plans", PlanSpec), ("consumers", ConsumerSpec)):
+    sections_kinds = (
+        ("connections", ConnectionSpec),
+        ("plans", PlanSpec),
+        ("consumers", ConsumerSpec),
+        ("apis", ApiSpec),
+    )
+    for section, kind in sections_kinds:
+        if section == "apis" and section not in raw:
+            continue  # no section: the stored API rules are kept
         items = raw.get(section) or {}
         sections[section], declared[section] = {}, set()
         if not isinstance(items, dict):
@@ -301,6 +363,25 @@ def _validate(document: Document, declared: dict[str, set[str]], problems: _Prob
                 problems.add(
                     f"{at}.connections", f"there is no connection named {conn_name!r} in this document"
                 )
+        # The checks of `unigate consumer-rules set`, naming the field by its place in the document; the
+        # IP lists come back normalized (203.0.113.5 -> 203.0.113.5/32) as they will be stored.
+        if not isinstance(consumer.overrides, UnsetType):
+            with problems.check():
+                consumer.overrides = parse_overrides(consumer.overrides, f"{at}.overrides")
+        if not isinstance(consumer.ip_allow, UnsetType):
+            with problems.check():
+                consumer.ip_allow = parse_networks(consumer.ip_allow, f"{at}.ip_allow")
+        if not isinstance(consumer.ip_deny, UnsetType):
+            with problems.check():
+                consumer.ip_deny = parse_networks(consumer.ip_deny, f"{at}.ip_deny")
+    for api, rules in (document.apis or {}).items():
+        at = f"apis.{api}"
+        if api not in APIS:  # the checks of `unigate apis set`
+            problems.add(at, f"unknown API {api!r}; known: {', '.join(APIS)}")
+        with problems.check():
+            rules.cors = _cors_spec(parse_cors(rules.cors, f"{at}.cors"))
+        with problems.check():
+            check_max_body_bytes(rules.max_body_bytes, f"{at}.max_body_bytes")
 
 
 async def _resolve(document: Document, env: Mapping[str, str], vault: Vault) -> dict[str, dict[str, Any]]:
@@ -343,12 +424,28 @@ async def _owners(document: Document) -> dict[str, int]:
     return found
 
 
+def _keep_stored_rules(document: Document, current: Document) -> None:
+    """Fill in the rules a document leaves out with the stored ones (a consumer new to the database has
+    none), so the diff, the changes and the write all see what applying it will leave."""
+    for name, spec in document.consumers.items():
+        stored = current.consumers.get(name)
+        if isinstance(spec.overrides, UnsetType):
+            spec.overrides = stored.overrides if stored else {}
+        if isinstance(spec.ip_allow, UnsetType):
+            spec.ip_allow = stored.ip_allow if stored else []
+        if isinstance(spec.ip_deny, UnsetType):
+            spec.ip_deny = stored.ip_deny if stored else []
+    if isinstance(document.apis, UnsetType):
+        document.apis = current.apis
+
+
 def _changes(current: Document, new: Document) -> list[Change]:
     changes: list[Change] = []
-    sections: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
+    sections: tuple[tuple[str, Mapping[str, Any], Mapping[str, Any]], ...] = (
         ("connection", current.connections, new.connections),
         ("plan", current.plans, new.plans),
         ("consumer", current.consumers, new.consumers),
+        ("api", current.apis or {}, new.apis or {}),
     )
     for kind, old_map, new_map in sections:
         for name in sorted(set(old_map) | set(new_map)):
@@ -379,6 +476,7 @@ async def preview(text: str, env: Mapping[str, str], vault: Vault) -> Preview:
     await _owners(document)
     current = await export_document(vault)
     current_yaml = dump(current)
+    _keep_stored_rules(document, current)
     return Preview(
         diff=_diff(current_yaml, dump(document)),
         changes=_changes(current, document),
@@ -407,14 +505,17 @@ async def apply(
     document = parse(text)
     credentials = await _resolve(document, env, vault)
     owners = await _owners(document)
-    current = await export_document(vault)
-    current_yaml = dump(current)
-    if base and base != fingerprint(current_yaml):
-        raise Conflict(
-            "the configuration changed since your preview: preview again before applying", field="base"
-        )
-    changes = _changes(current, document)
     async with write_transaction(Connection._meta.db):
+        # Read inside the transaction: the state compared with `base`, the rules kept and the changes
+        # reported are the ones this apply writes over.
+        current = await export_document(vault)
+        current_yaml = dump(current)
+        if base and base != fingerprint(current_yaml):
+            raise Conflict(
+                "the configuration changed since your preview: preview again before applying", field="base"
+            )
+        _keep_stored_rules(document, current)
+        changes = _changes(current, document)
         latest = (
             await ConfigSnapshot.select(ConfigSnapshot.document)
             .order_by(ConfigSnapshot.id, ascending=False)
@@ -505,6 +606,7 @@ async def _write(
         if name not in document.consumers:
             await Consumer.update({Consumer.active: False}).where(Consumer.id == consumer_id)
     await _write_subscriptions(document)
+    await _write_rules(document)
     for name in current_plans:
         if name not in document.plans:
             await policy_manage.delete_plan(name)
@@ -531,6 +633,24 @@ async def _write_subscriptions(document: Document) -> None:
         for api, old in have.items():
             if api not in spec.subscriptions:
                 await policy_manage.cancel_subscription(old["id"])
+
+
+async def _write_rules(document: Document) -> None:
+    """Consumers' and APIs' rules through the same service functions as the CLI and the admin API, each
+    only where it changes (`_keep_stored_rules` has filled in what the document left out)."""
+    ids = {row["name"]: int(row["id"]) for row in await Consumer.select(Consumer.id, Consumer.name)}
+    stored = {row["consumer"]: _consumer_rules(row) for row in await ConsumerPolicy.select()}
+    for name, spec in document.consumers.items():
+        wanted = _consumer_rules(
+            {"overrides": spec.overrides, "ip_allow": spec.ip_allow, "ip_deny": spec.ip_deny}
+        )
+        if wanted != stored.get(ids[name], _consumer_rules(None)):
+            await policy_manage.set_consumer_policy(ids[name], **wanted)
+    stored_apis = await _api_rules()
+    for api in APIS:
+        rules = (document.apis or {}).get(api, ApiSpec())
+        if rules != stored_apis.get(api, ApiSpec()):
+            await policy_manage.set_api_policy(api, cors=rules.cors, max_body_bytes=rules.max_body_bytes)
 
 
 async def list_versions(limit: int = 50) -> list[dict[str, Any]]:
