@@ -49,6 +49,7 @@ from policies.oauth import SCOPES, TokenServer
 from policies.oauth_routes import oauth_routes
 from policies.reload import Announcer, ReloadListener
 from portal.app import portal_routes, portal_template_config
+from portal.web import html_error
 
 log = logging.getLogger("unigate.app")
 ASSETS = Path(__file__).resolve().parent.parent / "node_modules"
@@ -146,7 +147,19 @@ def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
             # sends its call and reads the 404 (with CORS headers) instead of an opaque CORS failure.
             request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
             return Response(b"", status_code=204, headers={**preflight, "X-Request-ID": request_id})
+    if _portal_page(request):
+        # No portal route took it (or its id is not a number): a browser gets the portal's error page.
+        return html_error(request, exc)  # type: ignore[return-value]
     return _problem(request, _HttpProblem(exc))
+
+
+_PORTAL_PAGES = re.compile(r"^/(portal|admin)(/(?!api(/|$))|$)")
+
+
+def _portal_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser asking for a portal or admin page (not their JSON APIs)."""
+    wants_html = "text/html" in request.headers.get("accept", "")
+    return wants_html and bool(_PORTAL_PAGES.match(request.scope["path"]))
 
 
 def _internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
