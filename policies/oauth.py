@@ -225,6 +225,8 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         if status == 200:
             return body  # type: ignore[no-any-return]
         error = _ERRORS.get(body.get("error"), OAuthError)
+        if error is UnsupportedGrantType and not form.get("grant_type"):
+            error = OAuthError  # RFC 6749 5.2: a request missing a required parameter is invalid_request
         problem = error(_description(body, form))
         if status != problem.status and error is OAuthError:
             problem.status = status  # type: ignore[misc]

@@ -165,7 +165,7 @@ async def test_the_token_endpoint_refuses_in_oauth2_terms(gateway: Gateway, vaul
                 "invalid_scope",
             ),
             "other grant": ({"grant_type": "password"}, (client_id, secret), 400, "unsupported_grant_type"),
-            "no grant": ({}, (client_id, secret), 400, "unsupported_grant_type"),
+            "no grant": ({}, (client_id, secret), 400, "invalid_request"),
         }
         for case, (form, auth, status, code) in cases.items():
             answer = await http.post("/oauth/token", data=form, auth=auth)
