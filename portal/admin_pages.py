@@ -86,6 +86,11 @@ def _json_text(value: dict[str, Any]) -> str:
     return msgspec.json.encode(value).decode() if value else ""
 
 
+# The connection form's fields where the service names them otherwise: the backend limits are options,
+# and any other option (`options.breaker.failures`) is in the form's JSON field.
+CONNECTION_FORM_FIELDS = {"options": "options", **{f"options.{k}": k for k in connections.LIMIT_FIELDS}}
+
+
 @post("/connections", status_code=HTTP_303_SEE_OTHER)
 async def save_connection(request: Request[Any, Any, Any], me: Principal, data: Form) -> Template | Redirect:
     system = text(data, "system")
@@ -113,7 +118,8 @@ async def save_connection(request: Request[Any, Any, Any], me: Principal, data: 
         form = {k: v for k, v in data.items() if not k.startswith("credential_")}
         form["editing"] = await connections.exists(text(data, "name"))
         form["credentials_dropped"] = any(str(v) for k, v in data.items() if k.startswith("credential_"))
-        return await _connections_page(request, status_code=error.status, errors=errors_of(error), form=form)
+        errors = errors_of(error, CONNECTION_FORM_FIELDS)
+        return await _connections_page(request, status_code=error.status, errors=errors, form=form)
     return Redirect(f"/admin/connections?saved={saved['name']}", status_code=HTTP_303_SEE_OTHER)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from litestar.enums import RequestEncodingType
@@ -12,10 +13,17 @@ from gateway.errors import UnigateError
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-def errors_of(error: UnigateError) -> dict[str, str]:
-    """{field: message} for a form, from a service error that names its field (else under "_")."""
+def errors_of(error: UnigateError, fields: Mapping[str, str] | None = None) -> dict[str, str]:
+    """{field: message} for a form, from a service error that names its field (else under "_").
+
+    `fields` maps the service's field paths to the form's fields where they differ (`options.qps` is the
+    form's `qps`); a path it lacks goes to its nearest parent it has (`options.breaker.failures` to the
+    form's `options`), else keeps the service's name."""
     field = str(error.extra.get("field") or "_")
-    return {field: error.detail}
+    path = field
+    while fields and path not in fields and "." in path:
+        path = path.rsplit(".", 1)[0]
+    return {(fields or {}).get(path, field): error.detail}
 
 
 def safe_next(target: str | None, default: str) -> str:
