@@ -22,10 +22,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
-from gateway import logs, metrics
+from gateway import logs, metrics, redis_client
 from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json
 from gateway.head import answer_head, answer_options, with_head
 from gateway.runtime import Runtime
@@ -229,7 +227,7 @@ def _reloading(
     """A change this process saves (portal, admin API) is announced to the other nodes, then loaded here
     before its answer goes out, so the key or client made a moment ago works on the very next call to
     this node (the node's own announcement would come back over Redis a little later). A change saved
-    inside a transaction (`config apply`) is not visible yet here; the poll or the announcement loads it."""
+    inside a transaction (`config apply`) is announced once it has committed (store/engine.after_commit)."""
 
     async def announce(version: int) -> None:
         try:
@@ -248,16 +246,7 @@ def create_app(settings: Settings) -> Litestar:
     # One client (and pool) per worker process; it connects lazily, inside the running loop. Each call is
     # bounded by UNIGATE_REDIS_TIMEOUT and tried once: a Redis that hangs is away, as one that refuses is
     # (policies/fallback.py), and a connection that timed out is dropped, never reused for a late reply.
-    redis = (
-        Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
-        )
-        if settings.redis_url
-        else None
-    )
+    redis = redis_client.connect(settings)
     upstream = Upstream(
         timeout_seconds=settings.upstream_timeout_seconds,
         retries=settings.upstream_retries,

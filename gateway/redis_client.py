@@ -1,5 +1,6 @@
-"""The Redis client of the CLI and of `unigate worker`: every call bounded by UNIGATE_REDIS_TIMEOUT and
-tried once, so a Redis that hangs (a frozen host, a partition) is away, not a hang."""
+"""The Redis client of the gateway, the CLI and `unigate worker`: every call bounded by
+UNIGATE_REDIS_TIMEOUT and tried once, so a Redis that hangs (a frozen host, a partition) is away,
+not a hang."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from gateway.settings import Settings
 
 
 def connect(settings: Settings, *, longest_block: float = 0.0) -> Redis | None:
-    """A client of REDIS_URL (None without it), made as gateway/app.py makes the web app's.
+    """A client of REDIS_URL (None without it).
 
     `longest_block` is the longest a command of this client waits inside Redis on purpose (XREADGROUP
     BLOCK): it is added to the socket timeout, or every such wait would end as a timeout. Opening a
