@@ -11,9 +11,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from piccolo.columns import Column
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.query.functions.string import Lower
 
 from gateway.errors import Conflict, Forbidden, InvalidParameter, NotFound, Unauthorized
 from gateway.store.accounts import ROLES, Account, AdminToken
+from gateway.store.engine import atomic
 from portal.i18n import LOCALES
 from portal.services import audit
 from portal.services.principal import CLI, Principal
@@ -72,6 +76,18 @@ def _check_locale(locale: str) -> None:
         raise InvalidParameter("locale", f"the language is one of: {', '.join(LOCALES)}")
 
 
+async def _named(username: str, *columns: Column) -> dict[str, Any] | None:
+    """The account a username names, its case aside (`Admin` is `admin`): usernames are unique whatever
+    their case, kept as typed. Accounts made before that rule may differ only in case: the one spelled
+    exactly as given is the one meant, and with none so spelled a name that matches several names none."""
+    rows = await Account.select(*columns).where(Lower(Account.username) == username.lower())
+    exact = [row for row in rows if row["username"] == username]
+    if exact:
+        return dict(exact[0])
+    return dict(rows[0]) if len(rows) == 1 else None
+
+
+@atomic  # the check and the insert in one write transaction, so a name cannot be taken in between
 async def _create(
     username: str, password: str, *, email: str, role: str, status: str, locale: str
 ) -> dict[str, Any]:
@@ -81,8 +97,15 @@ async def _create(
     _check_locale(locale)
     if role not in ROLES:
         raise InvalidParameter("role", f"the role is one of: {', '.join(ROLES)}")
-    if await Account.exists().where(Account.username == username):
-        raise Conflict(f"the username {username!r} is taken", field="username")
+    if isinstance(Account._meta.db, PostgresEngine):
+        # Read committed lets two sign-ups, `Admin` and `admin`, both find the name free (the unique
+        # column tells them apart): the second waits here for the first to commit, then sees its name.
+        await Account.raw("SELECT pg_advisory_xact_lock(hashtext({}))", username.lower())
+    if await Account.exists().where(Lower(Account.username) == username.lower()):
+        raise Conflict(
+            f"the username {username!r} is taken (usernames differing only in case are the same)",
+            field="username",
+        )
     rows = await Account.insert(
         Account(
             username=username,
@@ -125,7 +148,7 @@ async def create_account(
 
 async def authenticate(username: str, password: str) -> Principal:
     """The principal for a username and password; one vague error for any wrong pair."""
-    row = await Account.select().where(Account.username == username).first()
+    row = await _named(username)
     if row is None:
         await _verify(_DUMMY_HASH, password)
         raise Unauthorized("wrong username or password")
@@ -174,10 +197,10 @@ async def get_account(account_id: int) -> dict[str, Any]:
 
 
 async def find_account(username: str) -> dict[str, Any]:
-    row = await Account.select(*PUBLIC_FIELDS).where(Account.username == username).first()
+    row = await _named(username, *PUBLIC_FIELDS)
     if row is None:
         raise NotFound(f"no account named {username!r}", field="username")
-    return dict(row)
+    return row
 
 
 async def list_accounts(status: str | None = None, role: str | None = None) -> list[dict[str, Any]]:
@@ -323,6 +346,7 @@ async def token_principal(token: str) -> Principal | None:
 async def ensure_admin(username: str, password: str | None) -> str:
     """The demo's admin, kept across runs: created the first time, its password kept while it still
     signs in, replaced (and returned) when it does not. Returns the password that works now."""
+    # Spelled exactly: another's account differing in case (`Admin`) is not made the admin (create refuses).
     row = await Account.select().where(Account.username == username).first()
     if row is None:
         password = password or secrets.token_urlsafe(12)
