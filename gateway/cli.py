@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import importlib.metadata
 import json
 import math
 import os
@@ -15,12 +17,16 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import UnigateError
 from gateway.policy_cli import add_commands as add_policy_commands
+from gateway.policy_cli import seconds
 from gateway.schemes.cli import add_commands as add_scheme_commands
 from gateway.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from gateway.store.crypto import Vault
 
 DEMO_PORTS = {"wdt-demo": 8101, "wdt-target": 8102, "kd100-demo": 8103}
 
@@ -299,23 +305,40 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:
+    # Changes go through the portal's services, as an admin's do: the same checks, and the audit log.
     from gateway.store import manage
+    from portal.services import apps
+    from portal.services.principal import CLI
 
     if args.action == "create":
         defaults = dict(args.default or [])
         grants = list(args.grant or [])
-        consumer = _with_store(
-            settings, lambda: manage.create_consumer(args.name, defaults, grants=grants, by_admin=True)
+        app = _with_store(
+            settings,
+            lambda: apps.create_app(CLI, args.name, default_connections=defaults, connections=grants),
         )
-        print(f"consumer {args.name} created (id {consumer})")
+        print(f"consumer {args.name} created (id {app['id']})")
     elif args.action in ("grant", "revoke"):
-        change = manage.grant_connections if args.action == "grant" else manage.revoke_connections
+        change = {args.action: args.connections}
 
-        async def regrant() -> list[str]:
-            return await change(await manage.consumer_id(args.consumer), args.connections)
+        async def regrant() -> tuple[list[str], list[str]]:
+            app = await apps.change_grants(CLI, await manage.consumer_id(args.consumer), **change)
+            return app["connections"], [row["name"] for row in await manage.list_connections() if row["open"]]
 
-        granted = _with_store(settings, regrant)
-        print(f"{args.consumer} may use: {', '.join(granted) or 'open connections only'}")
+        granted, open_to_all = _with_store(settings, regrant)
+        print(f"{args.consumer} may use: {_usable(granted, open_to_all)}")
+    elif args.action in ("suspend", "resume"):
+        active = args.action == "resume"
+
+        async def switch() -> dict[str, Any]:
+            return await apps.set_app_active(CLI, await manage.consumer_id(args.consumer), active)
+
+        _with_store(settings, switch)
+        print(
+            f"consumer {args.consumer} is active again: its keys work"
+            if active
+            else f"consumer {args.consumer} suspended: calls with its keys get 401"
+        )
     elif args.action == "list":
         for row in _with_store(settings, manage.list_consumers):
             state = "active" if row["active"] else "inactive"
@@ -328,38 +351,89 @@ def cmd_consumers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _usable(granted: list[str], open_to_all: list[str]) -> str:
+    """What an app may use: its grants and, besides them, every open connection."""
+    if "*" in granted:
+        return "every connection (granted *)"
+    return f"granted: {', '.join(granted) or 'none'}; open to every app: {', '.join(open_to_all) or 'none'}"
+
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store import manage
+    from portal.services import apps
+    from portal.services.principal import CLI
 
     if args.action == "create":
 
-        async def create() -> manage.IssuedKey:
-            return await manage.create_key(await manage.consumer_id(args.consumer), name=args.name or "")
+        async def create() -> str:
+            consumer = await manage.consumer_id(args.consumer)
+            return (await apps.create_app_key(CLI, consumer, name=args.name or ""))[1]
 
-        issued = _with_store(settings, create)
-        print(f"API key for {args.consumer} (shown once, store it now):\n{issued.key}")
+        print(f"API key for {args.consumer} (shown once, store it now):\n{_with_store(settings, create)}")
+    elif args.action == "rotate":
+        old, key = _with_store(settings, lambda: _rotate_key(args.id, args.overlap))
+        print(
+            f"new API key for {old['consumer']} (shown once, store it now); key {args.id} ({old['prefix']}…)"
+            f" works until {old['expires_at']:%Y-%m-%d %H:%M:%S %Z}:\n{key}"
+        )
     elif args.action == "list":
         rows = _with_store(settings, lambda: manage.list_keys())
         for row in rows:
-            state = "revoked" if row["revoked_at"] else "active"
+            state = apps.key_state(row)
+            if state == "expiring":  # a rotated key: how long the clients still using it have
+                state = f"expiring {row['expires_at']:%Y-%m-%d %H:%M}"
             print(f"{row['id']:>5}  {row['prefix']}…  {row['consumer']:<20} {row['name']:<20} {state}")
     elif args.action == "revoke":
-        _with_store(settings, lambda: manage.revoke_key(args.id))
+        _with_store(settings, lambda: apps.revoke_any_key(CLI, args.id))
         print(f"key {args.id} revoked")
     return 0
+
+
+async def _rotate_key(key_id: int, overlap_seconds: float) -> tuple[dict[str, Any], str]:
+    """apps.rotate_app_key with the overlap in seconds, as `oauth-clients rotate` takes it: the old key's
+    row after the rotation and the new key."""
+    from datetime import timedelta
+
+    from gateway.errors import InvalidParameter, NotFound
+    from gateway.store import manage
+    from gateway.store.tables import ApiKey
+    from portal.services import apps, audit
+    from portal.services.principal import CLI
+
+    if overlap_seconds > apps.MAX_OVERLAP_HOURS * 3600:
+        raise InvalidParameter("overlap", f"the overlap is at most {apps.MAX_OVERLAP_HOURS * 3600} seconds")
+    owner = await ApiKey.select(ApiKey.consumer).where(ApiKey.id == key_id).first()
+    if owner is None:
+        raise NotFound(f"no API key with id {key_id}")
+
+    async def row() -> dict[str, Any]:
+        return next(key for key in await apps.list_app_keys(CLI, owner["consumer"]) if key["id"] == key_id)
+
+    before = await row()
+    if before["state"] in ("revoked", "expired"):
+        raise InvalidParameter("id", f"key {key_id} is {before['state']}: only a working key can be rotated")
+    issued = await manage.rotate_key(key_id, timedelta(seconds=overlap_seconds))
+    after = await row()
+    target = f"{before['consumer']}/{before['prefix']}"
+    await audit.record(CLI, "key.rotate", target, before=before, after=after)
+    return after, issued.key
 
 
 def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store import manage
     from gateway.store.crypto import Vault
+    from portal.services import connections
+    from portal.services.principal import CLI
 
+    vault = Vault(settings.secret_key)
     if args.action == "add":
         credentials = dict(args.credential or [])
         options = args.options or {}
         _with_store(
             settings,
-            lambda: manage.put_connection(
-                Vault(settings.secret_key),
+            lambda: connections.save_connection(
+                CLI,
+                vault,
                 name=args.name,
                 system=args.system,
                 base_url=args.base_url,
@@ -372,8 +446,11 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "update":
         if args.open is None:
             raise SystemExit("unigate connections update: say --open or --no-open")
-        _with_store(settings, lambda: manage.set_connection_open(args.name, args.open))
+        _with_store(settings, lambda: _set_open(vault, args.name, args.open))
         print(f"connection {args.name} is {'open to every application' if args.open else 'granted only'}")
+    elif args.action == "delete":
+        _with_store(settings, lambda: connections.delete_connection(CLI, vault, args.name))
+        print(f"connection {args.name} deleted; no consumer is granted it any more")
     elif args.action == "list":
         for row in _with_store(settings, manage.list_connections):
             access = "open" if row["open"] else "granted"
@@ -385,6 +462,19 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0 if result.get("ok") else 1
     return 0
+
+
+async def _set_open(vault: Vault, name: str, open: bool) -> None:
+    """Open a connection to every application or close it, recorded as the portal records a connection's
+    change; its credentials are not touched (nor re-sealed)."""
+    from gateway.store import manage
+    from portal.services import audit, connections
+    from portal.services.principal import CLI
+
+    before = await connections.get_connection(vault, name)
+    await manage.set_connection_open(name, open)
+    after = await connections.get_connection(vault, name)
+    await audit.record(CLI, "connection.update", name, before=before, after=after)
 
 
 def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
@@ -441,8 +531,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
         else:
             sys.stdout.write(document)
         return 0
-    with open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin as source:
-        document = source.read()
+    document = read_text(args.file)
     vault_key = Vault(settings.secret_key)
     if args.dry_run:
         preview = _with_store(settings, lambda: config.preview(document, environ(), vault_key))
@@ -456,6 +545,21 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def read_text(path: str) -> str:
+    """A file argument's text, `-` for standard input. A file that cannot be read, or is not UTF-8, is an
+    OSError naming it, which `main` says in one line."""
+    if path == "-":
+        data, path = sys.stdin.buffer.read(), "standard input"
+    else:
+        data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise OSError(
+            errno.EILSEQ, f"not UTF-8 text (byte {error.start + 1} is {data[error.start]:#04x})", path
+        ) from None
+
+
 def _safe_url(url: str) -> str:
     """A database URL without its password, for printing."""
     if "@" in url and "://" in url:
@@ -467,6 +571,9 @@ def _safe_url(url: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unigate", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=f"unigate {importlib.metadata.version('unigate')}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gateway (granian)")
@@ -510,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
         change = consumers_sub.add_parser(action, help=says)
         change.add_argument("consumer")
         change.add_argument("connections", nargs="+", metavar="CONNECTION", help="a name, or * for all")
+    for action, says in (
+        ("suspend", "stop a consumer: calls with its keys get 401"),
+        ("resume", "let a suspended consumer's keys work again"),
+    ):
+        consumers_sub.add_parser(action, help=says).add_argument("consumer")
     consumers_sub.add_parser(
         "list", help="every consumer, its state, live keys, default and granted connections"
     )
@@ -523,6 +635,17 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list")
     revoke = keys_sub.add_parser("revoke")
     revoke.add_argument("id", type=int)
+    key_rotate = keys_sub.add_parser(
+        "rotate", help="a new key (shown once); the old one works --overlap longer"
+    )
+    key_rotate.add_argument("id", type=int)
+    key_rotate.add_argument(
+        "--overlap",
+        type=seconds,
+        default=86400.0,
+        metavar="SECONDS",
+        help="default 86400 (a day); 0: ends now",
+    )
     keys.set_defaults(func=cmd_keys)
 
     conns = sub.add_parser("connections", help="manage connections (backends)")
@@ -540,6 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
     update = conns_sub.add_parser("update", help="open a connection to every application, or close it")
     update.add_argument("name")
     update.add_argument("--open", action=argparse.BooleanOptionalAction, default=None, help=open_help)
+    conns_sub.add_parser("delete", help="delete a connection; grants of it are taken back").add_argument(
+        "name"
+    )
     conns_sub.add_parser("list")
     test = conns_sub.add_parser("test", help="make a real signed call")
     test.add_argument("name")
@@ -592,6 +718,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConnectionError, socket.gaierror) as error:  # the database or Redis is not there
         print(f"unigate: cannot connect: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        if error.filename is None:  # not about a file (a network error asyncpg gathers): as before
+            raise
+        # A file argument that cannot be read or written (none, a directory, not allowed, not UTF-8).
+        print(f"unigate: {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     except UnigateError as error:  # a refused input: say what and which field, without a traceback
         if problems := error.extra.get("problems"):  # a document refused for several reasons: one a line
             print(f"unigate: {len(problems)} problems, nothing was changed:", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The policy commands of `unigate`: plans, subscriptions, consumer-rules, oauth-clients, signing-keys, apis.
 
-Each is a thin shell over `gateway.store.policy_manage`; refusals print the field at fault.
+Each is a thin shell over the portal's services (portal/services/plans.py), so a change is checked and
+audited as an admin's is, with "cli" as its actor; refusals print the field at fault.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import argparse
 import json
 import math
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.settings import Settings
@@ -169,31 +170,35 @@ def _plan_config(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, An
 
 
 def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.store import policy_manage as pm
+    from portal.services import plans
+    from portal.services.principal import CLI
 
     if args.action == "list":
-        for row in _store(settings, pm.list_plans):
+        for row in _store(settings, plans.list_plans):
             flag = "  (approval)" if row["requires_approval"] else ""
             print(f"{row['name']:<20} {json.dumps(row['config'], ensure_ascii=False)}{flag}")
     elif args.action == "delete":
-        _store(settings, lambda: pm.delete_plan(args.name))
+        _store(settings, lambda: plans.delete_plan(CLI, args.name))
         print(f"plan {args.name} deleted")
     elif args.action == "create":
         config = _plan_config(args, {})
         _store(
             settings,
-            lambda: pm.create_plan(
-                args.name, config, description=args.description or "", requires_approval=bool(args.approval)
+            lambda: plans.create_plan(
+                CLI,
+                args.name,
+                config,
+                description=args.description or "",
+                requires_approval=bool(args.approval),
             ),
         )
         print(f"plan {args.name} created")
     else:
 
         async def update() -> None:
-            current = next((p for p in await pm.list_plans() if p["name"] == args.name), None)
-            config = _plan_config(args, current["config"]) if current else None
-            await pm.update_plan(
-                args.name, config=config, description=args.description, requires_approval=args.approval
+            config = _plan_config(args, (await plans.get_plan(args.name))["config"])
+            await plans.update_plan(
+                CLI, args.name, config=config, description=args.description, requires_approval=args.approval
             )
 
         _store(settings, update)
@@ -203,12 +208,14 @@ def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store import policy_manage as pm
+    from portal.services import plans
+    from portal.services.principal import CLI
 
     if args.action == "create":
 
         async def create() -> list[dict[str, Any]]:
             consumer = await _consumer(args.consumer)()
-            return [await pm.subscribe(consumer, api, args.plan) for api in args.apis]
+            return [await plans.subscribe(CLI, consumer, api, args.plan) for api in args.apis]
 
         for api, made in zip(args.apis, _store(settings, create), strict=True):
             print(f"{args.consumer} -> {api} under {args.plan}: subscription {made['id']} {made['status']}")
@@ -224,14 +231,14 @@ def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
                 row["status"],
             )
     elif args.action == "plan":
-        _store(settings, lambda: pm.change_subscription_plan(args.id, args.plan))
+        _store(settings, lambda: plans.change_plan(CLI, args.id, args.plan))
         print(f"subscription {args.id} moved to {args.plan}")
     elif args.action == "cancel":
-        _store(settings, lambda: pm.cancel_subscription(args.id))
+        _store(settings, lambda: plans.cancel_subscription(CLI, args.id))
         print(f"subscription {args.id} cancelled")
     else:
         status = {"approve": "active", "resume": "active", "suspend": "suspended"}[args.action]
-        _store(settings, lambda: pm.set_subscription_status(args.id, status))
+        _store(settings, lambda: plans.set_subscription_status(CLI, args.id, status))
         print(f"subscription {args.id} {status}")
     return 0
 
@@ -255,6 +262,8 @@ def _override(pairs: list[str]) -> dict[str, Any]:
 
 def cmd_consumer_rules(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store import policy_manage as pm
+    from portal.services import plans
+    from portal.services.principal import CLI
 
     if args.action == "show":
 
@@ -272,7 +281,7 @@ def cmd_consumer_rules(args: argparse.Namespace, settings: Settings) -> int:
 
     async def put() -> None:
         consumer = await _consumer(args.consumer)()
-        await pm.set_consumer_policy(consumer, overrides=overrides, ip_allow=allow, ip_deny=deny)
+        await plans.set_overrides(CLI, consumer, overrides=overrides, ip_allow=allow, ip_deny=deny)
 
     _store(settings, put)
     print(f"rules of {args.consumer} saved")
@@ -282,16 +291,18 @@ def cmd_consumer_rules(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.store import policy_manage as pm
     from gateway.store.crypto import Vault
+    from portal.services import plans
+    from portal.services.principal import CLI
 
     if args.action == "create":
 
-        async def create() -> pm.IssuedClient:
+        async def create() -> tuple[dict[str, Any], str]:
             consumer = await _consumer(args.consumer)()
-            return await pm.create_oauth_client(Vault(settings.secret_key), consumer, args.scope, args.name)
+            return await plans.create_client(CLI, Vault(settings.secret_key), consumer, args.scope, args.name)
 
-        issued = _store(settings, create)
+        client, secret = _store(settings, create)
         print(f"OAuth client for {args.consumer} (the secret is shown once, store it now):")
-        print(f"client_id:     {issued.client_id}\nclient_secret: {issued.client_secret}")
+        print(f"client_id:     {client['client_id']}\nclient_secret: {secret}")
     elif args.action == "list":
 
         async def listing() -> list[dict[str, Any]]:
@@ -302,13 +313,37 @@ def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
             state = "revoked" if row["revoked_at"] else "active"
             print(f"{row['client_id']:<30} {row['consumer_name']:<20} {' '.join(row['scopes']):<40} {state}")
     elif args.action == "rotate":
-        overlap = timedelta(seconds=args.overlap)
-        issued = _store(settings, lambda: pm.rotate_oauth_client_secret(args.client_id, overlap))
+        issued = _store(
+            settings, lambda: _rotate_client_secret(args.client_id, timedelta(seconds=args.overlap))
+        )
         print(f"new secret for {issued.client_id} (shown once):\n{issued.client_secret}")
     else:
-        _store(settings, lambda: pm.revoke_oauth_client(args.client_id))
+
+        async def revoke() -> dict[str, Any]:
+            return await plans.revoke_client(CLI, await plans.client_app(args.client_id), args.client_id)
+
+        _store(settings, revoke)
         print(f"OAuth client {args.client_id} revoked")
     return 0
+
+
+async def _rotate_client_secret(client_id: str, overlap: timedelta) -> Any:
+    """plans.rotate_client_secret with the overlap in seconds (the portal's is in hours), recorded alike."""
+    from gateway.store import policy_manage as pm
+    from portal.services import audit, plans
+    from portal.services.principal import CLI
+
+    app = await plans.client_app(client_id)
+
+    async def row() -> dict[str, Any]:
+        return next(
+            client for client in await plans.list_clients(CLI, app) if client["client_id"] == client_id
+        )
+
+    before = await row()
+    issued = await pm.rotate_oauth_client_secret(client_id, overlap)
+    await audit.record(CLI, "oauth_client.rotate", client_id, before=before, after=await row())
+    return issued
 
 
 def cmd_signing_keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -319,32 +354,88 @@ def cmd_signing_keys(args: argparse.Namespace, settings: Settings) -> int:
         delay = pm.KEY_ACTIVATION_DELAY if args.activate_in is None else timedelta(seconds=args.activate_in)
 
         async def rotate() -> dict[str, Any]:
+            before = await pm.list_signing_keys()
             kid = await pm.rotate_signing_key(
                 Vault(settings.secret_key),
                 token_ttl=timedelta(seconds=settings.token_ttl_seconds),
                 activate_in=delay,
             )
-            return next(row for row in await pm.list_signing_keys() if row["kid"] == kid)
+            after = await pm.list_signing_keys()
+            made = next(row for row in after if row["kid"] == kid)
+            # A rotation also retires the keys whose tokens have all expired: the log says which.
+            was_live = {row["kid"] for row in before if row["retired_at"] is None}
+            retired = sorted(row["kid"] for row in after if row["retired_at"] and row["kid"] in was_live)
+            await _record("signing_key.rotate", kid, after={**made, "retired": retired})
+            return made
 
         made = _store(settings, rotate)
         print(
             f"signing key {made['kid']} published; it signs from {made['activates_at']:%Y-%m-%d %H:%M:%S %Z}"
         )
     elif args.action == "list":
-        for row in _store(settings, pm.list_signing_keys):
-            state = f"retired {row['retired_at']:%Y-%m-%d %H:%M}" if row["retired_at"] else "published"
+        now = datetime.now(UTC)
+        rows = _store(settings, pm.list_signing_keys)
+        signing = _signing_kid(rows, now)
+        for row in rows:
             print(
                 f"{row['kid']:<18} {row['algorithm']:<6}",
-                f"signs from {row['activates_at']:%Y-%m-%d %H:%M:%S}  {state}",
+                f"signs from {row['activates_at']:%Y-%m-%d %H:%M:%S}  {_key_state(row, now, signing)}",
             )
     else:
-        brought_forward = _store(settings, lambda: pm.retire_signing_key(args.kid))
+
+        async def retire() -> str | None:
+            before = await _signing_key(args.kid)
+            brought_forward = await pm.retire_signing_key(args.kid)
+            after = await _signing_key(args.kid)
+            await _record(
+                "signing_key.retire",
+                args.kid,
+                before=before,
+                after={**after, "brought_forward": brought_forward},
+            )
+            return brought_forward
+
+        brought_forward = _store(settings, retire)
         print(f"signing key {args.kid} retired")
         if brought_forward:
             print(f"signing key {brought_forward} signs from now on (it was waiting for its activation)")
         elif not _store(settings, _signing_now):
             print("no key signs now: no token can be issued until `unigate signing-keys rotate`")
     return 0
+
+
+def _signing_kid(rows: list[dict[str, Any]], now: datetime) -> str | None:
+    """The key that signs now: the newest published one already active (policies/oauth.py signing_key)."""
+    active = [row["kid"] for row in rows if row["retired_at"] is None and row["activates_at"] <= now]
+    return active[-1] if active else None
+
+
+def _key_state(row: dict[str, Any], now: datetime, signing: str | None) -> str:
+    if row["retired_at"] is not None:
+        return f"retired {row['retired_at']:%Y-%m-%d %H:%M}"
+    if row["kid"] == signing:
+        return "active: signs now"
+    if row["activates_at"] > now:
+        return "waiting: published, signs from its activation"
+    return "active: published, verifies the tokens it signed"  # a newer key signs
+
+
+async def _signing_key(kid: str) -> dict[str, Any]:
+    from gateway.errors import NotFound
+    from gateway.store import policy_manage as pm
+
+    for row in await pm.list_signing_keys():
+        if row["kid"] == kid:
+            return row
+    raise NotFound(f"no signing key {kid!r}")
+
+
+async def _record(action: str, target: str, *, before: Any = None, after: Any = None) -> None:
+    """A change the portal has no service for, in the audit log as the portal records its own."""
+    from portal.services import audit
+    from portal.services.principal import CLI
+
+    await audit.record(CLI, action, target, before=before, after=after)
 
 
 async def _signing_now() -> bool:
@@ -374,6 +465,13 @@ def cmd_apis(args: argparse.Namespace, settings: Settings) -> int:
         if args.cors_method:
             cors["allow_methods"] = args.cors_method
     cap = UNSET if args.max_body_bytes is None else _value(args.max_body_bytes)
-    _store(settings, lambda: pm.set_api_policy(args.api, cors=cors, max_body_bytes=cap))
+
+    async def put() -> None:
+        before = next((row for row in await pm.list_api_policies() if row["api"] == args.api), None)
+        await pm.set_api_policy(args.api, cors=cors, max_body_bytes=cap)
+        after = next(row for row in await pm.list_api_policies() if row["api"] == args.api)
+        await _record("api_policy.update", args.api, before=before, after=after)
+
+    _store(settings, put)
     print(f"rules of the {args.api} API saved")
     return 0
