@@ -86,13 +86,18 @@ async def _manage(args: argparse.Namespace, settings: Settings) -> int:
     await store_engine.start(engine)
     try:
         if args.action == "list":
-            for row in await service.list_schemes():
+            rows = await service.list_schemes(lease_seconds=settings.scheme_lease_seconds)
+            for row in rows:
                 last = row["last_run"] or {}
                 print(
                     f"{row['name']:<28} {row['status']:<10} {row['priority']:<7} "
                     f"last run: {last.get('status', '-'):<10} {last.get('succeeded', 0)} ok, "
                     f"{last.get('failed', 0)} failed, {last.get('skipped', 0)} unchanged"
                 )
+            # Said as the portal says it, on stderr so the list above stays one line a scheme.
+            for row in rows:
+                if waiting := row["waiting"]:
+                    print(f"{row['name']}: run {waiting['run']} is {waiting['detail']}", file=sys.stderr)
         elif args.action == "start":
             print(json.dumps(await service.start(args.name)))
         elif args.action == "stop":

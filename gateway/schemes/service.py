@@ -264,12 +264,14 @@ async def delete_scheme(name: str) -> None:
     await Scheme.delete().where(Scheme.id == ident)
 
 
-async def list_schemes() -> list[dict[str, Any]]:
-    """Every scheme with its status, last run, throughput (records/s) and error rate of the last run."""
+async def list_schemes(*, lease_seconds: float = 15.0) -> list[dict[str, Any]]:
+    """Every scheme with its status, last run, throughput (records/s) and error rate of the last run, and
+    `waiting`: why its run does not move when no worker runs (None otherwise)."""
     schemes = await Scheme.select(
         Scheme.id, Scheme.name, Scheme.description, Scheme.priority, Scheme.enabled, Scheme.active_run,
         Scheme.next_run_at, Scheme.definition,
     ).order_by(Scheme.name).output(load_json=True)  # fmt: skip
+    waiting = await _waiting(lease_seconds)
     out = []
     for row in schemes:
         last = (
@@ -284,6 +286,7 @@ async def list_schemes() -> list[dict[str, Any]]:
         row["target"] = definition.get("target", {}).get("connection")
         row["status"] = "running" if row["active_run"] else ("scheduled" if row["enabled"] else "idle")
         row["last_run"] = run_summary(last) if last else None
+        row["waiting"] = waiting.get(row["id"])
         out.append(row)
     return out
 
@@ -433,18 +436,26 @@ async def runs(
 async def scheme_waiting(name: str, *, lease_seconds: float = 15.0) -> dict[str, Any] | None:
     """Why the scheme's queued (or driverless) run does not move, when no worker runs; None otherwise."""
     ident = await scheme_id(name)
-    active = (
-        await SchemeRun.select(SchemeRun.id, SchemeRun.status, SchemeRun.heartbeat_at)
-        .where(SchemeRun.scheme == ident, SchemeRun.status.is_in(list(driver.ACTIVE)))
-        .order_by(SchemeRun.id)
+    return (await _waiting(lease_seconds, ident)).get(ident)
+
+
+async def _waiting(lease_seconds: float, scheme: int | None = None) -> dict[int, dict[str, Any]]:
+    """By scheme id (of one scheme, or of all): why its first run that waits for a worker does not move
+    (presence.waiting, with the run's id). Empty when no run waits, or a worker is alive."""
+    query = SchemeRun.select(SchemeRun.id, SchemeRun.scheme, SchemeRun.status, SchemeRun.heartbeat_at).where(
+        SchemeRun.status.is_in(list(driver.ACTIVE))
     )
+    if scheme is not None:
+        query = query.where(SchemeRun.scheme == scheme)
+    active = await query.order_by(SchemeRun.id)
     if not active:
-        return None
+        return {}
     seen = await presence.last_seen(lease_seconds)
+    found: dict[int, dict[str, Any]] = {}
     for row in active:
-        if (reason := presence.waiting(row, seen, lease_seconds)) is not None:
-            return {**reason, "run": row["id"]}
-    return None
+        if row["scheme"] not in found and (reason := presence.waiting(row, seen, lease_seconds)):
+            found[row["scheme"]] = {**reason, "run": row["id"]}
+    return found
 
 
 async def _live_counts(run_id: int) -> dict[str, int]:

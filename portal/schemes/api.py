@@ -85,9 +85,9 @@ async def save_mapping(data: MappingBody) -> dict[str, Any]:
     return await service.save_mapping(data.spec, data.comment)
 
 
-@get("/schemes", summary="Schemes with status, last run, throughput and error rate")
-async def list_schemes() -> list[dict[str, Any]]:
-    return await service.list_schemes()
+@get("/schemes", summary="Schemes with status, last run, throughput, error rate, and why a run waits")
+async def list_schemes(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    return await service.list_schemes(lease_seconds=scheme_lease(request))
 
 
 @get("/schemes/catalogue", summary="Connections and the source, target and enrich operations of each")

@@ -21,7 +21,10 @@ RUNS_PAGE = 20  # runs on a page of the run history
 
 @get("/schemes")
 async def schemes_page(request: Request[Any, Any, Any]) -> Template:
-    return page(request, "schemes/list.html", title="Schemes", schemes=await service.list_schemes())
+    schemes = await service.list_schemes(lease_seconds=scheme_lease(request))
+    # One notice for the page, as a scheme's page shows it: the worker is missing for all of them alike.
+    waiting = next((row["waiting"] for row in schemes if row["waiting"]), None)
+    return page(request, "schemes/list.html", title="Schemes", schemes=schemes, waiting=waiting)
 
 
 async def _run_history(

@@ -24,7 +24,7 @@ from gateway.settings import Settings
 from gateway.store.crypto import Vault
 from gateway.store.scheme_tables import DeadLetter, RecordResult, SchemeRun
 from gateway.store.worker_tables import SchemeWorker
-from tests.conftest import SECRET_KEY, Gateway, bound_store, gateway_env, migrate
+from tests.conftest import SECRET_KEY, Gateway, bound_store, gateway_env, migrate, unigate
 from tests.portal.conftest import Account, Session, make_account, sign_in, unique
 from tests.schemes import conftest as scheme_fixtures
 from tests.schemes.conftest import FINAL, Sims, until
@@ -388,6 +388,47 @@ async def test_a_run_queued_with_no_worker_says_so_until_a_worker_picks_it_up(
                 await browser.close()
     finally:
         await session.http.aclose()
+
+
+async def test_the_scheme_list_and_the_list_command_say_a_run_waits_for_a_worker(
+    gateway: Gateway, flow: Flow
+) -> None:
+    await _no_worker_alive()
+    admin = await make_account("admin", prefix="list")
+    session = await sign_in(gateway.url, admin)
+    try:
+        assert _waiting_run(await session.get("/admin/schemes"), flow.name) is None  # nothing queued yet
+
+        # A run queued on a node with no worker: the list page says so, as the scheme's page does, and
+        # marks the scheme whose run waits; `unigate scheme list` says it too, with the run.
+        queued = await service.run_now(flow.name)
+        listed = await session.get("/admin/schemes")
+        assert NOTICE_ZH in _notice_text(listed) and "unigate worker" in _notice_text(listed)
+        assert _waiting_run(listed, flow.name) == queued
+        command = unigate(flow.env, "scheme", "list")
+        assert any(line.startswith(f"{flow.name} ") for line in command.stdout.splitlines())
+        said = f"{flow.name}: run {queued} is waiting for a worker: none has been seen"
+        line = next(line for line in command.stderr.splitlines() if line.startswith(said))
+        assert line.endswith("start `unigate worker`"), line
+
+        # A worker alive (it beats): neither says a word of it.
+        await presence.beat("list-test-worker")
+        listed = await session.get("/admin/schemes")
+        assert re.search(r'<p id="worker-notice"[^>]* hidden', listed.text)
+        assert _waiting_run(listed, flow.name) is None
+        assert flow.name not in unigate(flow.env, "scheme", "list").stderr
+    finally:
+        await presence.gone("list-test-worker")
+        await session.http.aclose()
+
+
+def _waiting_run(answer: httpx.Response, scheme: str) -> int | None:
+    """The run the list page marks as waiting for a worker in `scheme`'s row (None: not marked)."""
+    assert answer.status_code == 200, answer.text[:500]
+    row = re.search(rf'<tr data-scheme="{re.escape(scheme)}">(.*?)</tr>', answer.text, re.S)
+    assert row, f"{scheme} is not listed"
+    marked = re.search(r'data-waiting="(\d+)"', row.group(1))
+    return int(marked.group(1)) if marked else None
 
 
 def _notice_text(answer: httpx.Response) -> str:
