@@ -284,6 +284,8 @@ ZH: dict[str, str] = {
     "suspend": "暂停",
     "connection": "连接",
     "consumer": "应用",
+    "plan": "套餐",
+    "api": "API 规则",
     "No changes.": "没有变更。",
     "Versions": "版本",
     "Version": "版本",
