@@ -16,7 +16,7 @@ import msgspec
 from piccolo.query.functions.aggregate import Count
 
 from gateway.connectors.base import ConnectionConfig
-from gateway.connectors.registry import SYSTEMS, build
+from gateway.connectors.registry import SYSTEMS, apis_of, build, systems_serving
 from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
 from gateway.store.engine import atomic, hold_row
@@ -92,14 +92,21 @@ def granting(granted: list[str], defaults: dict[str, str], was: dict[str, str] |
 async def check_defaults(defaults: dict[str, str], *, usable: list[str] | None = None) -> dict[str, str]:
     """A consumer's default connection per resource: each resource known, each connection there. With
     `usable` (a developer choosing), each must also be open or in `usable`, the app's granted connections;
-    one that is not reads as one that does not exist, so a developer cannot probe for names."""
+    one that is not reads as one that does not exist, so a developer cannot probe for names.
+
+    Each must serve its API (as its system's connector says), or every call would fail 501. The `*`
+    default stands in for the APIs without their own: it must serve at least one of those, and the others
+    then fail 501 until they are given a default of their own (a kuaidi100 `*` beside a Wangdiantong
+    `stockouts` is fine)."""
     clean = {resource: name for resource, name in defaults.items() if name}
     for resource, name in clean.items():
         if resource not in (*APIS, "*"):
             raise InvalidParameter(
                 f"default_connections.{resource}", f"the resources are: {', '.join(APIS)} or *"
             )
-        row = await Connection.select(Connection.open).where(Connection.name == name).first()
+        row = (
+            await Connection.select(Connection.open, Connection.system).where(Connection.name == name).first()
+        )
         if row is None and usable is None:
             raise InvalidParameter(
                 f"default_connections.{resource}", f"there is no connection named {name!r}"
@@ -110,7 +117,24 @@ async def check_defaults(defaults: dict[str, str], *, usable: list[str] | None =
                 f"there is no connection named {name!r} that this app may use: "
                 "choose an open one, or ask an admin to grant it",
             )
+        if row is not None:
+            check_serves(resource, name, row["system"], [api for api in APIS if api not in clean])
     return clean
+
+
+def check_serves(resource: str, name: str, system: str, left: list[str]) -> None:
+    """Refuse a default naming a connection whose system serves none of the APIs it would answer for:
+    its own (`stockouts`), or for `*` the ones `left` without a default of their own."""
+    apis = [resource] if resource != "*" else left
+    served = apis_of(system)
+    if not apis or any(api in served for api in apis):
+        return
+    serving = {api: ", ".join(systems_serving(api)) or "no system" for api in apis}
+    raise InvalidParameter(
+        f"default_connections.{resource}",
+        f"{name!r} is a {system} connection, which serves {', '.join(served) or 'no API'}, not "
+        + "; ".join(f"{api} (served by {systems})" for api, systems in serving.items()),
+    )
 
 
 async def check_grants(names: list[str]) -> list[str]:
