@@ -179,19 +179,21 @@ class ListParams(msgspec.Struct, frozen=True):
 LIST_PARAMETERS = tuple(field.name for field in msgspec.structs.fields(ListParams))
 
 
-def check_query_names(names: Iterable[str]) -> None:
-    """A parameter a list does not take, or one given twice, is refused, not ignored: `?warehouse_code=X`
-    would otherwise answer every warehouse's records to a caller who believes they filtered, and
-    `?status=shipped&status=approved` only the first status. Checked after the known parameters' values;
-    in name order, so both read paths name the same one first."""
+def check_query_names(
+    names: Iterable[str], takes: tuple[str, ...] = LIST_PARAMETERS, what: str = "list"
+) -> None:
+    """A parameter an operation (a list, unless `takes` says otherwise) does not take, or one given twice,
+    is refused, not ignored: `?warehouse_code=X` would otherwise answer every warehouse's records to a
+    caller who believes they filtered, and `?status=shipped&status=approved` only the first status.
+    Checked after the known parameters' values; in name order, so both read paths name the same one first."""
     seen: set[str] = set()
     for name in sorted(names):
-        if name not in LIST_PARAMETERS:
+        if name not in takes:
             raise InvalidParameter(
-                name, f"{name}: this list has no such query parameter; it takes {', '.join(LIST_PARAMETERS)}"
+                name, f"{name}: this {what} has no such query parameter; it takes {', '.join(takes)}"
             )
         if name in seen:
-            raise InvalidParameter(name, f"{name}: given more than once; a list takes one value of each")
+            raise InvalidParameter(name, f"{name}: given more than once; a {what} takes one value of each")
         seen.add(name)
 
 
@@ -392,6 +394,9 @@ class OrderController(Controller):
         )
 
 
+TRACKING_PARAMETERS = ("carrier", "tracking_no", "phone")
+
+
 class LogisticsController(Controller):
     path = "/v1/logistics"
     tags = ["logistics"]
@@ -415,6 +420,9 @@ class LogisticsController(Controller):
         ] = None,
         x_connection: Connection = None,
     ) -> Tracking:
+        check_query_names(
+            (name for name, _ in request.query_params.multi_items()), TRACKING_PARAMETERS, "lookup"
+        )
         connector = _connector(request)
         return msgspec.convert(await connector.track(carrier, tracking_no, phone), Tracking)
 
