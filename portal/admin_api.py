@@ -16,8 +16,8 @@ from litestar.params import Parameter
 from gateway.errors import InvalidParameter
 from gateway.settings import environ
 from gateway.store.accounts import ROLES, STATUSES
-from gateway.store.policy_manage import STATUSES as SUBSCRIPTION_STATUSES
 from gateway.store.crypto import Vault
+from gateway.store.policy_manage import STATUSES as SUBSCRIPTION_STATUSES
 from portal.services import accounts, analytics, apis, apps, audit, config, connections, plans
 from portal.services.principal import Principal
 
