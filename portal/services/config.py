@@ -220,11 +220,12 @@ class _Problems:
         self.found.append((field, detail))
 
     @contextlib.contextmanager
-    def check(self) -> Iterator[None]:
+    def check(self, prefix: str = "") -> Iterator[None]:
+        """A check's refusal as a problem; `prefix` puts a field it names in its place in the document."""
         try:
             yield
         except InvalidParameter as error:
-            self.add(error.field, error.detail)
+            self.add(f"{prefix}.{error.field}" if prefix else error.field, error.detail)
 
     def raise_any(self) -> None:
         if len(self.found) == 1:
@@ -358,6 +359,11 @@ def _validate(document: Document, declared: dict[str, set[str]], problems: _Prob
                     f"{at}.default_connections.{resource}",
                     f"there is no connection named {conn_name!r} in this document",
                 )
+            elif conn_name in document.connections:  # one that serves the API, as `consumers create` checks
+                left = [api for api in APIS if api not in consumer.default_connections]
+                system = document.connections[conn_name].system
+                with problems.check(prefix=at):
+                    manage.check_serves(resource, conn_name, system, left)
         for conn_name in consumer.connections:
             if conn_name != "*" and conn_name not in declared["connections"]:
                 problems.add(

@@ -69,3 +69,21 @@ def test_the_cli_refuses_a_default_that_cannot_serve_its_api(tmp_path: Path) -> 
     refused = unigate(env, "consumers", "create", "zz", "--default", "stockouts=kd100-demo", check=False)
     assert refused.returncode != 0
     assert "default_connections.stockouts" in refused.stderr and "wangdiantong" in refused.stderr
+
+
+def test_config_apply_refuses_a_default_that_cannot_serve_its_api(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path)
+    migrate(env)
+    document = tmp_path / "config.yaml"
+    document.write_text(
+        "format: 1\n"
+        "connections:\n"
+        "  express: {system: kuaidi100, base_url: 'http://127.0.0.1:9', credentials: {customer: c, key: k}}\n"
+        "consumers:\n"
+        "  shop: {default_connections: {stockouts: express}}\n"
+    )
+    refused = unigate(env, "config", "apply", str(document), check=False)
+    assert refused.returncode != 0
+    assert "consumers.shop.default_connections.stockouts" in refused.stderr, refused.stderr
+    assert "stockouts (served by wangdiantong)" in refused.stderr
+    assert "express" not in unigate(env, "connections", "list").stdout  # nothing applied
