@@ -650,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     conns = sub.add_parser("connections", help="manage connections (backends)")
     conns_sub = conns.add_subparsers(dest="action", required=True)
-    add = conns_sub.add_parser("add", help="add or replace a connection")
+    add = conns_sub.add_parser("add", help="add a connection, or change one (keeps credentials not given)")
     add.add_argument("name")
     add.add_argument("--system", required=True)
     add.add_argument("--base-url", required=True)
