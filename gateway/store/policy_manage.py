@@ -7,6 +7,7 @@ portal both call these; neither writes the tables directly.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import Iterable, Mapping
@@ -440,7 +441,9 @@ async def list_signing_keys() -> list[dict[str, Any]]:
 
 
 async def _insert_key(vault: Vault, activates_at: datetime) -> str:
-    kid, private, public = new_signing_key()
+    # Making an RSA key takes 50-200 ms of CPU: in a thread, so the gateway's requests (the admin API runs in
+    # the gateway) are not held up behind it. The write transaction waits for it, which only writers notice.
+    kid, private, public = await asyncio.to_thread(new_signing_key)
     await SigningKey.insert(
         SigningKey(
             kid=kid,
