@@ -46,7 +46,7 @@ from policies.metering import UsageRecorder
 from policies.oauth import SCOPES, TokenServer
 from policies.oauth_routes import oauth_routes
 from policies.reload import Announcer, ReloadListener
-from portal.app import portal_routes, portal_template_config
+from portal.app import is_page, portal_routes, portal_template_config
 from portal.web import html_error
 
 log = logging.getLogger("unigate.app")
@@ -151,13 +151,9 @@ def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     return _problem(request, _HttpProblem(exc))
 
 
-_PORTAL_PAGES = re.compile(r"^/(portal|admin)(/(?!api(/|$))|$)")
-
-
 def _portal_page(request: Request[Any, Any, Any]) -> bool:
     """A browser asking for a portal or admin page (not their JSON APIs)."""
-    wants_html = "text/html" in request.headers.get("accept", "")
-    return wants_html and bool(_PORTAL_PAGES.match(request.scope["path"]))
+    return "text/html" in request.headers.get("accept", "") and is_page(request.scope["path"])
 
 
 def _internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -243,10 +239,7 @@ def create_app(settings: Settings) -> Litestar:
     logs.configure(settings.log_level)
     vault = Vault(settings.secret_key)
     snapshots = SnapshotHolder(vault, settings.config_poll_seconds)
-    # One client (and pool) per worker process; it connects lazily, inside the running loop. Each call is
-    # bounded by UNIGATE_REDIS_TIMEOUT and tried once: a Redis that hangs is away, as one that refuses is
-    # (policies/fallback.py), and a connection that timed out is dropped, never reused for a late reply.
-    redis = redis_client.connect(settings)
+    redis = redis_client.connect(settings)  # one client (and pool) per worker process, connected lazily
     upstream = Upstream(
         timeout_seconds=settings.upstream_timeout_seconds,
         retries=settings.upstream_retries,

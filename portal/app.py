@@ -38,6 +38,19 @@ from portal.throttle import SignInThrottle
 from portal.web import html_error, template_translate
 
 HERE = Path(__file__).resolve().parent
+# Where the portal draws pages (errors as pages) and where its JSON APIs answer (errors as problem+json).
+PAGES, APIS = ("/portal", "/admin"), ("/portal/api", "/admin/api")
+
+
+def is_page(path: str) -> bool:
+    """Whether `path` is the portal's to draw as a page (gateway/app.py asks for paths no route takes)."""
+    return _under(path, PAGES) and not _under(path, APIS)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(f"{prefix}/") for prefix in prefixes)
+
+
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminToken": []}, {"session": []}]
 
 
@@ -80,15 +93,15 @@ def portal_routes(settings: Settings) -> list[Any]:
     return [
         root,
         _section(
-            "/portal",
+            PAGES[0],
             [*account.PAGES, *developer.PAGES],
             settings,
             html=True,
             provides={"throttle": Provide(lambda: throttle, sync_to_thread=False)},
         ),
-        _section("/admin", [*admin_pages.PAGES, *schemes.PAGES], settings, html=True, guards=[admin_only]),
+        _section(PAGES[1], [*admin_pages.PAGES, *schemes.PAGES], settings, html=True, guards=[admin_only]),
         _section(
-            "/portal/api",
+            APIS[0],
             developer_api.ROUTES,
             settings,
             html=False,
@@ -96,7 +109,7 @@ def portal_routes(settings: Settings) -> list[Any]:
             tags=["portal"],
         ),
         _section(
-            "/admin/api",
+            APIS[1],
             [*admin_api.ROUTES, *schemes.API],
             settings,
             html=False,
