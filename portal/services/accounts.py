@@ -87,16 +87,29 @@ async def _named(username: str, *columns: Column) -> dict[str, Any] | None:
     return dict(rows[0]) if len(rows) == 1 else None
 
 
-@atomic  # the check and the insert in one write transaction, so a name cannot be taken in between
-async def _create(
-    username: str, password: str, *, email: str, role: str, status: str, locale: str
-) -> dict[str, Any]:
+def _check_new(username: str, password: str, *, email: str, role: str, locale: str) -> None:
     _check_username(username)
     _check_email(email)
     check_password(password)
     _check_locale(locale)
     if role not in ROLES:
         raise InvalidParameter("role", f"the role is one of: {', '.join(ROLES)}")
+
+
+async def _create(
+    username: str, password: str, *, email: str, role: str, status: str, locale: str
+) -> dict[str, Any]:
+    _check_new(username, password, email=email, role=role, locale=locale)
+    # argon2 takes its time by design: hashed before the write transaction, which would hold SQLite's
+    # write lock (and PostgreSQL's lock on the name) meanwhile, and hash again on a retry.
+    password_hash = await hash_password(password)
+    return await _insert(username, password_hash, email=email, role=role, status=status, locale=locale)
+
+
+@atomic  # the check and the insert in one write transaction, so a name cannot be taken in between
+async def _insert(
+    username: str, password_hash: str, *, email: str, role: str, status: str, locale: str
+) -> dict[str, Any]:
     if isinstance(Account._meta.db, PostgresEngine):
         # Read committed lets two sign-ups, `Admin` and `admin`, both find the name free (the unique
         # column tells them apart): the second waits here for the first to commit, then sees its name.
@@ -113,7 +126,7 @@ async def _create(
             role=role,
             status=status,
             locale=locale,
-            password_hash=await hash_password(password),
+            password_hash=password_hash,
         )
     )
     return await get_account(int(rows[0]["id"]))
