@@ -42,21 +42,24 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 # A call waiting for Redis asks again after this, doubling up to the longest.
 RETRY_SECONDS, LONGEST_RETRY_SECONDS = 0.1, 2.0
 # One script, so the bound holds across every worker and the pull position moves with its batches.
-# ARGV[6] names this put: tried again after a timeout that Redis had in fact carried out (it runs what it
-# read once it wakes), the put is not done twice.
+# ARGV[6] names this put, and every put carried out is remembered (KEYS[6], deleted with the run's state): a
+# put tried again after a timeout that Redis had in fact carried out (it runs what it read once it wakes),
+# or a copy of an older put arriving late, after newer ones, is not done again. A put turned away by the
+# bound is not remembered, so it may be tried again.
 _PUT = """
-if redis.call('HGET', KEYS[4], 'put') == ARGV[6] then return 1 end
+if redis.call('SISMEMBER', KEYS[6], ARGV[6]) == 1 then return 1 end
 local n = #ARGV - 6
 if n > 0 and tonumber(ARGV[1]) >= 0 then
   local depth = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) + redis.call('XLEN', KEYS[3])
   if depth > 0 and depth + n > tonumber(ARGV[1]) then return 0 end
 end
+redis.call('SADD', KEYS[6], ARGV[6])
 for i = 7, #ARGV do
   redis.call('XADD', KEYS[5], '*', 'run', ARGV[2], 'body', ARGV[i])
 end
 redis.call('HINCRBY', KEYS[4], 'enqueued', n)
 redis.call('HINCRBY', KEYS[4], 'pulled', ARGV[5])
-redis.call('HSET', KEYS[4], 'cursor', ARGV[3], 'pull_done', ARGV[4], 'put', ARGV[6])
+redis.call('HSET', KEYS[4], 'cursor', ARGV[3], 'pull_done', ARGV[4])
 return 1
 """
 _ACK = """
@@ -188,7 +191,8 @@ class MemoryQueue:
 
 
 class RedisQueue:
-    """Redis Streams: `unigate:schemes:q:<priority>`, group `workers`; run state in `...:run:<id>`."""
+    """Redis Streams: `unigate:schemes:q:<priority>`, group `workers`; run state in `...:run:<id>`, the
+    names of its puts carried out in `...:run:<id>:puts`."""
 
     def __init__(self, redis: Redis, *, claim_idle_seconds: float = 30.0) -> None:
         self.redis = redis
@@ -209,6 +213,11 @@ class RedisQueue:
     @staticmethod
     def run_key(run: int) -> str:
         return f"{PREFIX}:run:{run}"
+
+    @staticmethod
+    def puts_key(run: int) -> str:
+        """The names of the run's puts carried out (see _PUT)."""
+        return f"{PREFIX}:run:{run}:puts"
 
     async def _once(self, call: Callable[[], Awaitable[T]]) -> T:
         """One try; a Redis away is said once (not per call), and so is its return."""
@@ -255,7 +264,12 @@ class RedisQueue:
         pulled: int,
         bound: int | None = None,
     ) -> bool:
-        keys = [*(self.stream(p) for p in PRIORITIES), self.run_key(run), self.stream(priority)]
+        keys = [
+            *(self.stream(p) for p in PRIORITIES),
+            self.run_key(run),
+            self.stream(priority),
+            self.puts_key(run),
+        ]
         flag = "1" if pull_done else "0"
         args: list[Any] = [-1 if bound is None else bound, run, cursor or "", flag, pulled, uuid.uuid4().hex]
         args.extend(bodies)
@@ -380,7 +394,7 @@ class RedisQueue:
         return await self._patiently(depth)
 
     async def forget(self, run: int) -> None:
-        await self._patiently(lambda: self.redis.delete(self.run_key(run)))
+        await self._patiently(lambda: self.redis.delete(self.run_key(run), self.puts_key(run)))
 
 
 def _text(value: bytes | str) -> str:
