@@ -432,7 +432,8 @@ async def _owners(document: Document) -> dict[str, int]:
 
 def _keep_stored_rules(document: Document, current: Document) -> None:
     """Fill in the rules a document leaves out with the stored ones (a consumer new to the database has
-    none), so the diff, the changes and the write all see what applying it will leave."""
+    none) and drop the APIs it lists without rules, so the diff, the changes and the write all see what
+    applying it will leave."""
     for name, spec in document.consumers.items():
         stored = current.consumers.get(name)
         if isinstance(spec.overrides, UnsetType):
@@ -443,6 +444,11 @@ def _keep_stored_rules(document: Document, current: Document) -> None:
             spec.ip_deny = stored.ip_deny if stored else []
     if isinstance(document.apis, UnsetType):
         document.apis = current.apis
+    else:
+        # An API listed with no rules (`orders: {}`, or only CORS defaults) has none, as `_api_rules` reads
+        # them: listed, the preview would report a create (or an update where the effect is a delete) that
+        # the write never makes. `_validate` has already refused an unknown API listed so.
+        document.apis = {api: rules for api, rules in document.apis.items() if rules != ApiSpec()}
 
 
 def _changes(current: Document, new: Document) -> list[Change]:

@@ -148,6 +148,25 @@ async def test_a_preview_shows_the_rules_it_would_change_and_writes_nothing(engi
     assert "logistics" not in (await exported())["apis"]
 
 
+@pytest.mark.parametrize("rules", [{}, {"cors": {"allow_origins": []}}], ids=["empty", "cors-off"])
+@pytest.mark.parametrize("stored", [False, True], ids=["none-stored", "stored"])
+async def test_an_api_listed_without_rules_is_previewed_as_apply_leaves_it(
+    engine: Engine, rules: dict[str, Any], stored: bool
+) -> None:
+    origins = ["https://shop.example.com"] if stored else []
+    await policy_manage.set_api_policy("orders", cors={"allow_origins": origins}, max_body_bytes=None)
+    document = await exported()
+    document["apis"]["orders"] = rules  # it has no rules: listed so, it is the same as not listed
+    text = yaml.safe_dump(document)
+    preview = await config.preview(text, {}, VAULT)
+    applied = await config.apply(CLI, text, {}, VAULT, base=preview.base)
+    assert (preview.diff, preview.changes) == (applied.diff, applied.changes)
+    assert [(c.kind, c.name, c.action) for c in applied.changes] == (
+        [("api", "orders", "delete")] if stored else []
+    )
+    assert "orders" not in (await exported())["apis"]
+
+
 async def cli_detail(consumer: int, **rules: Any) -> str:
     """What `unigate consumer-rules set` / `apis set` answers for the same bad value."""
     with pytest.raises(InvalidParameter) as refused:
