@@ -538,7 +538,7 @@ async def apply(
             await ConfigSnapshot.insert(
                 ConfigSnapshot(actor=me.username, comment="state before apply", document=current_yaml)
             )
-        await _write(document, credentials, owners, vault)
+        await _write(document, current, credentials, owners, vault)
         # The version is the state as applied (as `export` would show it), so a rollback returns to it.
         applied_yaml = dump(await export_document(vault))
         rows = await ConfigSnapshot.insert(
@@ -591,7 +591,8 @@ async def _write(
     for name in gone:
         await Connection.delete().where(Connection.name == name)
     await manage.forget_grants(gone)  # those of consumers the document leaves out (and suspends)
-    existing = {row["name"]: row["id"] for row in await Consumer.select(Consumer.id, Consumer.name)}
+    existing = {row["name"]: int(row["id"]) for row in await Consumer.select(Consumer.id, Consumer.name)}
+    ids = dict(existing)  # and those inserted below
     for name, spec in document.consumers.items():
         # The grants are the document's (`parse` fills them in from the defaults when it has none).
         values: dict[Any, Any] = {
@@ -604,7 +605,7 @@ async def _write(
         if name in existing:
             await Consumer.update(values).where(Consumer.id == existing[name])
         else:
-            await Consumer.insert(
+            inserted = await Consumer.insert(
                 Consumer(
                     name=name,
                     description=spec.description,
@@ -614,18 +615,18 @@ async def _write(
                     connections=spec.connections,
                 )
             )
+            ids[name] = int(inserted[0]["id"])
     for name, consumer_id in existing.items():
         if name not in document.consumers:
             await Consumer.update({Consumer.active: False}).where(Consumer.id == consumer_id)
-    await _write_subscriptions(document)
-    await _write_rules(document)
+    await _write_subscriptions(document, ids)
+    await _write_rules(document, current, ids)
     for name in current_plans:
         if name not in document.plans:
             await policy_manage.delete_plan(name)
 
 
-async def _write_subscriptions(document: Document) -> None:
-    ids = {row["name"]: int(row["id"]) for row in await Consumer.select(Consumer.id, Consumer.name)}
+async def _write_subscriptions(document: Document, ids: Mapping[str, int]) -> None:
     current: dict[int, dict[str, dict[str, Any]]] = {}
     for row in await policy_manage.list_subscriptions():
         current.setdefault(row["consumer"], {})[row["api"]] = row
@@ -647,21 +648,27 @@ async def _write_subscriptions(document: Document) -> None:
                 await policy_manage.cancel_subscription(old["id"])
 
 
-async def _write_rules(document: Document) -> None:
+async def _write_rules(document: Document, current: Document, ids: Mapping[str, int]) -> None:
     """Consumers' and APIs' rules through the same service functions as the CLI and the admin API, each
-    only where it changes (`_keep_stored_rules` has filled in what the document left out)."""
-    ids = {row["name"]: int(row["id"]) for row in await Consumer.select(Consumer.id, Consumer.name)}
-    stored = {row["consumer"]: _consumer_rules(row) for row in await ConsumerPolicy.select()}
+    only where it differs from `current` (`_keep_stored_rules` has filled in what the document left out;
+    writing consumers and subscriptions left the rules as `current` read them)."""
     for name, spec in document.consumers.items():
-        wanted = _consumer_rules(
-            {"overrides": spec.overrides, "ip_allow": spec.ip_allow, "ip_deny": spec.ip_deny}
+        wanted: dict[str, Any] = {
+            "overrides": spec.overrides,
+            "ip_allow": spec.ip_allow,
+            "ip_deny": spec.ip_deny,
+        }
+        stored = current.consumers.get(name)
+        had = (
+            {"overrides": stored.overrides, "ip_allow": stored.ip_allow, "ip_deny": stored.ip_deny}
+            if stored
+            else _consumer_rules(None)
         )
-        if wanted != stored.get(ids[name], _consumer_rules(None)):
+        if wanted != had:
             await policy_manage.set_consumer_policy(ids[name], **wanted)
-    stored_apis = await _api_rules()
     for api in APIS:
         rules = (document.apis or {}).get(api, ApiSpec())
-        if rules != stored_apis.get(api, ApiSpec()):
+        if rules != (current.apis or {}).get(api, ApiSpec()):
             await policy_manage.set_api_policy(api, cors=rules.cors, max_body_bytes=rules.max_body_bytes)
 
 
