@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.errors import UnigateError
 from gateway.policy_cli import add_commands as add_policy_commands
-from gateway.policy_cli import seconds
+from gateway.policy_cli import atomically, seconds
 from gateway.schemes.cli import add_commands as add_scheme_commands
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -371,7 +371,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
         print(f"API key for {args.consumer} (shown once, store it now):\n{_with_store(settings, create)}")
     elif args.action == "rotate":
-        old, key = _with_store(settings, lambda: _rotate_key(args.id, args.overlap))
+        old, key = _with_store(settings, lambda: atomically(lambda: _rotate_key(args.id, args.overlap)))
         print(
             f"new API key for {old['consumer']} (shown once, store it now); key {args.id} ({old['prefix']}…)"
             f" works until {old['expires_at']:%Y-%m-%d %H:%M:%S %Z}:\n{key}"
@@ -446,7 +446,7 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "update":
         if args.open is None:
             raise SystemExit("unigate connections update: say --open or --no-open")
-        _with_store(settings, lambda: _set_open(vault, args.name, args.open))
+        _with_store(settings, lambda: atomically(lambda: _set_open(vault, args.name, args.open)))
         print(f"connection {args.name} is {'open to every application' if args.open else 'granted only'}")
     elif args.action == "delete":
         _with_store(settings, lambda: connections.delete_connection(CLI, vault, args.name))
@@ -466,7 +466,7 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _set_open(vault: Vault, name: str, open: bool) -> None:
     """Open a connection to every application or close it, recorded as the portal records a connection's
-    change; its credentials are not touched (nor re-sealed)."""
+    change; its credentials are not touched (nor re-sealed). Run inside a write transaction (atomically)."""
     from gateway.store import manage
     from portal.services import audit, connections
     from portal.services.principal import CLI

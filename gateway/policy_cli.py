@@ -11,9 +11,11 @@ import json
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.settings import Settings
+
+T = TypeVar("T")
 
 NONE = "none"  # given for a limit: remove it (argparse's None means "not given")
 
@@ -39,6 +41,14 @@ def _store(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
     from gateway.cli import _with_store  # the composition root binds the store (and announces changes)
 
     return _with_store(settings, work)
+
+
+async def atomically(work: Callable[[], Awaitable[T]]) -> T:
+    """`work`, a change and its audit record, as one write transaction (gateway.store.engine.atomic): a
+    record that fails undoes the change, so none goes unaudited."""
+    from gateway.store.engine import atomic
+
+    return await atomic(work)()
 
 
 def _consumer(name: str) -> Callable[[], Awaitable[int]]:
@@ -313,9 +323,8 @@ def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
             state = "revoked" if row["revoked_at"] else "active"
             print(f"{row['client_id']:<30} {row['consumer_name']:<20} {' '.join(row['scopes']):<40} {state}")
     elif args.action == "rotate":
-        issued = _store(
-            settings, lambda: _rotate_client_secret(args.client_id, timedelta(seconds=args.overlap))
-        )
+        overlap = timedelta(seconds=args.overlap)
+        issued = _store(settings, lambda: atomically(lambda: _rotate_client_secret(args.client_id, overlap)))
         print(f"new secret for {issued.client_id} (shown once):\n{issued.client_secret}")
     else:
 
@@ -395,7 +404,7 @@ def cmd_signing_keys(args: argparse.Namespace, settings: Settings) -> int:
             )
             return brought_forward
 
-        brought_forward = _store(settings, retire)
+        brought_forward = _store(settings, lambda: atomically(retire))
         print(f"signing key {args.kid} retired")
         if brought_forward:
             print(f"signing key {brought_forward} signs from now on (it was waiting for its activation)")
@@ -472,6 +481,6 @@ def cmd_apis(args: argparse.Namespace, settings: Settings) -> int:
         after = next(row for row in await pm.list_api_policies() if row["api"] == args.api)
         await _record("api_policy.update", args.api, before=before, after=after)
 
-    _store(settings, put)
+    _store(settings, lambda: atomically(put))
     print(f"rules of the {args.api} API saved")
     return 0

@@ -137,3 +137,81 @@ def test_every_cli_change_is_audited_as_the_portal_records_it_and_no_secret_is(e
     assert all(
         secret in "".join(said) for secret in (key, successor, *secrets)
     )  # each shown once, to the operator
+
+
+@pytest.fixture
+def audit_down(tmp_path: Path) -> dict[str, str]:
+    """A database whose audit log refuses every record (an SQLite trigger), as a full disk or a broken
+    audit table would."""
+    env = gateway_env(tmp_path)
+    unigate(env, "migrate")
+    unigate(env, *connection("erp"))
+    unigate(env, "consumers", "create", "shop", "--default", "stockouts=erp")
+    unigate(env, "keys", "create", "shop")
+    unigate(env, "plans", "create", "gold", "--per-second", "5")
+    unigate(env, "subscriptions", "create", "shop", "stockouts", "--plan", "gold")
+    unigate(env, "oauth-clients", "create", "shop", "--scope", "stockouts:read")
+    unigate(env, "admin", "create", "root", "--password", "a-long-password-1")
+    with sqlite3.connect(Path(env["UNIGATE_VAR_DIR"]) / "unigate.db") as db:
+        db.execute(
+            "CREATE TRIGGER audit_down BEFORE INSERT ON unigate_audit_event"
+            " BEGIN SELECT RAISE(ABORT, 'the audit log is down'); END"
+        )
+    return env
+
+
+def test_a_change_whose_audit_record_fails_is_not_made(audit_down: dict[str, str]) -> None:
+    env = audit_down
+
+    def state() -> list[str]:
+        return [
+            unigate(env, *command).stdout
+            for command in (
+                ("connections", "list"),
+                ("consumers", "list"),
+                ("keys", "list"),
+                ("plans", "list"),
+                ("subscriptions", "list"),
+                ("oauth-clients", "list"),
+                ("consumer-rules", "show", "shop"),
+                ("apis", "list"),
+                ("signing-keys", "list"),
+            )
+        ]
+
+    def stored() -> list[Any]:
+        with sqlite3.connect(Path(env["UNIGATE_VAR_DIR"]) / "unigate.db") as db:
+            return [
+                db.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
+                for table in ("unigate_account", "unigate_admin_token", "unigate_config_snapshot")
+            ]
+
+    before = (state(), stored())
+    document = unigate(env, "config", "export").stdout.replace("per_second: 5", "per_second: 7")
+    key_id = unigate(env, "keys", "list").stdout.split()[0]
+    client_id = unigate(env, "oauth-clients", "list").stdout.split()[0]
+    kid = unigate(env, "signing-keys", "list").stdout.split()[0]
+    for command in (
+        ("connections", "update", "erp", "--open"),
+        ("consumers", "create", "other"),
+        ("consumers", "suspend", "shop"),
+        ("keys", "create", "shop"),
+        ("keys", "rotate", key_id, "--overlap", "60"),
+        ("keys", "revoke", key_id),
+        ("plans", "create", "silver", "--per-second", "1"),
+        ("plans", "update", "gold", "--per-minute", "100"),
+        ("subscriptions", "suspend", "1"),
+        ("subscriptions", "cancel", "1"),
+        ("consumer-rules", "set", "shop", "--allow-ip", "10.0.0.0/8"),
+        ("oauth-clients", "rotate", client_id),
+        ("oauth-clients", "revoke", client_id),
+        ("signing-keys", "retire", kid),
+        ("apis", "set", "stockouts", "--max-body-bytes", "1000"),
+        ("admin", "create", "ops", "--password", "a-long-password-2"),
+        ("admin", "reset-password", "root"),
+        ("admin", "token", "root"),
+        ("config", "apply", "-"),
+    ):
+        failed = unigate(env, *command, stdin=document, check=False)
+        assert failed.returncode != 0 and "the audit log is down" in failed.stderr, command
+    assert (state(), stored()) == before

@@ -17,7 +17,7 @@ from piccolo.query.functions.string import Lower
 
 from gateway.errors import Conflict, Forbidden, InvalidParameter, NotFound, Unauthorized
 from gateway.store.accounts import ROLES, Account, AdminToken
-from gateway.store.engine import atomic
+from gateway.store.engine import atomic, hold_row
 from portal.i18n import LOCALES
 from portal.services import audit
 from portal.services.principal import CLI, Principal
@@ -97,18 +97,46 @@ def _check_new(username: str, password: str, *, email: str, role: str, locale: s
 
 
 async def _create(
-    username: str, password: str, *, email: str, role: str, status: str, locale: str
+    username: str,
+    password: str,
+    *,
+    email: str,
+    role: str,
+    status: str,
+    locale: str,
+    actor: Principal | None,
+    action: str,
 ) -> dict[str, Any]:
+    """A new account, recorded as `action` by `actor` (None: the account itself, signing up)."""
     _check_new(username, password, email=email, role=role, locale=locale)
     # argon2 takes its time by design: hashed before the write transaction, which would hold SQLite's
     # write lock (and PostgreSQL's lock on the name) meanwhile, and hash again on a retry.
     password_hash = await hash_password(password)
-    return await _insert(username, password_hash, email=email, role=role, status=status, locale=locale)
+    return await _insert(
+        username,
+        password_hash,
+        email=email,
+        role=role,
+        status=status,
+        locale=locale,
+        actor=actor,
+        action=action,
+    )
 
 
-@atomic  # the check and the insert in one write transaction, so a name cannot be taken in between
+# The check and the insert in one write transaction, so a name cannot be taken in between; its audit
+# record too, so no account is made unrecorded.
+@atomic
 async def _insert(
-    username: str, password_hash: str, *, email: str, role: str, status: str, locale: str
+    username: str,
+    password_hash: str,
+    *,
+    email: str,
+    role: str,
+    status: str,
+    locale: str,
+    actor: Principal | None,
+    action: str,
 ) -> dict[str, Any]:
     if isinstance(Account._meta.db, PostgresEngine):
         # Read committed lets two sign-ups, `Admin` and `admin`, both find the name free (the unique
@@ -129,34 +157,42 @@ async def _insert(
             password_hash=password_hash,
         )
     )
-    return await get_account(int(rows[0]["id"]))
+    account = await get_account(int(rows[0]["id"]))
+    by = actor or Principal(account["id"], username, role)
+    await audit.record(by, action, username, after=account)
+    return account
 
 
 async def signup(
     username: str, password: str, *, email: str = "", locale: str = "", approval_required: bool
 ) -> dict[str, Any]:
     """A developer account; it waits for an admin when the installation asks for approval."""
-    account = await _create(
+    return await _create(
         username,
         password,
         email=email,
         role="developer",
         status="pending" if approval_required else "active",
         locale=locale,
+        actor=None,
+        action="account.signup",
     )
-    await audit.record(
-        Principal(account["id"], username, "developer"), "account.signup", username, after=account
-    )
-    return account
 
 
 async def create_account(
     actor: Principal, username: str, password: str, *, role: str, email: str = "", locale: str = ""
 ) -> dict[str, Any]:
     actor.require_admin()
-    account = await _create(username, password, email=email, role=role, status="active", locale=locale)
-    await audit.record(actor, "account.create", username, after=account)
-    return account
+    return await _create(
+        username,
+        password,
+        email=email,
+        role=role,
+        status="active",
+        locale=locale,
+        actor=actor,
+        action="account.create",
+    )
 
 
 async def authenticate(username: str, password: str) -> Principal:
@@ -225,11 +261,13 @@ async def list_accounts(status: str | None = None, role: str | None = None) -> l
     return list(await query)
 
 
+@atomic  # the change and its audit record commit together
 async def set_status(actor: Principal, account_id: int, status: str) -> dict[str, Any]:
     """Approve (active), or disable: a disabled account's sessions end at once."""
     actor.require_admin()
     if status not in ("active", "disabled"):
         raise InvalidParameter("status", "the status is active or disabled")
+    await hold_row(Account, account_id)
     before = await get_account(account_id)
     if account_id == actor.account_id and status != "active":
         raise InvalidParameter("status", "you cannot disable your own account")
@@ -243,14 +281,14 @@ async def set_status(actor: Principal, account_id: int, status: str) -> dict[str
     return after
 
 
-async def _set_password(account_id: int, password: str) -> None:
+@atomic  # the new password and its audit record commit together (the hash is made before: argon2 is slow)
+async def _set_password(actor: Principal, account_id: int, password_hash: str, action: str) -> None:
     """A new password ends every session the account has (their epoch moves on)."""
+    account = await get_account(account_id)
     await Account.update(
-        {
-            Account.password_hash: await hash_password(password),
-            Account.session_epoch: Account.session_epoch + 1,
-        }
+        {Account.password_hash: password_hash, Account.session_epoch: Account.session_epoch + 1}
     ).where(Account.id == account_id)
+    await audit.record(actor, action, account["username"], before=None, after=None)
 
 
 async def reset_password(actor: Principal, account_id: int, password: str | None = None) -> str:
@@ -258,9 +296,8 @@ async def reset_password(actor: Principal, account_id: int, password: str | None
     actor.require_admin()
     password = password or secrets.token_urlsafe(12)
     check_password(password)
-    before = await get_account(account_id)
-    await _set_password(account_id, password)
-    await audit.record(actor, "account.reset_password", before["username"], before=None, after=None)
+    await get_account(account_id)  # a missing account is refused before the hashing
+    await _set_password(actor, account_id, await hash_password(password), "account.reset_password")
     return password
 
 
@@ -273,8 +310,7 @@ async def change_password(principal: Principal, current: str, new: str) -> None:
     if not await _verify(row["password_hash"], current):
         raise InvalidParameter("current_password", "the current password is wrong")
     check_password(new, "new_password")
-    await _set_password(row["id"], new)
-    await audit.record(principal, "account.change_password", row["username"])
+    await _set_password(principal, row["id"], await hash_password(new), "account.change_password")
 
 
 async def set_locale(principal: Principal, locale: str) -> None:
@@ -287,6 +323,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@atomic
 async def create_token(actor: Principal, name: str = "") -> tuple[dict[str, Any], str]:
     """An admin API token for the acting admin; the token itself is returned once, never stored."""
     actor.require_admin()
@@ -325,6 +362,7 @@ async def list_tokens() -> list[dict[str, Any]]:
     return list(await AdminToken.select(*_token_columns()).order_by(AdminToken.id))
 
 
+@atomic
 async def revoke_token(actor: Principal, token_id: int) -> dict[str, Any]:
     actor.require_admin()
     before = await _token_row(token_id)

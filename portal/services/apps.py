@@ -67,6 +67,7 @@ async def get_app(me: Principal, app_id: int) -> dict[str, Any]:
     return _decoded(dict(row))
 
 
+@atomic  # the app and its audit record commit together: no change goes unrecorded
 async def create_app(
     me: Principal,
     name: str,
@@ -163,9 +164,11 @@ async def change_grants(
     return after
 
 
+@atomic
 async def set_app_active(me: Principal, app_id: int, active: bool) -> dict[str, Any]:
     """Admin: approve (activate) or suspend an app; a suspended app's keys get 401."""
     me.require_admin()
+    await hold_row(Consumer, app_id)
     before = await get_app(me, app_id)
     await manage.set_consumer_active(app_id, active)
     after = await get_app(me, app_id)
@@ -210,6 +213,7 @@ def _expiry(expires_in_days: int | None) -> datetime | None:
     return datetime.now(UTC) + timedelta(days=expires_in_days)
 
 
+@atomic
 async def create_app_key(
     me: Principal, app_id: int, *, name: str = "", expires_in_days: int | None = None
 ) -> tuple[dict[str, Any], str]:
@@ -223,6 +227,7 @@ async def create_app_key(
     return row, issued.key
 
 
+@atomic
 async def rotate_app_key(
     me: Principal, app_id: int, key_id: int, *, overlap_hours: int = 24
 ) -> tuple[dict[str, Any], str]:
@@ -230,6 +235,7 @@ async def rotate_app_key(
     if not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
         raise InvalidParameter("overlap_hours", f"the overlap is 0 to {MAX_OVERLAP_HOURS} hours")
     app = await get_app(me, app_id)
+    await hold_row(ApiKey, key_id)  # two rotations of one key would each make it a successor
     before = await _key_of_app(me, app_id, key_id)
     if before["state"] in ("revoked", "expired"):
         raise InvalidParameter("key", "only a working key can be rotated")
@@ -240,8 +246,10 @@ async def rotate_app_key(
     return row, issued.key
 
 
+@atomic
 async def revoke_app_key(me: Principal, app_id: int, key_id: int) -> dict[str, Any]:
     app = await get_app(me, app_id)
+    await hold_row(ApiKey, key_id)
     before = await _key_of_app(me, app_id, key_id)
     await manage.revoke_key(key_id)
     after = await _key_of_app(me, app_id, key_id)

@@ -18,7 +18,7 @@ import contextlib
 import difflib
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -156,7 +156,7 @@ async def export_document(vault: Vault) -> Document:
             default_connections=_json(row["default_connections"]),
             connections=sorted(_json(row["connections"]) or []),
             subscriptions=subscriptions.get(row["id"], {}),
-            **_consumer_rules(rules.get(row["id"])),
+            **policy_manage.consumer_rules(rules.get(row["id"])),
         )
         for row in await Consumer.select().order_by(Consumer.name)
     }
@@ -173,14 +173,19 @@ async def _api_rules() -> dict[str, ApiSpec]:
     return apis
 
 
-def _consumer_rules(row: Mapping[str, Any] | None) -> dict[str, Any]:
-    if row is None:
-        return {"overrides": {}, "ip_allow": [], "ip_deny": []}
-    return {
-        "overrides": _json(row["overrides"]),
-        "ip_allow": _json(row["ip_allow"]),
-        "ip_deny": _json(row["ip_deny"]),
-    }
+def _rules_of(spec: ConsumerSpec | None) -> dict[str, Any]:
+    """A consumer's rules as its spec has them; None, a consumer not stored yet: it has none."""
+    if spec is None:
+        return policy_manage.consumer_rules(None)
+    return {part: getattr(spec, part) for part in policy_manage.CONSUMER_RULES}
+
+
+# The check `unigate consumer-rules set` makes of each part of a consumer's rules.
+_RULE_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "overrides": parse_overrides,
+    "ip_allow": parse_networks,
+    "ip_deny": parse_networks,
+}
 
 
 _CORS_DEFAULTS: dict[str, Any] = msgspec.to_builtins(CorsConfig())
@@ -371,15 +376,11 @@ def _validate(document: Document, declared: dict[str, set[str]], problems: _Prob
                 )
         # The checks of `unigate consumer-rules set`, naming the field by its place in the document; the
         # IP lists come back normalized (203.0.113.5 -> 203.0.113.5/32) as they will be stored.
-        if not isinstance(consumer.overrides, UnsetType):
-            with problems.check():
-                consumer.overrides = parse_overrides(consumer.overrides, f"{at}.overrides")
-        if not isinstance(consumer.ip_allow, UnsetType):
-            with problems.check():
-                consumer.ip_allow = parse_networks(consumer.ip_allow, f"{at}.ip_allow")
-        if not isinstance(consumer.ip_deny, UnsetType):
-            with problems.check():
-                consumer.ip_deny = parse_networks(consumer.ip_deny, f"{at}.ip_deny")
+        for part in policy_manage.CONSUMER_RULES:
+            value = getattr(consumer, part)
+            if not isinstance(value, UnsetType):
+                with problems.check():
+                    setattr(consumer, part, _RULE_CHECKS[part](value, f"{at}.{part}"))
     for api, rules in (document.apis or {}).items():
         at = f"apis.{api}"
         if api not in APIS:  # the checks of `unigate apis set`
@@ -435,13 +436,9 @@ def _keep_stored_rules(document: Document, current: Document) -> None:
     none) and drop the APIs it lists without rules, so the diff, the changes and the write all see what
     applying it will leave."""
     for name, spec in document.consumers.items():
-        stored = current.consumers.get(name)
-        if isinstance(spec.overrides, UnsetType):
-            spec.overrides = stored.overrides if stored else {}
-        if isinstance(spec.ip_allow, UnsetType):
-            spec.ip_allow = stored.ip_allow if stored else []
-        if isinstance(spec.ip_deny, UnsetType):
-            spec.ip_deny = stored.ip_deny if stored else []
+        for part, stored in _rules_of(current.consumers.get(name)).items():
+            if isinstance(getattr(spec, part), UnsetType):
+                setattr(spec, part, stored)
     if isinstance(document.apis, UnsetType):
         document.apis = current.apis
     else:
@@ -546,18 +543,24 @@ async def apply(
         )
         version = int(rows[0]["id"])
         await bump_version()
-    await audit.record(
-        me,
-        "config.apply",
-        f"version {version}",
-        after={"comment": comment, "changes": [msgspec.to_builtins(c) for c in changes]},
-    )
+        # In the transaction: an apply whose record fails is undone, never left unaudited.
+        await audit.record(
+            me,
+            "config.apply",
+            f"version {version}",
+            after={"comment": comment, "changes": [msgspec.to_builtins(c) for c in changes]},
+        )
     return Applied(version=version, diff=_diff(current_yaml, applied_yaml), changes=changes)
 
 
 async def _write(
-    document: Document, credentials: dict[str, dict[str, Any]], owners: dict[str, int], vault: Vault
+    document: Document,
+    current: Document,
+    credentials: dict[str, dict[str, Any]],
+    owners: dict[str, int],
+    vault: Vault,
 ) -> None:
+    """Make the database what `document` says; `current` is its export, read in the same transaction."""
     current_plans = {row["name"]: row for row in await policy_manage.list_plans()}
     for name, plan in document.plans.items():
         if name not in current_plans:
@@ -653,18 +656,8 @@ async def _write_rules(document: Document, current: Document, ids: Mapping[str, 
     only where it differs from `current` (`_keep_stored_rules` has filled in what the document left out;
     writing consumers and subscriptions left the rules as `current` read them)."""
     for name, spec in document.consumers.items():
-        wanted: dict[str, Any] = {
-            "overrides": spec.overrides,
-            "ip_allow": spec.ip_allow,
-            "ip_deny": spec.ip_deny,
-        }
-        stored = current.consumers.get(name)
-        had = (
-            {"overrides": stored.overrides, "ip_allow": stored.ip_allow, "ip_deny": stored.ip_deny}
-            if stored
-            else _consumer_rules(None)
-        )
-        if wanted != had:
+        wanted = _rules_of(spec)
+        if wanted != _rules_of(current.consumers.get(name)):
             await policy_manage.set_consumer_policy(ids[name], **wanted)
     for api in APIS:
         rules = (document.apis or {}).get(api, ApiSpec())

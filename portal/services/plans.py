@@ -11,6 +11,7 @@ import msgspec
 from gateway.errors import InvalidParameter, NotFound
 from gateway.store import policy_manage
 from gateway.store.crypto import Vault
+from gateway.store.engine import atomic
 from gateway.store.policy_tables import OAuthClient, Plan
 from policies.chain import APIS
 from policies.oauth import SCOPES
@@ -49,6 +50,7 @@ def _decode_config(config: dict[str, Any] | str) -> dict[str, Any]:
     return decoded
 
 
+@atomic  # each change commits with its audit record (a failed record undoes it): none goes unrecorded
 async def create_plan(
     me: Principal,
     name: str,
@@ -66,6 +68,7 @@ async def create_plan(
     return plan
 
 
+@atomic
 async def update_plan(
     me: Principal,
     name: str,
@@ -87,6 +90,7 @@ async def update_plan(
     return after
 
 
+@atomic
 async def delete_plan(me: Principal, name: str) -> None:
     me.require_admin()
     before = await get_plan(name)
@@ -107,6 +111,7 @@ async def list_subscriptions(
     return await policy_manage.list_subscriptions(consumer=app_id, status=status or None)
 
 
+@atomic
 async def subscribe(me: Principal, app_id: int, api: str, plan: str) -> dict[str, Any]:
     """Active at once, or pending until an admin approves, as the plan says."""
     app = await apps.get_app(me, app_id)
@@ -131,6 +136,7 @@ async def _own_subscription(me: Principal, subscription_id: int) -> dict[str, An
     return sub
 
 
+@atomic
 async def set_subscription_status(me: Principal, subscription_id: int, status: str) -> dict[str, Any]:
     """Admin: approve (active) a pending subscription, suspend or resume one."""
     me.require_admin()
@@ -146,6 +152,7 @@ async def set_subscription_status(me: Principal, subscription_id: int, status: s
     return after
 
 
+@atomic
 async def change_plan(me: Principal, subscription_id: int, plan: str) -> dict[str, Any]:
     me.require_admin()
     before = await _subscription(subscription_id)
@@ -157,6 +164,7 @@ async def change_plan(me: Principal, subscription_id: int, plan: str) -> dict[st
     return after
 
 
+@atomic
 async def cancel_subscription(me: Principal, subscription_id: int) -> None:
     before = await _own_subscription(me, subscription_id)
     await policy_manage.cancel_subscription(subscription_id)
@@ -189,6 +197,7 @@ async def _client(me: Principal, app_id: int, client_id: str) -> dict[str, Any]:
     raise NotFound(f"no OAuth client {client_id!r} in this app")
 
 
+@atomic
 async def rotate_client_secret(
     me: Principal, app_id: int, client_id: str, overlap_hours: int = 24
 ) -> tuple[dict[str, Any], str]:
@@ -200,6 +209,7 @@ async def rotate_client_secret(
     return row, issued.client_secret
 
 
+@atomic
 async def revoke_client(me: Principal, app_id: int, client_id: str) -> dict[str, Any]:
     before = await _client(me, app_id, client_id)
     await policy_manage.revoke_oauth_client(client_id)
@@ -223,6 +233,7 @@ async def get_overrides(me: Principal, app_id: int) -> dict[str, Any]:
     return await policy_manage.get_consumer_policy(app_id)
 
 
+@atomic
 async def set_overrides(
     me: Principal,
     app_id: int,
