@@ -10,20 +10,23 @@ import contextlib
 import functools
 import logging
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from gateway.errors import UnigateError
 from gateway.schemes import journal
 from gateway.schemes.model import DEFAULT_TIMEZONE, following_slot, next_after
-from gateway.schemes.queue import WorkQueue
+from gateway.schemes.queue import UNREACHABLE, WorkQueue
 from gateway.schemes.runner import Batch, Context, Contexts, with_retries
 from gateway.store.scheme_tables import DeadLetter, Scheme, SchemeRun
 
 log = logging.getLogger("unigate.schemes")
+T = TypeVar("T")
 
 ACTIVE = ("queued", "running", "stopping")
 
@@ -267,8 +270,8 @@ class Driver:
             error = exc.detail
             log.warning("scheme run failed", extra={"run": run_id, "error": error})
             # Read no further; the batches already queued are still taken to their end.
-            await self.queue.put(run_id, run["priority"], [], cursor=None, pull_done=True, pulled=0)
             with contextlib.suppress(_Lost):
+                await self._put(run_id, run["priority"], [], None, True, 0, beat)
                 await self._wait_done(run_id, beat)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -278,7 +281,7 @@ class Driver:
             await beat.stop()
         if beat.lost:
             return ""
-        return await self._finish(run_id, run, error, beat.stopping)
+        return await self._finish(run_id, run, error, beat)
 
     async def _pull(self, run: dict[str, Any], context: Context, beat: _Heartbeat) -> None:
         definition = context.definition
@@ -297,7 +300,7 @@ class Driver:
             await SchemeRun.update(
                 {SchemeRun.window_from: window_from, SchemeRun.window_to: window_to}
             ).where(SchemeRun.id == run_id)
-        progress = await self.queue.progress(run_id)
+        progress = await _answered(lambda: self.queue.progress(run_id), beat)
         cursor, done = progress.cursor, progress.pull_done
         if cursor is None and not done and run["pulled"]:
             # Taken over with a queue that did not survive its owner: the window is read again from its
@@ -309,7 +312,7 @@ class Driver:
         while not done:
             beat.check()
             if beat.stopping:
-                await self.queue.put(run_id, run["priority"], [], cursor=cursor, pull_done=True, pulled=0)
+                await self._put(run_id, run["priority"], [], cursor, True, 0, beat)
                 return
             await self._room(beat)
             if beat.stopping:  # asked to stop while waiting for room: read nothing more
@@ -327,14 +330,23 @@ class Driver:
                 for i in range(0, len(page.records), size)
             ]
             cursor, done = page.cursor, page.cursor is None
-            await self._put(run_id, run["priority"], bodies, cursor, done, len(page.records), beat)
+            await self._put(
+                run_id,
+                run["priority"],
+                bodies,
+                cursor,
+                done,
+                len(page.records),
+                beat,
+                self.tuning.queue_bound,
+            )
             if page.records:
                 await SchemeRun.update({SchemeRun.pulled: SchemeRun.pulled + len(page.records)}).where(
                     SchemeRun.id == run_id
                 )
 
     async def _replay(self, run: dict[str, Any], context: Context, beat: _Heartbeat) -> None:
-        progress = await self.queue.progress(run["id"])
+        progress = await _answered(lambda: self.queue.progress(run["id"]), beat)
         if progress.pull_done:
             return
         ids = [int(i) for i in run["options"].get("dead_letters") or []]
@@ -350,14 +362,17 @@ class Driver:
             for i in range(0, len(records), size)
         ]
         # Replays are small and their letters are read once: one transaction, whatever the bound.
-        await self.queue.put(
-            run["id"], run["priority"], bodies, cursor=None, pull_done=True, pulled=len(records)
-        )
+        await self._put(run["id"], run["priority"], bodies, None, True, len(records), beat)
         await SchemeRun.update({SchemeRun.pulled: len(records)}).where(SchemeRun.id == run["id"])
 
     async def _room(self, beat: _Heartbeat) -> None:
-        """Backpressure: do not read more while the queue is at its bound."""
-        while await self.queue.depth() >= self.tuning.queue_bound:
+        """Backpressure: do not read more while the queue is at its bound (or Redis is away)."""
+        while True:
+            try:
+                if await self.queue.depth() < self.tuning.queue_bound:
+                    return
+            except UNREACHABLE:
+                pass  # said by the queue; asked again while the run is still ours and not stopped
             beat.check()
             if beat.stopping:
                 return
@@ -372,28 +387,43 @@ class Driver:
         done: bool,
         pulled: int,
         beat: _Heartbeat,
+        bound: int | None = None,
     ) -> None:
-        while not await self.queue.put(
-            run_id,
-            priority,
-            bodies,
-            cursor=cursor,
-            pull_done=done,
-            pulled=pulled,
-            bound=self.tuning.queue_bound,
-        ):
+        """Enqueue a page, going round while the queue is above `bound` or Redis is away, for as long as
+        the run is ours. Every try carries one name, so a try Redis carried out after we gave up on it is
+        not done again (gateway/schemes/queue.py _PUT)."""
+        name = uuid.uuid4().hex
+        while True:
+            try:
+                if await self.queue.put(
+                    run_id,
+                    priority,
+                    bodies,
+                    cursor=cursor,
+                    pull_done=done,
+                    pulled=pulled,
+                    name=name,
+                    bound=bound,
+                ):
+                    return
+            except UNREACHABLE:
+                pass
             beat.check()
             await asyncio.sleep(0.05)
 
     async def _wait_done(self, run_id: int, beat: _Heartbeat) -> None:
         while True:
-            progress = await self.queue.progress(run_id)
-            if progress.pull_done and progress.done >= progress.enqueued:
-                return
+            try:
+                progress = await self.queue.progress(run_id)
+                if progress.pull_done and progress.done >= progress.enqueued:
+                    return
+            except UNREACHABLE:
+                pass
             beat.check()
             await asyncio.sleep(0.05)
 
-    async def _finish(self, run_id: int, run: dict[str, Any], error: str, stopped: bool) -> str:
+    async def _finish(self, run_id: int, run: dict[str, Any], error: str, beat: _Heartbeat) -> str:
+        stopped = beat.stopping
         counts = await journal.counts(run_id)
         failed = counts.get(journal.FAILED, 0) + counts.get(journal.PENDING, 0)
         unavailable = await journal.unavailable(run_id) if failed and not (error or stopped) else 0
@@ -424,13 +454,23 @@ class Driver:
             }
         ).where(SchemeRun.id == run_id)
         await _release(run["scheme"], run_id)
-        await self.queue.forget(run_id)
+        await _answered(lambda: self.queue.forget(run_id), beat)
         log.info("scheme run finished", extra={"run": run_id, "status": status, **counts})
         return status
 
 
 class _Lost(Exception):
     """Another worker owns the run now."""
+
+
+async def _answered(call: Callable[[], Awaitable[T]], beat: _Heartbeat) -> T:
+    """A one-off queue call, tried until Redis answers while the run is still ours (else _Lost)."""
+    while True:
+        try:
+            return await call()
+        except UNREACHABLE:
+            beat.check()
+            await asyncio.sleep(0.05)
 
 
 class _Heartbeat:

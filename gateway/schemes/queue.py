@@ -6,8 +6,8 @@ written in the same transaction as its batches, so a pull taken over resumes whe
 Redis, `MemoryQueue` does the same inside one process.
 
 While Redis is unreachable (refusing, or frozen: every call is bounded by the client's timeout, see
-gateway/redis_client.py) a driver's calls wait for it, and a worker's `take`, `keep` and `ack` fail at once
-with one of `UNREACHABLE`, so the worker can still notice a stop; the queue says once that Redis is away.
+gateway/redis_client.py) every call fails at once with one of `UNREACHABLE`: the caller knows whether to try
+again, and meanwhile notices a stop or a lost lease; the queue says once that Redis is away.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -39,7 +38,7 @@ GROUP = "workers"
 TAKE_WAIT_SECONDS = 0.5
 # Redis refusing, dropping the connection, or not answering within the client's timeout.
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
-# A call waiting for Redis asks again after this, doubling up to the longest.
+# A caller waiting for Redis asks again after this, doubling up to the longest.
 RETRY_SECONDS, LONGEST_RETRY_SECONDS = 0.1, 2.0
 # One script, so the bound holds across every worker and the pull position moves with its batches.
 # ARGV[6] names this put, and every put carried out is remembered (KEYS[6], deleted with the run's state): a
@@ -101,10 +100,12 @@ class WorkQueue(Protocol):
         cursor: str | None,
         pull_done: bool,
         pulled: int,
+        name: str,
         bound: int | None = None,
     ) -> bool:
         """Enqueue batches and record the pull position, all or nothing; False (nothing done) when the
-        batches would take the queue above `bound` (an empty queue takes any one page)."""
+        batches would take the queue above `bound` (an empty queue takes any one page). `name` is the same
+        in every try of one put: a put of a name carried out already is not done again (True)."""
         ...
 
     async def progress(self, run: int) -> Progress: ...
@@ -127,6 +128,7 @@ class MemoryQueue:
         self._items: dict[str, deque[Claimed]] = {p: deque() for p in PRIORITIES}
         self._held: set[str] = set()
         self._runs: dict[int, Progress] = {}
+        self._puts: dict[int, set[str]] = {}  # the names of each run's puts carried out
         self._changed = asyncio.Event()
         self._seq = 0
 
@@ -139,11 +141,16 @@ class MemoryQueue:
         cursor: str | None,
         pull_done: bool,
         pulled: int,
+        name: str,
         bound: int | None = None,
     ) -> bool:
+        puts = self._puts.setdefault(run, set())
+        if name in puts:
+            return True
         depth = await self.depth()
         if bound is not None and bodies and depth and depth + len(bodies) > bound:
             return False
+        puts.add(name)
         for body in bodies:
             self._seq += 1
             self._items[priority].append(Claimed(run, body, priority, str(self._seq)))
@@ -188,6 +195,7 @@ class MemoryQueue:
 
     async def forget(self, run: int) -> None:
         self._runs.pop(run, None)
+        self._puts.pop(run, None)
 
 
 class RedisQueue:
@@ -220,7 +228,7 @@ class RedisQueue:
         return f"{PREFIX}:run:{run}:puts"
 
     async def _once(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One try; a Redis away is said once (not per call), and so is its return."""
+        """One try, as every call here; a Redis away is said once (not per call), and so is its return."""
         try:
             result = await call()
         except UNREACHABLE as error:
@@ -228,19 +236,6 @@ class RedisQueue:
             raise
         self.redis_state.found()
         return result
-
-    async def _patiently(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Try until Redis answers: the driver's calls (put, progress, depth, forget). A driver has nothing
-        else to do meanwhile, its run's lease lives in the database and goes on beating, and failing the
-        call would fail the run; a stop cancels the driver, and with it this wait. Every call here may be
-        tried again: reads, a DEL, and a put that is named (see _PUT)."""
-        delay = RETRY_SECONDS
-        while True:
-            try:
-                return await self._once(call)
-            except UNREACHABLE:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, LONGEST_RETRY_SECONDS)
 
     async def _ensure(self) -> None:
         if self._ready:
@@ -262,6 +257,7 @@ class RedisQueue:
         cursor: str | None,
         pull_done: bool,
         pulled: int,
+        name: str,
         bound: int | None = None,
     ) -> bool:
         keys = [
@@ -271,17 +267,17 @@ class RedisQueue:
             self.puts_key(run),
         ]
         flag = "1" if pull_done else "0"
-        args: list[Any] = [-1 if bound is None else bound, run, cursor or "", flag, pulled, uuid.uuid4().hex]
+        args: list[Any] = [-1 if bound is None else bound, run, cursor or "", flag, pulled, name]
         args.extend(bodies)
 
         async def put() -> bool:
             await self._ensure()
             return bool(await self.redis.eval(_PUT, len(keys), *keys, *args))  # type: ignore[misc]
 
-        return await self._patiently(put)
+        return await self._once(put)
 
     async def progress(self, run: int) -> Progress:
-        raw = await self._patiently(lambda: self.redis.hgetall(self.run_key(run)))
+        raw = await self._once(lambda: self.redis.hgetall(self.run_key(run)))
         state = {_text(k): _text(v) for k, v in raw.items()}
         return Progress(
             enqueued=int(state.get("enqueued", 0)),
@@ -391,10 +387,10 @@ class RedisQueue:
                     pipe.xlen(self.stream(priority))
                 return sum(int(n) for n in await pipe.execute())
 
-        return await self._patiently(depth)
+        return await self._once(depth)
 
     async def forget(self, run: int) -> None:
-        await self._patiently(lambda: self.redis.delete(self.run_key(run), self.puts_key(run)))
+        await self._once(lambda: self.redis.delete(self.run_key(run), self.puts_key(run)))
 
 
 def _text(value: bytes | str) -> str:

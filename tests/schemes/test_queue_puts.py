@@ -1,5 +1,5 @@
-"""The queue's put script against a real Redis: a put is carried out once, however often and however late
-a copy of it arrives, and one turned away by the bound may be tried again."""
+"""The queue's put (one script) against a real Redis: a put is carried out once, however often and
+however late a copy of it arrives, and one turned away by the bound may be tried again."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from gateway.schemes.model import PRIORITIES
-from gateway.schemes.queue import _PUT, Progress, RedisQueue
+from gateway.schemes.queue import Progress, RedisQueue
 
 RUN = 7
 
@@ -24,17 +23,12 @@ async def queue(redis_url: str) -> AsyncIterator[RedisQueue]:
 
 
 async def _put(
-    queue: RedisQueue, name: str, bodies: list[bytes], cursor: str, done: bool, bound: int = -1
+    queue: RedisQueue, name: str, bodies: list[bytes], cursor: str, done: bool, bound: int | None = None
 ) -> bool:
-    """One put as Redis receives it (the arguments RedisQueue.put sends), so a copy can arrive again."""
-    keys = [
-        *(queue.stream(p) for p in PRIORITIES),
-        queue.run_key(RUN),
-        queue.stream("normal"),
-        queue.puts_key(RUN),
-    ]
-    args = [bound, RUN, cursor, "1" if done else "0", len(bodies), name, *bodies]
-    return bool(await queue.redis.eval(_PUT, len(keys), *keys, *args))  # type: ignore[misc]
+    """One try of a put (one script call in Redis), named as each try of one put is."""
+    return await queue.put(
+        RUN, "normal", bodies, cursor=cursor, pull_done=done, pulled=len(bodies), name=name, bound=bound
+    )
 
 
 async def test_a_late_copy_of_an_older_put_changes_nothing(queue: RedisQueue) -> None:
