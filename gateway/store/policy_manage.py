@@ -255,11 +255,19 @@ async def set_consumer_policy(
     await bump_version()
 
 
+CONSUMER_RULES = ("overrides", "ip_allow", "ip_deny")  # the parts of a consumer's rules
+
+
+def consumer_rules(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A consumer's rules, decoded from its ConsumerPolicy row; None, no row: it has none."""
+    if row is None:
+        return {"overrides": {}, "ip_allow": [], "ip_deny": []}
+    return {key: _json(row[key]) for key in CONSUMER_RULES}
+
+
 async def get_consumer_policy(consumer: int) -> dict[str, Any]:
     row = await ConsumerPolicy.select().where(ConsumerPolicy.consumer == consumer).first()
-    if row is None:
-        return {"consumer": consumer, "overrides": {}, "ip_allow": [], "ip_deny": []}
-    return {key: _json(row[key]) for key in ("overrides", "ip_allow", "ip_deny")} | {"consumer": consumer}
+    return {"consumer": consumer} | consumer_rules(row)
 
 
 # -- OAuth2 clients ----------------------------------------------------------------------------
