@@ -371,7 +371,10 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
         print(f"API key for {args.consumer} (shown once, store it now):\n{_with_store(settings, create)}")
     elif args.action == "rotate":
-        old, key = _with_store(settings, lambda: atomically(lambda: _rotate_key(args.id, args.overlap)))
+        from datetime import timedelta
+
+        overlap = timedelta(seconds=args.overlap)
+        old, key = _with_store(settings, lambda: apps.rotate_any_key(CLI, args.id, overlap))
         print(
             f"new API key for {old['consumer']} (shown once, store it now); key {args.id} ({old['prefix']}…)"
             f" works until {old['expires_at']:%Y-%m-%d %H:%M:%S %Z}:\n{key}"
@@ -387,36 +390,6 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         _with_store(settings, lambda: apps.revoke_any_key(CLI, args.id))
         print(f"key {args.id} revoked")
     return 0
-
-
-async def _rotate_key(key_id: int, overlap_seconds: float) -> tuple[dict[str, Any], str]:
-    """apps.rotate_app_key with the overlap in seconds, as `oauth-clients rotate` takes it: the old key's
-    row after the rotation and the new key."""
-    from datetime import timedelta
-
-    from gateway.errors import InvalidParameter, NotFound
-    from gateway.store import manage
-    from gateway.store.tables import ApiKey
-    from portal.services import apps, audit
-    from portal.services.principal import CLI
-
-    if overlap_seconds > apps.MAX_OVERLAP_HOURS * 3600:
-        raise InvalidParameter("overlap", f"the overlap is at most {apps.MAX_OVERLAP_HOURS * 3600} seconds")
-    owner = await ApiKey.select(ApiKey.consumer).where(ApiKey.id == key_id).first()
-    if owner is None:
-        raise NotFound(f"no API key with id {key_id}")
-
-    async def row() -> dict[str, Any]:
-        return next(key for key in await apps.list_app_keys(CLI, owner["consumer"]) if key["id"] == key_id)
-
-    before = await row()
-    if before["state"] in ("revoked", "expired"):
-        raise InvalidParameter("id", f"key {key_id} is {before['state']}: only a working key can be rotated")
-    issued = await manage.rotate_key(key_id, timedelta(seconds=overlap_seconds))
-    after = await row()
-    target = f"{before['consumer']}/{before['prefix']}"
-    await audit.record(CLI, "key.rotate", target, before=before, after=after)
-    return after, issued.key
 
 
 def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:

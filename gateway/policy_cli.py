@@ -324,8 +324,13 @@ def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{row['client_id']:<30} {row['consumer_name']:<20} {' '.join(row['scopes']):<40} {state}")
     elif args.action == "rotate":
         overlap = timedelta(seconds=args.overlap)
-        issued = _store(settings, lambda: atomically(lambda: _rotate_client_secret(args.client_id, overlap)))
-        print(f"new secret for {issued.client_id} (shown once):\n{issued.client_secret}")
+
+        async def rotate() -> tuple[dict[str, Any], str]:
+            app = await plans.client_app(args.client_id)
+            return await plans.rotate_client_secret(CLI, app, args.client_id, overlap)
+
+        _, secret = _store(settings, rotate)
+        print(f"new secret for {args.client_id} (shown once):\n{secret}")
     else:
 
         async def revoke() -> dict[str, Any]:
@@ -334,25 +339,6 @@ def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
         _store(settings, revoke)
         print(f"OAuth client {args.client_id} revoked")
     return 0
-
-
-async def _rotate_client_secret(client_id: str, overlap: timedelta) -> Any:
-    """plans.rotate_client_secret with the overlap in seconds (the portal's is in hours), recorded alike."""
-    from gateway.store import policy_manage as pm
-    from portal.services import audit, plans
-    from portal.services.principal import CLI
-
-    app = await plans.client_app(client_id)
-
-    async def row() -> dict[str, Any]:
-        return next(
-            client for client in await plans.list_clients(CLI, app) if client["client_id"] == client_id
-        )
-
-    before = await row()
-    issued = await pm.rotate_oauth_client_secret(client_id, overlap)
-    await audit.record(CLI, "oauth_client.rotate", client_id, before=before, after=await row())
-    return issued
 
 
 def cmd_signing_keys(args: argparse.Namespace, settings: Settings) -> int:

@@ -156,9 +156,8 @@ async def rotate_key(
 ) -> Template:
     try:
         hours = _int_or_none(text(data, "overlap_hours"), "overlap_hours")
-        row, secret = await apps.rotate_app_key(
-            me, app_id, key_id, overlap_hours=24 if hours is None else hours
-        )
+        overlap = apps.overlap_hours(24 if hours is None else hours)
+        row, secret = await apps.rotate_app_key(me, app_id, key_id, overlap=overlap)
     except UnigateError as error:
         return await _refused(request, me, app_id, error, "keys", {})
     return await _app_page(request, me, app_id, new_key={"row": row, "secret": secret, "rotated": True})

@@ -97,7 +97,7 @@ async def create_key(me: Principal, app_id: int, data: NewKey) -> dict[str, Any]
     summary="A successor key; the old one keeps working for overlap_hours",
 )
 async def rotate_key(me: Principal, app_id: int, key_id: int, data: Rotation) -> dict[str, Any]:
-    row, key = await apps.rotate_app_key(me, app_id, key_id, overlap_hours=data.overlap_hours)
+    row, key = await apps.rotate_app_key(me, app_id, key_id, overlap=apps.overlap_hours(data.overlap_hours))
     return {**row, "key": key}
 
 

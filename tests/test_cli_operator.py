@@ -123,7 +123,7 @@ def test_a_rotated_key_works_for_the_overlap_and_the_new_one_is_shown_once(env: 
     refused = unigate(env, "keys", "rotate", old_id, check=False)
     assert (refused.returncode, refused.stderr) == (
         2,
-        f"unigate: key {old_id} is expired: only a working key can be rotated (field: id)\n",
+        "unigate: only a working key can be rotated (field: key)\n",
     )
 
 

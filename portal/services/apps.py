@@ -23,6 +23,7 @@ from portal.services.principal import Principal
 
 RESOURCES = manage.APIS
 MAX_OVERLAP_HOURS = 24 * 30
+MAX_OVERLAP = timedelta(hours=MAX_OVERLAP_HOURS)
 APP_FIELDS = (
     Consumer.id,
     Consumer.name,
@@ -227,23 +228,42 @@ async def create_app_key(
     return row, issued.key
 
 
-@atomic
-async def rotate_app_key(
-    me: Principal, app_id: int, key_id: int, *, overlap_hours: int = 24
-) -> tuple[dict[str, Any], str]:
-    """A successor key; the old one keeps working for `overlap_hours`, so clients can switch over."""
-    if not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
+def overlap_hours(hours: int) -> timedelta:
+    """The overlap a portal form or request gives in hours, refused beyond what a rotation allows."""
+    if not 0 <= hours <= MAX_OVERLAP_HOURS:
         raise InvalidParameter("overlap_hours", f"the overlap is 0 to {MAX_OVERLAP_HOURS} hours")
+    return timedelta(hours=hours)
+
+
+async def _rotate(
+    me: Principal, app_id: int, key_id: int, overlap: timedelta
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Inside a write transaction: the old key's row after the rotation, the new key's row, the new key."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise InvalidParameter(
+            "overlap",
+            f"the overlap is 0 to {MAX_OVERLAP.total_seconds():.0f} seconds, not {overlap.total_seconds():g}",
+        )
     app = await get_app(me, app_id)
     await hold_row(ApiKey, key_id)  # two rotations of one key would each make it a successor
     before = await _key_of_app(me, app_id, key_id)
     if before["state"] in ("revoked", "expired"):
         raise InvalidParameter("key", "only a working key can be rotated")
-    issued = await manage.rotate_key(key_id, timedelta(hours=overlap_hours))
+    issued = await manage.rotate_key(key_id, overlap)
     row = await _key_of_app(me, app_id, issued.id)
     old = await _key_of_app(me, app_id, key_id)
     await audit.record(me, "key.rotate", f"{app['name']}/{before['prefix']}", before=before, after=old)
-    return row, issued.key
+    return old, row, issued.key
+
+
+@atomic
+async def rotate_app_key(
+    me: Principal, app_id: int, key_id: int, *, overlap: timedelta = timedelta(hours=24)
+) -> tuple[dict[str, Any], str]:
+    """A successor key (its row and the key); the old one keeps working for `overlap`, so clients can
+    switch over."""
+    _, row, key = await _rotate(me, app_id, key_id, overlap)
+    return row, key
 
 
 @atomic
@@ -265,9 +285,22 @@ async def find_keys(me: Principal, prefix: str) -> list[dict[str, Any]]:
     return _with_state(await manage.find_keys(prefix))
 
 
-async def revoke_any_key(me: Principal, key_id: int) -> dict[str, Any]:
-    me.require_admin()
+async def _key_app(key_id: int) -> int:
     row = await ApiKey.select(ApiKey.consumer).where(ApiKey.id == key_id).first()
     if row is None:
         raise NotFound(f"no API key with id {key_id}")
-    return await revoke_app_key(me, int(row["consumer"]), key_id)
+    return int(row["consumer"])
+
+
+async def revoke_any_key(me: Principal, key_id: int) -> dict[str, Any]:
+    me.require_admin()
+    return await revoke_app_key(me, await _key_app(key_id), key_id)
+
+
+@atomic
+async def rotate_any_key(me: Principal, key_id: int, overlap: timedelta) -> tuple[dict[str, Any], str]:
+    """Admin: rotate any app's key, as `unigate keys rotate` does: the old key's row after the rotation
+    (until when it works) and the new key."""
+    me.require_admin()
+    old, _, key = await _rotate(me, await _key_app(key_id), key_id, overlap)
+    return old, key

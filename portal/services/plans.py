@@ -199,14 +199,15 @@ async def _client(me: Principal, app_id: int, client_id: str) -> dict[str, Any]:
 
 @atomic
 async def rotate_client_secret(
-    me: Principal, app_id: int, client_id: str, overlap_hours: int = 24
+    me: Principal, app_id: int, client_id: str, overlap: timedelta = timedelta(hours=24)
 ) -> tuple[dict[str, Any], str]:
-    if not 0 <= overlap_hours <= apps.MAX_OVERLAP_HOURS:
-        raise InvalidParameter("overlap_hours", f"the overlap is 0 to {apps.MAX_OVERLAP_HOURS} hours")
-    row = await _client(me, app_id, client_id)
-    issued = await policy_manage.rotate_oauth_client_secret(client_id, timedelta(hours=overlap_hours))
-    await audit.record(me, "oauth_client.rotate", client_id, before=row, after=row)
-    return row, issued.client_secret
+    """A new secret, returned once; the old one keeps working for `overlap` (refused beyond what
+    policy_manage allows, naming `overlap`). The client's row after the rotation, and the secret."""
+    before = await _client(me, app_id, client_id)
+    issued = await policy_manage.rotate_oauth_client_secret(client_id, overlap)
+    after = await _client(me, app_id, client_id)
+    await audit.record(me, "oauth_client.rotate", client_id, before=before, after=after)
+    return after, issued.client_secret
 
 
 @atomic
