@@ -21,7 +21,7 @@ import msgspec
 from gateway.errors import UnigateError
 from gateway.schemes import journal
 from gateway.schemes.model import DEFAULT_TIMEZONE, following_slot, next_after
-from gateway.schemes.queue import UNREACHABLE, WorkQueue
+from gateway.schemes.queue import UNREACHABLE, Stopped, WorkQueue, until_answered
 from gateway.schemes.runner import Batch, Context, Contexts, with_retries
 from gateway.store.scheme_tables import DeadLetter, Scheme, SchemeRun
 
@@ -465,12 +465,10 @@ class _Lost(Exception):
 
 async def _answered(call: Callable[[], Awaitable[T]], beat: _Heartbeat) -> T:
     """A one-off queue call, tried until Redis answers while the run is still ours (else _Lost)."""
-    while True:
-        try:
-            return await call()
-        except UNREACHABLE:
-            beat.check()
-            await asyncio.sleep(0.05)
+    try:
+        return await until_answered(call, beat.gone)
+    except Stopped:
+        raise _Lost() from None
 
 
 class _Heartbeat:
@@ -480,12 +478,16 @@ class _Heartbeat:
         self.run_id = run_id
         self.owner = owner
         self.interval = max(lease_seconds / 3, 0.2)
-        self.lost = False
+        self.gone = asyncio.Event()  # another worker owns the run now
         self.stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._beat())
+
+    @property
+    def lost(self) -> bool:
+        return self.gone.is_set()
 
     def check(self) -> None:
         if self.lost:
@@ -500,7 +502,7 @@ class _Heartbeat:
                     .returning(SchemeRun.status)
                 )
                 if not rows:
-                    self.lost = True
+                    self.gone.set()
                     return
                 # Once asked to stop, stopping for good (a stop set here may be ahead of this read).
                 self.stopping = self.stopping or rows[0]["status"] == "stopping"

@@ -13,6 +13,7 @@ again, and meanwhile notices a stop or a lost lease; the queue says once that Re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -69,6 +70,30 @@ if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
 end
 return 0
 """
+
+
+class Stopped(Exception):
+    """A wait for Redis ended by a stop (see until_answered)."""
+
+
+async def pause(seconds: float, stop: asyncio.Event) -> None:
+    """Sleep, but not past a stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def until_answered(call: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
+    """`call` (one queue call) until Redis answers it, asking again less often the longer it is away (the
+    queue says once that it is away); raises Stopped when Redis is away and `stop` is set."""
+    delay = RETRY_SECONDS
+    while True:
+        try:
+            return await call()
+        except UNREACHABLE:
+            if stop.is_set():
+                raise Stopped() from None
+            await pause(delay, stop)
+            delay = min(delay * 2, LONGEST_RETRY_SECONDS)
 
 
 class Progress(msgspec.Struct, frozen=True):

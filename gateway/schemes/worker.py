@@ -26,14 +26,14 @@ from gateway.runtime import Runtime
 from gateway.schemes import driver, presence
 from gateway.schemes.driver import Driver, Tuning
 from gateway.schemes.queue import (
-    LONGEST_RETRY_SECONDS,
-    RETRY_SECONDS,
     TAKE_WAIT_SECONDS,
-    UNREACHABLE,
     Claimed,
     MemoryQueue,
     RedisQueue,
+    Stopped,
     WorkQueue,
+    pause,
+    until_answered,
 )
 from gateway.schemes.runner import Batch, Contexts, process
 from gateway.settings import Settings
@@ -188,8 +188,7 @@ class Worker:
                     del self.driven[run_id]
                     if run_id == until_run:
                         return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), tuning.poll_seconds)
+            await pause(tuning.poll_seconds, self.stopping)
 
     async def _claim_runs(self, tuning: Tuning, until_run: int | None) -> None:
         candidates = [until_run] if until_run is not None else await driver.claimable(tuning.lease_seconds)
@@ -203,26 +202,17 @@ class Worker:
     async def _process_loop(self, n: int) -> None:
         consumer = f"{self.name}-{n}"
         queue = self.services.queue
-        delay = RETRY_SECONDS
         while not self.stopping.is_set():
             try:
-                claimed = await queue.take(consumer, TAKE_WAIT_SECONDS)
-            except UNREACHABLE:  # the queue said so once; ask again, less often the longer it is away
-                await self._pause(delay)
-                delay = min(delay * 2, LONGEST_RETRY_SECONDS)
-                continue
+                claimed = await until_answered(lambda: queue.take(consumer, TAKE_WAIT_SECONDS), self.stopping)
+            except Stopped:
+                return
             except Exception:
                 log.exception("reading the scheme queue failed")
-                await self._pause(1)
+                await pause(1, self.stopping)
                 continue
-            delay = RETRY_SECONDS
             if claimed is not None:
                 await self._handle(consumer, claimed)
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, but not past a stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
 
     async def _handle(self, consumer: str, claimed: Claimed) -> None:
         keeper = asyncio.create_task(self._keep(consumer, claimed))
@@ -248,16 +238,11 @@ class Worker:
         """Acknowledge a processed batch, waiting for a Redis that is away rather than processing the batch
         again. Told to stop meanwhile, the worker leaves it pending (False): it is not lost, another worker
         claims it once it has sat idle, and its records, pushed already, are found unchanged."""
-        delay = RETRY_SECONDS
-        while True:
-            try:
-                await self.services.queue.ack(claimed)
-                return True
-            except UNREACHABLE:
-                if self.stopping.is_set():
-                    return False
-                await self._pause(delay)
-                delay = min(delay * 2, LONGEST_RETRY_SECONDS)
+        try:
+            await until_answered(lambda: self.services.queue.ack(claimed), self.stopping)
+        except Stopped:
+            return False
+        return True
 
     async def _keep(self, consumer: str, claimed: Claimed) -> None:
         interval = max(self.services.settings.scheme_claim_idle_seconds / 3, 0.2)
