@@ -487,10 +487,25 @@ async def preview(text: str, env: Mapping[str, str], vault: Vault) -> Preview:
     current_yaml = dump(current)
     _keep_stored_rules(document, current)
     return Preview(
-        diff=_diff(current_yaml, dump(document)),
+        diff=_diff(current_yaml, dump(_as_applied(document, current))),
         changes=_changes(current, document),
         base=fingerprint(current_yaml),
     )
+
+
+def _as_applied(document: Document, current: Document) -> Document:
+    """The document as applying it leaves the export, for the preview's diff: a consumer it leaves out is
+    suspended, not removed, and keeps its rules (its entry gone from the diff would read as its IP
+    restriction lifted); only the grants of connections the document deletes go, as `_write` takes them."""
+    gone = set(current.connections) - set(document.connections)
+    left_out = {
+        name: msgspec.structs.replace(
+            spec, active=False, connections=[conn for conn in spec.connections if conn not in gone]
+        )
+        for name, spec in current.consumers.items()
+        if name not in document.consumers
+    }
+    return msgspec.structs.replace(document, consumers=document.consumers | left_out)
 
 
 def fingerprint(document_yaml: str) -> str:

@@ -12,6 +12,7 @@ import yaml
 from piccolo.engine.base import Engine
 
 from gateway.errors import InvalidParameter
+from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from portal.services import config
@@ -165,6 +166,32 @@ async def test_an_api_listed_without_rules_is_previewed_as_apply_leaves_it(
         [("api", "orders", "delete")] if stored else []
     )
     assert "orders" not in (await exported())["apis"]
+
+
+async def test_a_consumer_left_out_is_previewed_as_apply_leaves_it(engine: Engine) -> None:
+    consumer, name = await shop_app()
+    connection = unique("wdt-gone")
+    await manage.put_connection(
+        VAULT,
+        name=connection,
+        system="wangdiantong",
+        base_url="http://127.0.0.1:9",
+        credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
+    )
+    await manage.grant_connections(consumer, [connection])
+    document = await exported()
+    del document["consumers"][name]  # suspended, its keys and rules kept
+    del document["connections"][connection]  # deleted: it leaves the consumer's grants
+    text = yaml.safe_dump(document)
+    preview = await config.preview(text, {}, VAULT)
+    applied = await config.apply(CLI, text, {}, VAULT, base=preview.base)
+    assert preview.diff == applied.diff
+    assert "-    active: true\n" in preview.diff and "+    active: false\n" in preview.diff
+    assert f"-    - {connection}\n" in preview.diff
+    assert "203.0.113.0/24" not in preview.diff  # nothing says its IP restriction is lifted: it is not
+    assert ("consumer", name, "suspend") in {(c.kind, c.name, c.action) for c in preview.changes}
+    rules = await policy_manage.get_consumer_policy(consumer)
+    assert {key: rules[key] for key in SHOP_RULES} == SHOP_RULES
 
 
 async def cli_detail(consumer: int, **rules: Any) -> str:
