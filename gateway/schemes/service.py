@@ -421,18 +421,6 @@ async def run_page(
     return replace(page, rows=summaries)
 
 
-async def runs(
-    name: str,
-    limit: int = 20,
-    *,
-    before: int | None = None,
-    after: int | None = None,
-    lease_seconds: float = 15.0,
-) -> list[dict[str, Any]]:
-    """The runs of `run_page`, without the cursors."""
-    return (await run_page(name, limit, before=before, after=after, lease_seconds=lease_seconds)).rows
-
-
 async def scheme_waiting(name: str, *, lease_seconds: float = 15.0) -> dict[str, Any] | None:
     """Why the scheme's queued (or driverless) run does not move, when no worker runs; None otherwise."""
     ident = await scheme_id(name)
@@ -488,24 +476,9 @@ async def run_detail(run_id: int, *, lease_seconds: float = 15.0) -> dict[str, A
     return summary
 
 
-async def run_records(
-    run_id: int,
-    *,
-    status: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    after: int | None = None,
-    before: int | None = None,
-) -> dict[str, Any]:
-    """A page of a run's per-record results in the order they were first written: from the start, or
-    after record `after`, or before record `before` (keyset: ids in the answer). `next` and `previous` are
-    the cursors of the pages either side (None at an end): ask `after=next`, `before=previous`."""
-    page = await record_page(run_id, status=status, limit=limit, offset=offset, after=after, before=before)
-    return records_answer(run_id, page)
-
-
 def records_answer(run_id: int, page: Page) -> dict[str, Any]:
-    """A page of records as `run_records` and the admin API answer it."""
+    """A page of records as the admin API answers it: `next` and `previous` are the cursors of the pages
+    either side (None at an end): ask `after=next`, `before=previous`."""
     return {"run": run_id, "records": page.rows, "previous": page.before, "next": page.after}
 
 
@@ -518,7 +491,8 @@ async def record_page(
     after: int | None = None,
     before: int | None = None,
 ) -> Page:
-    """`run_records` as a Page, for answers that link the pages either side."""
+    """A page of a run's per-record results in the order they were first written: from the start, or
+    after record `after`, or before record `before` (keyset: ids in the answer)."""
     if status is not None and status not in ("pending", "success", "failed", "skipped"):
         raise InvalidParameter("status", "status must be pending, success, failed or skipped")
     _check_page(limit, offset)
@@ -581,20 +555,6 @@ def _check_page(limit: int, offset: int) -> None:
         raise InvalidParameter("offset", "offset must not be negative")
 
 
-async def dead_letters(
-    name: str,
-    *,
-    status: str = "open",
-    limit: int = 100,
-    offset: int = 0,
-    after: int | None = None,
-    before: int | None = None,
-) -> list[dict[str, Any]]:
-    """A page of a scheme's dead letters, oldest first (keyset by id with `after` / `before`)."""
-    page = await dead_letter_page(name, status=status, limit=limit, offset=offset, after=after, before=before)
-    return page.rows
-
-
 async def dead_letter_page(
     name: str,
     *,
@@ -604,7 +564,7 @@ async def dead_letter_page(
     after: int | None = None,
     before: int | None = None,
 ) -> Page:
-    """`dead_letters` as a Page, for answers that link the pages either side."""
+    """A page of a scheme's dead letters, oldest first (keyset by id with `after` / `before`)."""
     if status not in ("open", "resolved"):
         raise InvalidParameter("status", "status must be open or resolved")
     _check_page(limit, offset)

@@ -518,12 +518,12 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
         name = service.REFERENCE_SCHEME
 
         pages, before = [], None
-        while page := [run["id"] for run in await service.runs(name, 20, before=before)]:
+        while page := [run["id"] for run in (await service.run_page(name, 20, before=before)).rows]:
             pages.append(page)
             before = page[-1]
         assert [run for page in pages for run in page] == ids[::-1]
         assert [len(page) for page in pages] == [20, 20, 5]
-        newer = await service.runs(name, 20, after=pages[2][0])
+        newer = (await service.run_page(name, 20, after=pages[2][0])).rows
         assert [run["id"] for run in newer] == pages[1]
 
         await RecordResult.insert(
@@ -541,13 +541,17 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
         keys: list[str] = []
         cursor: int | None = None
         while True:
-            answer = await service.run_records(ids[0], limit=100, after=cursor)
+            answer = service.records_answer(
+                ids[0], await service.record_page(ids[0], limit=100, after=cursor)
+            )
             keys.extend(record["record_key"] for record in answer["records"])
             if answer["next"] is None:
                 break
             cursor = answer["next"]
         assert keys == [f"K{n:03d}" for n in range(250)]
-        back = await service.run_records(ids[0], limit=100, before=answer["previous"])
+        back = service.records_answer(
+            ids[0], await service.record_page(ids[0], limit=100, before=answer["previous"])
+        )
         assert [r["record_key"] for r in back["records"]] == [f"K{n:03d}" for n in range(100, 200)]
 
         await DeadLetter.insert(
@@ -564,11 +568,11 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
         )
         letters: list[str] = []
         after: int | None = None
-        while page_of := await service.dead_letters(name, limit=50, after=after):
+        while page_of := (await service.dead_letter_page(name, limit=50, after=after)).rows:
             letters.extend(letter["record_key"] for letter in page_of)
             after = page_of[-1]["id"]
         assert letters == [f"D{n:03d}" for n in range(120)]  # oldest first, each once
-        tail = await service.dead_letters(name, limit=50, before=after)
+        tail = (await service.dead_letter_page(name, limit=50, before=after)).rows
         assert [letter["record_key"] for letter in tail] == [f"D{n:03d}" for n in range(69, 119)]
 
         # A queued run with no worker waits; a beating worker ends the wait; a stopped one brings it back.

@@ -115,7 +115,7 @@ async def test_failures_go_to_dead_letters_and_replay_after_the_mapping_is_fixed
     unmapped = {s["stockout_no"] for s in stockouts if s["status"] == "110"}
     refused = {s["stockout_no"] for s in stockouts if s["status"] != "110" and s["warehouse_no"] == "SHJD01"}
     assert unmapped and refused
-    letters = await service.dead_letters(flow.name)
+    letters = (await service.dead_letter_page(flow.name)).rows
     by_key = {letter["record_key"]: letter for letter in letters}
     assert set(by_key) == unmapped | refused
     one_refused = await service.dead_letter(by_key[next(iter(refused))]["id"])
@@ -138,11 +138,11 @@ async def test_failures_go_to_dead_letters_and_replay_after_the_mapping_is_fixed
     chosen = [by_key[key]["id"] for key in sorted(by_key)[:2]]
     replay = await flow.run(run_id=await service.replay(flow.name, chosen))
     assert replay["trigger"] == "replay" and replay["succeeded"] == 2
-    assert len(await service.dead_letters(flow.name)) == len(by_key) - 2
+    assert len((await service.dead_letter_page(flow.name)).rows) == len(by_key) - 2
     rest = await flow.run(run_id=await service.replay(flow.name))
     assert rest["succeeded"] == len(by_key) - 2 and rest["failed"] == 0
-    assert await service.dead_letters(flow.name) == []
-    assert len(await service.dead_letters(flow.name, status="resolved")) == len(by_key)
+    assert (await service.dead_letter_page(flow.name)).rows == []
+    assert len((await service.dead_letter_page(flow.name, status="resolved")).rows) == len(by_key)
     assert set(flow.sims.target.pushes) == flow.expected_tids()
     assert all(count == 1 for count in flow.sims.target.pushes.values())
     assert (
@@ -169,7 +169,7 @@ async def test_records_a_rate_limiting_target_never_took_are_read_again_by_the_n
     assert refused["status"] == "failed" and "next run tries them again" in refused["error"]
     assert refused["failed"] == len(flow.expected_tids()) and not target.pushes
     assert await journal.checkpoint(flow.scheme_id) is None
-    letters = await service.dead_letters(flow.name)
+    letters = (await service.dead_letter_page(flow.name)).rows
     assert {(await service.dead_letter(letters[0]["id"]))["error"]["code"]} == {"target_unavailable"}
 
     # The target takes trades again: the next incremental run, with no replay, delivers every record once
@@ -179,5 +179,5 @@ async def test_records_a_rate_limiting_target_never_took_are_read_again_by_the_n
     assert again["status"] == "succeeded" and again["succeeded"] == len(flow.expected_tids())
     assert set(target.pushes) == flow.expected_tids()
     assert all(count == 1 for count in target.pushes.values())
-    assert await service.dead_letters(flow.name) == []
+    assert (await service.dead_letter_page(flow.name)).rows == []
     assert await journal.checkpoint(flow.scheme_id) is not None
