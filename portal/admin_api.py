@@ -15,9 +15,7 @@ from litestar.params import Parameter
 
 from gateway.errors import InvalidParameter
 from gateway.settings import environ
-from gateway.store.accounts import ROLES, STATUSES
 from gateway.store.crypto import Vault
-from gateway.store.policy_manage import STATUSES as SUBSCRIPTION_STATUSES
 from portal.services import accounts, analytics, apis, apps, audit, config, connections, plans
 from portal.services.principal import Principal
 
@@ -26,14 +24,6 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 def _vault(request: Request[Any, Any, Any]) -> Vault:
     return Vault(request.app.state.settings.secret_key)
-
-
-def _one_of(field: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
-    """A list filter's value, refused (400 naming it) when no row could have it: `?status=bogus` answering
-    an empty list reads as "none are", not "no such status"."""
-    if value and value not in allowed:
-        raise InvalidParameter(field, f"{field} is one of: {', '.join(allowed)}")
-    return value
 
 
 # -- accounts and tokens -----------------------------------------------------------------------
@@ -61,9 +51,7 @@ class NewToken(msgspec.Struct, forbid_unknown_fields=True):
 
 @get("/accounts", summary="List portal accounts")
 async def list_accounts(status: str | None = None, role: str | None = None) -> list[dict[str, Any]]:
-    return await accounts.list_accounts(
-        status=_one_of("status", status, STATUSES), role=_one_of("role", role, ROLES)
-    )
+    return await accounts.list_accounts(status=status, role=role)
 
 
 @post("/accounts", summary="Create an account (admin or developer)")
@@ -335,7 +323,6 @@ async def delete_plan(me: Principal, name: str) -> None:
 async def list_subscriptions(
     me: Principal, status: str | None = None, consumer: int | None = None
 ) -> list[dict[str, Any]]:
-    status = _one_of("status", status, SUBSCRIPTION_STATUSES)
     return await plans.list_subscriptions(me, app_id=consumer, status=status)
 
 

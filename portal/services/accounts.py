@@ -16,7 +16,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.query.functions.string import Lower
 
 from gateway.errors import Conflict, Forbidden, InvalidParameter, NotFound, Unauthorized
-from gateway.store.accounts import ROLES, Account, AdminToken
+from gateway.store.accounts import ROLES, STATUSES, Account, AdminToken
 from gateway.store.engine import atomic, hold_row
 from portal.i18n import LOCALES
 from portal.services import audit
@@ -76,6 +76,12 @@ def _check_locale(locale: str) -> None:
         raise InvalidParameter("locale", f"the language is one of: {', '.join(LOCALES)}")
 
 
+def check_one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    """A value from a fixed set (a role, a status), refused naming the field and the values it may take."""
+    if value not in allowed:
+        raise InvalidParameter(field, f"the {field} is one of: {', '.join(allowed)}")
+
+
 async def _named(username: str, *columns: Column) -> dict[str, Any] | None:
     """The account a username names, its case aside (`Admin` is `admin`): usernames are unique whatever
     their case, kept as typed. Accounts made before that rule may differ only in case: the one spelled
@@ -92,8 +98,7 @@ def _check_new(username: str, password: str, *, email: str, role: str, locale: s
     _check_email(email)
     check_password(password)
     _check_locale(locale)
-    if role not in ROLES:
-        raise InvalidParameter("role", f"the role is one of: {', '.join(ROLES)}")
+    check_one_of("role", role, ROLES)
 
 
 async def _create(
@@ -253,10 +258,14 @@ async def find_account(username: str) -> dict[str, Any]:
 
 
 async def list_accounts(status: str | None = None, role: str | None = None) -> list[dict[str, Any]]:
+    """Accounts, of a status and a role when given. A value no account can have is refused: an empty list
+    would read as "there are none", not "no such status"."""
     query = Account.select(*PUBLIC_FIELDS).order_by(Account.id)
     if status:
+        check_one_of("status", status, STATUSES)
         query = query.where(Account.status == status)
     if role:
+        check_one_of("role", role, ROLES)
         query = query.where(Account.role == role)
     return list(await query)
 

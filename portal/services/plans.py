@@ -15,7 +15,7 @@ from gateway.store.engine import atomic
 from gateway.store.policy_tables import OAuthClient, Plan
 from policies.chain import APIS
 from policies.oauth import SCOPES
-from portal.services import apps, audit
+from portal.services import accounts, apps, audit
 from portal.services.principal import Principal
 
 
@@ -104,6 +104,10 @@ async def delete_plan(me: Principal, name: str) -> None:
 async def list_subscriptions(
     me: Principal, *, app_id: int | None = None, status: str | None = None
 ) -> list[dict[str, Any]]:
+    """An app's subscriptions, or (for an admin) everyone's; of a status when given, one no subscription
+    can have refused (as `accounts.list_accounts` refuses one)."""
+    if status:
+        accounts.check_one_of("status", status, policy_manage.STATUSES)
     if app_id is not None:
         await apps.get_app(me, app_id)  # ownership
     elif not me.is_admin:

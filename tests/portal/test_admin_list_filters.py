@@ -1,12 +1,12 @@
-"""The admin API's list filters refuse a value no row can have (400 naming the filter and its values),
-instead of answering an empty list that reads as "there are none"."""
+"""The admin API's list filters, and the admin subscriptions page's, refuse a value no row can have (400
+naming the filter and its values), instead of answering an empty list that reads as "there are none"."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.portal.conftest import Account
+from tests.portal.conftest import Account, Session
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,10 @@ async def test_a_known_filter_value_still_filters(admin_api: httpx.AsyncClient, 
     assert {row["role"] for row in admins} == {"admin"}
     active = await admin_api.get("/subscriptions", params={"status": "active"})
     assert active.status_code == 200 and {row["status"] for row in active.json()} <= {"active"}
+
+
+async def test_the_subscriptions_page_refuses_an_unknown_status(admin_session: Session) -> None:
+    refused = await admin_session.get("/admin/subscriptions", params={"status": "bogus"})
+    assert refused.status_code == 400
+    assert "the status is one of: pending, active, suspended" in refused.text
+    assert (await admin_session.get("/admin/subscriptions", params={"status": "active"})).status_code == 200
