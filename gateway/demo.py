@@ -85,7 +85,9 @@ async def seed_demo(settings: Settings, *, host: str, ports: dict[str, int]) -> 
         options={"timezone": "Asia/Shanghai"},
         open=True,
     )
-    defaults = {"stockouts": "wdt-demo", "orders": "wdt-demo", "logistics": "kd100-demo"}
+    # The demo app's default connection of each API: its source ERP for the ERP's, its tracking for logistics.
+    erp, tracking = DEMO_CONNECTIONS["source"], DEMO_CONNECTIONS["tracking"]
+    defaults = {"stockouts": erp, "orders": erp, "logistics": tracking}
     if not await Consumer.exists().where(Consumer.name == DEMO_CONSUMER):
         await manage.create_consumer(DEMO_CONSUMER, defaults, by_admin=True)
     consumer = await manage.consumer_id(DEMO_CONSUMER)

@@ -633,9 +633,7 @@ def template() -> dict[str, Any]:
     return dict(document)
 
 
-async def install_template(
-    *, source: str = "wdt-demo", target: str = "wdt-target", tracking: str = "kd100-demo"
-) -> int:
+async def install_template(*, source: str, target: str, tracking: str) -> int:
     """The reference scheme (stockouts with tracking -> trade_push), on the named connections."""
     document = template()
     spec = load_yaml((TEMPLATES / document["mapping_file"]).read_text(encoding="utf-8"))
