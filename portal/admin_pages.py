@@ -51,6 +51,15 @@ async def _connections_page(
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
     systems = {system: connections.required_credentials(system) for system in connections.systems()}
+    # The fields the form draws: an error naming any other is said above the form.
+    drawn_fields = [
+        "name",
+        "system",
+        "base_url",
+        "options",
+        *connections.LIMIT_FIELDS,
+        *(f"credentials.{field}" for fields in systems.values() for field in fields),
+    ]
     return page(
         request,
         "admin/connections.html",
@@ -59,6 +68,7 @@ async def _connections_page(
         connections=await connections.list_connections(_vault(request)),
         systems=systems,
         limit_fields=connections.LIMIT_FIELDS,
+        drawn_fields=drawn_fields,
         **extra,
     )
 
