@@ -522,23 +522,25 @@ async def _keyset(
     """The page of `query` of the `limit` rows just below id `before`, or just above id `after`, or at the
     start (the highest ids when `newest_first`); `offset` skips that many rows from there first."""
     _check_cursors(before, after)
-    if before is not None or (after is None and newest_first):
-        if before is not None:
-            query = query.where(table.id < before)
-        ordered = query.order_by(table.id, ascending=False)
-        found = list(await ordered.limit(limit + 1).offset(offset).output(load_json=True))
-        rows = found[:limit][::-1]
-        lower, higher = len(found) > limit, before is not None or offset > 0
-    else:
-        if after is not None:
-            query = query.where(table.id > after)
-        found = list(await query.order_by(table.id).limit(limit + 1).offset(offset).output(load_json=True))
-        rows = found[:limit]
-        lower, higher = after is not None or offset > 0, len(found) > limit
+    # Read away from the cursor: down from `before` (from the top when newest first), else up from `after`.
+    descending = before is not None or (after is None and newest_first)
+    if before is not None:
+        query = query.where(table.id < before)
+    if after is not None:
+        query = query.where(table.id > after)
+    ordered = query.order_by(table.id, ascending=not descending)
+    found = list(await ordered.limit(limit + 1).offset(offset).output(load_json=True))
+    rows = found[:limit]
+    # Rows beyond the page in the reading direction, and rows behind where the reading began.
+    further, back = len(found) > limit, before is not None or after is not None or offset > 0
+    lower, higher = (further, back) if descending else (back, further)
+    if descending != newest_first:
+        rows.reverse()
+    ids = [row["id"] for row in rows]
     return Page(
-        rows[::-1] if newest_first else rows,
-        before=rows[0]["id"] if rows and lower else None,
-        after=rows[-1]["id"] if rows and higher else None,
+        rows,
+        before=min(ids) if ids and lower else None,
+        after=max(ids) if ids and higher else None,
         newest_first=newest_first,
     )
 
