@@ -78,12 +78,6 @@ def age(seconds: float) -> dict[str, Any]:
     return {"n": seconds, "unit": "s"}
 
 
-def age_text(seconds: float) -> str:
-    """The same in English words: 40 s, 5 min, 3 h, 2 d."""
-    said = age(seconds)
-    return f"{said['n']} {said['unit']}"
-
-
 def waiting(
     run: dict[str, Any], seen: tuple[bool, float | None], lease_seconds: float, now: float | None = None
 ) -> dict[str, Any] | None:
@@ -98,15 +92,12 @@ def waiting(
     if status != "queued" and not stale:
         return None
     silent = None if latest is None else max(now - latest, 0.0)
-    detail = (
-        "waiting for a worker: none has been seen yet; start `unigate worker`"
-        if silent is None
-        else f"waiting for a worker: none has been seen for {age_text(silent)}; start `unigate worker`"
-    )
+    said = None if silent is None else age(silent)
+    seen_for = "yet" if said is None else f"for {said['n']} {said['unit']}"
     return {
         "reason": "no_worker",
         "worker_seen_at": None if latest is None else datetime.fromtimestamp(latest, UTC).isoformat(),
         "silent_seconds": None if silent is None else int(silent),
-        "silent_for": None if silent is None else age(silent),  # the pages' words for it
-        "detail": detail,
+        "silent_for": said,  # the pages' words for it
+        "detail": f"waiting for a worker: none has been seen {seen_for}; start `unigate worker`",
     }
