@@ -520,7 +520,8 @@ async def _keyset(
     newest_first: bool = False,
 ) -> Page:
     """The page of `query` of the `limit` rows just below id `before`, or just above id `after`, or at the
-    start (the highest ids when `newest_first`); `offset` skips that many rows from there first."""
+    start (the highest ids when `newest_first`); `offset` skips that many rows from there first. An empty
+    page reached by a cursor links back across it."""
     _check_cursors(before, after)
     # Read away from the cursor: down from `before` (from the top when newest first), else up from `after`.
     descending = before is not None or (after is None and newest_first)
@@ -536,6 +537,12 @@ async def _keyset(
     lower, higher = (further, back) if descending else (back, further)
     if descending != newest_first:
         rows.reverse()
+    # Nothing left past the cursor (say, the dead letters a replay resolved): the way back is the cursor
+    # asked for, to the rows on its other side (ids are whole numbers: `after=5` is `before=6`).
+    if not rows and before is not None:
+        return Page(rows, before=None, after=before - 1, newest_first=newest_first)
+    if not rows and after is not None:
+        return Page(rows, before=after + 1, after=None, newest_first=newest_first)
     ids = [row["id"] for row in rows]
     return Page(
         rows,

@@ -525,6 +525,11 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
         assert [len(page) for page in pages] == [20, 20, 5]
         newer = (await service.run_page(name, 20, after=pages[2][0])).rows
         assert [run["id"] for run in newer] == pages[1]
+        # Older than the oldest: nothing, and a way back to the oldest runs.
+        past = await service.run_page(name, 20, before=ids[0])
+        assert past.rows == [] and past.links() == {"prev": {"after": ids[0] - 1}}
+        oldest = await service.run_page(name, 20, after=past.links()["prev"]["after"])
+        assert [run["id"] for run in oldest.rows] == ids[:20][::-1]
 
         await RecordResult.insert(
             *(
@@ -567,6 +572,7 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
             )
         )
         letters: list[str] = []
+        first_page = (await service.dead_letter_page(name, limit=50)).rows
         after: int | None = None
         while page_of := (await service.dead_letter_page(name, limit=50, after=after)).rows:
             letters.extend(letter["record_key"] for letter in page_of)
@@ -574,6 +580,20 @@ async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
         assert letters == [f"D{n:03d}" for n in range(120)]  # oldest first, each once
         tail = (await service.dead_letter_page(name, limit=50, before=after)).rows
         assert [letter["record_key"] for letter in tail] == [f"D{n:03d}" for n in range(69, 119)]
+        # Past the last letter: nothing, and a way back to the last letters.
+        past = await service.dead_letter_page(name, limit=50, after=after)
+        assert past.rows == [] and past.links() == {"prev": {"before": after + 1}}
+        last = await service.dead_letter_page(name, limit=50, before=past.links()["prev"]["before"])
+        assert [letter["record_key"] for letter in last.rows] == [f"D{n:03d}" for n in range(70, 120)]
+        # A replay resolved the first page's letters: the page before the second is empty, and leads on.
+        second = await service.dead_letter_page(name, limit=50, after=first_page[-1]["id"])
+        await DeadLetter.update({DeadLetter.status: "resolved"}).where(
+            DeadLetter.id.is_in([letter["id"] for letter in first_page])
+        )
+        gone = await service.dead_letter_page(name, limit=50, before=second.rows[0]["id"])
+        assert gone.rows == [] and gone.links() == {"next": {"after": second.rows[0]["id"] - 1}}
+        again = await service.dead_letter_page(name, limit=50, after=gone.links()["next"]["after"])
+        assert [letter["record_key"] for letter in again.rows] == [f"D{n:03d}" for n in range(50, 100)]
 
         # A queued run with no worker waits; a beating worker ends the wait; a stopped one brings it back.
         queued = await service.run_now(name)
