@@ -11,8 +11,8 @@ import pytest
 import yaml
 from piccolo.engine.base import Engine
 
-from gateway.errors import InvalidParameter
 from gateway.connectors.wangdiantong import simulator as wdt_sim
+from gateway.errors import InvalidParameter
 from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from portal.services import config
