@@ -325,11 +325,7 @@ def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "rotate":
         overlap = timedelta(seconds=args.overlap)
 
-        async def rotate() -> tuple[dict[str, Any], str]:
-            app = await plans.client_app(args.client_id)
-            return await plans.rotate_client_secret(CLI, app, args.client_id, overlap)
-
-        _, secret = _store(settings, rotate)
+        _, secret = _store(settings, lambda: plans.rotate_any_client_secret(CLI, args.client_id, overlap))
         print(f"new secret for {args.client_id} (shown once):\n{secret}")
     else:
 
@@ -349,19 +345,21 @@ def cmd_signing_keys(args: argparse.Namespace, settings: Settings) -> int:
         delay = pm.KEY_ACTIVATION_DELAY if args.activate_in is None else timedelta(seconds=args.activate_in)
 
         async def rotate() -> dict[str, Any]:
-            before = await pm.list_signing_keys()
-            kid = await pm.rotate_signing_key(
-                Vault(settings.secret_key),
-                token_ttl=timedelta(seconds=settings.token_ttl_seconds),
-                activate_in=delay,
-            )
-            after = await pm.list_signing_keys()
-            made = next(row for row in after if row["kid"] == kid)
-            # A rotation also retires the keys whose tokens have all expired: the log says which.
-            was_live = {row["kid"] for row in before if row["retired_at"] is None}
-            retired = sorted(row["kid"] for row in after if row["retired_at"] and row["kid"] in was_live)
-            await _record("signing_key.rotate", kid, after={**made, "retired": retired})
-            return made
+            key = await pm.make_signing_key()  # before the transaction: it takes a while
+
+            async def publish() -> dict[str, Any]:
+                rotation = await pm.rotate_signing_key(
+                    Vault(settings.secret_key),
+                    token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+                    activate_in=delay,
+                    key=key,
+                )
+                made = next(row for row in await pm.list_signing_keys() if row["kid"] == rotation.kid)
+                # A rotation also retires the keys whose tokens have all expired: the log says which.
+                await _record("signing_key.rotate", rotation.kid, after={**made, "retired": rotation.retired})
+                return made
+
+            return await atomically(publish)
 
         made = _store(settings, rotate)
         print(

@@ -292,13 +292,14 @@ def _scopes(scopes: Iterable[str]) -> list[str]:
 
 @atomic
 async def create_oauth_client(
-    vault: Vault, consumer: int, scopes: Iterable[str], name: str = ""
+    vault: Vault, consumer: int, scopes: Iterable[str], name: str = "", *, first_key: KeyPair | None = None
 ) -> IssuedClient:
-    """A client-credentials client for a consumer; a signing key is made if there is none yet."""
+    """A client-credentials client for a consumer; a signing key is made if there is none yet (`first_key`,
+    from `first_signing_key()` before the transaction, or made here)."""
     chosen = _scopes(scopes)
     if not await Consumer.exists().where(Consumer.id == consumer):
         raise NotFound(f"no consumer with id {consumer}")
-    await ensure_signing_key(vault)
+    await ensure_signing_key(vault, first_key)
     client_id = CLIENT_PREFIX + secrets.token_hex(12)
     secret = secrets.token_urlsafe(32)
     await OAuthClient.insert(
@@ -313,7 +314,7 @@ async def create_oauth_client(
 @atomic
 async def rotate_oauth_client_secret(client_id: str, overlap: timedelta = timedelta(0)) -> IssuedClient:
     """A new secret; the old one keeps working for `overlap` (0: stops at once)."""
-    _check_span("overlap", overlap, MAX_SECRET_OVERLAP)
+    check_secret_overlap(overlap)
     row = await _live_client(client_id)
     secret = secrets.token_urlsafe(32)
     await OAuthClient.update(
@@ -372,35 +373,63 @@ async def _live_client(client_id: str) -> dict[str, Any]:
 # -- JWT signing keys --------------------------------------------------------------------------
 
 
+KeyPair = tuple[str, dict[str, Any], dict[str, Any]]  # (kid, private JWK, public JWK)
+
+
+async def make_signing_key() -> KeyPair:
+    """A fresh RSA key pair, made in a thread: 40-200 ms of CPU that neither the requests of the gateway
+    (whose admin API makes keys too) nor a write transaction should wait behind. Make it before the
+    transaction that stores it."""
+    return await asyncio.to_thread(new_signing_key)
+
+
+async def first_signing_key() -> KeyPair | None:
+    """A key pair for `ensure_signing_key` to store, made only while no key is live (None: one is)."""
+    if await SigningKey.exists().where(SigningKey.retired_at.is_null()):
+        return None
+    return await make_signing_key()
+
+
+class Rotation(msgspec.Struct, frozen=True):
+    kid: str  # the key published
+    retired: list[str]  # the keys it retired, their tokens all expired
+
+
 @atomic
 async def rotate_signing_key(
-    vault: Vault, *, token_ttl: timedelta, activate_in: timedelta = KEY_ACTIVATION_DELAY
-) -> str:
-    """Publish a new key that signs from `activate_in` on; retire keys whose tokens have all expired.
+    vault: Vault,
+    *,
+    token_ttl: timedelta,
+    activate_in: timedelta = KEY_ACTIVATION_DELAY,
+    key: KeyPair | None = None,
+) -> Rotation:
+    """Publish a new key (`key`, from `make_signing_key()`, or made here) that signs from `activate_in` on;
+    retire keys whose tokens have all expired.
 
     A key is retired once the key after it has been signing for longer than a token lives.
     """
     _check_span("activate_in", activate_in, MAX_ACTIVATION_DELAY)
     now = datetime.now(UTC)
     live = (
-        await SigningKey.select(SigningKey.id, SigningKey.activates_at)
+        await SigningKey.select(SigningKey.id, SigningKey.kid, SigningKey.activates_at)
         .where(SigningKey.retired_at.is_null())
         .order_by(SigningKey.activates_at)
     )
-    for older, newer in itertools.pairwise(live):
-        if newer["activates_at"] + token_ttl < now:
-            await SigningKey.update({SigningKey.retired_at: now}).where(SigningKey.id == older["id"])
+    retired = [older for older, newer in itertools.pairwise(live) if newer["activates_at"] + token_ttl < now]
+    for older in retired:
+        await SigningKey.update({SigningKey.retired_at: now}).where(SigningKey.id == older["id"])
     # With no key yet there are no tokens to keep working and nothing signs meanwhile: start at once.
-    kid = await _insert_key(vault, now + activate_in if live else now)
+    kid = await _insert_key(vault, key or await make_signing_key(), now + activate_in if live else now)
     await bump_version()
-    return kid
+    return Rotation(kid, [str(older["kid"]) for older in retired])
 
 
 @atomic
-async def ensure_signing_key(vault: Vault) -> None:
-    """A first key, active at once, when there is none (nothing can be signed before it)."""
+async def ensure_signing_key(vault: Vault, key: KeyPair | None = None) -> None:
+    """A first key (`key`, from `first_signing_key()`, or made here), active at once, when there is none:
+    nothing can be signed before it."""
     if not await SigningKey.exists().where(SigningKey.retired_at.is_null()):
-        await _insert_key(vault, datetime.now(UTC))
+        await _insert_key(vault, key or await make_signing_key(), datetime.now(UTC))
         await bump_version()
 
 
@@ -448,10 +477,8 @@ async def list_signing_keys() -> list[dict[str, Any]]:
     )
 
 
-async def _insert_key(vault: Vault, activates_at: datetime) -> str:
-    # Making an RSA key takes 50-200 ms of CPU: in a thread, so the gateway's requests (the admin API runs in
-    # the gateway) are not held up behind it. The write transaction waits for it, which only writers notice.
-    kid, private, public = await asyncio.to_thread(new_signing_key)
+async def _insert_key(vault: Vault, key: KeyPair, activates_at: datetime) -> str:
+    kid, private, public = key
     await SigningKey.insert(
         SigningKey(
             kid=kid,
@@ -491,6 +518,11 @@ async def list_api_policies() -> list[dict[str, Any]]:
     for row in rows:
         row["cors"] = _json(row["cors"])
     return list(rows)
+
+
+def check_secret_overlap(overlap: timedelta) -> None:
+    """How long an old client secret may keep working: refused before anything is looked up."""
+    _check_span("overlap", overlap, MAX_SECRET_OVERLAP)
 
 
 def _check_span(field: str, span: timedelta, longest: timedelta) -> None:

@@ -186,9 +186,26 @@ async def list_clients(me: Principal, app_id: int) -> list[dict[str, Any]]:
 async def create_client(
     me: Principal, vault: Vault, app_id: int, chosen_scopes: list[str], name: str = ""
 ) -> tuple[dict[str, Any], str]:
-    """A client-credentials client; its secret is returned once."""
+    """A client-credentials client; its secret is returned once. The first client's signing key is made
+    before the transaction, which would otherwise wait for it."""
+    return await _create_client(
+        me, vault, app_id, chosen_scopes, name, await policy_manage.first_signing_key()
+    )
+
+
+@atomic
+async def _create_client(
+    me: Principal,
+    vault: Vault,
+    app_id: int,
+    chosen_scopes: list[str],
+    name: str,
+    first_key: policy_manage.KeyPair | None,
+) -> tuple[dict[str, Any], str]:
     app = await apps.get_app(me, app_id)
-    issued = await policy_manage.create_oauth_client(vault, app_id, chosen_scopes, name=name)
+    issued = await policy_manage.create_oauth_client(
+        vault, app_id, chosen_scopes, name=name, first_key=first_key
+    )
     row = await _client(me, app_id, issued.client_id)
     await audit.record(me, "oauth_client.create", f"{app['name']}/{issued.client_id}", after=row)
     return row, issued.client_secret
@@ -221,6 +238,15 @@ async def revoke_client(me: Principal, app_id: int, client_id: str) -> dict[str,
     after = await _client(me, app_id, client_id)
     await audit.record(me, "oauth_client.revoke", client_id, before=before, after=after)
     return after
+
+
+async def rotate_any_client_secret(
+    me: Principal, client_id: str, overlap: timedelta
+) -> tuple[dict[str, Any], str]:
+    """Admin: `rotate_client_secret` of a client known by its id alone (the CLI); a bad overlap is refused
+    before the client is looked up."""
+    policy_manage.check_secret_overlap(overlap)
+    return await rotate_client_secret(me, await client_app(client_id), client_id, overlap)
 
 
 async def client_app(client_id: str) -> int:

@@ -261,9 +261,13 @@ async def test_rotating_the_signing_key_refuses_no_valid_token(gateway: Gateway,
     async with httpx.AsyncClient(base_url=gateway.url) as http:
         before = (await token_for(http, client_id, secret)).json()["access_token"]
         old_kid = claims_of(before)[0]["kid"]
-        new_kid = await policy_manage.rotate_signing_key(
-            vault, token_ttl=timedelta(seconds=gateway.settings.token_ttl_seconds), activate_in=timedelta(0)
-        )
+        new_kid = (
+            await policy_manage.rotate_signing_key(
+                vault,
+                token_ttl=timedelta(seconds=gateway.settings.token_ttl_seconds),
+                activate_in=timedelta(0),
+            )
+        ).kid
 
         async def signs_with_the_new_key() -> bool:
             answer = await http.post(
@@ -338,9 +342,11 @@ async def test_a_leaked_key_replaced_by_rotate_then_retire_leaves_tokens_being_i
     async with httpx.AsyncClient(base_url=gateway.url) as http:
         leaked = (await token_for(http, client_id, secret)).json()["access_token"]
         # The documented way: publish a new key (it would sign in 60 s), then withdraw the old ones now.
-        new_kid = await policy_manage.rotate_signing_key(
-            vault, token_ttl=timedelta(seconds=gateway.settings.token_ttl_seconds)
-        )
+        new_kid = (
+            await policy_manage.rotate_signing_key(
+                vault, token_ttl=timedelta(seconds=gateway.settings.token_ttl_seconds)
+            )
+        ).kid
         for key in await policy_manage.list_signing_keys():
             if key["retired_at"] is None and key["kid"] != new_kid:
                 await policy_manage.retire_signing_key(key["kid"])

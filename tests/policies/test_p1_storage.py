@@ -97,7 +97,7 @@ async def test_oauth_secrets_and_signing_keys_are_never_stored_in_clear(engine: 
     assert stored is not None and key.private_jwk["d"] not in json.dumps(stored, default=str)
 
     # A rotation publishes the next key beside the current one; it signs only once active.
-    kid = await policy_manage.rotate_signing_key(vault, token_ttl=timedelta(minutes=15))
+    kid = (await policy_manage.rotate_signing_key(vault, token_ttl=timedelta(minutes=15))).kid
     rotated = await load_snapshot(vault)
     assert {key.kid, kid} <= {k.kid for k in rotated.signing_keys}
     current = signing_key(rotated, rotated.signing_keys[-1].activates_at - timedelta(seconds=1))
