@@ -13,6 +13,7 @@ from gateway.errors import InvalidParameter, NotFound
 from gateway.settings import Settings
 from gateway.store import manage
 from gateway.store.crypto import Vault
+from gateway.store.engine import atomic
 from gateway.store.snapshot import may_use
 from gateway.store.tables import Connection
 from portal.services import audit
@@ -77,6 +78,7 @@ async def get_connection(vault: Vault, name: str) -> dict[str, Any]:
     return _public(row, vault)
 
 
+@atomic  # the change commits with its audit record, and credentials merge with what is stored then
 async def save_connection(
     me: Principal,
     vault: Vault,
@@ -146,6 +148,7 @@ def required_credentials(system: str) -> list[str]:
     return fields
 
 
+@atomic
 async def delete_connection(me: Principal, vault: Vault, name: str) -> None:
     me.require_admin()
     before = await get_connection(vault, name)
