@@ -341,6 +341,14 @@ def postgres_url(postgres_server: Service) -> str:
     return create_database(postgres_server)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of its own for one test, once on each engine the store runs on."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @contextmanager
 def own_redis(log_dir: Path) -> Iterator[tuple[str, int]]:
     """A redis-server of one test alone (freezing or stopping it affects nobody else): its URL and pid."""

@@ -494,13 +494,6 @@ async def test_a_worker_beats_while_it_runs_and_is_gone_when_it_stops(
     assert row is not None and row["stopped"] is True
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 async def test_keyset_pages_and_worker_beats_on_sqlite_and_postgresql(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -18,13 +18,6 @@ from tests.portal.conftest import PASSWORD, Account, Session, sign_in, unique
 from tests.portal.test_forms import field_error
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 async def test_signing_up_with_a_taken_name_in_another_case_is_refused(
     gateway: Gateway, developer: Account
 ) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from gateway.store import manage
 from gateway.store.crypto import Vault
 from gateway.store.policy_manage import create_plan, set_consumer_policy, subscribe
@@ -15,13 +13,6 @@ from gateway.store.snapshot import current_version
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 
 NAMES = [f"wdt-{n}" for n in range(6)]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 async def test_grants_made_at_once_all_land(database_url: str, tmp_path: Path) -> None:

@@ -18,13 +18,6 @@ from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate, unigat
 from tests.portal.conftest import unique
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 async def test_a_default_its_system_cannot_serve_is_refused(database_url: str, tmp_path: Path) -> None:
     env = gateway_env(tmp_path, DATABASE_URL=database_url)
     migrate(env)

@@ -11,20 +11,12 @@ import sys
 from pathlib import Path
 
 import msgspec
-import pytest
 
 from gateway.store.tables import Connection, Consumer
 from tests.conftest import bound_store, gateway_env, migrate
 
 # The last migration before the grants: the database an upgrade starts from.
 BEFORE_GRANTS = "2026-11-29T02:46:16:550658"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def _json(value: object) -> object:

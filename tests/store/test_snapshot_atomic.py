@@ -9,8 +9,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from gateway.store.crypto import Vault
 from gateway.store.engine import write_transaction
 from gateway.store.policy_manage import (
@@ -24,13 +22,6 @@ from gateway.store.tables import Connection
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 
 CHANGES = 150
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 async def test_a_snapshot_loaded_while_changes_commit_is_one_version_whole(

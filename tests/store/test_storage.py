@@ -17,13 +17,6 @@ from gateway.unified import idempotency
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[Engine]:
     """Tables bound to a freshly migrated database for one test, then bound back as they were."""
