@@ -434,6 +434,11 @@ class Driver:
                 f"{unavailable} record(s) were not delivered because a backend was unavailable or "
                 "rate-limiting after every retry; the next run tries them again"
             )
+        through = counts.get(journal.SUCCESS, 0) + counts.get(journal.SKIPPED, 0)
+        # Every record failed (none pushed, none already there): the run failed, though it ran to its end.
+        all_failed = bool(failed) and not through and not (error or stopped)
+        if all_failed:
+            error = f"all {failed} record(s) failed; they are in the dead letters"
         if error:
             status = "failed"
         elif stopped:
@@ -442,8 +447,10 @@ class Driver:
             status = "partial" if failed else "succeeded"
         fresh = await SchemeRun.select(SchemeRun.window_to).where(SchemeRun.id == run_id).first()
         window_to = fresh["window_to"] if fresh else None
-        # Failed records are in the dead-letter store, so they are accounted for: the window is done.
-        if status in ("succeeded", "partial") and run["trigger"] != "replay" and window_to is not None:
+        # Failed records are in the dead-letter store, so they are accounted for: the window is done
+        # (also when all of them failed, refused by the target rather than left unjudged).
+        ran_out = status in ("succeeded", "partial") or (all_failed and not unavailable)
+        if ran_out and run["trigger"] != "replay" and window_to is not None:
             await journal.advance_checkpoint(run["scheme"], window_to, run_id)
         await SchemeRun.update(
             {

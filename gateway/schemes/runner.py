@@ -1,6 +1,7 @@
 """Processing one batch of source records: enrich, map, deduplicate, push, and account for every record.
 
-A record is skipped when the target already holds exactly its mapped content (key + content hash); a
+A record is skipped when the target already holds exactly its mapped content (key + delivery hash: the
+mapped record and where it goes, so a scheme pointed at another target pushes everything to it once); a
 push is announced in the delivery state first, so one interrupted by a killed worker is looked up in
 the target before it is pushed again. Retryable failures back off and try again; the rest go to the
 dead-letter store with the source record, the mapped record and the error.
@@ -37,7 +38,6 @@ class Batch(msgspec.Struct, frozen=True, kw_only=True):
     run: int
     scheme: int
     records: list[Record]
-    force: bool = False  # push even what the target already holds
 
 
 def retryable(exc: BaseException) -> bool:
@@ -71,6 +71,28 @@ def content_hash(record: Record) -> str:
     return hashlib.sha256(msgspec.json.encode(record, order="sorted")).hexdigest()
 
 
+def destination(connector: Connector, operation: str, params: dict[str, Any]) -> bytes:
+    """Where a scheme's records go: the target connection (its name, system and address), the operation
+    and its parameters. Part of the delivery hash, so what the delivery state says the target holds is
+    about this target: after a switch to another one (or another address), every record is new to it."""
+    config = connector.config
+    return msgspec.json.encode(
+        {
+            "connection": config.name,
+            "system": config.system,
+            "base_url": config.base_url.rstrip("/"),
+            "operation": operation,
+            "params": params,
+        },
+        order="sorted",
+    )
+
+
+def delivery_hash(where: bytes, record: Record) -> str:
+    """What the delivery state compares: this mapped record, pushed to this destination."""
+    return hashlib.sha256(where + b"\n" + msgspec.json.encode(record, order="sorted")).hexdigest()
+
+
 class Context:
     """A scheme as one run uses it: definition, compiled mapping, connectors."""
 
@@ -91,6 +113,7 @@ class Context:
         self.connector = connector
         target = connector(definition.target.connection)
         self.target_key = target.operation(definition.target.operation, "target").key
+        self.destination = destination(target, definition.target.operation, definition.target.params)
         source = connector(definition.source.connection)
         self.source_key = source.operation(definition.source.operation, "source").key
 
@@ -210,7 +233,7 @@ async def process(context: Context, batch: Batch) -> list[Outcome]:
             try:
                 assert context.mapping is not None
                 item.mapped = context.mapping(item.source)
-                item.hash = content_hash(item.mapped)
+                item.hash = delivery_hash(context.destination, item.mapped)
             except MappingError as exc:
                 item.fail("mapping", {"code": "mapping_error", "message": str(exc), "field": exc.field})
     await _deliver(context, batch, [item for item in items if item.failure is None])
@@ -320,7 +343,7 @@ async def _deliver(context: Context, batch: Batch, items: list[_Item]) -> None:
     to_push: list[_Item] = []
     for item in items:
         state = states.get(item.key, journal.State())
-        if state.delivered_hash == item.hash and not batch.force:
+        if state.delivered_hash == item.hash:
             item.outcome = Outcome(
                 key=item.key, status=SKIPPED, content_hash=item.hash, answer={"unchanged": True}
             )

@@ -53,6 +53,48 @@ async def test_checkpoint_advances_and_unchanged_records_are_not_pushed_again(fl
     assert sum(target.pushes.values()) == len(expected) + 1
 
 
+async def test_a_scheme_switched_to_another_target_pushes_every_record_to_it_once(flow_factory, sims_factory):
+    flow = await flow_factory(60)
+    expected = flow.expected_tids()
+    first = await flow.run()
+    assert first["status"] == "succeeded" and set(flow.sims.target.pushes) == expected
+
+    # A second target ERP, on its own connection; the scheme is pointed at it.
+    from gateway.connectors.wangdiantong import simulator as wdt_sim
+    from gateway.store import manage
+    from gateway.store.crypto import Vault
+
+    second_sims = sims_factory(1)
+    extra, extra_url = second_sims.target, second_sims.target_url
+    name = f"{flow.connections['target']}-extra"
+    await manage.put_connection(
+        Vault(flow.settings.secret_key),
+        name=name,
+        system="wangdiantong",
+        base_url=extra_url,
+        credentials=dict(wdt_sim.DEFAULT_CREDENTIALS),
+    )
+    scheme = await service.get_scheme(flow.name)
+    definition = scheme["definition"]
+    await service.put_scheme(
+        flow.name, {**definition, "target": {**definition["target"], "connection": name}}
+    )
+
+    # A full run delivers every record to the new target, none skipped as "unchanged"; the old one gets
+    # nothing more.
+    moved = await flow.run(full=True)
+    assert moved["status"] == "succeeded", moved
+    assert moved["succeeded"] == len(expected) and moved["skipped"] == 0, moved
+    assert set(extra.pushes) == expected and all(count == 1 for count in extra.pushes.values())
+    assert set(extra.state.pushed) >= expected
+    assert sum(flow.sims.target.pushes.values()) == len(expected)
+
+    # Once there, unchanged records are skipped again.
+    again = await flow.run(full=True)
+    assert again["skipped"] == len(expected) and again["succeeded"] == 0, again
+    assert sum(extra.pushes.values()) == len(expected)
+
+
 async def test_a_failed_source_leaves_the_checkpoint_where_it_was(flow_factory):
     flow = await flow_factory(30)
     await flow.run()
@@ -130,6 +172,14 @@ async def test_failures_go_to_dead_letters_and_replay_after_the_mapping_is_fixed
     assert first["succeeded"] == delivered == sum(flow.sims.target.pushes.values())
     # Failed records are accounted for in the dead-letter store, so the checkpoint moved.
     assert await journal.checkpoint(flow.scheme_id) is not None
+
+    # Replayed before the fix, two letters fail again and nothing goes through: the run failed, it is not
+    # "partial", and it says where its records went.
+    early = sorted(by_key)[:2]
+    again = await flow.run(run_id=await service.replay(flow.name, [by_key[key]["id"] for key in early]))
+    assert again["status"] == "failed" and again["failed"] == 2 and again["succeeded"] == 0, again
+    assert "dead letters" in again["error"]
+    assert len((await service.dead_letter_page(flow.name)).rows) == len(by_key)
 
     # Fix the mapping, then replay two selected letters, then the rest.
     await service.put_scheme(
