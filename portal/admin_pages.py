@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
@@ -74,7 +74,8 @@ async def _connections_page(
 
 
 @get("/connections")
-async def connections_page(request: Request[Any, Any, Any], edit: str = "") -> Template:
+async def connections_page(request: Request[Any, Any, Any], edit: str = "", saved: str = "") -> Template:
+    """The connections; `?edit=NAME` fills the form with one, `?saved=NAME` says that one was saved."""
     form: dict[str, Any] = {}
     if edit:
         current = await connections.get_connection(_vault(request), edit)
@@ -89,7 +90,7 @@ async def connections_page(request: Request[Any, Any, Any], edit: str = "") -> T
             "credential_fields": current["credential_fields"],
             "open": current["open"],
         }
-    return await _connections_page(request, form=form)
+    return await _connections_page(request, form=form, saved=saved)
 
 
 def _json_text(value: dict[str, Any]) -> str:
@@ -447,13 +448,42 @@ async def _config_page(request: Request[Any, Any, Any], status_code: int = 200, 
 
 
 @get("/config")
-async def config_page(request: Request[Any, Any, Any], version: int | None = None) -> Template:
+async def config_page(
+    request: Request[Any, Any, Any],
+    version: int | None = None,
+    applied: int | None = None,
+    changes: int | None = None,
+) -> Template:
+    """The configuration; `?version=N` shows a stored version, `?applied=N&changes=C` says what an apply
+    or a rollback just made (they redirect here, so reloading the page does not apply again)."""
     shown = (await config.get_version(version))["document"] if version else None
-    return await _config_page(request, document=shown, shown_version=version)
+    made = {"version": applied, "changes": changes or 0} if applied else None
+    return await _config_page(request, document=shown, shown_version=version, applied=made)
+
+
+@get("/config/export")
+async def export_config(request: Request[Any, Any, Any], version: int | None = None) -> Response[str]:
+    """The configuration (or stored version `version`) as the YAML file `unigate config apply` takes."""
+    if version:
+        document, name = (await config.get_version(version))["document"], f"unigate-v{version}.yaml"
+    else:
+        document, name = await config.export_yaml(_vault(request)), "unigate.yaml"
+    return Response(
+        document,
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _applied_redirect(applied: config.Applied) -> Redirect:
+    return Redirect(
+        f"/admin/config?applied={applied.version}&changes={len(applied.changes)}",
+        status_code=HTTP_303_SEE_OTHER,
+    )
 
 
 @post("/config", status_code=200)
-async def config_action(request: Request[Any, Any, Any], me: Principal, data: Form) -> Template:
+async def config_action(request: Request[Any, Any, Any], me: Principal, data: Form) -> Template | Redirect:
     """`preview` shows the diff; `apply` applies the same document (after the admin has seen it)."""
     document = str(data.get("document", ""))
     try:
@@ -466,22 +496,28 @@ async def config_action(request: Request[Any, Any, Any], me: Principal, data: Fo
                 comment=text(data, "comment"),
                 base=text(data, "base") or None,
             )
-            return await _config_page(request, applied=applied)
+            return _applied_redirect(applied)
         preview = await config.preview(document, environ(), _vault(request))
     except UnigateError as error:
         return await _config_page(
-            request, status_code=error.status, document=document, errors=errors_of(error)
+            request,
+            status_code=error.status,
+            document=document,
+            errors=errors_of(error),
+            comment=text(data, "comment"),
         )
     return await _config_page(request, document=document, preview=preview, comment=text(data, "comment"))
 
 
-@post("/config/versions/{version:int}/rollback", status_code=200)
-async def config_rollback(request: Request[Any, Any, Any], me: Principal, version: int) -> Template:
+@post("/config/versions/{version:int}/rollback", status_code=HTTP_303_SEE_OTHER)
+async def config_rollback(
+    request: Request[Any, Any, Any], me: Principal, version: int
+) -> Template | Redirect:
     try:
         applied = await config.rollback(me, version, environ(), _vault(request))
     except UnigateError as error:
         return await _config_page(request, status_code=error.status, errors=errors_of(error))
-    return await _config_page(request, applied=applied)
+    return _applied_redirect(applied)
 
 
 PAGES: list[Any] = [
@@ -506,6 +542,7 @@ PAGES: list[Any] = [
     revoke_token,
     audit_page,
     config_page,
+    export_config,
     config_action,
     config_rollback,
 ]

@@ -133,5 +133,8 @@ def portal_template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
     def callbacks(engine: JinjaTemplateEngine) -> None:
         engine.register_template_callable("_", template_translate)
+        # Vendors answer in Chinese: `tojson` keeps it readable instead of \uXXXX escapes. Jinja's
+        # htmlsafe_json_dumps still escapes <, >, & and ', so the output stays safe inside <script>.
+        engine.engine.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
 
     return TemplateConfig(directory=folders, engine=JinjaTemplateEngine, engine_callback=callbacks)

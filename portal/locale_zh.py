@@ -160,6 +160,8 @@ ZH: dict[str, str] = {
     "Totals": "合计",
     "Calls": "调用",
     "Errors": "错误",
+    "p50 ms": "p50 毫秒",
+    "p95 ms": "p95 毫秒",
     "Limiter rejections": "限流拒绝",
     "Traffic, errors and latency": "流量、错误与延迟",
     "Calls, errors and p50 / p95 latency per day": "每日调用、错误及 p50 / p95 延迟",
@@ -183,6 +185,13 @@ ZH: dict[str, str] = {
     "Edit": "编辑",
     "Delete": "删除",
     "Delete this connection?": "确定删除此连接？",
+    "Connection {name} saved.": "连接 {name} 已保存。",
+    "Revoke this token? Scripts using it will be refused at once.": (
+        "确定吊销此令牌？使用它的脚本将立即被拒绝。"
+    ),
+    "Suspend this application? Its keys are refused until it is approved again.": (
+        "确定暂停此应用？在重新批准前，它的密钥都将被拒绝。"
+    ),
     "No connections yet: add the first backend below.": "还没有连接：请在下方添加第一个后端。",
     "Edit connection": "编辑连接",
     "Add a connection": "添加连接",
@@ -276,7 +285,7 @@ ZH: dict[str, str] = {
     "Comment": "备注",
     "Preview changes": "预览变更",
     "Apply": "应用",
-    "Export (JSON API)": "导出（JSON API）",
+    "Download YAML": "下载 YAML",
     "Changes": "变更",
     "create": "新建",
     "update": "修改",
@@ -459,4 +468,8 @@ PATTERNS: list[tuple[str, str]] = [
     (r"the password needs at least (\d+) characters", "密码至少需要 {0} 个字符"),
     (r"(\S+) is a whole number", "{0} 须为整数"),
     (r"(\S+) must be a number", "{0} 须为数字"),
+    (
+        r"(.+) is not an IP address or CIDR range like 10\.0\.0\.0/8",
+        "{0} 不是 IP 地址或 CIDR 网段（如 10.0.0.0/8）",
+    ),
 ]

@@ -1,16 +1,18 @@
 // Daily charts drawn with Chart.js from JSON the page carries: the dashboard's #series, and each
-// app's canvas.usage-chart[data-series]; calls and errors as bars, p50 / p95 latency as lines.
+// app's canvas.usage-chart[data-series]; calls and errors as bars, p50 / p95 latency as lines. The
+// legend's words come from the canvas (data-label-*), so they are in the page's language.
 (() => {
   const draw = (canvas, series) => {
     const days = series.map((point) => point.day.slice(5));
+    const label = canvas.dataset;
     new Chart(canvas, {
       data: {
         labels: days,
         datasets: [
-          { type: "bar", label: "calls", data: series.map((p) => p.calls), backgroundColor: "#60a5fa", yAxisID: "y" },
-          { type: "bar", label: "errors", data: series.map((p) => p.errors), backgroundColor: "#f87171", yAxisID: "y" },
-          { type: "line", label: "p50 ms", data: series.map((p) => p.p50_ms), borderColor: "#34d399", yAxisID: "ms" },
-          { type: "line", label: "p95 ms", data: series.map((p) => p.p95_ms), borderColor: "#f59e0b", yAxisID: "ms" },
+          { type: "bar", label: label.labelCalls, data: series.map((p) => p.calls), backgroundColor: "#60a5fa", yAxisID: "y" },
+          { type: "bar", label: label.labelErrors, data: series.map((p) => p.errors), backgroundColor: "#f87171", yAxisID: "y" },
+          { type: "line", label: label.labelP50, data: series.map((p) => p.p50_ms), borderColor: "#34d399", yAxisID: "ms" },
+          { type: "line", label: label.labelP95, data: series.map((p) => p.p95_ms), borderColor: "#f59e0b", yAxisID: "ms" },
         ],
       },
       options: {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.store.accounts import PortalSession
@@ -217,8 +217,17 @@ async def test_admin_connects_a_backend_plans_approves_and_revokes(
     # Found by its prefix and revoked: the key is refused at once.
     await page.goto(f"/admin/keys?prefix={key[:10]}")
     await shot(page, "14-keys-found")
+    # Revoking asks first; the admin agrees.
+    asked: list[str] = []
+
+    async def agree(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.once("dialog", agree)
     await page.click("#found-keys button.danger")
     await expect(page.locator("#found-keys .badge")).to_have_text("已吊销")
+    assert asked == ["确定吊销此密钥？使用它的调用将立即被拒绝。"]
     answer = await call_until(gateway.url, key, 401)
     assert answer.json()["code"] == "unauthorized"
 
