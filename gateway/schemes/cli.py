@@ -92,7 +92,8 @@ async def _manage(args: argparse.Namespace, settings: Settings) -> int:
                 print(
                     f"{row['name']:<28} {row['status']:<10} {row['priority']:<7} "
                     f"last run: {last.get('status', '-'):<10} {last.get('succeeded', 0)} ok, "
-                    f"{last.get('failed', 0)} failed, {last.get('skipped', 0)} unchanged"
+                    f"{last.get('failed', 0)} failed, {last.get('skipped', 0)} unchanged; "
+                    f"{row['open_dead_letters']} open dead letter(s)"
                 )
             # Said as the portal says it, on stderr so the list above stays one line a scheme.
             for row in rows:

@@ -265,13 +265,15 @@ async def delete_scheme(name: str) -> None:
 
 
 async def list_schemes(*, lease_seconds: float = 15.0) -> list[dict[str, Any]]:
-    """Every scheme with its status, last run, throughput (records/s) and error rate of the last run, and
-    `waiting`: why its run does not move when no worker runs (None otherwise)."""
+    """Every scheme with its status, last run, throughput (records/s) and error rate of the last run,
+    `open_dead_letters` (what no run has delivered yet, whatever the last run says), and `waiting`: why
+    its run does not move when no worker runs (None otherwise)."""
     schemes = await Scheme.select(
         Scheme.id, Scheme.name, Scheme.description, Scheme.priority, Scheme.enabled, Scheme.active_run,
         Scheme.next_run_at, Scheme.definition,
     ).order_by(Scheme.name).output(load_json=True)  # fmt: skip
     waiting = await _waiting(lease_seconds)
+    letters = await open_dead_letters()
     out = []
     for row in schemes:
         last = (
@@ -287,8 +289,17 @@ async def list_schemes(*, lease_seconds: float = 15.0) -> list[dict[str, Any]]:
         row["status"] = "running" if row["active_run"] else ("scheduled" if row["enabled"] else "idle")
         row["last_run"] = run_summary(last) if last else None
         row["waiting"] = waiting.get(row["id"])
+        row["open_dead_letters"] = letters.get(row["id"], 0)
         out.append(row)
     return out
+
+
+async def open_dead_letters() -> dict[int, int]:
+    """Open dead letters by scheme id (schemes with none are left out)."""
+    rows = await DeadLetter.raw(
+        "SELECT scheme, COUNT(*) AS n FROM unigate_dead_letter WHERE status = 'open' GROUP BY scheme"
+    )
+    return {int(row["scheme"]): int(row["n"]) for row in rows}
 
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -460,8 +471,8 @@ async def _live_counts(run_id: int) -> dict[str, int]:
 
 
 async def run_detail(run_id: int, *, lease_seconds: float = 15.0) -> dict[str, Any]:
-    """A run with its live counts (so a running run shows its progress), and `waiting`: why it does not
-    move when no worker runs (None otherwise)."""
+    """A run with its live counts (so a running run shows its progress), its scheme's
+    `open_dead_letters`, and `waiting`: why it does not move when no worker runs (None otherwise)."""
     row = (
         await SchemeRun.select(*SchemeRun.all_columns(), SchemeRun.scheme.name.as_alias("scheme_name"))
         .where(SchemeRun.id == run_id)
@@ -470,6 +481,9 @@ async def run_detail(run_id: int, *, lease_seconds: float = 15.0) -> dict[str, A
     if row is None:
         raise NotFound(f"there is no run {run_id}")
     summary = {**run_summary(row), "scheme": row["scheme_name"], "waiting": None}
+    summary["open_dead_letters"] = await DeadLetter.count().where(
+        DeadLetter.scheme == row["scheme"], DeadLetter.status == "open"
+    )
     if row["status"] in driver.ACTIVE:
         summary.update(await _live_counts(run_id))
         summary["waiting"] = presence.waiting(row, await presence.last_seen(lease_seconds), lease_seconds)

@@ -56,6 +56,14 @@ ZH = {
     "Previous page": "上一页",
     "Next page": "下一页",
     "No runs yet.": "还没有运行记录。",
+    "Open dead letters": "未处理死信",
+    "No open dead letters.": "没有未处理的死信。",
+    "Replay all {n} open dead letters of this scheme?": "重放本方案全部 {n} 条未处理死信？",
+    "Replay the {n} selected dead letters?": "重放选中的 {n} 条死信？",
+    "Replay the dead letter of {key}?": "重放记录 {key} 的死信？",
+    "Select the dead letters to replay first.": "请先选择要重放的死信。",
+    "Stop this scheme? Its schedule is turned off, and a run in progress reads no more and ends once what "
+    "it read is done.": "停止本方案？其计划将停用，正在进行的运行不再读取新记录，已读取的处理完后结束。",
     # a run that waits because no `unigate worker` runs
     "Waiting for a worker: none has been seen for {age}; start `unigate worker`.": (
         "正在等待工作进程：已有 {age} 未见任何工作进程；请启动 `unigate worker`。"

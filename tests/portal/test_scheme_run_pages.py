@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Dialog, Page, async_playwright, expect
 
 from gateway.demo import REFERENCE_ENDS, install_reference_scheme
 from gateway.errors import UnigateError
@@ -286,6 +286,34 @@ async def test_a_run_of_two_thousand_records_pages_and_every_record_is_reachable
             await expect(page.get_by_test_id("letters-next")).to_have_count(0)
             await page.get_by_test_id("letters-previous").click()
             await expect(letters.first).to_contain_text("D050", timeout=15000)
+
+            # A replay asks first, saying how many letters "all" is: dismissed, nothing is queued; the
+            # one accepted after it is the only replay run.
+            said: list[str] = []
+            answers: list[bool] = []  # what to answer the next dialogs; a dialog beyond them is dismissed
+
+            async def answer(dialog: Dialog) -> None:
+                said.append(dialog.message)
+                await (dialog.accept() if answers and answers.pop(0) else dialog.dismiss())
+
+            page.on("dialog", answer)
+            runs_before = await SchemeRun.count().where(SchemeRun.scheme == flow.scheme_id)
+            await page.get_by_test_id("replay-all").click()
+            await page.get_by_test_id("replay-selected").click()  # none selected: not even asked
+            await expect(page.locator("#replay-result")).to_have_text("请先选择要重放的死信。")
+            answers.append(True)
+            await letters.first.locator("[data-replay]").click()
+            await expect(page.locator("#replay-result")).to_contain_text("重放已排队", timeout=15000)
+            assert said == ["重放本方案全部 120 条未处理死信？", "重放记录 D050 的死信？"], said
+            assert await SchemeRun.count().where(SchemeRun.scheme == flow.scheme_id) == runs_before + 1
+
+            # With no open letter left, the table says so and there is nothing to replay.
+            await DeadLetter.update({DeadLetter.status: "resolved"}).where(
+                DeadLetter.scheme == flow.scheme_id
+            )
+            await page.goto(f"{gateway.url}/admin/schemes/runs/{big}")
+            await expect(page.get_by_test_id("dead-empty")).to_have_text("没有未处理的死信。", timeout=15000)
+            await expect(page.get_by_test_id("replay-all")).to_be_disabled()
         finally:
             await browser.close()
 
@@ -410,6 +438,36 @@ async def test_the_scheme_list_and_the_list_command_say_a_run_waits_for_a_worker
         said = f"{flow.name}: run {queued} is waiting for a worker: none has been seen"
         line = next(line for line in command.stderr.splitlines() if line.startswith(said))
         assert line.endswith("start `unigate worker`"), line
+
+        # Open dead letters are the scheme's, whatever its last run says: the list page, the list command
+        # and the admin API's list count them.
+        letters = [
+            DeadLetter(slot=f"{flow.scheme_id}:L{n}", scheme=flow.scheme_id, run=queued, record_key=f"L{n}")
+            for n in range(1234)
+        ]
+        await DeadLetter.insert(
+            *letters,
+            DeadLetter(
+                slot=f"{flow.scheme_id}:done", scheme=flow.scheme_id, run=queued, record_key="done",
+                status="resolved",
+            ),
+        )  # fmt: skip
+        listed = await session.get("/admin/schemes")
+        row = re.search(rf'<tr data-scheme="{re.escape(flow.name)}">(.*?)</tr>', listed.text, re.S)
+        assert row, listed.text[:500]
+        cell = re.search(r'data-testid="open-dead-letters" data-open="(\d+)">(.*?)</td>', row.group(1), re.S)
+        assert cell and cell.group(1) == "1234", row.group(1)
+        # Said as people read it, and a way to them: the dead letters of its last run's page.
+        assert re.sub(r"<[^>]+>", "", cell.group(2)) == "1,234", cell.group(0)
+        assert f'href="/admin/schemes/runs/{queued}#dead-h"' in cell.group(2)
+        line = next(
+            line
+            for line in unigate(flow.env, "scheme", "list").stdout.splitlines()
+            if line.startswith(f"{flow.name} ")
+        )
+        assert line.endswith("; 1234 open dead letter(s)"), line
+        api = await session.get("/admin/api/schemes")
+        assert {entry["name"]: entry["open_dead_letters"] for entry in api.json()}[flow.name] == 1234
 
         # A worker alive (it beats): neither says a word of it.
         await presence.beat("list-test-worker")

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Dialog, Page, async_playwright, expect
 
 from gateway.schemes import service
 from tests.conftest import Gateway
@@ -175,6 +176,22 @@ async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record
                 await expect(scheme_status).to_have_text("已启用计划")
                 started = await service.get_scheme(flow.name)
                 assert started["enabled"] is True and started["next_run_at"] > time.time()
+                # Stop asks first: dismissed, the schedule stays on; accepted, it goes off.
+                asked: list[str] = []
+
+                def answer(accept: bool) -> Callable[[Dialog], Awaitable[None]]:
+                    async def handle(dialog: Dialog) -> None:
+                        asked.append(dialog.message)
+                        await (dialog.accept() if accept else dialog.dismiss())
+
+                    return handle
+
+                page.once("dialog", answer(False))
+                await page.click("[data-testid=stop]")
+                assert asked and asked[0].startswith("停止本方案？"), asked
+                assert (await service.get_scheme(flow.name))["enabled"] is True
+                await expect(page.locator("#action-result")).to_have_text("计划已启用")
+                page.once("dialog", answer(True))
                 await page.click("[data-testid=stop]")
                 await expect(page.locator("#action-result")).to_have_text("计划已停用")
                 await expect(scheme_status).to_have_attribute("data-status", "idle")

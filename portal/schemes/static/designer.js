@@ -280,6 +280,8 @@
 
   root.querySelectorAll("[data-action]").forEach((button) =>
     button.addEventListener("click", async () => {
+      // Stopping ends a run midway: asked first, as the portal's other actions with effects are.
+      if (button.dataset.action === "stop" && !confirm(text("confirm_stop"))) return;
       try {
         const result = await api("POST", `/schemes/${encodeURIComponent(name)}/${button.dataset.action}`, {});
         $("action-result").textContent = result.run

@@ -16,6 +16,7 @@
   const RECORDS_PAGE = 100;
   const LETTERS_PAGE = 50;
   const params = new URLSearchParams(location.search);
+  let openLetters = null; // the scheme's open dead letters, as the last progress read said
 
   // This page's address with some parameters changed (null: removed).
   function pageUrl(changes) {
@@ -67,6 +68,7 @@
     if (run.error) parts.push(run.error);
     $("run-progress").textContent = parts.join(" · ");
     notice(run.waiting);
+    openLetters = run.open_dead_letters;
     root.dataset.status = run.status;
     return run;
   }
@@ -90,10 +92,16 @@
       if (params.get(`letters_${key}`)) query.set(key, params.get(`letters_${key}`));
     }
     const { data: letters, links } = await api.page(`/schemes/${encodeURIComponent(scheme)}/dead-letters?${query}`);
-    $("dead-body").innerHTML = letters
-      .map((d) => `<tr data-letter="${d.id}"><td><input type="checkbox" value="${d.id}" aria-label="${esc(text("select", { key: d.record_key }))}"></td><td class="mono">${esc(d.record_key)}</td><td>${esc(stateOf(d.stage))}</td><td>${esc(d.error.message || "")}</td><td><button type="button" data-replay="${d.id}">${esc(text("replay"))}</button></td></tr>`)
-      .join("");
+    // An empty table says so, rather than showing nothing.
+    $("dead-body").innerHTML = letters.length
+      ? letters
+        .map((d) => `<tr data-letter="${d.id}"><td><input type="checkbox" value="${d.id}" aria-label="${esc(text("select", { key: d.record_key }))}"></td><td class="mono">${esc(d.record_key)}</td><td>${esc(stateOf(d.stage))}</td><td>${esc(d.error.message || "")}</td><td><button type="button" data-replay="${d.id}" data-key="${esc(d.record_key)}">${esc(text("replay"))}</button></td></tr>`)
+        .join("")
+      : `<tr><td colspan="5" data-testid="dead-empty">${esc(text("no_letters"))}</td></tr>`;
     pager("dead-pager", links, "letters");
+    const none = !letters.length && !links.prev && !links.next;
+    $("replay-all").disabled = none;
+    $("replay-selected").disabled = none;
   }
 
   async function replay(ids) {
@@ -118,12 +126,21 @@
   );
   $("dead-body").addEventListener("click", (event) => {
     const button = event.target.closest("[data-replay]");
-    if (button) replay([Number(button.dataset.replay)]);
+    // A replay pushes to the target again: asked first, as the portal's other actions with effects are.
+    if (button && confirm(text("confirm_replay_one", { key: button.dataset.key }))) {
+      replay([Number(button.dataset.replay)]);
+    }
   });
-  $("replay-selected").addEventListener("click", () =>
-    replay([...$("dead-body").querySelectorAll("input:checked")].map((box) => Number(box.value))),
-  );
-  $("replay-all").addEventListener("click", () => replay([]));
+  $("replay-selected").addEventListener("click", () => {
+    const ids = [...$("dead-body").querySelectorAll("input:checked")].map((box) => Number(box.value));
+    // None selected would ask the API for all of them: say so instead.
+    if (!ids.length) { $("replay-result").textContent = text("select_first"); return; }
+    if (confirm(text("confirm_replay_selected", { n: ids.length }))) replay(ids);
+  });
+  $("replay-all").addEventListener("click", () => {
+    const n = openLetters === null ? "" : openLetters.toLocaleString();
+    if (confirm(text("confirm_replay_all", { n }))) replay([]);
+  });
 
   async function tick() {
     try {
