@@ -58,12 +58,27 @@ def check_mapping(spec: dict[str, Any], field: str = "spec") -> None:
         raise InvalidMapping(field, _issues(exc)) from None
 
 
-async def save_mapping(spec: dict[str, Any], comment: str = "") -> dict[str, Any]:
-    """Store a new version of the mapping named in the spec; returns {name, version}."""
+async def save_mapping(spec: dict[str, Any], comment: str = "", *, base: int | None = None) -> dict[str, Any]:
+    """Store a new version of the mapping named in the spec; returns {name, version}.
+
+    `base` is the version the spec was edited from: when the spec is that version's unchanged, nothing is
+    written and that version is answered, so saving a scheme whose mapping was not touched does not pile
+    up identical versions."""
     if not isinstance(spec, dict):
         raise InvalidParameter("spec", "a mapping spec is a JSON object")
     check_mapping(spec)
     name = str(spec["name"])
+    if base is not None:
+        same = (
+            await MappingVersion.select(MappingVersion.spec)
+            .where((MappingVersion.name == name) & (MappingVersion.version == base))
+            .output(load_json=True)
+            .first()
+        )
+        if same is None:
+            raise InvalidParameter("base", f"there is no mapping {name!r} version {base}")
+        if same["spec"] == spec:
+            return {"name": name, "version": base}
     latest = (
         await MappingVersion.select(MappingVersion.version)
         .where(MappingVersion.name == name)

@@ -38,6 +38,7 @@ class PreviewBody(msgspec.Struct, forbid_unknown_fields=True):
 class MappingBody(msgspec.Struct, forbid_unknown_fields=True):
     spec: dict[str, Any]
     comment: str = ""
+    base: int | None = None  # the version the spec was edited from: unchanged, no new version is written
 
 
 class SchemeBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,9 +81,16 @@ async def get_mapping(name: str, version: int | None = None) -> dict[str, Any]:
     return await service.get_mapping(name, version)
 
 
-@post("/mappings", summary="Save a spec as the next version of the mapping it names", status_code=201)
-async def save_mapping(data: MappingBody) -> dict[str, Any]:
-    return await service.save_mapping(data.spec, data.comment)
+@post(
+    "/mappings",
+    summary="Save a spec as the next version of the mapping it names (201); with `base`, a spec unchanged "
+    "from that version writes nothing and answers it (200)",
+    status_code=201,
+)
+async def save_mapping(data: MappingBody) -> Response[dict[str, Any]]:
+    saved = await service.save_mapping(data.spec, data.comment, base=data.base)
+    unchanged = data.base is not None and saved["version"] == data.base
+    return Response(saved, status_code=200 if unchanged else 201)
 
 
 @get("/schemes", summary="Schemes with status, last run, throughput, error rate, and why a run waits")

@@ -14,6 +14,17 @@
   const state = { scheme: null, definition: null, spec: null, catalogue: [], samples: [], selected: null };
   const $ = (id) => document.getElementById(id);
 
+  // Edits live only in this page until saved: leaving with some unsaved asks first (the browser's own
+  // prompt; its wording is the browser's), and a save clears the mark.
+  let unsaved = false;
+  function changed() { unsaved = true; root.dataset.unsaved = "true"; }
+  function clean() { unsaved = false; delete root.dataset.unsaved; }
+  window.addEventListener("beforeunload", (event) => {
+    if (!unsaved) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+
   function say(text, id = "designer-status") { $(id).textContent = text; }
 
   function operations(connection, role) {
@@ -144,6 +155,7 @@
       setting.from = source;
     }
     state.selected = target;
+    changed();
     renderTarget();
     openEditor(target);
     say(`${target} ← ${source}`);
@@ -170,6 +182,7 @@
     const pairs = $("link-map").value.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => l.split("="));
     if (pairs.length) setting.map = Object.fromEntries(pairs.map(([k, ...v]) => [k.trim(), v.join("=").trim()]));
     else delete setting.map;
+    changed();
     renderTarget();
     const what = fn ? text("function", { target, fn }) : text("no_function", { target });
     say(pairs.length ? `${what} · ${text("value_map", { n: pairs.length })}` : what);
@@ -179,6 +192,7 @@
     const target = state.selected;
     const place = settingFor(target, false);
     delete place.holder[place.key];
+    changed();
     $("link-editor").hidden = true;
     renderTarget();
     say(text("removed", { target }));
@@ -230,7 +244,7 @@
     d.target = { ...d.target, connection: $("target-connection").value, operation: $("target-operation").value };
   }
   for (const id of ["source-connection", "target-connection", "source-operation", "target-operation"]) {
-    $(id).addEventListener("change", () => { readPickers(); renderPickers(); readPickers(); renderSource(); renderTarget(); });
+    $(id).addEventListener("change", () => { readPickers(); renderPickers(); readPickers(); changed(); renderSource(); renderTarget(); });
   }
 
   async function loadSamples() {
@@ -260,13 +274,17 @@
   async function save() {
     readPickers();
     try {
-      const saved = await api("POST", "/mappings", { spec: state.spec, comment: "designer" });
+      // `base` is the version this spec was loaded from: the server writes no new version when the spec
+      // is unchanged from it (a scheme saved for a new connection keeps naming the same mapping).
+      const base = state.definition.mapping.name === state.spec.name ? state.definition.mapping.version : null;
+      const saved = await api("POST", "/mappings", { spec: state.spec, comment: "designer", base });
       state.definition.mapping = { name: saved.name, version: saved.version };
       await api("PUT", `/schemes/${encodeURIComponent(name)}`, {
         definition: state.definition,
         description: state.scheme.description,
         priority: state.scheme.priority,
       });
+      clean();
       $("mapping-version").textContent = `${saved.name} v${saved.version}`;
       say(text("saved", { name: saved.name, version: saved.version }));
     } catch (error) { say(text("not_saved", { error: error.message })); }
