@@ -303,15 +303,36 @@ async def subscription_action(
 # -- consumers and keys ------------------------------------------------------------------------
 
 
-async def _consumers_page(request: Request[Any, Any, Any], me: Principal) -> Template:
+async def _consumers_page(
+    request: Request[Any, Any, Any], me: Principal, status_code: int = 200, **extra: Any
+) -> Template:
+    extra.setdefault("errors", {})
+    extra.setdefault("form", {})
     return page(
-        request, "admin/consumers.html", title="Consumers", consumers=await apps.list_apps(me, everyone=True)
+        request,
+        "admin/consumers.html",
+        status_code=status_code,
+        title="Consumers",
+        consumers=await apps.list_apps(me, everyone=True),
+        **extra,
     )
 
 
 @get("/consumers")
-async def consumers_page(request: Request[Any, Any, Any], me: Principal) -> Template:
-    return await _consumers_page(request, me)
+async def consumers_page(request: Request[Any, Any, Any], me: Principal, created: str = "") -> Template:
+    return await _consumers_page(request, me, created=created)
+
+
+@post("/consumers", status_code=HTTP_303_SEE_OTHER)
+async def create_consumer(request: Request[Any, Any, Any], me: Principal, data: Form) -> Template | Redirect:
+    """An admin creates a consumer here (owned by nobody) rather than through a developer's "My apps"."""
+    try:
+        app = await apps.create_app(me, text(data, "name"), description=text(data, "description"))
+    except UnigateError as error:
+        errors = errors_of(error)
+        return await _consumers_page(request, me, status_code=error.status, errors=errors, form=data)
+    # Redirected: a reload shows the list rather than posting the form again.
+    return Redirect(f"/admin/consumers?created={app['name']}", status_code=HTTP_303_SEE_OTHER)
 
 
 @post("/consumers/{consumer_id:int}/{action:str}", status_code=200)
@@ -533,6 +554,7 @@ PAGES: list[Any] = [
     subscriptions_page,
     subscription_action,
     consumers_page,
+    create_consumer,
     consumer_action,
     keys_page,
     revoke_key,

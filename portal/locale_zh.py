@@ -186,6 +186,12 @@ ZH: dict[str, str] = {
     "Delete": "删除",
     "Delete this connection?": "确定删除此连接？",
     "Connection {name} saved.": "连接 {name} 已保存。",
+    "Consumer {name} created.": "应用 {name} 已创建。",
+    "Create a consumer": "创建应用（调用方）",
+    "Create consumer": "创建应用",
+    "A consumer made here belongs to no developer; grant connections and issue keys on its page.": (
+        "在此创建的应用不属于任何开发者；请在它的页面上授予连接并签发密钥。"
+    ),
     "Revoke this token? Scripts using it will be refused at once.": (
         "确定吊销此令牌？使用它的脚本将立即被拒绝。"
     ),
