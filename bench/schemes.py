@@ -145,7 +145,7 @@ class Bench:
         from datetime import UTC, datetime, timedelta
 
         from gateway.schemes import service
-        from gateway.schemes.runner import Contexts, content_hash, enrich_records
+        from gateway.schemes.runner import Contexts, delivery_hash, enrich_records
         from gateway.schemes.worker import services
         from gateway.settings import load_settings
 
@@ -168,7 +168,7 @@ class Bench:
                 records = await enrich_records(context, page.records)
                 trades = [context.mapping(record) for record in records]
                 for trade in trades:
-                    content_hash(trade)
+                    delivery_hash(context.destination, trade)
                 for start in range(0, len(trades), 50):
                     outcomes = await target.push(
                         "trade_push", trades[start : start + 50], definition.target.params

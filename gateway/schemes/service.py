@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Count
 
 from gateway.connectors.base import Connector, OperationInfo, Record
 from gateway.connectors.registry import SYSTEMS
@@ -309,11 +310,12 @@ async def list_schemes(*, lease_seconds: float = 15.0) -> list[dict[str, Any]]:
     return out
 
 
-async def open_dead_letters() -> dict[int, int]:
-    """Open dead letters by scheme id (schemes with none are left out)."""
-    rows = await DeadLetter.raw(
-        "SELECT scheme, COUNT(*) AS n FROM unigate_dead_letter WHERE status = 'open' GROUP BY scheme"
-    )
+async def open_dead_letters(scheme: int | None = None) -> dict[int, int]:
+    """Open dead letters by scheme id, of every scheme or of `scheme` (schemes with none are left out)."""
+    query = DeadLetter.select(DeadLetter.scheme, Count(alias="n")).where(DeadLetter.status == "open")
+    if scheme is not None:
+        query = query.where(DeadLetter.scheme == scheme)
+    rows = await query.group_by(DeadLetter.scheme)
     return {int(row["scheme"]): int(row["n"]) for row in rows}
 
 
@@ -496,9 +498,7 @@ async def run_detail(run_id: int, *, lease_seconds: float = 15.0) -> dict[str, A
     if row is None:
         raise NotFound(f"there is no run {run_id}")
     summary = {**run_summary(row), "scheme": row["scheme_name"], "waiting": None}
-    summary["open_dead_letters"] = await DeadLetter.count().where(
-        DeadLetter.scheme == row["scheme"], DeadLetter.status == "open"
-    )
+    summary["open_dead_letters"] = (await open_dead_letters(row["scheme"])).get(row["scheme"], 0)
     if row["status"] in driver.ACTIVE:
         summary.update(await _live_counts(run_id))
         summary["waiting"] = presence.waiting(row, await presence.last_seen(lease_seconds), lease_seconds)
