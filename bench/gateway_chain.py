@@ -6,7 +6,9 @@
 (3) nginx `proxy_pass` to that upstream, the floor any gateway is measured against,
 (4) the upstream directly,
 (5) DESIGN.md's bare Litestar + aiohttp proxy of the same upstream (bench/bare_proxy_app.py: no key, no
-    policies, no parsing: the machinery the aim is set against, for this 22 KB answer);
+    policies, no parsing: the machinery the aim is set against, for this 22 KB answer),
+(6) the data floor (bench/floor_app.py): raw ASGI, the gateway's HTTP client, typed decode, the compiled
+    mapping of the 5 stockouts and the encoding, nothing else: what any gateway of this API must spend;
 then profiles the full chain in-process (pyinstrument) and prints what dominates a request's CPU time.
 
     .venv/bin/python bench/gateway_chain.py [--duration 5] [--connections 32] [--no-profile]
@@ -224,6 +226,22 @@ def gateway(
 
 
 @contextmanager
+def floor(workdir: Path, upstream: str) -> Iterator[tuple[str, int]]:
+    """bench/floor_app.py under granian, one worker: its URL and process group."""
+    port = free_port()
+    with run_process(
+        [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1", "--port", str(port),
+         "--no-ws", "--log-level", "warning", "floor_app:app"],
+        cwd=Path(__file__).resolve().parent,
+        env={**os.environ, "FLOOR_UPSTREAM": upstream},
+        log_path=workdir / "floor.log",
+        ready_port=port,
+        timeout=30,
+    ) as proc:  # fmt: skip
+        yield f"http://127.0.0.1:{port}", proc.pid
+
+
+@contextmanager
 def bare_proxy(workdir: Path, upstream: str) -> Iterator[str]:
     """bench/bare_proxy_app.py under granian, one worker, uvloop: the same upstream, bytes passed through."""
     port = free_port()
@@ -351,12 +369,16 @@ def main() -> int:
             )
         )
         rows.append(bare_row)
+        with floor(workdir, upstream) as (url, pgid):
+            check(url + path, {})
+            floor_result, floor_cpu = measure_gateway(url + path, pgid, {}, args.duration, args.connections)
+            rows.append(("(6) data floor: fetch, decode, map, encode", floor_result))
         # Not the aim's figure (one worker): what the same machine gives when the gateway may use both
         # cores, which it shares with wrk, nginx and Redis.
         with gateway(env, workdir, "two-workers", workers=2) as (url, pgid):
             check(url + path, headers)
             two_workers, _ = measure_gateway(url + path, pgid, headers, args.duration, args.connections)
-            rows.append(("(6) gateway, full chain, 2 workers", two_workers))
+            rows.append(("(7) gateway, full chain, 2 workers", two_workers))
         print(
             f"\nGET {path}, wrk -c {args.connections} -d {args.duration:.0f}s, one gateway worker, 127.0.0.1"
         )
@@ -374,6 +396,12 @@ def main() -> int:
             f"gateway CPU per request (all its threads): full chain {cpu[0]:,.0f} us, policies off "
             f"{cpu[1]:,.0f} us: the chain costs {cpu[0] - cpu[1]:,.0f} us; one core at this cost serves "
             f"{1e6 / cpu[0]:,.0f} req/s"
+        )
+        print(
+            f"the data floor (6), the work no gateway of this API can skip: {floor_result.rps:,.0f} req/s at "
+            f"{floor_cpu:,.0f} us CPU a request; the full chain is {full / floor_result.rps:.2f}x of it and "
+            f"spends {cpu[0] - floor_cpu:,.0f} us more a request (the key, the policies, Redis, Litestar, "
+            f"signing, the connector's walk, PII guard, metering and metrics)"
         )
         if not args.no_profile:
             print("\nWhere a request's CPU time goes (full chain):")
