@@ -75,6 +75,23 @@ ZH = {
     "{n} min": "{n} 分钟",
     "{n} h": "{n} 小时",
     "{n} d": "{n} 天",
+    # a dead letter's details (run page)
+    "Details": "查看",
+    "Details of the dead letter of {key}": "查看记录 {key} 的死信",
+    "Dead letter": "死信",
+    "Close": "关闭",
+    "Loading…": "正在加载…",
+    "Could not load the dead letter: {error}": "无法加载死信：{error}",
+    "Shown as stored, personal data included, as the admin API returns it.": (
+        "按存储原样显示，含个人信息，与管理 API 返回的一致。"
+    ),
+    "Error code": "错误代码",
+    "Vendor code": "厂商代码",
+    "Message": "消息",
+    "Full error": "完整错误",
+    "Source record": "源记录",
+    "Mapped record": "映射后的记录",
+    "None: the record failed before it was mapped.": "无：该记录在映射之前就已失败。",
     # page titles
     "Scheme {name}": "方案 {name}",
     "Run {run_id}": "运行 #{run_id}",

@@ -1,7 +1,8 @@
 // A run's page: live progress while it runs (and why it waits when no worker runs), per-record results a
 // page at a time (failed only on request), dead letters a page at a time with replay of one, the selected
-// or all. Pages are keyset cursors in the address (?records_after=..., ?letters_before=...), so the
-// "previous" and "next" links are plain links; the cursors are the server's (its Link header).
+// or all, and each one's details (error, source and mapped record) in a dialog. Pages are keyset cursors
+// in the address (?records_after=..., ?letters_before=...), so the "previous" and "next" links are plain
+// links; the cursors are the server's (its Link header).
 (function () {
   const root = document.getElementById("run");
   if (!root) return;
@@ -17,6 +18,10 @@
   const LETTERS_PAGE = 50;
   const params = new URLSearchParams(location.search);
   let openLetters = null; // the scheme's open dead letters, as the last progress read said
+  const letterTexts = JSON.parse($("letter-texts").textContent);
+  const fill = (message, values) => message.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  let shownLetter = 0; // the letter the dialog was last opened for: a slower answer for another is dropped
+  let letterOpener = null; // the row's button that opened it, where the keyboard goes back to
 
   // This page's address with some parameters changed (null: removed).
   function pageUrl(changes) {
@@ -95,7 +100,7 @@
     // An empty table says so, rather than showing nothing.
     $("dead-body").innerHTML = letters.length
       ? letters
-        .map((d) => `<tr data-letter="${d.id}"><td><input type="checkbox" value="${d.id}" aria-label="${esc(text("select", { key: d.record_key }))}"></td><td class="mono">${esc(d.record_key)}</td><td>${esc(stateOf(d.stage))}</td><td>${esc(d.error.message || "")}</td><td><button type="button" data-replay="${d.id}" data-key="${esc(d.record_key)}">${esc(text("replay"))}</button></td></tr>`)
+        .map((d) => `<tr data-letter="${d.id}"><td><input type="checkbox" value="${d.id}" aria-label="${esc(text("select", { key: d.record_key }))}"></td><td class="mono">${esc(d.record_key)}</td><td>${esc(stateOf(d.stage))}</td><td>${esc(d.error.message || "")}</td><td class="actions"><button type="button" data-details="${d.id}" data-key="${esc(d.record_key)}" data-testid="letter-open" aria-haspopup="dialog" aria-label="${esc(fill(letterTexts.details_of, { key: d.record_key }))}">${esc(letterTexts.details)}</button><button type="button" data-replay="${d.id}" data-key="${esc(d.record_key)}">${esc(text("replay"))}</button></td></tr>`)
         .join("")
       : `<tr><td colspan="5" data-testid="dead-empty">${esc(text("no_letters"))}</td></tr>`;
     pager("dead-pager", links, "letters");
@@ -103,6 +108,59 @@
     $("replay-all").disabled = none;
     $("replay-selected").disabled = none;
   }
+
+  // JSON as a person reads it: indented, Chinese as is (JSON.stringify escapes no letters); it goes in
+  // as text, so nothing in a record is taken for markup.
+  const pretty = (value) => JSON.stringify(value, null, 2);
+
+  // What failed and why: the stored letter, read when asked for (a page of letters carries no records).
+  // Shown as the admin API returns it, personal data included, as the records table shows answers.
+  async function showLetter(id, opener) {
+    const dialog = $("letter-dialog");
+    shownLetter = id;
+    letterOpener = opener;
+    $("letter-key").textContent = opener.dataset.key;
+    $("letter-body").hidden = true;
+    $("letter-status").textContent = letterTexts.loading;
+    if (!dialog.open) dialog.showModal();
+    let letter;
+    try {
+      letter = await api("GET", `/dead-letters/${id}`);
+    } catch (error) {
+      if (shownLetter === id) $("letter-status").textContent = fill(letterTexts.load_failed, { error: error.message });
+      return;
+    }
+    if (shownLetter !== id) return;
+    const error = letter.error || {};
+    // The vendor's own code: in the problem of a refused call (its `vendor`), or in the vendor's answer to
+    // a push (an answer with a `detail` is our problem, whose code is ours).
+    const answer = error.answer || {};
+    const vendor = error.vendor?.code ?? answer.vendor?.code ?? ("detail" in answer ? undefined : answer.code);
+    $("letter-key").textContent = letter.record_key;
+    $("letter-stage").textContent = stateOf(letter.stage);
+    $("letter-code").textContent = error.code || "—";
+    $("letter-vendor-code").textContent = vendor === undefined || vendor === null ? "—" : String(vendor);
+    $("letter-message").textContent = error.message || "";
+    $("letter-attempts").textContent = letter.attempts;
+    $("letter-run").textContent = `#${letter.run}`;
+    $("letter-run").href = `/admin/schemes/runs/${letter.run}`;
+    $("letter-full").textContent = pretty(error);
+    $("letter-source").textContent = pretty(letter.source_record);
+    const unmapped = letter.mapped_record === null || letter.mapped_record === undefined;
+    $("letter-mapped").hidden = unmapped;
+    $("letter-mapped").textContent = unmapped ? "" : pretty(letter.mapped_record);
+    $("letter-unmapped").hidden = !unmapped;
+    $("letter-status").textContent = "";
+    $("letter-body").hidden = false;
+  }
+
+  $("letter-close").addEventListener("click", () => $("letter-dialog").close());
+  // Closed by the button or Escape: the keyboard goes back to the row's button it came from.
+  $("letter-dialog").addEventListener("close", () => {
+    shownLetter = 0;
+    if (letterOpener && letterOpener.isConnected) letterOpener.focus();
+    letterOpener = null;
+  });
 
   async function replay(ids) {
     try {
@@ -125,6 +183,8 @@
     $("dead-body").querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = event.target.checked; }),
   );
   $("dead-body").addEventListener("click", (event) => {
+    const details = event.target.closest("[data-details]");
+    if (details) { showLetter(Number(details.dataset.details), details); return; }
     const button = event.target.closest("[data-replay]");
     // A replay pushes to the target again: asked first, as the portal's other actions with effects are.
     if (button && confirm(text("confirm_replay_one", { key: button.dataset.key }))) {
