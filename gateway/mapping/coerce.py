@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.mapping.errors import ValueProblem
@@ -55,6 +55,9 @@ def to_text(value: Any) -> str | None:
 # A number written out with more digits than this is refused: "1e999999" is eight characters of text
 # but a million digits, and making a whole number of it takes Python minutes.
 MAX_DIGITS = 100
+# The decimal context's precision (the default; nothing in the gateway changes it): quantize refuses a
+# result with more digits, so shortcuts that write digits themselves stay within it.
+PRECISION = 28
 
 
 def too_long(number: Decimal) -> bool:
@@ -195,13 +198,20 @@ def make_decimal(
             if (
                 whole.isdigit()
                 and (whole[0] != "0" or len(whole) == 1)
-                and len(fraction) <= scale
+                # Within the context's precision, where quantize would refuse the number as too large.
+                and len(whole) + scale <= PRECISION
                 and (fraction.isdigit() if fraction else not dot)
             ):
-                if len(fraction) == scale:
+                used = len(fraction)
+                if used == scale:
                     result = value
+                elif used < scale:
+                    result = f"{whole}.{fraction}{padding[used]}" if scale else whole
+                elif not fraction[scale:].strip("0"):
+                    # More places than the scale, all zeros ("946.0000" at 2): nothing to round.
+                    result = f"{whole}.{fraction[:scale]}" if scale else whole
                 else:
-                    result = f"{whole}.{fraction}{padding[len(fraction)]}" if scale else whole
+                    result = coerce(value)
                 return result if memo is None else remember(memo, value, result)
         result = coerce(value)
         return result if memo is None else remember(memo, value, result)
@@ -518,13 +528,31 @@ def make_datetime(
     return _to_rfc3339(fmt, zone(tz), zone(output_tz), output, convert) or convert
 
 
-def _to_rfc3339(
+class VendorTime(NamedTuple):
+    """What writes a vendor time (`yyyy-MM-dd HH:mm:ss`) as RFC 3339 in the same zone without a call, for
+    compiled code to inline (see _to_rfc3339): a text of the shape (length 19, `separators` at
+    value[4::3]) that fromisoformat reads gets its own digits plus the suffix for the offset its wall
+    time has; anything else goes to the coercion's general path."""
+
+    separators: str
+    iso_already: bool  # the separator is "T" already
+    utcoffset: Callable[[datetime], timedelta | None]
+    suffixes: dict[timedelta | None, str]  # offset -> what the general path writes after the seconds
+    suffix_of: Callable[[datetime, str], str]  # the suffix for an offset not seen yet (remembered)
+
+
+def vendor_time(fmt: str, tz: str, output: str, output_tz: str) -> VendorTime | None:
+    """The inline form of make_datetime's shortcut for vendor time to RFC 3339, when it applies."""
+    if output != RFC3339 or fmt in DATETIME_KEYWORDS or tz != output_tz:
+        return None
+    return _vendor_time(
+        fmt, zone(tz), zone(output_tz), output, make_datetime(fmt, tz, output, output_tz, shortcuts=False)
+    )
+
+
+def _vendor_time(
     fmt: str, in_zone: tzinfo, out_zone: tzinfo, output: str, convert: Callable[[Any], Any]
-) -> Callable[[Any], Any] | None:
-    """For vendor time (`yyyy-MM-dd HH:mm:ss`) to RFC 3339 in the same zone, the vendor's commonest
-    conversion: a coercion that writes a valid text's own digits with the zone's offset for that wall
-    time, instead of attaching the zone and formatting (replace and isoformat are ~10x the cost of the
-    rest). Anything else, invalid text included, goes to `convert`, so results and errors stay its own."""
+) -> VendorTime | None:
     if output != RFC3339 or fmt in DATETIME_KEYWORDS or in_zone is not out_zone:
         return None
     strf = pattern_to_strftime(fmt)
@@ -533,10 +561,29 @@ def _to_rfc3339(
     separator = strf[8]
     # What the general path writes after the seconds for each offset the zone has (a handful).
     suffixes: dict[timedelta | None, str] = {}
-    fromisoformat, utcoffset = datetime.fromisoformat, in_zone.utcoffset
+    utcoffset = in_zone.utcoffset
 
-    separators = "--" + separator + "::"  # at positions 4, 7, 10, 13 and 16: value[4::3]
-    iso_already = separator == "T"
+    def suffix_of(moment: datetime, value: str) -> str:
+        suffix: str = convert(value)[19:]
+        suffixes[utcoffset(moment)] = suffix
+        return suffix
+
+    # The separators sit at positions 4, 7, 10, 13 and 16: value[4::3].
+    return VendorTime("--" + separator + "::", separator == "T", utcoffset, suffixes, suffix_of)
+
+
+def _to_rfc3339(
+    fmt: str, in_zone: tzinfo, out_zone: tzinfo, output: str, convert: Callable[[Any], Any]
+) -> Callable[[Any], Any] | None:
+    """For vendor time (`yyyy-MM-dd HH:mm:ss`) to RFC 3339 in the same zone, the vendor's commonest
+    conversion: a coercion that writes a valid text's own digits with the zone's offset for that wall
+    time, instead of attaching the zone and formatting (replace and isoformat are ~10x the cost of the
+    rest). Anything else, invalid text included, goes to `convert`, so results and errors stay its own."""
+    shortcut = _vendor_time(fmt, in_zone, out_zone, output, convert)
+    if shortcut is None:
+        return None
+    separators, iso_already, utcoffset, suffixes, suffix_of = shortcut
+    fromisoformat = datetime.fromisoformat
 
     def to_rfc3339(value: Any) -> Any:
         if value.__class__ is str and len(value) == 19 and value[4::3] == separators:
@@ -549,7 +596,7 @@ def _to_rfc3339(
             # A naive time's offset is the one its wall time has in the zone (fold 0), as when attached.
             suffix = suffixes.get(utcoffset(moment))
             if suffix is None:
-                suffix = suffixes[utcoffset(moment)] = convert(value)[19:]
+                suffix = suffix_of(moment, value)
             # The shape check leaves the separator as the first space: replace is half an f-string's cost.
             return (value if iso_already else value.replace(" ", "T", 1)) + suffix
         return convert(value)

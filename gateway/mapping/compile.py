@@ -541,6 +541,22 @@ class _Generator:
             line(f"        {var} = {self.code.hoist(convert)}({var})")
             line("else:")
             line(f"    {var} = {self.code.hoist(convert)}({var})")
+        elif field.type == "datetime" and (shortcut := self.vendor_time(field)) is not None:
+            self.vendor_time_to_rfc3339(shortcut, var, self.code.hoist(convert))
+        elif field.type == "int":
+            # Vendors send whole numbers as plain digits, often with zero places ("4.0000"): the digits
+            # before the point are the number. Anything else (signs, blanks, places that are not zeros,
+            # more than MAX_DIGITS digits, other types) takes the coercion and its errors.
+            parts = self.code.fresh("_p")
+            whole = f"{parts}[0]"
+            line(
+                f"if {var}.__class__ is str and ({parts} := {var}.partition('.'))[0].isdigit() and "
+                f"{whole}.isascii() and len({whole}) <= {coerce.MAX_DIGITS!r} and not {parts}[2].strip('0'):"
+            )
+            number = f"int({whole})"
+            line(f"    {var} = {f'str({number})' if field.output == 'string' else number}")
+            line("else:")
+            line(f"    {var} = {self.code.hoist(convert)}({var})")
         elif convert is not None:
             line(f"{var} = {self.code.hoist(convert)}({var})")
         self.finish(field, var)
@@ -579,6 +595,31 @@ class _Generator:
     def same_text(field: FieldSpec) -> tuple[int, str] | None:
         output = field.output or coerce.RFC3339
         return coerce.same_text_shape(field.format, field.tz, output, field.output_tz or field.tz)
+
+    @staticmethod
+    def vendor_time(field: FieldSpec) -> coerce.VendorTime | None:
+        output = field.output or coerce.RFC3339
+        return coerce.vendor_time(field.format, field.tz, output, field.output_tz or field.tz)
+
+    def vendor_time_to_rfc3339(self, shortcut: coerce.VendorTime, var: str, convert: str) -> None:
+        """make_datetime's vendor time -> RFC 3339 shortcut, inline: a text of the shape that fromisoformat
+        reads is its own digits plus its offset's suffix; everything else goes to the coercion."""
+        line = self.code.line
+        moment, suffix = self.code.fresh("_t"), self.code.fresh("_s")
+        suffixes, utcoffset = self.code.hoist(shortcut.suffixes), self.code.hoist(shortcut.utcoffset)
+        suffix_of = self.code.hoist(shortcut.suffix_of)
+        line(f"if {var}.__class__ is str and len({var}) == 19 and {var}[4::3] == {shortcut.separators!r}:")
+        line("    try:")
+        line(f"        {moment} = _fromisoformat({var})")
+        line("    except ValueError:")
+        line(f"        {var} = {convert}({var})")  # words the error, or reads a zero date as missing
+        line("    else:")
+        line(f"        if ({suffix} := {suffixes}.get({utcoffset}({moment}))) is None:")
+        line(f"            {suffix} = {suffix_of}({moment}, {var})")
+        text = var if shortcut.iso_already else f"{var}.replace(' ', 'T', 1)"
+        line(f"        {var} = {text} + {suffix}")
+        line("else:")
+        line(f"    {var} = {convert}({var})")
 
     @staticmethod
     def decimal_from_formula(field: FieldSpec) -> bool:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.mapping import Mapping, MappingError, compile_mapping
-from gateway.mapping.coerce import RFC3339, make_datetime
+from gateway.mapping.coerce import RFC3339, make_datetime, make_decimal, make_int
 from gateway.mapping.errors import ValueProblem
 from gateway.mapping.runtime import split
 
@@ -334,3 +334,77 @@ def test_compiled_vendor_time_handed_back_agrees_with_the_general_path(pattern: 
 def test_a_split_with_one_part_is_split_as_any_other(text: str) -> None:
     # runtime.split answers text without the separator without splitting it: same parts, same order.
     assert split(text, ",") == [part.strip() for part in text.split(",") if part.strip()]
+
+
+def through_compiled(field: dict[str, Any], value: Any) -> Any:
+    """A value mapped by a one-field spec, or the error's message as the general path's is compared."""
+    compiled = compile_mapping({"name": "one", "fields": {"v": {"from": "v", **field}}})
+    try:
+        return compiled({"v": value})["v"]
+    except MappingError as error:
+        return ("error", error.message)
+
+
+@SETTINGS
+@given(st.sampled_from(ZONES), st.sampled_from(VENDOR_PATTERNS), vendor_texts())
+@example("America/New_York", "yyyy-MM-dd HH:mm:ss", "2026-03-08 02:30:00")
+@example("America/New_York", "yyyy-MM-dd HH:mm:ss", "2026-11-01 01:30:00")
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "1900-01-01 00:00:00")
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "1988-06-01 12:00:00")
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "2000-01-01 00-00:00")
+@example("Asia/Shanghai", "yyyy-MM-dd HH:mm:ss", "0000-00-00 00:00:00")
+@example("Asia/Shanghai", "yyyy-MM-dd'T'HH:mm:ss", "0000-00-00T00:00:00")
+def test_compiled_vendor_time_to_rfc3339_agrees_with_the_general_path(
+    zone: str, pattern: str, value: Any
+) -> None:
+    # The compiled code writes vendor time as RFC 3339 inline, without calling the coercion.
+    field = {"type": "datetime", "format": pattern, "tz": zone, "output": RFC3339}
+    general = make_datetime(pattern, zone, RFC3339, zone, shortcuts=False)
+    assert through_compiled(field, value) == converted(general, value)
+
+
+WHOLE = st.one_of(
+    st.integers(0, 10**6).map(str),
+    st.integers(0, 10**6).map(lambda n: f"{n}.0000"),
+    st.builds(
+        lambda sign, digits, dot, places, pad: f"{pad}{sign}{digits}{dot}{places}{pad}",
+        st.sampled_from(["", "", "-", "+"]),
+        st.sampled_from(["0", "4", "007", "12", "", "٣", "１", "²", "9" * 100, "1" * 101, "0" * 101 + "1"]),
+        st.sampled_from([".", ".", ""]),
+        st.sampled_from(["", "0", "0000", "5", "05", "00 ", "0.0", "0" * 200, "0e1"]),
+        st.sampled_from(["", "", " "]),
+    ),
+    st.sampled_from([None, "", " ", ".", ".0", "1e3", "NaN", 3, True, 2.0, 2.5, Decimal("3.000"), [], {}]),
+)
+
+
+@SETTINGS
+@given(st.sampled_from(["number", "string"]), WHOLE)
+@example("number", "4.0000")
+@example("string", "007.00")
+def test_compiled_whole_numbers_agree_with_the_general_path(output: str, value: Any) -> None:
+    # The compiled code reads plain digits, with zero places or none, as a whole number inline.
+    assert through_compiled({"type": "int", "output": output}, value) == converted(make_int(output), value)
+
+
+AMOUNT_TEXTS = st.one_of(
+    st.builds(
+        lambda whole, places: f"{whole}.{places}" if places is not None else whole,
+        st.sampled_from(["0", "946", "12", "00", "1" * 26, "1" * 27, "9" * 30]),
+        st.one_of(st.none(), st.sampled_from(["", "0", "00", "000", "0000", "5000", "0050", "0001", "995"])),
+    ),
+    st.decimals(min_value=-(10**4), max_value=10**4, places=6).map(str),
+)
+
+
+@SETTINGS
+@given(st.integers(0, 4), AMOUNT_TEXTS)
+@example(2, "946.0000")
+@example(2, "1" * 27 + ".5")
+@example(0, "12.000")
+def test_vendor_amounts_at_a_scale_agree_with_the_general_path(scale: int, value: str) -> None:
+    # Plain digits are padded or cut at the scale without a Decimal when nothing needs rounding.
+    fast = make_decimal(scale, True)
+    general = make_decimal(scale, True, from_text=False)
+    assert converted(fast, value) == converted(general, value)
+    assert through_compiled({"type": "decimal", "scale": scale}, value) == converted(general, value)
