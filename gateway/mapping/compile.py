@@ -695,6 +695,10 @@ class _Generator:
         position = self.code.fresh("_n")
         self.code.line(f"{out} = []")
         once = {child.name: self.code.fresh("_once") for child in field.fields if _same_for_every_item(child)}
+        # Every `once` field is worked out at the first item, the last of them after the others.
+        last_once = next(reversed(once), None)
+        template: dict[str, Any] = {}  # the items' template, filled in by emit_record
+        shared = self.code.fresh("_tpl") if once else None
         for local in once.values():
             self.code.line(f"{local} = _MISS")
         sums = self.fused.get(field.name, []) if scopes == [RECORD] else []
@@ -734,10 +738,16 @@ class _Generator:
             self.guarded += 1
             self.code.line(f"{local} = {self.field_value(child, inner, child_where)}")
             self.guarded -= 1
+            if child.name == last_once and shared is not None:
+                # Every field that is the same for every item is known now, at the first item: they go
+                # into a copy of the items' template once, instead of into each item.
+                self.code.line(f"{shared} = {self.code.hoist(template)}.copy()")
+                for name, value in once.items():
+                    self.code.line(f"{shared}[{name!r}] = {value}")
             self.code.depth -= 1
             values.append((child.name, local))
         record = self.code.fresh("_r")
-        self.emit_record(values, f"{record} = ")
+        self.emit_record(values, f"{record} = ", template, shared, frozenset(once))
         self.code.line(f"{out}.append({record})")
         if sums:
             by_name = {child.name: child for child in field.fields}
@@ -779,16 +789,26 @@ class _Generator:
             return f"{{_a: _b for _a, _b in {body}.items() if _b is not None}}"
         return body
 
-    def emit_record(self, values: list[tuple[str, str]], use: str) -> None:
+    def emit_record(
+        self,
+        values: list[tuple[str, str]],
+        use: str,
+        template: dict[str, Any] | None = None,
+        shared: str | None = None,
+        preset: frozenset[str] = frozenset(),
+    ) -> None:
         """Emit `use` + the record. Reads of the record and list items are locals already; any other
         read of a dict tries `r['x']` (faster than `r.get('x')`) and, if a key is missing after all,
-        builds the same record with `.get`."""
+        builds the same record with `.get`.
+
+        `template` (filled in here) and `shared`: a list item's fields named in `preset` are the same for
+        every item, and `shared` names a copy of the template holding them, made once per list."""
         plain = self.record(values)
         fast = self.record(values, optimistic=True)
         if fast == plain and not self.spec.omit_none:
             # Copying a template that holds the keys in order, and the constants, then setting the
             # other values is cheaper than building a dict of this size from a literal.
-            template: dict[str, Any] = {}
+            template = {} if template is None else template
             varying = []
             for name, expr in values:
                 value = self.code.namespace.get(expr, _VARYING) if expr.startswith("_k") else _VARYING
@@ -796,12 +816,15 @@ class _Generator:
                     template[name] = value
                 else:
                     template[name] = None
-                    varying.append((name, expr))
-            out = self.code.fresh("_o")
-            self.code.line(f"{out} = {self.code.hoist(template)}.copy()")
+                    if shared is None or name not in preset:
+                        varying.append((name, expr))
+            # An assignment builds the dict in its target; a return needs a name.
+            out = use[:-3] if use.endswith(" = ") else self.code.fresh("_o")
+            self.code.line(f"{out} = {shared if shared is not None else self.code.hoist(template)}.copy()")
             for name, expr in varying:
                 self.code.line(f"{out}[{name!r}] = {expr}")
-            self.code.line(f"{use}{out}")
+            if out != use[:-3]:
+                self.code.line(f"{use}{out}")
             return
         if fast == plain:
             self.code.line(f"{use}{plain}")
