@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from pathlib import Path
@@ -24,7 +23,7 @@ from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from gateway import logs, metrics, redis_client
-from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json
+from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json, request_id_from
 from gateway.head import answer_head, answer_options, with_head
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -65,7 +64,7 @@ def _problem(request: Request[Any, Any, Any], error: UnigateError, cors: bool = 
     if request_id is None:  # no route matched, so the policy chain never saw this request: the caller's
         # id is still theirs to quote (README: "yours, if you sent one"), and a page on an origin the chain
         # would answer may read the problem (policies.cors.Unrouted).
-        request_id = headers["X-Request-ID"] = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = headers["X-Request-ID"] = request_id_from(request.headers.get("x-request-id"))
         unrouted: Unrouted | None = request.app.state.unrouted_cors
         if cors and unrouted is not None:
             headers.update(unrouted.headers(request.scope["path"], request.headers))
@@ -143,7 +142,7 @@ def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
         if preflight is not None:
             # A preflight for a /v1 path no route takes: allowed as the chain would allow it, so the page
             # sends its call and reads the 404 (with CORS headers) instead of an opaque CORS failure.
-            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            request_id = request_id_from(request.headers.get("x-request-id"))
             return Response(b"", status_code=204, headers={**preflight, "X-Request-ID": request_id})
     if _portal_page(request):
         # No portal route took it (or its id is not a number): a browser gets the portal's error page.

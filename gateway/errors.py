@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any, ClassVar
 
 
@@ -107,6 +109,19 @@ class VendorRateLimited(VendorError):
 
 class VendorNotFound(VendorError):
     status, code, title = 404, "not_found", "Not found in the backend system"
+
+
+# A caller's X-Request-ID is kept when it is an id: 1-128 letters, digits and `._:-` (UUIDs, ULIDs, trace
+# ids). Anything else (8 KB of text, markup, spaces) would be echoed into headers, bodies and every log
+# line of the request, so the request gets an id of our own instead.
+_CALLER_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's X-Request-ID if it is a plain id, else a fresh one (128 random bits as hex)."""
+    if header is not None and _CALLER_ID.fullmatch(header):
+        return header
+    return os.urandom(16).hex()
 
 
 def problem_json(error: UnigateError, request_id: str | None) -> bytes:

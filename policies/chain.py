@@ -15,13 +15,12 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.errors import PROBLEM_JSON, UnigateError, problem_json
+from gateway.errors import PROBLEM_JSON, UnigateError, problem_json, request_id_from
 from gateway.head import HEAD_KEY
 from gateway.store.snapshot import ConnectionEntry, ConsumerEntry, KeyEntry, OAuthClientEntry, Snapshot
 
@@ -189,8 +188,7 @@ class PolicyChain:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        # 128 random bits as hex, as uuid4().hex but without building a UUID on every request.
-        request_id = headers.get("x-request-id") or os.urandom(16).hex()
+        request_id = request_id_from(headers.get("x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
         api, scope_needed = api_of(scope["method"], scope["path"])
         ctx = Context(scope, receive, send, headers, request_id, self.snapshot(), api, scope_needed)

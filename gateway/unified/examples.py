@@ -315,7 +315,9 @@ def _header(description: str, kind: str = "string") -> OpenAPIHeader:
     return OpenAPIHeader(schema=Schema(type=OpenAPIType(kind)), description=description)
 
 
-REQUEST_ID_HEADER = _header("The request's id: yours if you sent `X-Request-ID`, else a new one")
+REQUEST_ID_HEADER = _header(
+    "The request's id: yours if you sent `X-Request-ID` (1-128 of letters, digits and `._:-`), else a new one"
+)
 HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
     "2xx": {
         "X-Request-ID": REQUEST_ID_HEADER,

@@ -137,6 +137,17 @@ async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     assert response.headers["x-request-id"] == "trace-me-123"
 
 
+async def test_a_request_id_that_is_not_an_id_is_replaced_not_echoed(client: httpx.AsyncClient) -> None:
+    # 8 KB of text or markup would otherwise go back in a header and a body and into every log line.
+    for sent in ("x" * 8000, "abc def<script>", ""):
+        for path in ("/v1/stockouts?limit=1", "/v1/stockouts?limit=0", "/v1/nowhere"):
+            response = await client.get(path, headers={"X-Request-ID": sent})
+            echoed = response.headers["x-request-id"]
+            assert echoed != sent and len(echoed) == 32 and int(echoed, 16) >= 0, (path, echoed)
+            if response.status_code >= 400:
+                assert response.json()["request_id"] == echoed
+
+
 async def test_a_backend_that_hangs_is_a_504(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/stockouts", params={"limit": 1}, headers={"X-Connection": "wdt-hangs"})
     _problem(response, 504, "upstream_timeout")
