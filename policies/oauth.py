@@ -23,7 +23,15 @@ from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidScopeEr
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.util import scope_to_list
 from joserfc import jwt
-from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    DecodeError,
+    ExpiredTokenError,
+    JoseError,
+    MissingKeyError,
+    UnsupportedAlgorithmError,
+)
 from joserfc.jwk import KeySet, RSAKey
 
 from gateway.errors import (
@@ -309,6 +317,19 @@ class TokenVerifier:
         except ExpiredTokenError:
             raise Unauthorized("the access token has expired: request a new one from /oauth/token") from None
         except (JoseError, ValueError) as exc:
-            raise Unauthorized(f"the access token is not valid ({exc.__class__.__name__})") from None
+            raise Unauthorized(f"the access token is not valid: {_why_invalid(exc)}") from None
         claims = decoded.claims
         return str(claims["sub"]), frozenset(str(claims.get("scope") or "").split()), int(claims["exp"])
+
+
+def _why_invalid(error: Exception) -> str:
+    """Why a token was refused, in words a client developer can act on (not the library's class names)."""
+    if isinstance(error, BadSignatureError | MissingKeyError):
+        return "it is not signed by a key of this gateway's /.well-known/jwks.json"
+    if isinstance(error, UnsupportedAlgorithmError):
+        return f"it is not signed with {ALGORITHM}"
+    if isinstance(error, ClaimError):
+        return "its claims (iss, sub, exp, aud) are not those of a token from this gateway's /oauth/token"
+    if isinstance(error, DecodeError | ValueError):
+        return "it is not a JWT (three base64url parts separated by dots)"
+    return "request a new one from /oauth/token"

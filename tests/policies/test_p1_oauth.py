@@ -224,6 +224,16 @@ async def test_an_expired_or_wrongly_signed_token_is_refused(gateway: Gateway, v
         confused_head = f"{b64({'alg': 'HS256', 'kid': header['kid']})}.{good.split('.')[1]}"
         mac = hmac.new(public, confused_head.encode(), hashlib.sha256).digest()
         confused = f"{confused_head}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+        expected_reason = {
+            "expired": "has expired",
+            "forged": "not signed by a key of this gateway",
+            "edited": "not signed by a key of this gateway",
+            "garbage": "not a JWT",
+            "another audience": "claims",
+            "not yet valid": "claims",
+            "alg none": "not signed with RS256",
+            "HS256 with the public key": "not signed with RS256",
+        }
         for name, token in {
             "expired": expired,
             "forged": forged,
@@ -239,6 +249,9 @@ async def test_an_expired_or_wrongly_signed_token_is_refused(gateway: Gateway, v
             )
             assert answer.status_code == 401, name
             assert answer.json()["code"] == "unauthorized", name
+            # Why, in words a client developer can act on, never a library's exception class.
+            detail = answer.json()["detail"]
+            assert "Error" not in detail and expected_reason[name] in detail, (name, detail)
         assert (
             "expired"
             in (
