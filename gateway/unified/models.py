@@ -146,56 +146,84 @@ class Order(msgspec.Struct, kw_only=True):
     remote_data: dict[str, Any] | None = None
 
 
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-Quantity = Annotated[int, msgspec.Meta(gt=0)]
+# What a caller may send in a NewOrder. The backend's own limits are kept where Wangdiantong states them
+# (trade_push: tid, oid, receiver_mobile and receiver_telno at most 40 characters); for the rest the vendor
+# says nothing, so the bounds are generous ones no real order reaches, there to refuse garbage (a 5,000
+# character name, a number past int64) with a 400 here instead of a failure further on.
+# Money: a decimal string with at most 2 places (a fen) and 12 digits before the point, so the vendor's
+# `paid` (Σ price × quantity over up to MAX_LINES lines) stays a 4-place decimal the backend can hold.
+NewMoney = Annotated[str, msgspec.Meta(pattern=r"^-?\d{1,12}(\.\d{1,2})?$", examples=["12.50"])]
+VENDOR_ID_LENGTH = 40  # Wangdiantong's tid and oid
+CODE_LENGTH = 64  # shop, warehouse and product codes (not stated by the vendor)
+NAME_LENGTH = 200  # names and nicks (not stated by the vendor)
+TEXT_LENGTH = 1000  # messages, memos, remarks and addresses (not stated by the vendor)
+MAX_QUANTITY = 99_999_999  # one line of one order (not stated by the vendor)
+MAX_LINES = 500  # lines in one order (not stated by the vendor)
+
+
+def _text(max_length: int, min_length: int = 0) -> msgspec.Meta:
+    return msgspec.Meta(min_length=min_length, max_length=max_length)
+
+
+NonEmpty = Annotated[str, _text(NAME_LENGTH, 1)]
+Code = Annotated[str, _text(CODE_LENGTH, 1)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
+# A mobile number: digits, optionally a leading + and spaces or hyphens between them (+86 138-0013-8000).
+Mobile = Annotated[
+    str, msgspec.Meta(max_length=VENDOR_ID_LENGTH, pattern=r"^\+?\d[\d -]{3,}\d$", examples=["13800138000"])
+]
+# A landline is written too many ways (010-62345678转123, (010) 6234 5678) for a pattern; only its length.
+Phone = Annotated[str, _text(VENDOR_ID_LENGTH)]
 
 
 class NewReceiver(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where the order goes. The backend needs a number to call: `mobile` or `phone` (or both)."""
+
     name: NonEmpty
-    mobile: str | None = None
-    phone: str | None = None
+    mobile: Mobile | None = None
+    phone: Phone | None = None
     province: NonEmpty
     city: NonEmpty
     district: NonEmpty
-    address: NonEmpty
-    zip: str | None = None
+    address: Annotated[str, _text(TEXT_LENGTH, 1)]
+    zip: Annotated[str, _text(20)] | None = None
 
 
 class NewOrderLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    line_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-    sku: NonEmpty
-    product_code: str | None = None
-    product_id: str | None = None
-    name: str | None = None
-    variant: str | None = None
+    line_id: Annotated[str, _text(VENDOR_ID_LENGTH, 1)]
+    sku: Code
+    product_code: Code | None = None
+    product_id: Code | None = None
+    name: Annotated[str, _text(NAME_LENGTH)] | None = None
+    variant: Annotated[str, _text(NAME_LENGTH)] | None = None
     quantity: Quantity
-    unit_price: Money
-    adjust_amount: Money = "0"
-    discount: Money = "0"
-    share_discount: Money = "0"
+    unit_price: NewMoney
+    adjust_amount: NewMoney = "0"
+    discount: NewMoney = "0"
+    share_discount: NewMoney = "0"
     refund_status: Literal[
         "none", "cancelled", "requested", "awaiting_return", "awaiting_receipt", "refunded"
     ] = "none"
-    remark: str | None = None
+    remark: Annotated[str, _text(TEXT_LENGTH)] | None = None
 
 
 class NewOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An order pushed into a backend (POST /v1/orders)."""
 
-    platform_order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-    shop_code: NonEmpty
+    platform_order_id: Annotated[str, _text(VENDOR_ID_LENGTH, 1)]
+    shop_code: Code
     status: NewOrderStatus = "paid"
     cash_on_delivery: bool = False
     ordered_at: NewTime
     paid_at: NewTime | None = None
-    buyer_nick: str | None = None
-    buyer_message: str | None = None
-    seller_memo: str | None = None
-    warehouse_code: str | None = None
+    buyer_nick: Annotated[str, _text(NAME_LENGTH)] | None = None
+    buyer_message: Annotated[str, _text(TEXT_LENGTH)] | None = None
+    seller_memo: Annotated[str, _text(TEXT_LENGTH)] | None = None
+    warehouse_code: Code | None = None
     receiver: NewReceiver
-    shipping_fee: Money = "0"
-    other_amount: Money = "0"
-    lines: Annotated[list[NewOrderLine], msgspec.Meta(min_length=1)]
+    shipping_fee: NewMoney = "0"
+    other_amount: NewMoney = "0"
+    lines: Annotated[list[NewOrderLine], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
 
 
 class OrderPushed(msgspec.Struct, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 
@@ -300,6 +302,49 @@ class StockoutController(Controller):
         )
 
 
+# Where msgspec says which value is at fault: "Expected `int`, got `str` - at `$.lines[0].quantity`".
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_NEW_ORDER = msgspec.json.Decoder(NewOrder)  # strict: a "2" is not a quantity, nor "true" a boolean
+
+
+def new_order(body: bytes) -> NewOrder:
+    """The body of POST /v1/orders as a NewOrder, or the 400 naming what is wrong with it.
+
+    msgspec decodes it straight into the model, strictly (Litestar's own path decodes any JSON, however
+    deep, then converts leniently, turning "2" into 2); invalid UTF-8, which JSON cannot be, is refused
+    before msgspec sees the bytes, as msgspec would raise it as a bare UnicodeDecodeError."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidParameter("body", f"body: not UTF-8 text (byte {exc.start}); JSON must be") from None
+    try:
+        order = _NEW_ORDER.decode(text)
+    except msgspec.ValidationError as exc:
+        # Said as Litestar says its own validation errors, so gateway.app names the field the same way.
+        message, at = str(exc), _AT.search(str(exc))
+        key = at.group(1) if at else ""
+        problem = {"key": key, "message": message[: at.start()] if at else message, "source": "body"}
+        raise ValidationException(str(exc), extra=[problem]) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidParameter("body", f"body: {exc}") from None
+    if not (order.receiver.mobile or order.receiver.phone):  # the backend refuses such an order
+        raise InvalidParameter("receiver.mobile", "receiver.mobile: give receiver.mobile or receiver.phone")
+    return order
+
+
+class NewOrderRequest(Request[Any, Any, Any]):
+    """POST /v1/orders' request: its JSON body is read by `new_order`, not by Litestar's decoder."""
+
+    async def body(self) -> bytes:
+        body = await super().body()
+        if not body:  # Litestar would skip decoding it, then say only that `data` is missing
+            raise InvalidParameter("body", "body: the request body is empty; send the order as JSON")
+        return body
+
+    async def json(self) -> Any:
+        return new_order(await self.body())
+
+
 class OrderController(Controller):
     path = "/v1/orders"
     tags = ["orders"]
@@ -360,6 +405,7 @@ class OrderController(Controller):
         },
         security=security("orders:write"),
         operation_class=V1Operation,
+        request_class=NewOrderRequest,
     )
     async def create_order(
         self,
