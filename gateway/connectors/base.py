@@ -31,6 +31,10 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     warehouse: str | None = None
     limit: int = 20
     include_remote_data: bool = False
+    # The unified API's list parameters the caller sent (updated_from, ..., limit, include), filled only
+    # when a cursor is sent: a cursor continues one list, and a filter sent with it must be the one that
+    # list was made with. Only what was sent is compared (`updated_to` absent means "now", not the cursor's).
+    given: frozenset[str] = frozenset()
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -94,6 +98,25 @@ def decode_cursor(cursor: str, kind: type[C]) -> C:
 def bad_cursor() -> InvalidParameter:
     """The refusal of a cursor that is not one of ours (garbled, edited, or another list's)."""
     return InvalidParameter("cursor", "cursor is not one this API returned; start again without it")
+
+
+def cursor_of_another_list(differing: list[str]) -> InvalidParameter:
+    """The refusal of a cursor sent with filters other than those of the list that made it: answering
+    would page through the first list while the caller believes they see the second."""
+    return InvalidParameter(
+        "cursor",
+        f"this cursor belongs to a list with other filters ({', '.join(differing)}); "
+        "send the same filters as the first page, or none",
+    )
+
+
+def cursor_of_another_connection(made_by: str, used_on: str) -> InvalidParameter:
+    """The refusal of a cursor made by one connection and sent to another: its places mean nothing there."""
+    return InvalidParameter(
+        "cursor",
+        f"this cursor was made by connection {made_by}, not {used_on}; "
+        f"send it with X-Connection: {made_by}, or start again without it",
+    )
 
 
 def load_mappings(

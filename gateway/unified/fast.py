@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -24,18 +24,23 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from gateway.errors import InvalidParameter, UnigateError
 from gateway.runtime import Runtime
 from gateway.unified.models import OrderStatus, StockoutStatus
-from gateway.unified.routes import LIMIT_MAX, ListParams, check_query_names, list_page
+from gateway.unified.routes import ListParams, check_query_names, list_page, page_size
 
+DEFAULT_LIMIT = ListParams().limit
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _AT = re.compile(r" - at `\$\.(\w+)`$")
 
 
 def _params(name: str, status: Any) -> type[msgspec.Struct]:
-    """ListParams with the constraints routes.py declares for Litestar (Limit, the statuses)."""
-    checked = {"status": status | None, "limit": Annotated[int, msgspec.Meta(ge=1, le=LIMIT_MAX)]}
+    """ListParams with the types routes.py declares for Litestar: the statuses, and `limit` as the text
+    sent (read by routes.page_size, as the handlers do)."""
+    checked = {"status": status | None, "limit": str | None}
     return msgspec.defstruct(
         name,
-        [(f.name, checked.get(f.name, f.type), f.default) for f in msgspec.structs.fields(ListParams)],
+        [
+            (f.name, checked.get(f.name, f.type), None if f.name == "limit" else f.default)
+            for f in msgspec.structs.fields(ListParams)
+        ],
     )
 
 
@@ -66,9 +71,9 @@ class FastReads:
             return
         kind, resource = read
         try:
-            params = _checked(kind, scope["query_string"])
+            params, sent = _checked(kind, scope["query_string"])
             # The connection: the one the policy chain resolved and checked (policies/connection.py).
-            found = await list_page(resource, self.runtime, scope["state"], params)
+            found = await list_page(resource, self.runtime, scope["state"], params, sent)
             # The canonical dicts as the mappings made them: the handlers' msgspec.convert into the models
             # (3/4 of encoding a page) checks only what the mappings guarantee, and the equivalence test
             # holds these answers to the converted ones.
@@ -88,13 +93,14 @@ class FastReads:
 
 
 @lru_cache(maxsize=1024)
-def _checked(kind: type[msgspec.Struct], query_string: bytes) -> ListParams:
-    """The query parameters, converted and checked as Litestar does (first value wins; a blank is a value).
-    Remembered by query string (~4 us each): callers poll with the same few; refusals are not kept."""
+def _checked(kind: type[msgspec.Struct], query_string: bytes) -> tuple[ListParams, frozenset[str]]:
+    """The query parameters, converted and checked as Litestar does (the last value wins; a blank is a value),
+    and the names sent (a cursor is held to them). Remembered by query string (~4 us each): callers poll
+    with the same few; refusals are not kept."""
     values: dict[str, str] = {}
     names: list[str] = []
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, separator="&"):
-        values.setdefault(name, value)
+        values[name] = value
         names.append(name)
     try:
         checked = msgspec.convert(values, kind, strict=False)
@@ -103,5 +109,7 @@ def _checked(kind: type[msgspec.Struct], query_string: bytes) -> ListParams:
         at = _AT.search(message)
         field = at.group(1) if at else "query"
         raise InvalidParameter(field, f"{field}: {_AT.sub('', message)}") from None
+    limit = checked.limit  # type: ignore[attr-defined]
+    checked = msgspec.structs.replace(checked, limit=DEFAULT_LIMIT if limit is None else page_size(limit))
     check_query_names(names)
-    return ListParams(*msgspec.structs.astuple(checked))
+    return ListParams(*msgspec.structs.astuple(checked)), frozenset(names)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, OpenAPIType
 from litestar.params import Body, Parameter
 
 from gateway.connectors.base import Connector, ListQuery, Page
@@ -60,8 +60,28 @@ Connection = Annotated[
     ),
 ]
 LIMIT_MAX, LIMIT_DEFAULT = 100, 20
-Limit = Annotated[int, Parameter(ge=1, le=LIMIT_MAX, description=f"Items per page (1-{LIMIT_MAX})")]
-Cursor = Annotated[str | None, Parameter(description="`next_cursor` of the previous page", required=False)]
+# Taken as the text sent and read by `page_size` (both read paths): a number in any other spelling (1e1,
+# 10.0, +5) is refused rather than read as whatever a float parser makes of it. Documented as the integer.
+Limit = Annotated[
+    str,
+    Parameter(
+        description=f"Items per page (1-{LIMIT_MAX})",
+        schema_extra={
+            "type": OpenAPIType.INTEGER,
+            "minimum": 1,
+            "maximum": LIMIT_MAX,
+            "default": LIMIT_DEFAULT,
+        },
+    ),
+]
+Cursor = Annotated[
+    str | None,
+    Parameter(
+        description="`next_cursor` of the previous page; send it alone or with the first page's filters "
+        "(other filters, or another connection, are refused)",
+        required=False,
+    ),
+]
 Include = Annotated[
     str | None,
     Parameter(description="`remote_data` adds the vendor's raw record to each item", required=False),
@@ -127,6 +147,17 @@ def _within(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
+def page_size(limit: str) -> int:
+    """`limit` as sent: plain decimal digits (leading zeros allowed) from 1 to LIMIT_MAX, else refused."""
+    digits = limit.lstrip("0")
+    # Its length checked before int(): a long run of digits is refused, not converted (int() refuses 4300+).
+    if not (
+        limit.isascii() and limit.isdigit() and len(digits) <= 3 and 1 <= int(digits or "0") <= LIMIT_MAX
+    ):
+        raise InvalidParameter("limit", f"limit must be a whole number from 1 to {LIMIT_MAX}, in digits")
+    return int(digits)
+
+
 def _query(
     updated_from: datetime | None,
     updated_to: datetime | None,
@@ -137,7 +168,13 @@ def _query(
     end = _within("updated_to", updated_to) or datetime.now(LOCAL)
     start = given_start or max(end - default_range, EARLIEST)
     if start > end:
-        raise InvalidParameter("updated_from", "updated_from must not be after updated_to")
+        # Name only what the caller sent: an updated_from in the future alone is after the default end.
+        detail = (
+            "updated_from must not be after updated_to"
+            if updated_to is not None
+            else "updated_from is after updated_to, which defaults to now"
+        )
+        raise InvalidParameter("updated_from", detail)
     return ListQuery(updated_from=start, updated_to=end, **filters)
 
 
@@ -165,7 +202,8 @@ class ListParams(msgspec.Struct, frozen=True):
     cursor: str | None = None
     include: str | None = None
 
-    def query(self, default_range: timedelta) -> ListQuery:
+    def query(self, default_range: timedelta, sent: frozenset[str] = frozenset()) -> ListQuery:
+        """The canonical query; `sent` names the parameters the caller sent, which a cursor is held to."""
         return _query(
             self.updated_from,
             self.updated_to,
@@ -175,6 +213,7 @@ class ListParams(msgspec.Struct, frozen=True):
             warehouse=self.warehouse,
             limit=self.limit,
             include_remote_data=_include_raw(self.include),
+            given=sent if self.cursor is not None else frozenset(),
         )
 
 
@@ -191,9 +230,8 @@ def check_query_names(
     seen: set[str] = set()
     for name in sorted(names):
         if name not in takes:
-            raise InvalidParameter(
-                name, f"{name}: this {what} has no such query parameter; it takes {', '.join(takes)}"
-            )
+            taken = f"it takes {', '.join(takes)}" if takes else "it takes none"
+            raise InvalidParameter(name, f"{name}: this {what} has no such query parameter; {taken}")
         if name in seen:
             raise InvalidParameter(name, f"{name}: given more than once; a {what} takes one value of each")
         seen.add(name)
@@ -202,12 +240,25 @@ def check_query_names(
 DEFAULT_RANGE = {"stockouts": STOCKOUT_DEFAULT_RANGE, "orders": ORDER_DEFAULT_RANGE}
 
 
-async def list_page(resource: str, runtime: Runtime, state: dict[str, Any], params: ListParams) -> Page:
+READ_PARAMETERS = ("include",)  # what a single read (a stockout, an order) takes
+
+
+def _sent(request: Request[Any, Any, Any]) -> list[str]:
+    return [name for name, _ in request.query_params.multi_items()]
+
+
+async def list_page(
+    resource: str,
+    runtime: Runtime,
+    state: dict[str, Any],
+    params: ListParams,
+    sent: frozenset[str] = frozenset(),
+) -> Page:
     """A page of canonical `resource` records (dicts) for the caller and through the connection the policy
-    chain identified and checked (`state`)."""
+    chain identified and checked (`state`); `sent` names the query parameters the caller sent."""
     connector = runtime.for_request(state)
     read = getattr(connector, f"list_{resource}")
-    page: Page = await read(params.query(DEFAULT_RANGE[resource]), params.cursor)
+    page: Page = await read(params.query(DEFAULT_RANGE[resource], sent), params.cursor)
     return Page(items=guard(state, page.items), next_cursor=page.next_cursor)
 
 
@@ -236,13 +287,17 @@ class StockoutController(Controller):
         status: Annotated[StockoutStatus | None, _status_filter("stockouts", STOCKOUT_FILTERS)] = None,
         shop: Shop = None,
         warehouse: Warehouse = None,
-        limit: Limit = LIMIT_DEFAULT,
+        limit: Limit = str(LIMIT_DEFAULT),
         cursor: Cursor = None,
         include: Include = None,
     ) -> StockoutPage:
-        check_query_names(name for name, _ in request.query_params.multi_items())
-        params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        page = await list_page("stockouts", _runtime(request), request.scope["state"], params)
+        size = page_size(limit)
+        sent = _sent(request)
+        check_query_names(sent)
+        params = ListParams(updated_from, updated_to, status, shop, warehouse, size, cursor, include)
+        page = await list_page(
+            "stockouts", _runtime(request), request.scope["state"], params, frozenset(sent)
+        )
         return StockoutPage(items=msgspec.convert(page.items, list[Stockout]), next_cursor=page.next_cursor)
 
     @get(
@@ -259,6 +314,7 @@ class StockoutController(Controller):
         x_connection: Connection = None,
         include: Include = None,
     ) -> Stockout:
+        check_query_names(_sent(request), READ_PARAMETERS, "read")
         connector = _connector(request)
         record = await connector.get_stockout(stockout_no, _include_raw(include))
         return msgspec.convert(_guard(request, [record])[0], Stockout)
@@ -283,6 +339,7 @@ class StockoutController(Controller):
             Parameter(header="X-Tracking-Connection", required=False, description="Tracking connection"),
         ] = None,
     ) -> Tracking:
+        check_query_names(_sent(request), (), "read")
         # Both connections were resolved and checked by the policy chain before any backend is called.
         runtime, state = _runtime(request), request.scope["state"]
         tracker = runtime.for_request(state, tracking=True)
@@ -366,13 +423,15 @@ class OrderController(Controller):
         status: Annotated[OrderStatus | None, _status_filter("orders", ORDER_FILTERS)] = None,
         shop: Shop = None,
         warehouse: Warehouse = None,
-        limit: Limit = LIMIT_DEFAULT,
+        limit: Limit = str(LIMIT_DEFAULT),
         cursor: Cursor = None,
         include: Include = None,
     ) -> OrderPage:
-        check_query_names(name for name, _ in request.query_params.multi_items())
-        params = ListParams(updated_from, updated_to, status, shop, warehouse, limit, cursor, include)
-        page = await list_page("orders", _runtime(request), request.scope["state"], params)
+        size = page_size(limit)
+        sent = _sent(request)
+        check_query_names(sent)
+        params = ListParams(updated_from, updated_to, status, shop, warehouse, size, cursor, include)
+        page = await list_page("orders", _runtime(request), request.scope["state"], params, frozenset(sent))
         return OrderPage(items=msgspec.convert(page.items, list[Order]), next_cursor=page.next_cursor)
 
     @get(
@@ -389,6 +448,7 @@ class OrderController(Controller):
         x_connection: Connection = None,
         include: Include = None,
     ) -> Order:
+        check_query_names(_sent(request), READ_PARAMETERS, "read")
         connector = _connector(request)
         record = await connector.get_order(order_no, _include_raw(include))
         return msgspec.convert(_guard(request, [record])[0], Order)

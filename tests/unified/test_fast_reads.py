@@ -81,6 +81,15 @@ def _cases(anchor: Any) -> list[tuple[str, Any, dict[str, Any]]]:
         ("/v1/stockouts", {"updated_from": "yesterday"}, {}),
         ("/v1/stockouts", {"updated_from": window["updated_to"], "updated_to": window["updated_from"]}, {}),
         ("/v1/stockouts", {"cursor": "not-a-cursor"}, {}),
+        ("/v1/stockouts", {"limit": "1e1"}, {}),  # limit is digits only, on both paths
+        ("/v1/stockouts", {**window, "limit": "05"}, {}),
+        ("/v1/orders", {"limit": "0" * 5000 + "3"}, {}),
+        ("/v1/orders", {"limit": ""}, {}),
+        ("/v1/orders", [("limit", "2"), ("limit", "x")], {}),
+        ("/v1/orders", [("limit", "x"), ("limit", "2")], {}),
+        ("/v1/stockouts", [("status", "shipped"), ("status", "lost")], {}),
+        ("/v1/stockouts", {"updated_from": "2999-01-01T00:00:00+08:00"}, {}),  # after the default end, now
+        ("/v1/stockouts", {"updated_from": "2999-01-01"}, {}),
         ("/v1/stockouts", {"include": "everything"}, {}),
         ("/v1/stockouts", {}, {"X-Connection": "nope"}),
         ("/v1/stockouts", {}, {"X-Connection": "仓库".encode()}),  # bytes that are not ASCII: no 500
@@ -177,3 +186,29 @@ async def test_an_unexpected_failure_is_the_same_problem_on_both_paths(
     assert got.status_code == 500
     assert got.headers["content-type"] == "application/problem+json"
     assert _seen(got) == _seen(want)
+
+
+async def test_a_cursor_sent_with_other_filters_is_the_same_problem_on_both_paths(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], simulators: Simulators
+) -> None:
+    fast, slow = both
+    first: dict[str, Any] = {
+        "updated_from": (simulators.anchor - timedelta(hours=5)).isoformat(),
+        "updated_to": simulators.anchor.isoformat(),
+        "status": "shipped",
+        "limit": 2,
+    }
+    cursor = (await fast.get("/v1/orders", params=first)).json()["next_cursor"]
+    assert cursor
+    cases: list[tuple[dict[str, Any], dict[str, str], int]] = [
+        ({**first, "cursor": cursor}, {}, 200),  # the same filters re-sent: the next page
+        ({"cursor": cursor}, {"X-Connection": "wdt-demo"}, 200),
+        ({"status": "paid", "cursor": cursor}, {}, 400),
+        ({**first, "limit": "3", "include": "remote_data", "cursor": cursor}, {}, 400),
+        ({"cursor": cursor}, {"X-Connection": "wdt-target"}, 400),
+    ]
+    for params, headers, status in cases:
+        got = await fast.get("/v1/orders", params=params, headers=headers)
+        want = await slow.get("/v1/orders", params=params, headers=headers)
+        assert _seen(got) == _seen(want), (params, headers)
+        assert got.status_code == status, got.text

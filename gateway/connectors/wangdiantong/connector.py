@@ -28,6 +28,8 @@ from gateway.connectors.base import (
     Record,
     SourcePage,
     bad_cursor,
+    cursor_of_another_connection,
+    cursor_of_another_list,
     decode_cursor,
     encode_cursor,
     load_mappings,
@@ -140,6 +142,10 @@ class _Walk(msgspec.Struct, frozen=True):
     shop: str | None = None
     warehouse: str | None = None
     raw: bool = False
+    # The connection that made it: another connection's windows and pages are not this walk's. A cursor
+    # made before this was written has none and is taken by any connection (a walk under way across an
+    # upgrade goes on; such cursors have not been made since).
+    connection: str | None = None
 
 
 # trade_push takes at most this many trades a call (protocols.md 1.4).
@@ -274,6 +280,22 @@ def _checked(walk: _Walk, resource: _Resource) -> _Walk:
     return walk
 
 
+def _differing(walk: _Walk, resource: _Resource, query: ListQuery) -> list[str]:
+    """The list parameters the caller sent (`query.given`) whose values are not the cursor's, in the
+    order the API documents them. Times compare as the walk keeps them, in whole seconds."""
+    sent: dict[str, bool] = {
+        "updated_from": int(query.updated_from.timestamp()) != walk.start,
+        "updated_to": int(query.updated_to.timestamp()) != walk.end,
+        # The status as the walk runs it (passes, and what to keep): no two statuses run alike.
+        "status": resource.passes(query.status) != (walk.passes, walk.keep),
+        "shop": query.shop != walk.shop,
+        "warehouse": query.warehouse != walk.warehouse,
+        "limit": query.limit != walk.size,
+        "include": query.include_remote_data != walk.raw,
+    }
+    return [name for name, differs in sent.items() if differs and name in query.given]
+
+
 @lru_cache(maxsize=4096)
 def _vendor_time(epoch: int, tz: ZoneInfo) -> str:
     # Every list request formats its window's two ends; a walk's ends repeat, and zone-aware
@@ -401,8 +423,9 @@ class WangdiantongConnector(Connector):
     async def _walk(
         self, resource: _Resource, query: ListQuery, cursor: str | None, fixed: dict[str, Any]
     ) -> Page:
-        walk: _Walk | None = _checked(decode_cursor(cursor, _Walk), resource) if cursor else None
-        walk = walk or self._start(resource, query)
+        walk: _Walk | None = (
+            self._continued(resource, query, cursor) if cursor else self._start(resource, query)
+        )
         items: list[Record] = []
         for _ in range(CALLS_PER_REQUEST):
             if walk is None:
@@ -434,6 +457,15 @@ class WangdiantongConnector(Connector):
                 break
         return Page(items=items, next_cursor=encode_cursor(walk) if walk else None)
 
+    def _continued(self, resource: _Resource, query: ListQuery, cursor: str) -> _Walk:
+        """The walk a cursor holds, if it is this connection's and the list the filters sent with it name."""
+        walk = _checked(decode_cursor(cursor, _Walk), resource)
+        if walk.connection is not None and walk.connection != self.name:
+            raise cursor_of_another_connection(walk.connection, self.name)
+        if query.given and (differing := _differing(walk, resource, query)):
+            raise cursor_of_another_list(differing)
+        return walk
+
     def _start(self, resource: _Resource, query: ListQuery) -> _Walk:
         if query.updated_from > query.updated_to:
             raise InvalidParameter("updated_from", "updated_from must not be after updated_to")
@@ -452,6 +484,7 @@ class WangdiantongConnector(Connector):
             shop=query.shop,
             warehouse=query.warehouse,
             raw=query.include_remote_data,
+            connection=self.name,
         )
 
     def _vendor_time(self, epoch: int) -> str:
