@@ -130,6 +130,9 @@ class _Generator:
         self.prefetching = True
         self.top_fields = {field.name: field for field in spec.fields}
         self.quantized: dict[str, str] = {}  # a formula decimal's text variable -> its Decimal variable
+        self.zeros: dict[str, str] = {}  # such a Decimal variable -> the constant it holds when it is zero
+        # Sums (by id) whose total only ever reaches a rounded decimal through + - *: see fused_terms.
+        self.value_only: set[int] = set()
         # Sums over a list this mapping builds, worked out while building it (see fusable_sums).
         self.fused = self.fusable_sums()
         self.fused_ready: dict[int, str] = {}
@@ -253,6 +256,8 @@ class _Generator:
                 names = {child.name for child in target.fields if _own_decimal_text(child, any_output=True)}
                 if plain_arithmetic(node.args[1], names):
                     fused.setdefault(target.name, []).append((node, names))
+                    if self.decimal_from_formula(field) and _through_arithmetic(field.expr.tree, node):
+                        self.value_only.add(id(node))
         return fused
 
     def number_once(self, path: Path, scopes: list[str]) -> str | None:
@@ -511,6 +516,7 @@ class _Generator:
             line(f"    {exact} = {self.code.hoist(zero)}")
             line(f"    {var} = {self.code.hoist(str(zero))}")
             self.quantized[var] = exact
+            self.zeros[exact] = self.code.hoist(zero)
         elif field.type == "string":
             line(f"if {var}.__class__ is not str and {var} is not None:")
             line(f"    {var} = _to_text({var})")
@@ -760,12 +766,39 @@ class _Generator:
                 if _own_decimal_text(by_name[name], any_output=True)
             }
             for (node, _names), total in zip(sums, totals, strict=True):
-                body = self.formulas.fused_body(node.args[1], [*scopes, record])
-                self.code.line(f"{total} = {total} + {body}")
+                self.fused_terms(node, [*scopes, record], total)
                 self.fused_ready[id(node)] = total
         self.code.depth -= 1
         self.block = outer_block
         return out
+
+    def fused_terms(self, node: ast.Call, scopes: list[str], total: str) -> None:
+        """Add one item's sum body to `total`. A term that is a rounded formula field of the item and
+        zero, the usual adjustment or discount, is not added: adding an exact zero keeps the value and
+        can only change the exponent, which the rounding of a value-only total (see value_only) undoes."""
+        body = node.args[1]
+        terms = _terms(body)
+        zeros = {
+            position: self.zeros[code]
+            for position, (_sign, term) in enumerate(terms)
+            if position
+            and isinstance(term, ast.Name)
+            and (code := self.formulas.fused_body(term, scopes)) in self.zeros
+        }
+        if id(node) not in self.value_only or not zeros:
+            self.code.line(f"{total} = {total} + {self.formulas.fused_body(body, scopes)}")
+            return
+        item = self.code.fresh("_x")
+        for position, (sign, term) in enumerate(terms):
+            code = self.formulas.fused_body(term, scopes)
+            if not position:
+                self.code.line(f"{item} = {code}")  # the first term has no sign of its own
+            elif position in zeros:
+                self.code.line(f"if {code} is not {zeros[position]}:")
+                self.code.line(f"    {item} = {item} {sign} {code}")
+            else:
+                self.code.line(f"{item} = {item} {sign} {code}")
+        self.code.line(f"{total} = {total} + {item}")
 
     def nested(self, field: FieldSpec, scopes: list[str], where: str) -> str:
         """A nested object: its fields read the same record, or the sub-record named by `from`."""
@@ -881,6 +914,25 @@ def _own_decimal_text(field: FieldSpec, any_output: bool = False) -> bool:
         and not field.is_object
         and (any_output or (field.output or "string") == "string")
     )
+
+
+def _terms(node: ast.expr) -> list[tuple[str, ast.expr]]:
+    """`a + b - c` as its terms in order, [("+", a), ("+", b), ("-", c)]: left to right, as evaluated."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        return [*_terms(node.left), ("+" if isinstance(node.op, ast.Add) else "-", node.right)]
+    return [("+", node)]
+
+
+def _through_arithmetic(root: ast.expr, target: ast.expr) -> bool:
+    """Whether `target` reaches the formula's result `root` through + - * and signs only: then the
+    result's value depends on `target`'s value alone, not on how its digits are written (1.5, 1.50)."""
+    if root is target:
+        return True
+    if isinstance(root, ast.BinOp) and isinstance(root.op, ast.Add | ast.Sub | ast.Mult):
+        return _through_arithmetic(root.left, target) or _through_arithmetic(root.right, target)
+    if isinstance(root, ast.UnaryOp) and isinstance(root.op, ast.USub | ast.UAdd):
+        return _through_arithmetic(root.operand, target)
+    return False
 
 
 def _same_for_every_item(field: FieldSpec) -> bool:

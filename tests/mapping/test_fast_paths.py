@@ -81,6 +81,8 @@ SUMMED = {
         "type": "decimal",
         "scale": 2,
     },
+    # Not rounded: a zero term still counts here, for the places it gives the total ("4.0000", not "4.00").
+    "raw": {"expr": "sum($target.lines, price * num + adjust)"},
 }
 # A sum over a list the mapping builds is added up while the list is built; a `when` on the list
 # (always true here) makes the general code read the built items again instead.
