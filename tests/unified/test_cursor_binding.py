@@ -163,14 +163,14 @@ async def test_a_cursor_of_another_connection_is_refused_naming_both(
     same = await client.get("/v1/stockouts", params={"cursor": cursor}, headers={"X-Connection": "wdt-demo"})
     assert same.status_code == 200, same.text
 
-    target_cursor = await _cursor(
+    orders_cursor = await _cursor(
         client,
         "/v1/orders",
         {"updated_from": (simulators.anchor - timedelta(hours=1)).isoformat()},
         **{"X-Connection": "wdt-demo"},
     )
     back = await client.get(
-        "/v1/orders", params={"cursor": target_cursor}, headers={"X-Connection": "wdt-target"}
+        "/v1/orders", params={"cursor": orders_cursor}, headers={"X-Connection": "wdt-target"}
     )
     assert "made by connection wdt-demo, not wdt-target" in _problem(back, "cursor")
 
