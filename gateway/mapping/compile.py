@@ -493,7 +493,12 @@ class _Generator:
             line(f"    {var} = {first}(_split({var}, {field.split!r}))")
             calls = calls[1:]
         elif field.split:
-            line(f"{var} = _split({var}, {field.split!r})")
+            # One part, the usual case, inline as runtime.split answers it: the trimmed text, if any.
+            part = self.code.fresh("_p")
+            line(f"if {var}.__class__ is str and {field.split!r} not in {var}:")
+            line(f"    {var} = [{part}] if ({part} := {var}.strip()) else []")
+            line("else:")
+            line(f"    {var} = _split({var}, {field.split!r})")
         for call in calls:
             line(f"{var} = {self.code.hoist(functions.build(call.name, list(call.args)))}({var})")
         if field.value_map is not None or field.lookup is not None:

@@ -455,3 +455,12 @@ def test_fields_shared_by_every_item_agree_with_the_general_code(record: Any) ->
         mapped["rows"][0]["shop"] = "changed"
         assert all(row["shop"] != "changed" for row in mapped["rows"][1:])
         assert repr(outcome(shortcut, record)) == expected
+
+
+@SETTINGS
+@given(
+    st.one_of(st.text(alphabet="AB ,\t", max_size=6), st.sampled_from([None, 5, ["A", " "], Decimal("1.5")]))
+)
+def test_a_compiled_split_agrees_with_the_general_split(value: Any) -> None:
+    # Text without the separator is split inline; everything else goes to runtime.split.
+    assert through_compiled({"split": ","}, value) == converted(lambda v: split(v, ","), value)
