@@ -186,6 +186,8 @@ def _include_raw(include: str | None) -> bool:
         raise InvalidParameter(
             "include", f"include accepts only remote_data, not {', '.join(sorted(unknown))}"
         )
+    if not parts:  # `include=` asked for nothing: not for the vendor's raw record
+        raise InvalidParameter("include", "include is blank: give include=remote_data, or leave it out")
     return True
 
 

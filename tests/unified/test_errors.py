@@ -42,6 +42,8 @@ def _problem(response: httpx.Response, status: int, code: str) -> dict:
         ),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"include": "everything"}, "include"),
+        ({"include": ""}, "include"),  # a blank asked for nothing: it used to turn remote_data on
+        ({"include": " , "}, "include"),
         # A misspelt filter would otherwise be ignored: every warehouse's stockouts for a caller who filtered
         ({"warehouse_code": "SH01"}, "warehouse_code"),
         ({"limit": 5, "Status": "shipped"}, "Status"),

@@ -91,6 +91,7 @@ def _cases(anchor: Any) -> list[tuple[str, Any, dict[str, Any]]]:
         ("/v1/stockouts", {"updated_from": "2999-01-01T00:00:00+08:00"}, {}),  # after the default end, now
         ("/v1/stockouts", {"updated_from": "2999-01-01"}, {}),
         ("/v1/stockouts", {"include": "everything"}, {}),
+        ("/v1/stockouts", {"include": ""}, {}),
         ("/v1/stockouts", {}, {"X-Connection": "nope"}),
         ("/v1/stockouts", {}, {"X-Connection": "仓库".encode()}),  # bytes that are not ASCII: no 500
         ("/v1/stockouts", {**window, "limit": 1}, {"X-Connection": "wdt-badsign"}),
