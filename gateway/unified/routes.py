@@ -458,11 +458,19 @@ class OrderController(Controller):
     @post(
         "/",
         summary="Push an order into the backend",
-        description="Send `Idempotency-Key` to make retries safe: a replay returns the first answer "
-        "(with `Idempotent-Replayed: true`) and pushes nothing; the same key with another body is refused.",
+        description="An order the backend did not have answers 201; one it had answers 200, with `updated` "
+        "saying whether the push changed it. Send `Idempotency-Key` to make retries safe: a replay returns the "
+        "first answer (with `Idempotent-Replayed: true`) and pushes nothing; the same key with another body is "
+        "refused.",
         status_code=201,
         responses={
-            **ok(OrderPushed, ORDER_PUSHED, 201, "Pushed"),
+            **ok(OrderPushed, ORDER_PUSHED, 201, "Pushed: a new order in the backend"),
+            **ok(
+                OrderPushed,
+                {**ORDER_PUSHED, "created": False, "updated": True},
+                200,
+                "Pushed: the backend had this order; `updated` says whether the push changed it",
+            ),
             **responses(*EVERY_V1, 409, 413, 422),
         },
         security=security("orders:write"),
@@ -491,7 +499,10 @@ class OrderController(Controller):
         order = msgspec.to_builtins(data)
 
         async def push() -> tuple[int, Any]:
-            return 201, await connector.create_order(order)
+            pushed = await connector.create_order(order)
+            # 201 only for an order the backend did not have: a push of one it had (the upsert trade_push
+            # is, unchanged or not) created nothing.
+            return (201 if pushed["created"] else 200), pushed
 
         outcome = await idempotency.once(
             scope=f"{consumer.id}:{connector.name}:orders", key=idempotency_key, request=order, run=push

@@ -72,6 +72,11 @@ async def test_push_an_order_then_read_it_back(client: httpx.AsyncClient, simula
     }
     stored = _trades(simulators)[order["platform_order_id"]]
     assert stored["paid"].startswith("145.7")  # 2*59.90 + 19.90 - 2.00 + 8.00
+    # Pushed again: the backend had it, so nothing is created (200), and only a change updates it.
+    again = await client.post("/v1/orders", json=order, headers=TARGET)
+    assert (again.status_code, again.json()["created"], again.json()["updated"]) == (200, False, False)
+    changed = await client.post("/v1/orders", json={**order, "seller_memo": "gift wrap"}, headers=TARGET)
+    assert (changed.status_code, changed.json()["created"], changed.json()["updated"]) == (200, False, True)
     now = datetime.now(ZoneInfo("Asia/Shanghai"))
     listed = (
         await client.get(
@@ -185,7 +190,7 @@ async def test_orders_that_change_while_a_caller_walks_the_pages_skip_no_other_o
             for tid in set(item["platform_order_ids"]) & by_id.keys():
                 listed.add(tid)
                 changed = {**by_id[tid], "seller_memo": f"changed after page {len(listed)}"}
-                assert (await client.post("/v1/orders", json=changed, headers=TARGET)).status_code == 201
+                assert (await client.post("/v1/orders", json=changed, headers=TARGET)).status_code == 200
         if not page["next_cursor"]:
             break
         params = {"cursor": page["next_cursor"]}
