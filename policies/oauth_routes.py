@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from gateway.store.snapshot import Snapshot
 from policies.ipfilter import Proxies
@@ -24,6 +27,60 @@ is the OAuth2 error (`invalid_client`, `invalid_scope`, `unsupported_grant_type`
 as RFC 6749's `error` and `error_description`."""
 
 
+class TokenAnswer(msgspec.Struct, kw_only=True):
+    """An access token (RFC 6749 5.1)."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int  # seconds
+    scope: str  # the scopes granted, separated by spaces
+
+
+class TokenProblem(msgspec.Struct, kw_only=True):
+    """A refused token request: RFC 9457 problem+json with RFC 6749 5.2's `error` and `error_description`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    error: str
+    error_description: str
+    request_id: str | None = None
+
+
+def _text(description: str, **extra: Any) -> Schema:
+    return Schema(type=OpenAPIType.STRING, description=description, **extra)
+
+
+@dataclass
+class TokenOperation(Operation):
+    """The token endpoint reads its form itself (authlib checks it), so its body is described here."""
+
+    def __post_init__(self) -> None:
+        form = Schema(
+            type=OpenAPIType.OBJECT,
+            required=["grant_type"],
+            properties={
+                "grant_type": _text("Only `client_credentials`", enum=["client_credentials"]),
+                "scope": _text("Scopes wanted, separated by spaces (default: every scope of the client)"),
+                "client_id": _text("With `client_secret`, instead of HTTP Basic (client_secret_post)"),
+                "client_secret": _text("Never in the URL"),
+            },
+        )
+        self.request_body = RequestBody(
+            content={"application/x-www-form-urlencoded": OpenAPIMediaType(schema=form)}, required=True
+        )
+
+
+def _refusals(description: str, codes: tuple[str, ...]) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=TokenProblem,
+        description=f"{description}: `code` and `error` are one of {', '.join(f'`{c}`' for c in codes)}",
+        media_type="application/problem+json",
+    )
+
+
 def oauth_routes(
     server: TokenServer, proxies: Proxies, snapshot: Callable[[], Snapshot]
 ) -> list[BaseRouteHandler]:
@@ -34,6 +91,15 @@ def oauth_routes(
         description=TOKEN_DESCRIPTION,
         status_code=200,
         security=[],
+        responses={
+            200: ResponseSpec(data_container=TokenAnswer, description="The access token"),
+            400: _refusals(
+                "The request is not one this endpoint grants",
+                ("invalid_request", "invalid_scope", "unsupported_grant_type", "unauthorized_client"),
+            ),
+            401: _refusals("The client id or secret is wrong, or the client is revoked", ("invalid_client",)),
+        },
+        operation_class=TokenOperation,
     )
     async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
         form = await request.form()

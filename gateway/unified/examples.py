@@ -318,13 +318,14 @@ def _header(description: str, kind: str = "string") -> OpenAPIHeader:
 REQUEST_ID_HEADER = _header(
     "The request's id: yours if you sent `X-Request-ID` (1-128 of letters, digits and `._:-`), else a new one"
 )
+# On every answer to a call that reached the rate limit (docs/policies.md): all but the refusals before it.
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": _header("The tightest limit or quota of the plan for this call", "integer"),
+    "RateLimit-Remaining": _header("What is left of it after this call", "integer"),
+    "RateLimit-Reset": _header("Seconds until it has room again", "integer"),
+}
+BEFORE_RATE_LIMIT = ("401", "403", "413")
 HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
-    "2xx": {
-        "X-Request-ID": REQUEST_ID_HEADER,
-        "RateLimit-Limit": _header("The tightest limit or quota of the plan for this call", "integer"),
-        "RateLimit-Remaining": _header("What is left of it after this call", "integer"),
-        "RateLimit-Reset": _header("Seconds until it has room again", "integer"),
-    },
     "401": {"WWW-Authenticate": _header('`Bearer realm="unigate"`')},
     "429": {"Retry-After": _header("Seconds to wait before calling again", "integer")},
     "503": {"Retry-After": _header("Seconds to wait before calling again", "integer")},
@@ -341,8 +342,10 @@ class V1Operation(Operation):
                 continue
             headers = dict(response.headers or {})
             headers.setdefault("X-Request-ID", REQUEST_ID_HEADER)
-            headers.update(HEADERS.get("2xx" if status.startswith("2") else status, {}))
-            if status == "201" and self.request_body is not None:
+            if status not in BEFORE_RATE_LIMIT:
+                headers.update(RATE_LIMIT_HEADERS)
+            headers.update(HEADERS.get(status, {}))
+            if status.startswith("2") and self.request_body is not None:
                 headers["Idempotent-Replayed"] = _header(
                     "`true`: the stored answer to an earlier request with the same Idempotency-Key"
                 )

@@ -382,3 +382,34 @@ async def test_a_leaked_key_replaced_by_rotate_then_retire_leaves_tokens_being_i
             headers={"Authorization": f"Bearer {answer.json()['access_token']}"},
         )
         assert works.status_code == 200
+
+
+async def test_the_token_endpoint_is_documented_as_it_answers(gateway: Gateway, vault: Vault) -> None:
+    """A client generated from /docs/openapi.json knows the form to send and the answers to read."""
+    client_id, secret, _ = await new_client(vault, ["stockouts:read"])
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        spec = (await http.get("/docs/openapi.json")).json()
+        operation = spec["paths"]["/oauth/token"]["post"]
+        form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+        assert form["required"] == ["grant_type"]
+        assert set(form["properties"]) == {"grant_type", "scope", "client_id", "client_secret"}
+        granted = (await token_for(http, client_id, secret)).json()
+        refused = await http.post("/oauth/token", data={"grant_type": "password"}, auth=(client_id, secret))
+        wrong = await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, "x")
+        )
+    schemas = spec["components"]["schemas"]
+
+    def documented(status: int, media_type: str) -> dict[str, Any]:
+        ref = operation["responses"][str(status)]["content"][media_type]["schema"]["$ref"]
+        return schemas[ref.rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+
+    answer = documented(200, "application/json")
+    assert set(granted) == set(answer["properties"]) == set(answer["required"])
+    for response in (refused, wrong):
+        problem = documented(response.status_code, "application/problem+json")
+        assert set(problem["required"]) <= set(response.json()) <= set(problem["properties"])
+        assert (
+            f"`{response.json()['error']}`"
+            in operation["responses"][str(response.status_code)]["description"]
+        )

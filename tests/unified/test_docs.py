@@ -183,6 +183,12 @@ async def test_every_problem_a_v1_operation_answers_is_in_its_documented_respons
         assert answer.headers["content-type"] == "application/problem+json", (method, path, answer.text)
         assert problem["code"] in _documented(spec, method, path, answer.status_code), (method, path, problem)
         assert set(problem) <= problem_fields, (method, path, problem)
+        # A refusal that carries the RateLimit headers (it reached the rate limit: 429, 400 from the
+        # handler, 502) has them in its documented answer, so a client generated from the spec reads them.
+        documented = spec["paths"][path][method]["responses"][str(answer.status_code)].get("headers", {})
+        for header in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"):
+            if header.lower() in answer.headers:
+                assert header in documented, (method, path, answer.status_code, header)
         statuses[(method, path)].add(answer.status_code)
     for operation, found in statuses.items():
         assert found == {400, 401, 403, 429, 501, 502}, operation
