@@ -548,10 +548,15 @@ class _Generator:
             separators = ("--" + separator + "::") if separator else "--"
             check = f"{var}.__class__ is str and len({var}) == {length!r} and {var}[_SEP] == {separators!r}"
             line(f"if {check}:")
-            line("    try:")
-            line(f"        _fromisoformat({var})")
-            line("    except ValueError:")
-            line(f"        {var} = {self.code.hoist(convert)}({var})")
+            # A vendor zero date of the shape is no value, as the coercion reads it, without the cost
+            # of fromisoformat's refusal.
+            line(f"    if {var} in _ZERO_DATES:")
+            line(f"        {var} = None")
+            line("    else:")
+            line("        try:")
+            line(f"            _fromisoformat({var})")
+            line("        except ValueError:")
+            line(f"            {var} = {self.code.hoist(convert)}({var})")
             line("else:")
             line(f"    {var} = {self.code.hoist(convert)}({var})")
         elif field.type == "datetime" and (shortcut := self.vendor_time(field)) is not None:
@@ -622,15 +627,19 @@ class _Generator:
         suffixes, utcoffset = self.code.hoist(shortcut.suffixes), self.code.hoist(shortcut.utcoffset)
         suffix_of = self.code.hoist(shortcut.suffix_of)
         line(f"if {var}.__class__ is str and len({var}) == 19 and {var}[_SEP] == {shortcut.separators!r}:")
-        line("    try:")
-        line(f"        {moment} = _fromisoformat({var})")
-        line("    except ValueError:")
-        line(f"        {var} = {convert}({var})")  # words the error, or reads a zero date as missing
+        # A vendor zero date (unshipped, cash on delivery) is no value, without fromisoformat's refusal.
+        line(f"    if {var} in _ZERO_DATES:")
+        line(f"        {var} = None")
         line("    else:")
-        line(f"        if ({suffix} := {suffixes}.get({utcoffset}({moment}))) is None:")
-        line(f"            {suffix} = {suffix_of}({moment}, {var})")
+        line("        try:")
+        line(f"            {moment} = _fromisoformat({var})")
+        line("        except ValueError:")
+        line(f"            {var} = {convert}({var})")  # words the error
+        line("        else:")
+        line(f"            if ({suffix} := {suffixes}.get({utcoffset}({moment}))) is None:")
+        line(f"                {suffix} = {suffix_of}({moment}, {var})")
         text = var if shortcut.iso_already else f"{var}.replace(' ', 'T', 1)"
-        line(f"        {var} = {text} + {suffix}")
+        line(f"            {var} = {text} + {suffix}")
         line("else:")
         line(f"    {var} = {convert}({var})")
 

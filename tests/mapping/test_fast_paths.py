@@ -314,6 +314,9 @@ def test_vendor_time_handed_back_agrees_with_the_general_path(zone: str, pattern
         ("yyyy-MM-dd'T'HH:mm:ss", "2000-01-01T00+00:00"),
         ("yyyy-MM-dd HH:mm:ss", "2026-03-01 10:00:00"),
         ("yyyy-MM-dd", "2026-03-01"),
+        ("yyyy-MM-dd HH:mm:ss", "0000-00-00 00:00:00"),
+        ("yyyy-MM-dd'T'HH:mm:ss", "0000-00-00T00:00:00"),
+        ("yyyy-MM-dd", "0000-00-00"),
     ],
 )
 def test_compiled_vendor_time_handed_back_agrees_with_the_general_path(pattern: str, value: str) -> None:
