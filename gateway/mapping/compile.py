@@ -19,7 +19,7 @@ from typing import Any
 from gateway.mapping import coerce, functions, runtime
 from gateway.mapping.coerce import quantum
 from gateway.mapping.errors import MappingError
-from gateway.mapping.formula import NUM, FormulaEmitter, kind_of, outer_sums, plain_arithmetic
+from gateway.mapping.formula import NUM, FormulaEmitter, kind_of, outer_sums, path_of, plain_arithmetic
 from gateway.mapping.paths import WILDCARD, Path
 from gateway.mapping.spec import FieldSpec, MappingSpec, coercer
 
@@ -779,17 +779,69 @@ class _Generator:
                 for name, expr in values
                 if _own_decimal_text(by_name[name], any_output=True)
             }
+            same = self.same_as_read(
+                item, [(by_name[name], expr) for name, expr in values if name not in once]
+            )
             for (node, _names), total in zip(sums, totals, strict=True):
-                self.fused_terms(node, [*scopes, record], total)
+                self.fused_terms(node, [*scopes, record], total, same)
                 self.fused_ready[id(node)] = total
         self.code.depth -= 1
         self.block = outer_block
         return out
 
-    def fused_terms(self, node: ast.Call, scopes: list[str], total: str) -> None:
-        """Add one item's sum body to `total`. A term that is a rounded formula field of the item and
-        zero, the usual adjustment or discount, is not added: adding an exact zero keeps the value and
-        can only change the exponent, which the rounding of a value-only total (see value_only) undoes."""
+    def same_as_read(self, item: str, fields: list[tuple[FieldSpec, str]]) -> dict[str, tuple[str, str, str]]:
+        """The item's decimal text fields that are a plain conversion of one field of the source item
+        whose Decimal this block has already read for a formula: field -> (its value, the source value,
+        that Decimal). When the value is the source text itself (the vendor wrote it at the scale), its
+        Decimal is that Decimal, digit for digit."""
+        same: dict[str, tuple[str, str, str]] = {}
+        for field, value in fields:
+            source = field.sources[0] if len(field.sources) == 1 else None
+            if (
+                source is None
+                or not _own_decimal_text(field)
+                or field.expr is not None
+                or field.when is not None
+                or source.scope != "self"
+                or len(source.steps) != 1
+                or not isinstance(source.steps[0], str)
+                or field.split
+                or field.fn
+                or field.value_map
+                or field.lookup
+                or field.join
+            ):
+                continue
+            read = self.prefetch.get(item, {}).get(source.steps[0])
+            number = self.numbers.get((self.block, item, (source.scope, source.up, *source.steps)))
+            if read is not None and number is not None:
+                same[field.name] = (value, read, number)
+        return same
+
+    def reused_product(self, term: ast.expr, same: dict[str, tuple[str, str, str]]) -> tuple[str, str] | None:
+        """`price * num` of two such fields (see same_as_read) whose source Decimals a formula of the item
+        multiplied already: that product when both values are their source texts."""
+        if not (isinstance(term, ast.BinOp) and isinstance(term.op, ast.Mult)):
+            return None
+        names = [_item_field(side) for side in (term.left, term.right)]
+        if names[0] not in same or names[1] not in same:
+            return None
+        (left, left_read, left_number), (right, right_read, right_number) = same[names[0]], same[names[1]]
+        for pair in (f"({left_number} * {right_number})", f"({right_number} * {left_number})"):
+            product = self.numbers.get((self.block, "", (pair,)))
+            if product is not None:
+                return f"{left} == {left_read} and {right} == {right_read}", product
+        return None
+
+    def fused_terms(
+        self, node: ast.Call, scopes: list[str], total: str, same: dict[str, tuple[str, str, str]]
+    ) -> None:
+        """Add one item's sum body to `total`, term by term, in the body's order.
+
+        A term that is a rounded formula field of the item and zero, the usual adjustment or discount, is
+        not added: adding an exact zero keeps the value and can only change the exponent, which the
+        rounding of a value-only total (see value_only) undoes. A product a formula of the item worked
+        out already from the same digits is not worked out again (see reused_product)."""
         body = node.args[1]
         terms = _terms(body)
         zeros = {
@@ -799,12 +851,22 @@ class _Generator:
             and isinstance(term, ast.Name)
             and (code := self.formulas.fused_body(term, scopes)) in self.zeros
         }
-        if id(node) not in self.value_only or not zeros:
+        if id(node) not in self.value_only:
+            zeros = {}
+        products = {
+            position: reused
+            for position, (_sign, term) in enumerate(terms)
+            if (reused := self.reused_product(term, same))
+        }
+        if not zeros and not products:
             self.code.line(f"{total} = {total} + {self.formulas.fused_body(body, scopes)}")
             return
         item = self.code.fresh("_x")
         for position, (sign, term) in enumerate(terms):
             code = self.formulas.fused_body(term, scopes)
+            if position in products:
+                check, product = products[position]
+                code = f"({product} if {check} else {code})"
             if not position:
                 self.code.line(f"{item} = {code}")  # the first term has no sign of its own
             elif position in zeros:
@@ -928,6 +990,14 @@ def _own_decimal_text(field: FieldSpec, any_output: bool = False) -> bool:
         and not field.is_object
         and (any_output or (field.output or "string") == "string")
     )
+
+
+def _item_field(node: ast.expr) -> str | None:
+    """The name of the list item's own field a formula name reads (`price`), if it is one."""
+    path = path_of(node) if isinstance(node, ast.Name) else None
+    if path is None or path.scope != "self" or len(path.steps) != 1:
+        return None
+    return str(path.steps[0])
 
 
 def _terms(node: ast.expr) -> list[tuple[str, ast.expr]]:

@@ -268,6 +268,11 @@ def _nesting(tree: ast.AST) -> int:
     return deepest
 
 
+def path_of(node: ast.expr) -> Path | None:
+    """The source path a formula's Name/Attribute/Subscript chain spells, or None."""
+    return _path_of(node)
+
+
 def outer_sums(node: ast.expr) -> list[tuple[ast.Call, Path]]:
     """The `sum(list, ...)` calls of a formula that are not inside another sum's body, with their list."""
     found: list[tuple[ast.Call, Path]] = []

@@ -90,6 +90,21 @@ FUSED = twins(
     {"fields": {"lines": lines_with(None), **SUMMED}},
     {"fields": {"lines": lines_with("1 == 1"), **SUMMED}},
 )
+# A product of two item fields in a fused sum reuses a formula's product of their source values when
+# both were already written at their scale ("1.50" at 2 places, not "1.5"): the same digits, the same result.
+PRODUCT_LINES = {
+    "p": {"from": "price", "type": "decimal", "scale": 2},
+    "n": {"from": "num", "type": "decimal", "scale": 1, "default": 0},
+    "gross": {"expr": "price * num", "type": "decimal", "scale": 3},
+}
+PRODUCT_TOTALS = {
+    "raw": {"expr": "sum($target.lines, p * n)"},
+    "total": {"expr": "sum($target.lines, n * p + gross)", "type": "decimal", "scale": 4},
+}
+PRODUCT = twins(
+    {"fields": {"lines": {"each": "lines", "fields": PRODUCT_LINES}, **PRODUCT_TOTALS}},
+    {"fields": {"lines": {"each": "lines", "fields": PRODUCT_LINES, "when": "1 == 1"}, **PRODUCT_TOTALS}},
+)
 # Two-value max/min become one comparison; with three values the builtins run.
 PICKED = twins(
     {
@@ -135,7 +150,9 @@ FIRST = compile_mapping(
 
 
 @pytest.mark.parametrize(
-    "pair", [FUSED, PICKED, COALESCED, COMPARED], ids=["sum", "max-min", "coalesce", "compare"]
+    "pair",
+    [FUSED, PRODUCT, PICKED, COALESCED, COMPARED],
+    ids=["sum", "product", "max-min", "coalesce", "compare"],
 )
 @SETTINGS
 @given(record=RECORD)
@@ -149,6 +166,7 @@ FIRST = compile_mapping(
         "lines": [{"kind": "1", "price": "2", "num": "3", "cut": "1"}, {"price": "1"}],
     }
 )
+@example(record={"zero": "0", "lines": [{"price": "1.50", "num": "2.0"}, {"price": "1.5", "num": "2"}]})
 def test_shortcuts_agree_with_the_general_code(pair: tuple[Mapping, Mapping], record: Any) -> None:
     shortcut, general = pair
     # repr, so that equal decimals written differently (1.5, 1.50) count as different
