@@ -43,7 +43,11 @@ from portal.services import audit
 from portal.services.principal import Principal
 
 FORMAT = 1
-_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# Credentials come from the gateway's environment, but only from variables made for them: a reference to
+# any other (UNIGATE_SECRET_KEY, DATABASE_URL with its password) would let whoever may apply a document
+# send that secret to a backend of their choosing as a "credential".
+CREDENTIAL_PREFIX = "UNIGATE_CONN_"
+_REF = re.compile(r"^\$\{(" + CREDENTIAL_PREFIX + r"[A-Za-z0-9_]+)\}$")
 
 
 class ConnectionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -116,7 +120,7 @@ class Applied(msgspec.Struct, frozen=True):
 
 def reference_name(connection: str, field: str) -> str:
     """The environment variable an export names for a credential: UNIGATE_CONN_WDT_MAIN_APPSECRET."""
-    return "UNIGATE_CONN_" + re.sub(r"[^A-Z0-9]+", "_", f"{connection}_{field}".upper())
+    return CREDENTIAL_PREFIX + re.sub(r"[^A-Z0-9]+", "_", f"{connection}_{field}".upper())
 
 
 async def export_document(vault: Vault) -> Document:
@@ -329,7 +333,8 @@ def _validate(document: Document, declared: dict[str, set[str]], problems: _Prob
             if not _REF.match(value):
                 problems.add(
                     f"{at}.credentials.{field}",
-                    "credentials are ${ENV_VAR} references, never literal secrets",
+                    f"credentials are ${{{CREDENTIAL_PREFIX}...}} references to environment variables named "
+                    f"{CREDENTIAL_PREFIX}<NAME>, never literal secrets nor other variables of the gateway",
                 )
     parsed_plans = {}
     for name, plan in document.plans.items():

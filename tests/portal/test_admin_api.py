@@ -395,7 +395,18 @@ async def test_plans_and_subscriptions_are_part_of_the_configuration(admin_api: 
         ),
         (
             "connections:\n  x1:\n    system: kuaidi100\n    base_url: http://x\n"
-            "    credentials: {key: '${UNIGATE_TEST_UNSET_VARIABLE}'}\n",
+            "    credentials: {key: '${UNIGATE_CONN_TEST_UNSET_VARIABLE}'}\n",
+            "connections.x1.credentials.key",
+        ),
+        # Only variables made for credentials: the gateway's own secrets would go to the backend otherwise.
+        (
+            "connections:\n  x1:\n    system: kuaidi100\n    base_url: http://x\n"
+            "    credentials: {key: '${UNIGATE_SECRET_KEY}'}\n",
+            "connections.x1.credentials.key",
+        ),
+        (
+            "connections:\n  x1:\n    system: kuaidi100\n    base_url: http://x\n"
+            "    credentials: {key: '${HOME}'}\n",
             "connections.x1.credentials.key",
         ),
         (

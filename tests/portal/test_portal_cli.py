@@ -69,8 +69,12 @@ def test_config_export_and_apply(env: dict[str, str], tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "(field: connections.erp.credentials.appsecret)" in refused.stderr
     # A reference set in the environment replaces the stored secret; its value is never printed.
-    document["connections"]["erp"]["credentials"]["appsecret"] = "${ERP_SECRET}"
+    document["connections"]["erp"]["credentials"]["appsecret"] = "${UNIGATE_CONN_ERP_SECRET}"
     replaced = unigate(
-        {**env, "ERP_SECRET": "rotated-secret"}, "config", "apply", "-", stdin=yaml.safe_dump(document)
+        {**env, "UNIGATE_CONN_ERP_SECRET": "rotated-secret"},
+        "config",
+        "apply",
+        "-",
+        stdin=yaml.safe_dump(document),
     )
     assert "rotated-secret" not in replaced.stdout + replaced.stderr
