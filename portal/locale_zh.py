@@ -282,9 +282,9 @@ ZH: dict[str, str] = {
     "{n} changes.": "共 {n} 项变更。",
     "Version {v}": "版本 {v}",
     "Current configuration": "当前配置",
-    "Credentials are ${ENV_VAR} references, never secrets. Edit, preview the changes, then apply: "
+    "Credentials are ${UNIGATE_CONN_...} references, never secrets. Edit, preview the changes, then apply: "
     "the whole file is applied in one transaction or not at all.": (
-        "凭证以 ${ENV_VAR} 引用表示，绝不写入明文。"
+        "凭证以 ${UNIGATE_CONN_...} 引用表示，绝不写入明文。"
         "编辑后先预览变更再应用：整个文件在一个事务中全部生效或全部不生效。"
     ),
     "Configuration YAML": "配置 YAML",
@@ -381,7 +381,11 @@ ZH: dict[str, str] = {
     ),
     "base_url must start with http:// or https://": "基础 URL 必须以 http:// 或 https:// 开头",
     "choose one of your apps": "请选择您的一个应用",
-    "credentials are ${ENV_VAR} references, never literal secrets": "凭证须为 ${ENV_VAR} 引用，不可写明文",
+    "credentials are ${UNIGATE_CONN_...} references to environment variables named "
+    "UNIGATE_CONN_<NAME>, never literal secrets nor other variables of the gateway": (
+        "凭证须为 ${UNIGATE_CONN_...} 引用（环境变量名须以 UNIGATE_CONN_ 开头），"
+        "不可写明文，也不可引用网关的其他变量"
+    ),
     "give a status or a plan": "请给出状态或套餐",
     "give at least the first 4 characters of the key": "请至少输入密钥的前 4 个字符",
     "give the client at least one scope, like orders:read": "请至少选一个权限范围，如 orders:read",

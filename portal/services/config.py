@@ -213,7 +213,7 @@ def dump(document: Document) -> str:
 
 async def export_yaml(vault: Vault) -> str:
     header = (
-        "# unigate configuration. Credentials are ${ENV_VAR} references: set them before\n"
+        "# unigate configuration. Credentials are ${UNIGATE_CONN_...} references: set them before\n"
         "# `unigate config apply`; a reference that is not set keeps the value stored for that connection.\n"
     )
     return header + dump(await export_document(vault))
