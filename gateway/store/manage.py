@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from piccolo.query.functions.aggregate import Count
@@ -323,8 +324,36 @@ def check_connection(name: str, system: str, base_url: str, credentials: dict[st
         raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
     if not base_url.startswith(("http://", "https://")):
         raise InvalidParameter("base_url", "base_url must start with http:// or https://")
+    if "@" in urlsplit(base_url).netloc:
+        raise InvalidParameter(
+            "base_url",
+            "base_url carries a user or password: put secrets in the credentials, which are sealed, never in "
+            "the URL, which lists and the audit log show",
+        )
     config = ConnectionConfig(name=name, system=system, base_url=base_url, credentials=credentials)
     build(config, Upstream(timeout_seconds=1))  # built to check only: it never sends
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def check_credentials_follow(
+    stored_url: str | None, base_url: str, kept: Iterable[str], field: str = "credentials"
+) -> None:
+    """Stored credentials stay with the host they were given for: a base_url moved to another scheme, host
+    or port must come with them again, or whoever may edit a connection could point it at a server of
+    theirs and have the gateway send it the secrets (signed calls carry them, or let them be guessed)."""
+    kept = sorted(kept)
+    if stored_url is None or not kept or _origin(stored_url) == _origin(base_url):
+        return
+    moved = f"{urlsplit(stored_url).netloc} -> {urlsplit(base_url).netloc}"
+    raise InvalidParameter(
+        f"{field}.{kept[0]}",
+        f"base_url moves this connection to another host ({moved}): give its credentials "
+        f"({', '.join(kept)}) again; stored ones are never sent to a new address",
+    )
 
 
 @atomic

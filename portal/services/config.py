@@ -399,7 +399,9 @@ def _validate(document: Document, declared: dict[str, set[str]], problems: _Prob
 async def _resolve(document: Document, env: Mapping[str, str], vault: Vault) -> dict[str, dict[str, Any]]:
     """Each connection's clear credentials: from the environment, else the value already stored."""
     stored: dict[str, dict[str, Any]] = {}
-    for row in await Connection.select(Connection.name, Connection.credentials):
+    stored_urls: dict[str, str] = {}
+    for row in await Connection.select(Connection.name, Connection.base_url, Connection.credentials):
+        stored_urls[row["name"]] = row["base_url"]
         try:
             stored[row["name"]] = vault.open(row["credentials"])
         except ValueError:
@@ -407,17 +409,22 @@ async def _resolve(document: Document, env: Mapping[str, str], vault: Vault) -> 
     resolved: dict[str, dict[str, Any]] = {}
     for name, conn in document.connections.items():
         creds: dict[str, Any] = {}
+        kept: list[str] = []
         for field, ref in conn.credentials.items():
             variable = _REF.match(ref).group(1)  # type: ignore[union-attr]
             if variable in env:
                 creds[field] = env[variable]
             elif field in stored.get(name, {}):
                 creds[field] = stored[name][field]
+                kept.append(field)
             else:
                 raise InvalidParameter(
                     f"connections.{name}.credentials.{field}",
                     f"set the environment variable {variable}: no value is stored for it yet",
                 )
+        manage.check_credentials_follow(
+            stored_urls.get(name), conn.base_url, kept, f"connections.{name}.credentials"
+        )
         resolved[name] = creds
     return resolved
 

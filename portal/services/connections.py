@@ -108,7 +108,11 @@ async def save_connection(
             merged = vault.open(existing["credentials"])
         except ValueError:
             merged = {}
-    merged.update({key: value for key, value in credentials.items() if value})
+    given = {key: value for key, value in credentials.items() if value}
+    manage.check_credentials_follow(
+        existing["base_url"] if existing else None, base_url, merged.keys() - given.keys()
+    )
+    merged.update(given)
     await manage.put_connection(
         vault,
         name=name,

@@ -124,6 +124,31 @@ async def test_connections_keep_credentials_write_only_and_encrypted(
     assert moved.json()["credential_fields"] == ["appkey", "appsecret", "sid"]
     tested = await admin_api.post(f"/connections/{name}/test")
     assert tested.json()["ok"] is True and tested.json()["vendor"]["code"] == 0
+    # ...but not to another host: pointed elsewhere, the gateway would send that host the stored secrets.
+    elsewhere = simulators.wdt.url.replace("127.0.0.1", "localhost")
+    problem(
+        await admin_api.put(f"/connections/{name}", json={**body, "base_url": elsewhere, "credentials": {}}),
+        400,
+        "invalid_parameter",
+        "credentials.appkey",
+    )
+    assert (await admin_api.get(f"/connections/{name}")).json()["base_url"] == simulators.wdt.url
+    # Another path on the same host keeps them; given again, they may go to the new host.
+    same_host = await admin_api.put(
+        f"/connections/{name}", json={**body, "base_url": simulators.wdt.url + "/"}
+    )
+    assert same_host.status_code == 200, same_host.text
+    assert (
+        await admin_api.put(f"/connections/{name}", json={**body, "base_url": elsewhere})
+    ).status_code == 200
+    # A user or password in the URL would be shown in lists and the audit log: refused.
+    userinfo = simulators.wdt.url.replace("http://", "http://admin:pw@")
+    problem(
+        await admin_api.put(f"/connections/{unique('x')}", json={**body, "base_url": userinfo}),
+        400,
+        "invalid_parameter",
+        "base_url",
+    )
 
     problem(
         await admin_api.put(f"/connections/{unique('x')}", json={**body, "system": "sap"}),
@@ -465,3 +490,20 @@ async def test_an_admin_session_works_for_the_api_with_csrf(admin_session: Sessi
     assert created.status_code == 201
     forged = await admin_session.http.post(f"/admin/api/plans/{unique('s')}", json={"config": {}})
     assert forged.status_code == 403  # a cookie alone, as another site's form would send it
+
+
+async def test_a_document_moving_a_connection_to_another_host_must_give_its_credentials(
+    admin_api: httpx.AsyncClient,
+) -> None:
+    """Applied without the variables set, a document keeps the stored credentials, but only where they were
+    given: pointed at another host, the gateway would send that host the secrets."""
+    import yaml
+
+    document = yaml.safe_load((await admin_api.get("/config")).json()["document"])
+    connection = document["connections"]["wdt-target"]
+    connection["base_url"] = connection["base_url"].replace("127.0.0.1", "localhost")
+    before = (await admin_api.get("/connections/wdt-target")).json()["base_url"]
+    refused = await admin_api.post("/config/apply", json={"document": yaml.safe_dump(document)})
+    problem(refused, 400, "invalid_parameter", "connections.wdt-target.credentials.appkey")
+    assert "another host" in refused.json()["detail"]
+    assert (await admin_api.get("/connections/wdt-target")).json()["base_url"] == before
