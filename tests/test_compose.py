@@ -180,6 +180,46 @@ def test_nginx_accepts_the_load_balancer_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.skipif(not NGINX.exists(), reason="nginx is not installed (Debian package nginx-light)")
+def test_the_load_balancer_serves_the_api_but_not_metrics_or_readiness(
+    tmp_path: Path, gateway: Gateway
+) -> None:
+    """deploy/nginx.conf in front of a real gateway: /v1 and /healthz pass, while /metrics (every consumer's
+    traffic by name) and /readyz (every connection's name) stay for the scraper inside the network."""
+    import httpx
+
+    port = free_port()
+    upstream = gateway.url.removeprefix("http://")
+    conf = re.sub(r"^(\s*server\s+)[\w.-]+:\d+", rf"\g<1>{upstream}", NGINX_CONF.read_text(), flags=re.M)
+    conf = re.sub(r"^pid\s+\S+;", f"pid {tmp_path / 'nginx.pid'};", conf, flags=re.M)
+    conf = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", conf)
+    conf = conf.replace("/dev/stdout", str(tmp_path / "access.log")).replace(
+        "/dev/stderr", str(tmp_path / "e.log")
+    )
+    (tmp_path / "nginx.conf").write_text(conf)
+    command = [
+        str(NGINX),
+        "-p",
+        str(tmp_path),
+        "-e",
+        str(tmp_path / "e.log"),
+        "-c",
+        str(tmp_path / "nginx.conf"),
+    ]
+    with run_process(
+        [*command, "-g", "daemon off;"], log_path=tmp_path / "nginx.out", ready_port=port, timeout=30
+    ):
+        lb = f"http://127.0.0.1:{port}"
+        key = {"Authorization": f"Bearer {gateway.key}"}
+        assert (
+            httpx.get(f"{lb}/v1/stockouts", params={"limit": 1}, headers=key, timeout=30).status_code == 200
+        )
+        assert httpx.get(f"{lb}/healthz", timeout=30).status_code == 200
+        for inside in ("/metrics", "/readyz"):
+            assert httpx.get(f"{lb}{inside}", timeout=30).status_code == 404, inside
+            assert httpx.get(f"{gateway.url}{inside}", timeout=30).status_code == 200, inside
+
+
 def test_dockerfile_runs_as_a_non_root_user_and_exposes_the_gateway_port() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
