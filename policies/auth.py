@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from gateway.errors import Unauthorized
-from gateway.store.snapshot import KeyEntry, Snapshot
+from gateway.store.snapshot import ConsumerEntry, KeyEntry, Snapshot
 from policies.chain import Context, Gate
 from policies.oauth import TokenVerifier, looks_like_jwt
 
@@ -31,9 +31,19 @@ def authenticate(key: str | None, snapshot: Snapshot, now: datetime | None = Non
         raise Unauthorized("the API key is unknown or has been revoked")
     if entry.expires_at is not None and entry.expires_at <= (now or datetime.now(UTC)):
         raise Unauthorized("the API key has expired")
-    if not entry.consumer.active:
-        raise Unauthorized("the application this key belongs to is suspended")
+    refuse_unusable(entry.consumer, "key")
     return entry
+
+
+def refuse_unusable(consumer: ConsumerEntry, credential: str) -> None:
+    """Unauthorized when the application may not call: suspended, or its owner account disabled (a
+    developer offboarded or blocked loses every app's access at once, the apps' own state kept)."""
+    if not consumer.active:
+        raise Unauthorized(f"the application this {credential} belongs to is suspended")
+    if consumer.owner_disabled:
+        raise Unauthorized(
+            f"the application this {credential} belongs to cannot be used: its owner account is disabled"
+        )
 
 
 class KeyUsage:
@@ -61,8 +71,7 @@ class Authenticate(Gate):
         key = key_from_headers(ctx.headers.get("authorization"), ctx.headers.get("x-api-key"))
         if key and looks_like_jwt(key) and not ctx.headers.get("x-api-key"):
             bearer = self.tokens.verify(key, ctx.snapshot, time.time())
-            if not bearer.client.consumer.active:
-                raise Unauthorized("the application this token belongs to is suspended")
+            refuse_unusable(bearer.client.consumer, "token")
             ctx.oauth_client, ctx.consumer, ctx.granted_scopes = (
                 bearer.client,
                 bearer.client.consumer,

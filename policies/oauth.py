@@ -177,7 +177,8 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> _Client | None:
         entry = self.snapshot().oauth_clients.get(client_id)
-        if entry is None or not entry.consumer.active:
+        # A suspended application, or one whose owner account is disabled, gets no token.
+        if entry is None or not entry.consumer.usable:
             return None
         return _Client(entry)
 
@@ -246,7 +247,8 @@ def _description(body: Mapping[str, Any], form: Mapping[str, str]) -> str:
     code = str(body.get("error") or "")
     if code == "invalid_client":
         return (
-            "the client id or secret is wrong, or the client is revoked or its application suspended; "
+            "the client id or secret is wrong, or the client is revoked, its application suspended or the "
+            "application's owner account disabled; "
             "send them with HTTP Basic, or as client_id and client_secret in the form body (never in the URL)"
         )
     if code == "unsupported_grant_type":

@@ -68,6 +68,10 @@ ZH: dict[str, str] = {
     "Actions": "操作",
     "active": "有效",
     "suspended": "已暂停",
+    "blocked: owner disabled": "已拦截：所有者已停用",
+    "Its owner account is disabled: its keys and OAuth clients are refused until it is enabled.": (
+        "其所有者账号已停用：在账号重新启用之前，其密钥和 OAuth 客户端均被拒绝。"
+    ),
     "pending": "待批准",
     "disabled": "已停用",
     "expiring": "即将过期",

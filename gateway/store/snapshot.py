@@ -29,9 +29,17 @@ class ConsumerEntry(msgspec.Struct, frozen=True):
     id: int
     name: str
     default_connections: dict[str, str]
-    active: bool
+    active: bool  # its own state: False when suspended
     # The connections granted to it besides the open ones; "*" grants every one.
     connections: frozenset[str] = frozenset()
+    # The developer account owning it is disabled: none of its apps may call, whatever their own state,
+    # which is kept as it was so that enabling the account again restores each app as it stood.
+    owner_disabled: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """May it call the APIs and get tokens: neither suspended itself nor owned by a disabled account."""
+        return self.active and not self.owner_disabled
 
     def default_connection(self, resource: str) -> str | None:
         return self.default_connections.get(resource) or self.default_connections.get("*")
@@ -175,8 +183,8 @@ def publish_versions_with(publisher: VersionPublisher | None) -> None:
 
 
 async def bump_version() -> int:
-    """Called by every change to keys, consumers or connections. Inside a write transaction, the other
-    nodes are told once it commits."""
+    """Called by every change to keys, consumers, connections or the status of accounts (which own apps).
+    Inside a write transaction, the other nodes are told once it commits."""
     row = await ConfigVersion.objects().first()
     if row is None:
         await ConfigVersion.insert(ConfigVersion(version=1))
@@ -219,8 +227,12 @@ async def _load(vault: Vault) -> Snapshot:
             default_connections=_json(row["default_connections"]),
             active=row["active"],
             connections=frozenset(_json(row["connections"]) or ()),
+            owner_disabled=row["owner_status"] == "disabled",
         )
-        for row in await Consumer.select()
+        # The owner's status read with the app, in the same moment (an app without an owner: None).
+        for row in await Consumer.select(
+            *Consumer.all_columns(), Consumer.owner.status.as_alias("owner_status")
+        )
     }
     keys = {
         row["key_hash"]: KeyEntry(

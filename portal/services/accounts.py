@@ -18,6 +18,7 @@ from piccolo.query.functions.string import Lower
 from gateway.errors import Conflict, Forbidden, InvalidParameter, NotFound, Unauthorized
 from gateway.store.accounts import ROLES, STATUSES, Account, AdminToken
 from gateway.store.engine import atomic, hold_row
+from gateway.store.snapshot import bump_version
 from portal.i18n import LOCALES
 from portal.services import audit
 from portal.services.principal import CLI, Principal
@@ -270,9 +271,11 @@ async def list_accounts(status: str | None = None, role: str | None = None) -> l
     return list(await query)
 
 
-@atomic  # the change and its audit record commit together
+@atomic  # the change, its audit record and the config version commit together
 async def set_status(actor: Principal, account_id: int, status: str) -> dict[str, Any]:
-    """Approve (active), or disable: a disabled account's sessions end at once."""
+    """Approve (active), or disable: a disabled account's sessions end at once, and so does the API access
+    of every app it owns (keys, OAuth clients and their tokens), on every node; enabling it again gives
+    each app back the access its own state allows."""
     actor.require_admin()
     if status not in ("active", "disabled"):
         raise InvalidParameter("status", "the status is active or disabled")
@@ -284,6 +287,9 @@ async def set_status(actor: Principal, account_id: int, status: str) -> dict[str
     if status == "disabled":
         values[Account.session_epoch] = Account.session_epoch + 1
     await Account.update(values).where(Account.id == account_id)
+    if status != before["status"]:
+        # The snapshot reads the owner's status with each app: the nodes reload it when the version moves.
+        await bump_version()
     after = await get_account(account_id)
     action = "account.approve" if before["status"] == "pending" and status == "active" else "account.status"
     await audit.record(actor, action, before["username"], before=before, after=after)
@@ -420,4 +426,6 @@ async def ensure_admin(username: str, password: str | None) -> str:
     ):
         return password
     await Account.update({Account.role: "admin", Account.status: "active"}).where(Account.id == row["id"])
+    if row["status"] != "active":  # apps it owns may call again: the nodes must reload
+        await bump_version()
     return await reset_password(CLI, int(row["id"]))

@@ -33,6 +33,8 @@ APP_FIELDS = (
     Consumer.active,
     Consumer.created_at,
     Consumer.owner.username.as_alias("owner"),
+    # A disabled owner blocks the app's API access whatever its own state (gateway/store/snapshot.py).
+    Consumer.owner.status.as_alias("owner_status"),
 )
 
 
