@@ -67,7 +67,7 @@ async def test_a_change_whose_audit_record_fails_is_not_made(engine: Engine) -> 
             await plans.create_plan(CLI, unique("plan"), {"rate_limits": {"per_second": 1}})
         with pytest.raises(AUDIT_FAILED):
             await connections.save_connection(
-                CLI, vault, **{**express, "base_url": "http://10.0.0.1"}, credentials={}
+                CLI, vault, **{**express, "base_url": express["base_url"] + "/moved"}, credentials={}
             )
         with pytest.raises(AUDIT_FAILED):
             await connections.delete_connection(CLI, vault, express["name"])
