@@ -12,8 +12,10 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import msgspec
 from aiohttp import web
@@ -45,6 +47,35 @@ from gateway.upstream import Upstream
 log = logging.getLogger("unigate.worker")
 # Runs one worker drives at once (each is mostly waiting on its source); batches are the real work.
 MAX_DRIVEN = 4
+
+
+class Trouble:
+    """What a worker loop says while something it needs (the database, Redis) is away: the first failure
+    with its traceback, then one line a minute while it lasts, and one when it ends, instead of a traceback
+    every poll (20 in 10 s while PostgreSQL restarted). `/healthz` shows what is failing and since when."""
+
+    REPEAT_SECONDS = 60.0
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: float | None = None  # time.time() of the first failure of this spell
+        self._said = 0.0
+
+    def failed(self, **extra: object) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since, self._said = time.time(), now
+            log.exception(f"{self.what} failed", extra=extra)
+        elif now - self._said >= self.REPEAT_SECONDS:
+            self._said = now
+            log.warning(
+                f"{self.what} still failing", extra={**extra, "for_seconds": round(time.time() - self.since)}
+            )
+
+    def ok(self) -> None:
+        if self.since is not None:
+            log.warning(f"{self.what} works again", extra={"after_seconds": round(time.time() - self.since)})
+            self.since = None
 
 
 @dataclass
@@ -121,6 +152,8 @@ class Worker:
         self.driven: dict[int, asyncio.Task[str]] = {}
         self.stopping = asyncio.Event()
         self.batches = 0
+        self.dispatch_trouble = Trouble("scheme dispatch")
+        self.queue_trouble = Trouble("reading the scheme queue")
 
     async def run(self, *, schedule: bool = True, drive: bool = True, until_run: int | None = None) -> None:
         """Work until `stop()` (or, with `until_run`, until that run has finished). `drive=False`: only
@@ -159,11 +192,19 @@ class Worker:
         """GET /healthz: this worker's name, the runs it drives and the batches it finished."""
 
         async def healthz(request: web.Request) -> web.Response:
+            failing = {
+                trouble.what: datetime.fromtimestamp(trouble.since, UTC).isoformat()
+                for trouble in (self.dispatch_trouble, self.queue_trouble)
+                if trouble.since is not None
+            }
+            # Still 200 while the database or Redis is away: a restart would not bring them back, and the
+            # worker picks up by itself when they return; `failing` says what and since when.
             body = {
-                "status": "ok",
+                "status": "degraded" if failing else "ok",
                 "worker": self.name,
                 "driving": sorted(self.driven),
                 "batches": self.batches,
+                "failing": failing,
             }
             return web.json_response(body)
 
@@ -182,7 +223,9 @@ class Worker:
                     await driver.schedule_due()
                 await self._claim_runs(tuning, until_run)
             except Exception:
-                log.exception("scheme dispatch failed")
+                self.dispatch_trouble.failed()
+            else:
+                self.dispatch_trouble.ok()
             for run_id, task in list(self.driven.items()):
                 if task.done():
                     del self.driven[run_id]
@@ -208,9 +251,10 @@ class Worker:
             except Stopped:
                 return
             except Exception:
-                log.exception("reading the scheme queue failed")
+                self.queue_trouble.failed()
                 await pause(1, self.stopping)
                 continue
+            self.queue_trouble.ok()
             if claimed is not None:
                 await self._handle(consumer, claimed)
 
