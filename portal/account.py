@@ -45,7 +45,7 @@ async def login_page(
 @post("/login", status_code=HTTP_303_SEE_OTHER)
 async def login(request: Request[Any, Any, Any], data: Form, throttle: SignInThrottle) -> Template | Redirect:
     username, password = text(data, "username"), str(data.get("password", ""))
-    address = request.client.host if request.client else ""
+    address = _address(request, throttle)
     try:
         await throttle.check(address, username)
         try:
@@ -70,6 +70,12 @@ async def login(request: Request[Any, Any, Any], data: Form, throttle: SignInThr
     return Redirect(safe_next(text(data, "next"), _home(principal)), status_code=HTTP_303_SEE_OTHER)
 
 
+def _address(request: Request[Any, Any, Any], throttle: SignInThrottle) -> str:
+    return throttle.address(
+        request.client.host if request.client else None, request.headers.get("x-forwarded-for")
+    )
+
+
 @post("/logout", status_code=HTTP_303_SEE_OTHER)
 async def logout(request: Request[Any, Any, Any]) -> Redirect:
     sign_out(request)
@@ -85,9 +91,13 @@ async def signup_page(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/signup", status_code=HTTP_303_SEE_OTHER)
-async def signup(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+async def signup(
+    request: Request[Any, Any, Any], data: Form, throttle: SignInThrottle
+) -> Template | Redirect:
     settings = request.app.state.settings
     try:
+        address = _address(request, throttle)
+        await throttle.check_signup(address)
         account = await accounts.signup(
             text(data, "username"),
             str(data.get("password", "")),
@@ -104,7 +114,9 @@ async def signup(request: Request[Any, Any, Any], data: Form) -> Template | Redi
             form={k: v for k, v in data.items() if k != "password"},
             errors=errors_of(error),
             approval=settings.signup_approval,
+            headers=error.headers,  # throttled: when to come back
         )
+    await throttle.signed_up(address)
     if account["status"] != "active":
         return Redirect("/portal/login?notice=awaiting_approval", status_code=HTTP_303_SEE_OTHER)
     await sign_in(request, await accounts.authenticate(account["username"], str(data.get("password", ""))))

@@ -32,6 +32,7 @@ from litestar_htmx import HTMXRequest
 
 from gateway.errors import UnigateError
 from gateway.settings import Settings
+from policies.ipfilter import Proxies
 from portal import sessions
 from portal.auth import admin_only, developer_or_admin, provide_me
 from portal.throttle import SignInThrottle
@@ -88,7 +89,7 @@ def portal_routes(settings: Settings) -> list[Any]:
     """Route handlers (routers) of the portal and the management API."""
     from portal import account, admin_api, admin_pages, developer, developer_api, schemes
 
-    throttle = SignInThrottle(settings.redis_url)
+    throttle = SignInThrottle(settings.redis_url, Proxies(settings.trusted_proxies))
 
     return [
         root,

@@ -56,6 +56,7 @@ ZH: dict[str, str] = {
     "this needs an admin account": "此操作需要管理员账户",
     "sign in first": "请先登录",
     "too many failed sign-ins: wait a few minutes before trying again": "登录失败次数过多，请几分钟后再试",
+    "too many new accounts from this address: try again later": "此地址近期注册的账户过多，请稍后再试",
     "the password needs at least 10 characters": "密码至少需要 10 个字符",
     "the form expired or came from another site (CSRF check); reload the page and try again": (
         "表单已过期或来自其他站点（CSRF 校验），请刷新页面后重试"
