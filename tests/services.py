@@ -349,6 +349,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database shared by one module's tests, once on each engine the store runs on."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('module-sqlite') / 'store.db'}"
+    return create_database(request.getfixturevalue("postgres_server"))
+
+
 @contextmanager
 def own_redis(log_dir: Path) -> Iterator[tuple[str, int]]:
     """A redis-server of one test alone (freezing or stopping it affects nobody else): its URL and pid."""

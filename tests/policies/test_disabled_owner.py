@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -21,7 +21,6 @@ from tests.conftest import SECRET_KEY, Gateway, bound_store, gateway_env, migrat
 from tests.policies.p1_support import DEFAULTS, application, unique, until
 from tests.portal.conftest import Account as PortalAccount
 from tests.portal.conftest import sign_in
-from tests.services import create_database
 
 PASSWORD = "correct horse battery"
 OWNER_DISABLED = "its owner account is disabled"
@@ -121,17 +120,9 @@ async def test_disabling_the_owner_cuts_keys_clients_and_tokens_and_enabling_res
         assert app.status_code == 200 and app.json()["active"] is False, app.text
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('owner-sqlite') / 'store.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_server"))
-
-
 @pytest.fixture
-async def engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
-    env = gateway_env(tmp_path_factory.mktemp("owner-store"), DATABASE_URL=database_url)
+async def engine(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
+    env = gateway_env(tmp_path_factory.mktemp("owner-store"), DATABASE_URL=module_database_url)
     migrate(env)
     async with bound_store(env) as engine:
         yield engine

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import msgspec
@@ -21,20 +21,11 @@ from gateway.store.usage_tables import RequestSample
 from policies.metering import Sample, UsageRecorder
 from policies.oauth import signing_key
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
-from tests.services import create_database
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('p1-sqlite') / 'store.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture(scope="module")
-def migrated(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = gateway_env(tmp_path_factory.mktemp("p1-store"), DATABASE_URL=database_url)
+def migrated(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = gateway_env(tmp_path_factory.mktemp("p1-store"), DATABASE_URL=module_database_url)
     migrate(env)
     return env
 

@@ -4,7 +4,7 @@ engines: with the audit log unwritable, nothing is changed unrecorded."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -19,23 +19,14 @@ from portal.services import accounts, apps, connections, plans
 from portal.services.principal import CLI
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 from tests.portal.conftest import PASSWORD, unique
-from tests.services import create_database
 
 # What an insert into a table that is not there raises, per engine.
 AUDIT_FAILED = (sqlite3.OperationalError, asyncpg.UndefinedTableError)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('audit-sqlite') / 'portal.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_server"))
-
-
 @pytest.fixture(scope="module")
-async def engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
-    env = gateway_env(tmp_path_factory.mktemp("audit-store"), DATABASE_URL=database_url)
+async def engine(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
+    env = gateway_env(tmp_path_factory.mktemp("audit-store"), DATABASE_URL=module_database_url)
     migrate(env)
     async with bound_store(env) as engine:
         yield engine

@@ -4,7 +4,7 @@ the audit log, usage reads, and a configuration applied in one transaction or no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -19,21 +19,12 @@ from portal.services.principal import CLI, Principal
 from portal.sessions import DatabaseStore
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 from tests.portal.conftest import PASSWORD, unique
-from tests.services import create_database
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('portal-sqlite') / 'portal.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture(scope="module")
-async def engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
+async def engine(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
     """Tables bound to a migrated database for this module's tests, then bound back as they were."""
-    env = gateway_env(tmp_path_factory.mktemp("portal-store"), DATABASE_URL=database_url)
+    env = gateway_env(tmp_path_factory.mktemp("portal-store"), DATABASE_URL=module_database_url)
     migrate(env)
     async with bound_store(env) as engine:
         yield engine
@@ -143,11 +134,11 @@ async def test_a_configuration_applies_whole_or_not_at_all(engine: Engine) -> No
 
 
 async def test_an_apply_waits_for_another_process_writing_to_sqlite(
-    engine: Engine, database_url: str
+    engine: Engine, module_database_url: str
 ) -> None:
     """A gateway process writes usage to the same SQLite file; an apply that meets its write lock
     waits for it (a deferred transaction that read first was refused at once: "database is locked")."""
-    if not database_url.startswith("sqlite"):
+    if not module_database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL has row locks; this is about SQLite's one writer")
     import sqlite3
     import threading
@@ -161,7 +152,7 @@ async def test_an_apply_waits_for_another_process_writing_to_sqlite(
     locked, release = threading.Event(), threading.Event()
 
     def other_writer() -> None:
-        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        other = sqlite3.connect(module_database_url.removeprefix("sqlite:///"), isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE unigate_config_snapshot SET comment = comment WHERE id = -1")
         locked.set()
