@@ -20,7 +20,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from litestar import Router, get
+from litestar import Request, Router, get
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
@@ -30,7 +30,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXRequest
 
-from gateway.errors import UnigateError
+from gateway.errors import NotFound, UnigateError
 from gateway.settings import Settings
 from policies.ipfilter import Proxies
 from portal import sessions
@@ -53,6 +53,18 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminToken": []}, {"session": []}]
+
+
+def ids_stored(request: Request[Any, Any, Any]) -> None:
+    """Every `{...:int}` path id is a row id, and a number the database cannot hold is no row: 404 here,
+    before a query sends it (SQLite's driver raises OverflowError past 64 bits, asyncpg a DataError past
+    the 32 bits of PostgreSQL's SERIAL/INTEGER columns, both a 500). Runs after the guards, so a caller
+    who may not see the route still learns that first."""
+    bits = 32 if request.app.state.settings.is_postgres else 64
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    for name, value in request.path_params.items():
+        if isinstance(value, int) and not low <= value <= high:
+            raise NotFound(f"no {name.removesuffix('_id')} {value}: ids are at most {high}")
 
 
 @get("/", include_in_schema=False)
@@ -81,6 +93,7 @@ def _section(
         # Pages and answers carry keys, secrets shown once and personal data: no cache (the browser's,
         # a proxy's, or the back button after sign-out) may keep them.
         cache_control=CacheControlHeader(no_store=True),
+        before_request=ids_stored,
         **options,
     )
 

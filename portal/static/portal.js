@@ -68,3 +68,15 @@ document.addEventListener("htmx:afterSettle", (event) => {
   if (!(event.detail.xhr && event.detail.xhr.status >= 400)) return;
   document.querySelector("#main [aria-invalid=true]")?.focus();
 });
+
+// A form with data-confirm asks before it is sent (no inline onsubmit: the CSP allows no inline code).
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+
+// A select with data-autosubmit sends its form when changed (the dashboard's day range).
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.submit();
+});

@@ -133,7 +133,7 @@ async def test_the_chinese_pages_have_no_english_left(admin_session: Session) ->
 async def test_destructive_actions_ask_first(admin_session: Session, gateway: Gateway) -> None:
     prefix = gateway.key[:8]
     keys = await admin_session.get("/admin/keys", params={"prefix": prefix})
-    assert re.search(r'action="/admin/keys/\d+/revoke" onsubmit="return confirm\(\'确定吊销此密钥', keys.text)
+    assert re.search(r'action="/admin/keys/\d+/revoke" data-confirm="确定吊销此密钥', keys.text)
 
     await admin_session.get("/admin/accounts")
     await admin_session.form("/admin/tokens", {"name": unique("polish")})
