@@ -78,8 +78,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from granian.log import LogLevels
 
     from gateway import logs
+    from gateway.errors import SecretKeyMismatch
     from gateway.store.crypto import Vault
     from gateway.store.migrate import MigrationError, State, wait_until_migrated
+    from gateway.store.reseal import WRONG_KEY, key_opens_database
     from gateway.store.snapshot import load_snapshot
 
     # This process only supervises the workers it forks: its lines are written at once, as JSON like theirs.
@@ -94,15 +96,29 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     async def preflight() -> State:
         found = await wait_until_migrated(settings.start_timeout_seconds, log.warning)
-        # What every worker loads first: credentials sealed with another UNIGATE_SECRET_KEY fail here.
-        await load_snapshot(Vault(settings.secret_key))
+        vault = Vault(settings.secret_key)
+        # A wrong UNIGATE_SECRET_KEY opens none of the sealed values: no connection would work here, and
+        # what this node sealed no other node could open. A few rows sealed with another key (written by a
+        # process with a wrong key) are loaded unusable instead, named in /readyz: the node serves the rest.
+        if not await key_opens_database(vault):
+            raise SecretKeyMismatch(WRONG_KEY.replace(", so nothing was changed", ""))
+        snapshot = await load_snapshot(vault)
+        if snapshot.unreadable_connections or snapshot.unreadable_signing_keys:
+            log.warning(
+                "starting, but some sealed values do not open with this UNIGATE_SECRET_KEY: those "
+                "connections refuse calls and those signing keys are not used (/readyz names them)",
+                extra={
+                    "connections": list(snapshot.unreadable_connections),
+                    "signing_keys": list(snapshot.unreadable_signing_keys),
+                },
+            )
         return found
 
     # Checked once here rather than by every worker: a database that is not up (or not migrated) yet is
     # waited for, in one line a reason, instead of each worker failing its start with a traceback.
     try:
         found = asyncio.run(preflight())
-    except (MigrationError, ValueError) as error:
+    except (MigrationError, ValueError, SecretKeyMismatch) as error:
         log.error(f"not starting: {error}", extra={"database": _safe_url(settings.database_url)})
         return 1
     if found.unknown:  # a rolling upgrade: the new code migrated first, this node is still the old one
@@ -437,6 +453,28 @@ def cmd_connections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_secrets(args: argparse.Namespace, settings: Settings) -> int:
+    """`secrets reseal`: the second step of rotating UNIGATE_SECRET_KEY (docs/operations.md)."""
+    from gateway.store.crypto import Vault, split_keys
+    from gateway.store.reseal import reseal_all
+    from portal.services import audit
+    from portal.services.principal import CLI
+
+    vault = Vault(settings.secret_key)
+
+    async def reseal() -> int:
+        count = await reseal_all(vault)
+        await audit.record(CLI, "secrets.reseal", f"{count} sealed values")
+        return count
+
+    count = _with_store(settings, lambda: atomically(reseal))
+    keys = len(split_keys(settings.secret_key))
+    print(f"{count} sealed values resealed with the first of the {keys} keys in UNIGATE_SECRET_KEY")
+    if keys > 1:
+        print("once every node runs with that key, set UNIGATE_SECRET_KEY to it alone and restart them")
+    return 0
+
+
 async def _set_open(vault: Vault, name: str, open: bool) -> None:
     """Open a connection to every application or close it, recorded as the portal records a connection's
     change; its credentials are not touched (nor re-sealed). Run inside a write transaction (atomically)."""
@@ -667,6 +705,15 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="show the changes without applying them")
     apply.add_argument("--comment", help="a note stored with this configuration version")
     config.set_defaults(func=cmd_config)
+
+    secrets = sub.add_parser("secrets", help="the values sealed with UNIGATE_SECRET_KEY")
+    secrets_sub = secrets.add_subparsers(dest="action", required=True)
+    secrets_sub.add_parser(
+        "reseal",
+        help="seal every stored credential and signing key again with the first key in UNIGATE_SECRET_KEY "
+        "(rotation: NEW,OLD on every node, reseal, then NEW alone)",
+    )
+    secrets.set_defaults(func=cmd_secrets)
     add_scheme_commands(sub)
     add_policy_commands(sub)
     return parser

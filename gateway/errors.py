@@ -277,3 +277,15 @@ class ConnectionNotGranted(Forbidden):
     neither open nor granted to it. An unknown name gets the same answer, so names are not revealed."""
 
     code, title = "connection_not_granted", "Connection not granted to this application"
+
+
+class SecretKeyMismatch(UnigateError):
+    """UNIGATE_SECRET_KEY is not the key what the database holds was sealed with (gateway/store/crypto.py)."""
+
+    status, code, title = 503, "secret_key_mismatch", "UNIGATE_SECRET_KEY does not match the database"
+
+
+class CredentialsUnreadable(UpstreamError):
+    """A connection's stored credentials do not open with this node's UNIGATE_SECRET_KEY: it is not called."""
+
+    status, code, title = 503, "credentials_unreadable", "The connection's credentials cannot be read"

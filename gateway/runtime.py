@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.connectors.base import ConnectionConfig, Connector
 from gateway.connectors.registry import build
-from gateway.errors import InvalidParameter
+from gateway.errors import CredentialsUnreadable, InvalidParameter
 from gateway.store.snapshot import ConnectionEntry, SnapshotHolder
 from gateway.upstream import Upstream
 
@@ -26,6 +26,12 @@ class Runtime:
         return self.connector_of(entry)
 
     def connector_of(self, entry: ConnectionEntry) -> Connector:
+        if entry.unreadable:  # called with no credentials, the vendor would only say the signature is wrong
+            raise CredentialsUnreadable(
+                f"the credentials of connection {entry.name!r} cannot be read with this node's "
+                "UNIGATE_SECRET_KEY (they were sealed with another key): an admin must give them again",
+                system=entry.system,
+            )
         cached = self._connectors.get(entry.name)
         if cached is not None and cached[0] == entry.updated_at:
             return cached[1]

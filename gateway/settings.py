@@ -84,16 +84,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _secret_key(env: dict[str, str], var_dir: str) -> str:
-    """UNIGATE_SECRET_KEY, else a key kept in var/secret.key (for a one-node demo only)."""
-    if key := env.get("UNIGATE_SECRET_KEY"):
-        try:
-            Fernet(key.encode())  # fail at start-up, not at the first encrypted read
-        except ValueError:
-            raise SettingsError(
-                "UNIGATE_SECRET_KEY: not a Fernet key (32 url-safe base64-encoded bytes); make one with "
-                '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
-            ) from None
-        return key
+    """UNIGATE_SECRET_KEY (one Fernet key, or several separated by commas while rotating: the new one first),
+    else a key kept in var/secret.key (for a one-node demo only)."""
+    if value := env.get("UNIGATE_SECRET_KEY"):
+        keys = [part.strip() for part in value.split(",")]
+        for number, key in enumerate(keys, 1):
+            try:
+                Fernet(key.encode())  # fail at start-up, not at the first encrypted read
+            except ValueError:
+                # Which one, by its place: never the value, which may be a real key with a typo.
+                which = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
+                raise SettingsError(
+                    f"UNIGATE_SECRET_KEY: {which} is not a Fernet key (32 url-safe base64-encoded bytes); "
+                    'make one with `python -c "from cryptography.fernet import Fernet; '
+                    'print(Fernet.generate_key().decode())"`'
+                ) from None
+        return ",".join(keys)
     path = Path(var_dir) / "secret.key"
     if path.exists():
         return path.read_text().strip()

@@ -21,6 +21,7 @@ from gateway.connectors.registry import SYSTEMS, apis_of, build, systems_serving
 from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
 from gateway.store.engine import atomic, hold_row
+from gateway.store.reseal import require_database_key
 from gateway.store.snapshot import bump_version, may_use
 from gateway.store.tables import ApiKey, Connection, Consumer
 from gateway.upstream import Upstream
@@ -373,6 +374,8 @@ async def put_connection(
     `open` (every application may use it) is kept as it is when None, and false for a new one."""
     check_connection(name, system, base_url, credentials)
     parse_options(options)  # the backend limits, timeout, retries and breaker: refused here, not at a call
+    # Sealed with a key no node has, the row would stop every node's next config load.
+    await require_database_key(vault)
     sealed = vault.seal(credentials)
     existing = await Connection.select(Connection.id).where(Connection.name == name).first()
     values: dict[Any, Any] = {

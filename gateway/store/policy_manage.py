@@ -21,6 +21,7 @@ from gateway.errors import Conflict, InvalidParameter, NotFound
 from gateway.store.crypto import Vault
 from gateway.store.engine import atomic, hold_row
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
+from gateway.store.reseal import require_database_key
 from gateway.store.snapshot import bump_version
 from gateway.store.tables import Consumer
 from policies.authorize import PlanConfig, parse_overrides, parse_plan, plan_dict
@@ -479,6 +480,7 @@ async def list_signing_keys() -> list[dict[str, Any]]:
 
 async def _insert_key(vault: Vault, key: KeyPair, activates_at: datetime) -> str:
     kid, private, public = key
+    await require_database_key(vault)  # a key sealed with a key no node has would stop their config loads
     await SigningKey.insert(
         SigningKey(
             kid=kid,

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from gateway.errors import ConnectionNotGranted, InvalidParameter
-from gateway.store.crypto import Vault
+from gateway.store.crypto import SealedValueUnreadable, Vault
 from gateway.store.engine import after_commit, read_transaction
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
 from gateway.store.tables import ApiKey, ConfigVersion, Connection, Consumer
@@ -104,6 +104,10 @@ class ConnectionEntry(msgspec.Struct, frozen=True):
     options: dict[str, Any]
     updated_at: datetime
     open: bool = False  # every application may use it, granted or not
+    # Its credentials do not open with this node's UNIGATE_SECRET_KEY (sealed with another key): it is
+    # loaded with none, for calls through it to be refused by name (gateway/runtime.py), not the whole
+    # snapshot to fail on it.
+    unreadable: bool = False
 
 
 class PlanEntry(msgspec.Struct, frozen=True):
@@ -162,6 +166,9 @@ class Snapshot(msgspec.Struct, frozen=True):
     oauth_clients: dict[str, OAuthClientEntry] = {}  # client_id -> client (revoked ones left out)
     signing_keys: tuple[SigningKeyEntry, ...] = ()  # published keys, oldest activation first
     api_policies: dict[str, ApiPolicyEntry] = {}
+    # What this node's UNIGATE_SECRET_KEY does not open, left out or loaded unusable: /readyz names them.
+    unreadable_connections: tuple[str, ...] = ()
+    unreadable_signing_keys: tuple[str, ...] = ()  # kids; not used to sign, not published
 
 
 EMPTY = Snapshot(version=-1, keys={}, connections={})
@@ -241,25 +248,51 @@ async def _load(vault: Vault) -> Snapshot:
         for row in await ApiKey.select().where(ApiKey.revoked_at.is_null())
         if row["consumer"] in consumers
     }
-    connections = {
-        row["name"]: ConnectionEntry(
+    connections = {}
+    for row in await Connection.select():
+        credentials = _opened(vault, row["credentials"])
+        connections[row["name"]] = ConnectionEntry(
             id=row["id"],
             name=row["name"],
             system=row["system"],
             base_url=row["base_url"],
-            credentials=vault.open(row["credentials"]),
+            credentials=credentials or {},
             options=_json(row["options"]),
             updated_at=row["updated_at"],
             open=bool(row["open"]),
+            unreadable=credentials is None,
         )
-        for row in await Connection.select()
-    }
     policy = await _policy_config(vault, consumers)
-    return Snapshot(version=version, keys=keys, connections=connections, **policy)
+    unreadable = tuple(sorted(name for name, entry in connections.items() if entry.unreadable))
+    return Snapshot(
+        version=version, keys=keys, connections=connections, unreadable_connections=unreadable, **policy
+    )
+
+
+def _opened(vault: Vault, token: str) -> dict[str, Any] | None:
+    """The sealed value, or None when this node's key does not open it: one such row (written by a process
+    with another key) must not keep every other change from this node."""
+    try:
+        return vault.open(token)
+    except SealedValueUnreadable:
+        return None
 
 
 async def _policy_config(vault: Vault, consumers: dict[int, ConsumerEntry]) -> dict[str, Any]:
     """Plans, subscriptions, consumer rules, OAuth clients, signing keys and API rules (policies/)."""
+    signing_keys, unreadable_keys = [], []
+    for row in (
+        await SigningKey.select().where(SigningKey.retired_at.is_null()).order_by(SigningKey.activates_at)
+    ):
+        private = _opened(vault, row["private_jwk"])
+        if private is None:  # neither signed with nor published by this node
+            unreadable_keys.append(row["kid"])
+            continue
+        signing_keys.append(
+            SigningKeyEntry(
+                row["kid"], row["algorithm"], _json(row["public_jwk"]), private, row["activates_at"]
+            )
+        )
     plans = {
         row["id"]: PlanEntry(row["id"], row["name"], _json(row["config"]), row["requires_approval"])
         for row in await Plan.select()
@@ -295,18 +328,8 @@ async def _policy_config(vault: Vault, consumers: dict[int, ConsumerEntry]) -> d
             for row in await OAuthClient.select().where(OAuthClient.revoked_at.is_null())
             if row["consumer"] in consumers
         },
-        "signing_keys": tuple(
-            SigningKeyEntry(
-                row["kid"],
-                row["algorithm"],
-                _json(row["public_jwk"]),
-                vault.open(row["private_jwk"]),
-                row["activates_at"],
-            )
-            for row in await SigningKey.select()
-            .where(SigningKey.retired_at.is_null())
-            .order_by(SigningKey.activates_at)
-        ),
+        "signing_keys": tuple(signing_keys),
+        "unreadable_signing_keys": tuple(unreadable_keys),
         "api_policies": {
             row["api"]: ApiPolicyEntry(row["api"], _json(row["cors"]), row["max_body_bytes"])
             for row in await ApiPolicy.select()
@@ -330,10 +353,12 @@ class SnapshotHolder:
         # The poll and the pub/sub listener may both refresh: one at a time, so an older load never
         # replaces a newer one.
         self._lock = asyncio.Lock()
+        self._warned_version: int | None = None
 
     async def refresh(self) -> Snapshot:
         async with self._lock:
             self.current = await load_snapshot(self.vault)
+            self._warn_unreadable()
             return self.current
 
     async def refresh_if_changed(self) -> bool:
@@ -341,8 +366,28 @@ class SnapshotHolder:
             if await current_version() == self.current.version:
                 return False
             self.current = await load_snapshot(self.vault)
+            self._warn_unreadable()
         log.info("config snapshot reloaded", extra={"version": self.current.version})
         return True
+
+    def _warn_unreadable(self) -> None:
+        """Once per config version (and process), not per request: what this node's key does not open."""
+        snapshot = self.current
+        if not (snapshot.unreadable_connections or snapshot.unreadable_signing_keys):
+            return
+        if snapshot.version == self._warned_version:
+            return
+        self._warned_version = snapshot.version
+        log.warning(
+            "some sealed values do not open with this node's UNIGATE_SECRET_KEY (sealed with another key): "
+            "those connections refuse calls and those signing keys are not used; give their credentials "
+            "again, or add the key they were sealed with (NEW,OLD)",
+            extra={
+                "version": snapshot.version,
+                "connections": list(snapshot.unreadable_connections),
+                "signing_keys": list(snapshot.unreadable_signing_keys),
+            },
+        )
 
     # How long stop() lets a refresh in flight finish before cancelling it.
     STOP_GRACE_SECONDS = 5.0
