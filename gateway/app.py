@@ -17,7 +17,6 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
@@ -46,6 +45,7 @@ from policies.oauth import SCOPES, TokenServer
 from policies.oauth_routes import oauth_routes
 from policies.reload import Announcer, ReloadListener
 from portal.app import is_page, portal_routes, portal_template_config
+from portal.security_headers import SECURED_PATHS, SecurityHeaders, SwaggerPage
 from portal.web import html_error
 
 log = logging.getLogger("unigate.app")
@@ -164,9 +164,15 @@ class Gateway(Litestar):
     """The Litestar app, answering HEAD wherever it answers GET (gateway/head.py): Litestar routes a request
     before any middleware runs, so HEAD must become the GET before routing, here at the app's entry."""
 
+    # Security headers on the portal, admin, /docs and static answers, error pages of unrouted paths
+    # included (routed nowhere, they pass no router's middleware); create_app sets it.
+    security_headers: SecurityHeaders | None = None
+
     def __call__(self, scope: Any, receive: Any, send: Any) -> Coroutine[Any, Any, None]:
         # Returns Litestar's coroutine rather than awaiting it: no frame of ours for every request to resume
         # through each time it waits (policies/chain.py says why that counts).
+        if scope["type"] == "http" and scope["path"].startswith(SECURED_PATHS) and self.security_headers:
+            send = self.security_headers.wrap(scope, send)
         if scope["type"] == "http" and scope["method"] in ("HEAD", "OPTIONS"):
             answer = answer_head if scope["method"] == "HEAD" else answer_options
             return answer(super().__call__, scope, receive, send)
@@ -314,7 +320,7 @@ def create_app(settings: Settings) -> Litestar:
         description="One API for orders, stockouts and tracking, whatever ERP or carrier is behind it.",
         path="/docs",
         render_plugins=[
-            SwaggerRenderPlugin(
+            SwaggerPage(
                 js_url=f"{SWAGGER}/swagger-ui-bundle.js",
                 css_url=f"{SWAGGER}/swagger-ui.css",
                 standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
@@ -355,7 +361,7 @@ def create_app(settings: Settings) -> Litestar:
         # /healthz, /oauth/token and the like are not shown as needing an API key.
     )
     cors = next((policy for policy in chain if isinstance(policy, Cors)), None)
-    return Gateway(
+    app = Gateway(
         route_handlers=[
             healthz,
             readyz,
@@ -397,6 +403,8 @@ def create_app(settings: Settings) -> Litestar:
         ),
         logging_config=None,
     )
+    app.security_headers = SecurityHeaders(Proxies(settings.trusted_proxies))
+    return app
 
 
 async def _flush_key_usage(usage: KeyUsage) -> None:
