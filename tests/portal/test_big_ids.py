@@ -139,3 +139,35 @@ async def test_pages_answer_their_404_page_for_an_id_past_the_range(target: Targ
         await developer.http.aclose()
         await admin.http.aclose()
     assert "Traceback" not in logged_since(target, start)
+
+
+def assert_names(target: Target, answer: httpx.Response, name: str) -> None:
+    assert answer.status_code == 400, answer.text
+    problem = answer.json()
+    assert problem["code"] == "invalid_parameter" and problem["field"] == name
+    assert f"is past the largest number stored, {2 ** (target.bits - 1) - 1}" in problem["detail"]
+
+
+async def test_int_query_parameters_past_the_range_are_refused_naming_them(target: Target) -> None:
+    start = target.log_path.stat().st_size
+    big, huge = 2**64, "9" * 5000  # the second more digits than Python's int() takes from text
+    async with httpx.AsyncClient(
+        base_url=f"{target.url}/admin/api",
+        headers={"Authorization": f"Bearer {target.admin_token}"},
+        timeout=30,
+    ) as api:
+        assert_names(target, await api.get("/audit", params={"offset": big}), "offset")
+        assert_names(target, await api.get("/audit", params={"offset": huge}), "offset")
+        assert_names(target, await api.get("/runs/1/records", params={"after": big}), "after")
+        assert_names(target, await api.get("/mappings/x", params={"version": big}), "version")
+        # A text parameter made of digits is not a number to judge; an id path of thousands of digits is
+        # still no row.
+        assert (await api.get("/audit", params={"actor": big})).status_code == 200
+        assert (await api.get(f"/consumers/{huge}")).status_code == 404
+    admin = await sign_in(target.url, target.admin)
+    try:
+        answer = await admin.http.get("/admin/config", params={"version": big}, headers=BROWSER)
+        assert answer.status_code == 400 and "<html" in answer.text and str(big) in answer.text
+    finally:
+        await admin.http.aclose()
+    assert "Traceback" not in logged_since(target, start)
