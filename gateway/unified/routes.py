@@ -458,10 +458,10 @@ class OrderController(Controller):
     @post(
         "/",
         summary="Push an order into the backend",
-        description="An order the backend did not have answers 201; one it had answers 200, with `updated` "
-        "saying whether the push changed it. Send `Idempotency-Key` to make retries safe: a replay returns the "
-        "first answer (with `Idempotent-Replayed: true`) and pushes nothing; the same key with another body is "
-        "refused.",
+        description="An order the backend did not have answers 201; one it had answers 200, with "
+        "`updated` saying whether the push changed it. Send `Idempotency-Key` to make retries safe: a replay "
+        "returns the first answer (with `Idempotent-Replayed: true`) and pushes nothing; the same key with "
+        "another body is refused.",
         status_code=201,
         responses={
             **ok(OrderPushed, ORDER_PUSHED, 201, "Pushed: a new order in the backend"),
