@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from redis.asyncio import Redis
 from gateway import redis_client
 from gateway.connectors.base import Connector
 from gateway.errors import Conflict
+from gateway.logs import Trouble
 from gateway.runtime import Runtime
 from gateway.schemes import driver, presence
 from gateway.schemes.driver import Driver, Tuning
@@ -47,35 +47,6 @@ from gateway.upstream import Upstream
 log = logging.getLogger("unigate.worker")
 # Runs one worker drives at once (each is mostly waiting on its source); batches are the real work.
 MAX_DRIVEN = 4
-
-
-class Trouble:
-    """What a worker loop says while something it needs (the database, Redis) is away: the first failure
-    with its traceback, then one line a minute while it lasts, and one when it ends, instead of a traceback
-    every poll (20 in 10 s while PostgreSQL restarted). `/healthz` shows what is failing and since when."""
-
-    REPEAT_SECONDS = 60.0
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.since: float | None = None  # time.time() of the first failure of this spell
-        self._said = 0.0
-
-    def failed(self, **extra: object) -> None:
-        now = time.monotonic()
-        if self.since is None:
-            self.since, self._said = time.time(), now
-            log.exception(f"{self.what} failed", extra=extra)
-        elif now - self._said >= self.REPEAT_SECONDS:
-            self._said = now
-            log.warning(
-                f"{self.what} still failing", extra={**extra, "for_seconds": round(time.time() - self.since)}
-            )
-
-    def ok(self) -> None:
-        if self.since is not None:
-            log.warning(f"{self.what} works again", extra={"after_seconds": round(time.time() - self.since)})
-            self.since = None
 
 
 @dataclass
@@ -152,8 +123,9 @@ class Worker:
         self.driven: dict[int, asyncio.Task[str]] = {}
         self.stopping = asyncio.Event()
         self.batches = 0
-        self.dispatch_trouble = Trouble("scheme dispatch")
-        self.queue_trouble = Trouble("reading the scheme queue")
+        # A database or Redis that is away: said once, then once a minute (and shown on /healthz).
+        self.dispatch_trouble = Trouble(log, "scheme dispatch")
+        self.queue_trouble = Trouble(log, "reading the scheme queue")
 
     async def run(self, *, schedule: bool = True, drive: bool = True, until_run: int | None = None) -> None:
         """Work until `stop()` (or, with `until_run`, until that run has finished). `drive=False`: only

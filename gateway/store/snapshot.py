@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import msgspec
 
 from gateway.errors import ConnectionNotGranted, InvalidParameter
+from gateway.logs import Trouble
 from gateway.store.crypto import SealedValueUnreadable, Vault
 from gateway.store.engine import after_commit, read_transaction
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
@@ -412,11 +412,13 @@ class SnapshotHolder:
                 await self._task
         self._task = None
 
-    # How often a refresh that keeps failing is logged again.
-    REPEAT_SECONDS = 60.0
-
     async def _poll(self) -> None:
-        failures, last_said = 0, 0.0
+        # The old snapshot keeps serving while the database is away: said once, then a line a minute.
+        trouble = Trouble(
+            log,
+            "config snapshot refresh",
+            "config snapshot refresh failed; serving the last snapshot meanwhile",
+        )
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
@@ -424,20 +426,7 @@ class SnapshotHolder:
                 return
             try:
                 await self.refresh_if_changed()
-            except Exception as error:  # the old snapshot keeps serving while the database is away
-                failures += 1
-                # The first failure in full; then a line a minute, not a traceback every poll of every worker.
-                if failures == 1:
-                    log.exception("config snapshot refresh failed; serving the last snapshot meanwhile")
-                elif time.monotonic() - last_said >= self.REPEAT_SECONDS:
-                    log.warning(
-                        "config snapshot refresh still failing",
-                        extra={"failures": failures, "error": f"{type(error).__name__}: {error}"},
-                    )
-                else:
-                    continue
-                last_said = time.monotonic()
+            except Exception:
+                trouble.failed()
             else:
-                if failures:
-                    log.warning("config snapshot refresh works again", extra={"failures": failures})
-                failures = 0
+                trouble.ok()

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway.schemes.worker import Trouble
+from gateway.logs import Trouble
 
 
 def _fail(trouble: Trouble) -> None:
@@ -19,7 +19,7 @@ def _fail(trouble: Trouble) -> None:
 def test_a_spell_of_failures_is_one_traceback_then_a_line_a_minute_then_one_when_it_ends(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    trouble = Trouble("scheme dispatch")
+    trouble = Trouble(logging.getLogger("unigate.worker"), "scheme dispatch")
     with caplog.at_level(logging.INFO, logger="unigate.worker"):
         for _ in range(20):  # 10 s of polls every 0.5 s
             _fail(trouble)
