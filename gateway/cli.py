@@ -101,7 +101,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # what this node sealed no other node could open. A few rows sealed with another key (written by a
         # process with a wrong key) are loaded unusable instead, named in /readyz: the node serves the rest.
         if not await key_opens_database(vault):
-            raise SecretKeyMismatch(WRONG_KEY.replace(", so nothing was changed", ""))
+            raise SecretKeyMismatch(WRONG_KEY)
         snapshot = await load_snapshot(vault)
         if snapshot.unreadable_connections or snapshot.unreadable_signing_keys:
             log.warning(

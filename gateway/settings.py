@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from cryptography.fernet import Fernet
 
+from gateway.store.crypto import split_keys
+
 _N = TypeVar("_N", int, float)
 
 
@@ -87,7 +89,7 @@ def _secret_key(env: dict[str, str], var_dir: str) -> str:
     """UNIGATE_SECRET_KEY (one Fernet key, or several separated by commas while rotating: the new one first),
     else a key kept in var/secret.key (for a one-node demo only)."""
     if value := env.get("UNIGATE_SECRET_KEY"):
-        keys = [part.strip() for part in value.split(",")]
+        keys = split_keys(value)  # as the Vault reads it
         for number, key in enumerate(keys, 1):
             try:
                 Fernet(key.encode())  # fail at start-up, not at the first encrypted read

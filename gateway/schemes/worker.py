@@ -23,7 +23,6 @@ from redis.asyncio import Redis
 from gateway import redis_client
 from gateway.connectors.base import Connector
 from gateway.errors import Conflict
-from gateway.logs import Trouble
 from gateway.runtime import Runtime
 from gateway.schemes import driver, presence
 from gateway.schemes.driver import Driver, Tuning
@@ -42,6 +41,7 @@ from gateway.settings import Settings
 from gateway.store import engine as store_engine
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import SnapshotHolder
+from gateway.trouble import Trouble
 from gateway.upstream import Upstream
 
 log = logging.getLogger("unigate.worker")

@@ -23,8 +23,8 @@ SEALED: tuple[tuple[type[Table], Column, Column], ...] = (
 
 WRONG_KEY = (
     "UNIGATE_SECRET_KEY is not the key this database is sealed with: it opens none of the stored "
-    "credentials and signing keys, so nothing was changed; use the key the other nodes use (while rotating, "
-    "NEW,OLD: docs/operations.md)"
+    "credentials and signing keys; use the key the other nodes use (while rotating, NEW,OLD: "
+    "docs/operations.md)"
 )
 
 
@@ -59,15 +59,14 @@ async def require_database_key(vault: Vault) -> None:
     """Before sealing anything: refuse with a wrong key, whose values no other node could open (a node then
     keeps its last config, and refuses to start)."""
     if not await key_opens_database(vault):
-        raise SecretKeyMismatch(WRONG_KEY)
+        raise SecretKeyMismatch(f"{WRONG_KEY}; nothing was changed")
 
 
 @atomic
 async def reseal_all(vault: Vault) -> int:
     """Seal every sealed value again with the first key, in one transaction: all or, when one does not
     open with any key given, none (naming it). The config version is not moved: the values are the same."""
-    if not await key_opens_database(vault):
-        raise SecretKeyMismatch(WRONG_KEY)
+    await require_database_key(vault)
     count = 0
     for table, column, name, row in await _all_sealed():
         try:
@@ -79,6 +78,10 @@ async def reseal_all(vault: Vault) -> int:
                 f"or give that {_label(table)} again"
             ) from None
         key = table._meta.primary_key
-        await table.update({column: resealed}).where(key == row[key._meta.name])
+        # Only if it still holds what was read: a value saved meanwhile (new credentials, sealed with the
+        # first key already) is not put back to the old one.
+        await table.update({column: resealed}).where(
+            (key == row[key._meta.name]) & (column == row[column._meta.name])
+        )
         count += 1
     return count

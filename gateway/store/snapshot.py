@@ -16,11 +16,11 @@ from typing import Any
 import msgspec
 
 from gateway.errors import ConnectionNotGranted, InvalidParameter
-from gateway.logs import Trouble
 from gateway.store.crypto import SealedValueUnreadable, Vault
 from gateway.store.engine import after_commit, read_transaction
 from gateway.store.policy_tables import ApiPolicy, ConsumerPolicy, OAuthClient, Plan, SigningKey, Subscription
 from gateway.store.tables import ApiKey, ConfigVersion, Connection, Consumer
+from gateway.trouble import Trouble
 
 log = logging.getLogger("unigate.snapshot")
 

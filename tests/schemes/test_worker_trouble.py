@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway.logs import Trouble
+from gateway.trouble import Trouble
 
 
 def _fail(trouble: Trouble) -> None:
