@@ -68,8 +68,8 @@ def new_signing_key() -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 
 def signing_key(snapshot: Snapshot, now: datetime) -> SigningKeyEntry | None:
-    """The newest published key already active: the one that signs now."""
-    active = [key for key in snapshot.signing_keys if key.activates_at <= now]
+    """The newest published key already active that this node can open: the one that signs now."""
+    active = [key for key in snapshot.signing_keys if key.activates_at <= now and key.private_jwk is not None]
     return active[-1] if active else None
 
 
@@ -200,7 +200,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         # The key is chosen at the true instant: truncated to the second, a key made a moment ago (the
         # first one, made with the first client) would not be active yet and nothing could sign.
         key = signing_key(self.snapshot(), datetime.fromtimestamp(moment, UTC))
-        if key is None:  # every key retired by hand: only an admin can fix it
+        if key is None or key.private_jwk is None:  # every key retired by hand: only an admin can fix it
             raise UnigateError(
                 "the gateway has no signing key; an admin must run `unigate signing-keys rotate`"
             )

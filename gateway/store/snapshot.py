@@ -146,7 +146,9 @@ class SigningKeyEntry(msgspec.Struct, frozen=True):
     kid: str
     algorithm: str
     public_jwk: dict[str, Any]
-    private_jwk: dict[str, Any]
+    # None: sealed with a key this node does not hold. Still published and verifying (its public half is
+    # not sealed: tokens another node signs with it must work here too), never signing from this node.
+    private_jwk: dict[str, Any] | None
     activates_at: datetime
 
 
@@ -168,7 +170,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     api_policies: dict[str, ApiPolicyEntry] = {}
     # What this node's UNIGATE_SECRET_KEY does not open, left out or loaded unusable: /readyz names them.
     unreadable_connections: tuple[str, ...] = ()
-    unreadable_signing_keys: tuple[str, ...] = ()  # kids; not used to sign, not published
+    unreadable_signing_keys: tuple[str, ...] = ()  # kids this node cannot sign with (still verifying)
 
 
 EMPTY = Snapshot(version=-1, keys={}, connections={})
@@ -285,9 +287,8 @@ async def _policy_config(vault: Vault, consumers: dict[int, ConsumerEntry]) -> d
         await SigningKey.select().where(SigningKey.retired_at.is_null()).order_by(SigningKey.activates_at)
     ):
         private = _opened(vault, row["private_jwk"])
-        if private is None:  # neither signed with nor published by this node
+        if private is None:
             unreadable_keys.append(row["kid"])
-            continue
         signing_keys.append(
             SigningKeyEntry(
                 row["kid"], row["algorithm"], _json(row["public_jwk"]), private, row["activates_at"]

@@ -207,7 +207,7 @@ async def test_the_secret_key_is_rotated_without_a_node_that_cannot_read(
     assert stale.returncode == 1 and "not starting" in stale.stdout + stale.stderr
 
 
-async def test_a_signing_key_sealed_with_another_key_neither_signs_nor_is_published(
+async def test_a_signing_key_sealed_with_another_key_does_not_sign_here_but_still_verifies(
     tmp_path: Path, database_url: str, simulators: Simulators
 ) -> None:
     env = gateway_env(tmp_path, DATABASE_URL=database_url)
@@ -219,9 +219,10 @@ async def test_a_signing_key_sealed_with_another_key_neither_signs_nor_is_publis
         stray = Vault(Fernet.generate_key().decode()).seal({"kty": "RSA"})
         await SigningKey.update({SigningKey.private_jwk: stray}).where(SigningKey.kid == kid)
         snapshot = await load_snapshot(vault)
-    assert snapshot.unreadable_signing_keys == (kid,) and snapshot.signing_keys == ()
+    assert snapshot.unreadable_signing_keys == (kid,)
     assert snapshot.connections["erp"].credentials == dict(wdt_sim.DEFAULT_CREDENTIALS)  # the rest loads
-    assert jwks(snapshot) == {"keys": []}
+    # Its public half is not sealed: still published, so tokens a node holding the key signs verify here.
+    assert [key["kid"] for key in jwks(snapshot)["keys"]] == [kid]
     server = TokenServer(lambda: snapshot, issuer="http://127.0.0.1:8000", ttl_seconds=900)
     client_id, secret = seeded["client"]
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
