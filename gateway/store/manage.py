@@ -325,7 +325,12 @@ def check_connection(name: str, system: str, base_url: str, credentials: dict[st
         raise InvalidParameter("system", f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
     if not base_url.startswith(("http://", "https://")):
         raise InvalidParameter("base_url", "base_url must start with http:// or https://")
-    if "@" in urlsplit(base_url).netloc:
+    parts = urlsplit(base_url)
+    try:
+        _ = parts.port  # read when called: a port that is not a number from 0 to 65535 raises
+    except ValueError:
+        raise InvalidParameter("base_url", "base_url's port must be a number from 0 to 65535") from None
+    if "@" in parts.netloc:
         raise InvalidParameter(
             "base_url",
             "base_url carries a user or password: put secrets in the credentials, which are sealed, never in "
@@ -347,10 +352,13 @@ def check_credentials_follow(
     or port must come with them again, or whoever may edit a connection could point it at a server of
     theirs and have the gateway send it the secrets (signed calls carry them, or let them be guessed)."""
     kept = sorted(kept)
-    if stored_url is None or not kept or not base_url.startswith(("http://", "https://")):
-        return  # nothing kept, or a URL check_connection refuses for what it is
-    if _origin(stored_url) == _origin(base_url):
+    if stored_url is None or not kept:
         return
+    try:
+        if not base_url.startswith(("http://", "https://")) or _origin(stored_url) == _origin(base_url):
+            return
+    except ValueError:
+        return  # not a URL (a port that is no number): check_connection refuses it for what it is
     moved = f"{urlsplit(stored_url).netloc} -> {urlsplit(base_url).netloc}"
     raise InvalidParameter(
         f"{field}.{kept[0]}",
@@ -374,7 +382,7 @@ async def put_connection(
     `open` (every application may use it) is kept as it is when None, and false for a new one."""
     check_connection(name, system, base_url, credentials)
     parse_options(options)  # the backend limits, timeout, retries and breaker: refused here, not at a call
-    # Sealed with a key no node has, the row would stop every node's next config load.
+    # Sealed with a key no other node has, the connection would be unusable on every one of them.
     await require_database_key(vault)
     sealed = vault.seal(credentials)
     existing = await Connection.select(Connection.id).where(Connection.name == name).first()

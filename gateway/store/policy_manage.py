@@ -480,7 +480,7 @@ async def list_signing_keys() -> list[dict[str, Any]]:
 
 async def _insert_key(vault: Vault, key: KeyPair, activates_at: datetime) -> str:
     kid, private, public = key
-    await require_database_key(vault)  # a key sealed with a key no node has would stop their config loads
+    await require_database_key(vault)  # sealed with a key no other node has, none of them could sign with it
     await SigningKey.insert(
         SigningKey(
             kid=kid,

@@ -141,6 +141,12 @@ async def test_connections_keep_credentials_write_only_and_encrypted(
     assert (
         await admin_api.put(f"/connections/{name}", json={**body, "base_url": elsewhere})
     ).status_code == 200
+    # A port that is no port is the URL's fault, not a 500 (nor a move needing credentials).
+    for port in ("abc", "99999"):
+        bad_port = await admin_api.put(
+            f"/connections/{name}", json={**body, "base_url": f"http://127.0.0.1:{port}", "credentials": {}}
+        )
+        problem(bad_port, 400, "invalid_parameter", "base_url")
     # A user or password in the URL would be shown in lists and the audit log: refused.
     userinfo = simulators.wdt.url.replace("http://", "http://admin:pw@")
     problem(
