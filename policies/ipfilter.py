@@ -77,6 +77,10 @@ class Proxies:
     def trusts(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.networks)
 
+    def forwarded_https(self, peer: str | None, forwarded_proto: str | None) -> bool:
+        """A trusted proxy that terminated TLS for this request says so in X-Forwarded-Proto."""
+        return (forwarded_proto or "").strip() == "https" and self.trusts(_address(peer) if peer else None)
+
     def client(self, peer: str | None, forwarded_for: str | None) -> Address | None:
         """The caller's address: the peer, or the last untrusted hop it forwarded for; None when that hop
         cannot be read (`unknown`, a name): skipping it would believe what the caller wrote further left."""

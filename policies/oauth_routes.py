@@ -132,8 +132,7 @@ def oauth_routes(
 def _public_url(request: Request[Any, Any, Any], proxies: Proxies) -> str:
     """The URL the client used: a trusted proxy that terminated TLS says so in X-Forwarded-Proto."""
     url = str(request.url)
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    peer = proxies.client(request.client.host if request.client else None, None)
-    if forwarded == "https" and url.startswith("http://") and proxies.trusts(peer):
+    peer = request.client.host if request.client else None
+    if url.startswith("http://") and proxies.forwarded_https(peer, request.headers.get("x-forwarded-proto")):
         return "https://" + url.removeprefix("http://")
     return url

@@ -17,6 +17,7 @@ is checked for refusing developers without anyone writing a test for it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -56,30 +57,35 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminToken": []}, {"session": []}]
 
 
-def ids_stored(request: Request[Any, Any, Any]) -> None:
-    """A whole number the database cannot hold never reaches a query (SQLite's driver raises OverflowError
-    past 64 bits, asyncpg a DataError past the 32 bits of PostgreSQL's SERIAL/INTEGER columns: a 500 with a
-    traceback). As a path id (`{...:int}`, always a row id) it is no row: 404. As an int query parameter
-    (an offset, a cursor, a version) it is bad input: 400 naming it. Runs after the guards, so a caller
-    who may not see the route still learns that first."""
-    bits = 32 if request.app.state.settings.is_postgres else 64
+def ids_stored(settings: Settings) -> Callable[[Request[Any, Any, Any]], None]:
+    """A before_request hook: a whole number the database cannot hold never reaches a query (SQLite's driver
+    raises OverflowError past 64 bits, asyncpg a DataError past the 32 bits of PostgreSQL's SERIAL/INTEGER
+    columns: a 500 with a traceback). As a path id (`{...:int}`, always a row id) it is no row: 404. As an
+    int query parameter (an offset, a cursor, a version) it is bad input: 400 naming it. Runs after the
+    guards, so a caller who may not see the route still learns that first."""
+    bits = 32 if settings.is_postgres else 64
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    for name, value in request.path_params.items():
-        if isinstance(value, int) and not low <= value <= high:
-            raise NotFound(f"no {name.removesuffix('_id')} {value}: ids are at most {high}")
-    if not request.query_params:
-        return
-    fields = request.route_handler.parsed_fn_signature.parameters
-    for name, text in request.query_params.multi_items():
-        field, number = fields.get(name), text.strip()
-        if field is None or not _INTEGER.fullmatch(number):
-            continue
-        # More digits than the largest holds is past it, and int() of thousands of digits would raise.
-        if len(number.lstrip("+-")) <= len(str(high)) and low <= int(number) <= high:
-            continue
-        if field.is_subclass_of(int) or any(inner.is_subclass_of(int) for inner in field.inner_types):
-            shown = number if len(number) <= 40 else f"{number[:20]}…"
-            raise InvalidParameter(name, f"{name}: {shown} is past the largest number stored, {high}")
+    digits = len(str(high))
+
+    def check(request: Request[Any, Any, Any]) -> None:
+        for name, value in request.path_params.items():
+            if isinstance(value, int) and not low <= value <= high:
+                raise NotFound(f"no {name.removesuffix('_id')} {value}: ids are at most {high}")
+        if not request.query_params:
+            return
+        fields = request.route_handler.parsed_fn_signature.parameters
+        for name, text in request.query_params.multi_items():
+            field, number = fields.get(name), text.strip()
+            if field is None or not _INTEGER.fullmatch(number):
+                continue
+            # More digits than the largest holds is past it, and int() of thousands of digits would raise.
+            if len(number.lstrip("+-")) <= digits and low <= int(number) <= high:
+                continue
+            if field.is_subclass_of(int) or any(inner.is_subclass_of(int) for inner in field.inner_types):
+                shown = number if len(number) <= 40 else f"{number[:20]}…"
+                raise InvalidParameter(name, f"{name}: {shown} is past the largest number stored, {high}")
+
+    return check
 
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -111,7 +117,7 @@ def _section(
         # Pages and answers carry keys, secrets shown once and personal data: no cache (the browser's,
         # a proxy's, or the back button after sign-out) may keep them.
         cache_control=CacheControlHeader(no_store=True),
-        before_request=ids_stored,
+        before_request=ids_stored(settings),
         **options,
     )
 

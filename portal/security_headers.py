@@ -75,10 +75,11 @@ class SecurityHeaders:
         endpoint decides, policies/oauth_routes.py): only then may the browser be told to insist on https."""
         if scope.get("scheme") == "https":
             return True
-        forwarded = next((v for k, v in scope.get("headers", ()) if k == b"x-forwarded-proto"), b"")
+        forwarded = next((v for k, v in scope.get("headers", ()) if k == b"x-forwarded-proto"), None)
         client = scope.get("client")
-        peer = self.proxies.client(client[0] if client else None, None)
-        return forwarded.strip() == b"https" and self.proxies.trusts(peer)
+        return forwarded is not None and self.proxies.forwarded_https(
+            client[0] if client else None, forwarded.decode("latin-1")
+        )
 
     @staticmethod
     def _headers(path: str, headers: list[Any], https: bool) -> list[Any]:

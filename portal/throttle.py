@@ -22,10 +22,10 @@ ANY_NAME = "*"  # usernames are never "*": the spray counter's key
 
 
 class SignInThrottle:
-    def __init__(self, redis_url: str | None, proxies: Proxies | None = None) -> None:
+    def __init__(self, redis_url: str | None, proxies: Proxies) -> None:
         storage: Storage = RedisStorage(f"async+{redis_url}") if redis_url else MemoryStorage()
         self.limiter = MovingWindowRateLimiter(storage)
-        self.proxies = proxies or Proxies(())
+        self.proxies = proxies
 
     def address(self, peer: str | None, forwarded_for: str | None) -> str:
         """The caller's address: behind a load balancer the peer is the balancer, shared by everyone."""

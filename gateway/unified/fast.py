@@ -11,7 +11,6 @@ is off; tests/unified/test_fast_reads.py checks that both give the same answers 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -24,23 +23,25 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from gateway.errors import InvalidParameter, UnigateError
 from gateway.runtime import Runtime
 from gateway.unified.models import OrderStatus, StockoutStatus
-from gateway.unified.routes import ListParams, check_query_names, list_page, page_size
+from gateway.unified.routes import (
+    ERROR_AT,
+    LIMIT_DEFAULT,
+    ListParams,
+    check_query_names,
+    list_page,
+    page_size,
+)
 
-DEFAULT_LIMIT = ListParams().limit
 JSON_HEADERS = [(b"content-type", b"application/json")]
-_AT = re.compile(r" - at `\$\.(\w+)`$")
 
 
 def _params(name: str, status: Any) -> type[msgspec.Struct]:
     """ListParams with the types routes.py declares for Litestar: the statuses, and `limit` as the text
     sent (read by routes.page_size, as the handlers do)."""
-    checked = {"status": status | None, "limit": str | None}
+    checked = {"status": (status | None, None), "limit": (str, str(LIMIT_DEFAULT))}
     return msgspec.defstruct(
         name,
-        [
-            (f.name, checked.get(f.name, f.type), None if f.name == "limit" else f.default)
-            for f in msgspec.structs.fields(ListParams)
-        ],
+        [(f.name, *checked.get(f.name, (f.type, f.default))) for f in msgspec.structs.fields(ListParams)],
     )
 
 
@@ -106,10 +107,9 @@ def _checked(kind: type[msgspec.Struct], query_string: bytes) -> tuple[ListParam
         checked = msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as error:
         message = str(error)
-        at = _AT.search(message)
+        at = ERROR_AT.search(message)
         field = at.group(1) if at else "query"
-        raise InvalidParameter(field, f"{field}: {_AT.sub('', message)}") from None
-    limit = checked.limit  # type: ignore[attr-defined]
-    checked = msgspec.structs.replace(checked, limit=DEFAULT_LIMIT if limit is None else page_size(limit))
+        raise InvalidParameter(field, f"{field}: {ERROR_AT.sub('', message)}") from None
+    checked = msgspec.structs.replace(checked, limit=page_size(checked.limit))  # type: ignore[attr-defined]
     check_query_names(names)
     return ListParams(*msgspec.structs.astuple(checked)), frozenset(names)

@@ -362,7 +362,7 @@ class StockoutController(Controller):
 
 
 # Where msgspec says which value is at fault: "Expected `int`, got `str` - at `$.lines[0].quantity`".
-_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+ERROR_AT = re.compile(r" - at `\$\.?([^`]*)`$")
 _NEW_ORDER = msgspec.json.Decoder(NewOrder)  # strict: a "2" is not a quantity, nor "true" a boolean
 
 
@@ -380,7 +380,7 @@ def new_order(body: bytes) -> NewOrder:
         order = _NEW_ORDER.decode(text)
     except msgspec.ValidationError as exc:
         # Said as Litestar says its own validation errors, so gateway.app names the field the same way.
-        message, at = str(exc), _AT.search(str(exc))
+        message, at = str(exc), ERROR_AT.search(str(exc))
         key = at.group(1) if at else ""
         problem = {"key": key, "message": message[: at.start()] if at else message, "source": "body"}
         raise ValidationException(str(exc), extra=[problem]) from None
