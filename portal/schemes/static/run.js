@@ -18,8 +18,6 @@
   const LETTERS_PAGE = 50;
   const params = new URLSearchParams(location.search);
   let openLetters = null; // the scheme's open dead letters, as the last progress read said
-  const letterTexts = JSON.parse($("letter-texts").textContent);
-  const fill = (message, values) => message.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
   let shownLetter = 0; // the letter the dialog was last opened for: a slower answer for another is dropped
   let letterOpener = null; // the row's button that opened it, where the keyboard goes back to
 
@@ -100,7 +98,7 @@
     // An empty table says so, rather than showing nothing.
     $("dead-body").innerHTML = letters.length
       ? letters
-        .map((d) => `<tr data-letter="${d.id}"><td><input type="checkbox" value="${d.id}" aria-label="${esc(text("select", { key: d.record_key }))}"></td><td class="mono">${esc(d.record_key)}</td><td>${esc(stateOf(d.stage))}</td><td>${esc(d.error.message || "")}</td><td class="actions"><button type="button" data-details="${d.id}" data-key="${esc(d.record_key)}" data-testid="letter-open" aria-haspopup="dialog" aria-label="${esc(fill(letterTexts.details_of, { key: d.record_key }))}">${esc(letterTexts.details)}</button><button type="button" data-replay="${d.id}" data-key="${esc(d.record_key)}">${esc(text("replay"))}</button></td></tr>`)
+        .map((d) => `<tr data-letter="${d.id}"><td><input type="checkbox" value="${d.id}" aria-label="${esc(text("select", { key: d.record_key }))}"></td><td class="mono">${esc(d.record_key)}</td><td>${esc(stateOf(d.stage))}</td><td>${esc(d.error.message || "")}</td><td class="actions"><button type="button" data-details="${d.id}" data-key="${esc(d.record_key)}" data-testid="letter-open" aria-haspopup="dialog" aria-label="${esc(text("letter_details_of", { key: d.record_key }))}">${esc(text("letter_details"))}</button><button type="button" data-replay="${d.id}" data-key="${esc(d.record_key)}">${esc(text("replay"))}</button></td></tr>`)
         .join("")
       : `<tr><td colspan="5" data-testid="dead-empty">${esc(text("no_letters"))}</td></tr>`;
     pager("dead-pager", links, "letters");
@@ -121,13 +119,13 @@
     letterOpener = opener;
     $("letter-key").textContent = opener.dataset.key;
     $("letter-body").hidden = true;
-    $("letter-status").textContent = letterTexts.loading;
+    $("letter-status").textContent = text("letter_loading");
     if (!dialog.open) dialog.showModal();
     let letter;
     try {
       letter = await api("GET", `/dead-letters/${id}`);
     } catch (error) {
-      if (shownLetter === id) $("letter-status").textContent = fill(letterTexts.load_failed, { error: error.message });
+      if (shownLetter === id) $("letter-status").textContent = text("letter_load_failed", { error: error.message });
       return;
     }
     if (shownLetter !== id) return;
