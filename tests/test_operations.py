@@ -299,7 +299,10 @@ def test_a_node_whose_secret_key_opens_no_credentials_says_so_in_one_line(
     )
     assert node.wait(timeout=120) == 1
     last = _json_lines(log_path)[-1]
-    assert last["level"] == "ERROR" and "UNIGATE_SECRET_KEY changed?" in last["message"]
+    assert (
+        last["level"] == "ERROR"
+        and "UNIGATE_SECRET_KEY is not the key this database is sealed with" in (last["message"])
+    )
     assert "Traceback" not in log_path.read_text() and other not in log_path.read_text()
 
 

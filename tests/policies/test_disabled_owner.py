@@ -87,7 +87,12 @@ async def test_disabling_the_owner_cuts_keys_clients_and_tokens_and_enabling_res
         async def status_is(credential: str, status: int) -> bool:
             return (await stockouts(http, credential)).status_code == status
 
+        async def token_is(app: OwnedApp, status: int) -> bool:
+            return (await token(http, app)).status_code == status
+
+        # The key and the client are made one after the other: each is known once a snapshot has it.
         await until(lambda: status_is(working.key, 200), what="dave's new app")
+        await until(lambda: token_is(working, 200), what="dave's new OAuth client")
         issued = await token(http, working)
         assert issued.status_code == 200, issued.text
         jwt = issued.json()["access_token"]

@@ -42,6 +42,8 @@ async def _break_mapping(flow: Flow) -> None:
     }
     spec["fields"] = fields
     spec["tables"] = {**spec.get("tables", {}), "warehouses": {"SHJD01": "NO-SUCH-WH"}}
+    # A mapping of its own: a new version of the reference mapping would be what later tests' schemes get.
+    spec["name"] = f"broken-{flow.name}"
     saved = await service.save_mapping(spec, comment="broken on purpose")
     await service.put_scheme(flow.name, {**scheme["definition"], "mapping": saved})
 

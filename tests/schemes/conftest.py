@@ -4,11 +4,11 @@ it is pushed, kuaidi100), connections and the reference scheme on them, and a wa
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +37,6 @@ from tests.portal.conftest import make_account, sign_in
 from tests.services import free_port, run_process
 
 TEMPLATE_MAPPING = Path(__file__).parents[2] / "gateway/schemes/templates/stockout_to_trade_push.yaml"
-_names = itertools.count(1)
 
 
 @dataclass
@@ -209,7 +208,10 @@ async def flow_factory(
         **tuning: Any,
     ) -> Flow:
         sims = sims or sims_factory(stockouts)
-        n = next(_names)
+        # Unique in the session's store whichever module asks: the portal's tests import these fixtures,
+        # and a counter per module copy gave two tests the same scheme, the second starting from the first's
+        # checkpoint (and reading nothing).
+        n = uuid.uuid4().hex[:8]
         base, base_env = settings, env
         if database_url is not None:  # another database (PostgreSQL): migrated, and bound for this test
             base_env = {**env, "DATABASE_URL": database_url}
