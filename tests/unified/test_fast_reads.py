@@ -83,7 +83,7 @@ def _cases(anchor: Any) -> list[tuple[str, Any, dict[str, Any]]]:
         ("/v1/stockouts", {"cursor": "not-a-cursor"}, {}),
         ("/v1/stockouts", {"limit": "1e1"}, {}),  # limit is digits only, on both paths
         ("/v1/stockouts", {**window, "limit": "05"}, {}),
-        ("/v1/orders", {"limit": "0" * 5000 + "3"}, {}),
+        ("/v1/orders", {**hours, "limit": "0" * 5000 + "3"}, {}),  # a fixed window: "now" moves between calls
         ("/v1/orders", {"limit": ""}, {}),
         ("/v1/orders", [("limit", "2"), ("limit", "x")], {}),
         ("/v1/orders", [("limit", "x"), ("limit", "2")], {}),
