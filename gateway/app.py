@@ -22,7 +22,14 @@ from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from gateway import logs, metrics, redis_client
-from gateway.errors import PROBLEM_JSON, InvalidParameter, UnigateError, problem_json, request_id_from
+from gateway.errors import (
+    PROBLEM_CODE,
+    PROBLEM_JSON,
+    InvalidParameter,
+    UnigateError,
+    problem_json,
+    request_id_from,
+)
 from gateway.head import answer_head, answer_options, with_head
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -72,6 +79,7 @@ def _problem(request: Request[Any, Any, Any], error: UnigateError, cors: bool = 
         log.warning(
             "request failed", extra={"code": error.code, "detail": error.detail, "request_id": request_id}
         )
+    request.scope.setdefault("state", {})[PROBLEM_CODE] = error.code  # for the access log line
     return Response(
         problem_json(error, request_id), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
     )

@@ -117,6 +117,10 @@ class VendorNotFound(VendorError):
 _CALLER_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+# Where the code of a problem answered for a request is noted (scope["state"]), for its access log line.
+PROBLEM_CODE = "problem_code"
+
+
 def request_id_from(header: str | None) -> str:
     """The caller's X-Request-ID if it is a plain id, else a fresh one (128 random bits as hex)."""
     if header is not None and _CALLER_ID.fullmatch(header):

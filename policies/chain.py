@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.errors import PROBLEM_JSON, UnigateError, problem_json, request_id_from
+from gateway.errors import PROBLEM_CODE, PROBLEM_JSON, UnigateError, problem_json, request_id_from
 from gateway.head import HEAD_KEY
 from gateway.store.snapshot import ConnectionEntry, ConsumerEntry, KeyEntry, OAuthClientEntry, Snapshot
 
@@ -212,6 +212,7 @@ class PolicyChain:
         except UnigateError as error:
             if ctx.status:  # the response has started: nothing more can be said to the caller
                 raise
+            scope["state"][PROBLEM_CODE] = error.code
             await send_problem(ctx.send, error, request_id)
         finally:
             # The wrappers of `send` (this one, metering's) hold `ctx`: unhooked, the request's objects
@@ -226,6 +227,7 @@ class PolicyChain:
                     "method": "HEAD" if scope["state"].get(HEAD_KEY) else ctx.method,
                     "path": ctx.path,
                     "status": ctx.status,
+                    "code": scope["state"].get(PROBLEM_CODE),  # a refusal's or failure's problem code
                     "consumer": ctx.consumer.name if ctx.consumer else None,
                     "duration_ms": round((time.perf_counter() - ctx.started) * 1000, 2),
                 },

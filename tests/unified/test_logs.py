@@ -10,11 +10,16 @@ import httpx
 from tests.conftest import Gateway
 
 
-async def _log_lines(gateway: Gateway, request_id: str) -> list[dict]:
+async def _log_lines(gateway: Gateway, request_id: str, logger: str | None = None) -> list[dict]:
+    """The lines carrying `request_id` (of `logger` only, when given), once there is one."""
     for _ in range(40):  # records are written by a background thread
         text = gateway.log_path.read_text()
         lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-        found = [line for line in lines if line.get("request_id") == request_id]
+        found = [
+            line
+            for line in lines
+            if line.get("request_id") == request_id and logger in (None, line.get("logger"))
+        ]
         if found:
             return found
         await asyncio.sleep(0.05)
@@ -27,7 +32,24 @@ async def test_an_access_log_line_carries_the_request_id(client: httpx.AsyncClie
     [line] = await _log_lines(gateway, "log-test-ok")
     assert line["logger"] == "unigate.access"
     assert line["status"] == 200 and line["path"] == "/v1/stockouts" and line["consumer"] == "test-app"
-    assert line["duration_ms"] > 0
+    assert line["duration_ms"] > 0 and line["code"] is None
+
+
+async def test_an_access_log_line_names_the_problem_answered(
+    client: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    """Refused by the chain, by a handler, or failed at the backend: grep the access log by code."""
+    for path, params, headers, code in (
+        ("/v1/stockouts", {"limit": 0}, {}, "invalid_parameter"),  # the fast read's own check
+        ("/v1/stockouts/CK-NO-SUCH", {}, {}, "not_found"),  # a handler's
+        ("/v1/stockouts", {"limit": 1}, {"X-Connection": "nope"}, "connection_not_granted"),  # the chain's
+        ("/v1/stockouts", {"limit": 1}, {"X-Connection": "wdt-badsign"}, "vendor_error"),
+    ):
+        request_id = f"log-code-{code}-{len(path)}-{len(headers)}"
+        response = await client.get(path, params=params, headers={**headers, "X-Request-ID": request_id})
+        assert response.json()["code"] == code, response.text
+        access = await _log_lines(gateway, request_id, "unigate.access")
+        assert [(line["status"], line["code"]) for line in access] == [(response.status_code, code)]
 
 
 async def test_failures_are_logged_without_secrets(client: httpx.AsyncClient, gateway: Gateway) -> None:
