@@ -31,7 +31,7 @@ from gateway.store.crypto import Vault
 from gateway.store.piccolo_app import APP_CONFIG
 from tests.services import free_port, run_process
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.browser"]
 
 SECRET_KEY = Fernet.generate_key().decode()
 # Every consumer calling /v1 needs a subscription; the test app's plan limits nothing the tests do.

@@ -14,16 +14,12 @@ from playwright.async_api import Page, async_playwright, expect
 
 from gateway.schemes import service
 from gateway.store.scheme_tables import DeadLetter
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import Gateway
 from tests.portal.conftest import make_account, sign_in
 from tests.schemes import conftest as scheme_fixtures
 from tests.schemes.conftest import Flow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"  # git-ignored
 # Simulators and a reference scheme of its own for the test (the scheme tests' fixtures).
 sims_factory = scheme_fixtures.sims_factory

@@ -13,9 +13,7 @@ from playwright.async_api import Browser, expect
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from tests.conftest import TEST_PLAN, Gateway, Simulators
 from tests.portal.conftest import Account, Session, make_account, unique
-from tests.portal.test_browser import browser, sign_in
-
-__all__ = ["browser"]  # the module-scoped Chromium fixture of test_browser.py, shared here
+from tests.portal.test_browser import sign_in
 
 
 async def _connection(admin_api: httpx.AsyncClient, url: str) -> str:

@@ -24,17 +24,13 @@ from gateway.settings import Settings
 from gateway.store.crypto import Vault
 from gateway.store.scheme_tables import DeadLetter, RecordResult, SchemeRun
 from gateway.store.worker_tables import SchemeWorker
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import SECRET_KEY, Gateway, bound_store, gateway_env, migrate, unigate
 from tests.portal.conftest import Account, Session, make_account, sign_in, unique
 from tests.schemes import conftest as scheme_fixtures
 from tests.schemes.conftest import FINAL, Sims, until
 from tests.services import free_port, run_process
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 RUNS = 500
 RECORDS = 2000
 _RUN_ROW = re.compile(r'<tr data-run="(\d+)">')

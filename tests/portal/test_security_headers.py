@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, expect
 
 from gateway.demo import install_reference_scheme
 from gateway.errors import UnigateError
@@ -26,7 +26,6 @@ from portal.security_headers import SecurityHeaders
 from portal.services import apps
 from tests.conftest import Gateway
 from tests.portal.conftest import Account, Session, make_account, unique
-from tests.portal.test_browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 from tests.portal.test_browser import sign_in as browser_sign_in
 from tests.schemes import conftest as scheme_fixtures
 from tests.schemes.conftest import Sims
@@ -175,20 +174,6 @@ async def test_a_forwarded_https_is_believed_only_from_a_trusted_proxy(gateway: 
 
 
 # -- In Chromium ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        pytest.fail("chromium is not installed: apt-get install -y chromium", pytrace=False)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 class Watched:

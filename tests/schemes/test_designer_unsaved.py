@@ -6,10 +6,11 @@ from __future__ import annotations
 from playwright.async_api import Dialog, async_playwright, expect
 
 from gateway.schemes import service
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import Gateway
 from tests.portal.conftest import make_account
 from tests.schemes.conftest import Flow
-from tests.schemes.test_portal import CHROMIUM, CHROMIUM_ARGS, _drag, _login
+from tests.schemes.test_portal import _drag, _login
 
 
 async def _latest(name: str) -> int:

@@ -16,16 +16,11 @@ import yaml
 from playwright.async_api import Dialog, Page, async_playwright, expect
 
 from gateway.schemes import service
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import Gateway
 from tests.portal.conftest import Account, make_account, sign_in
 from tests.schemes.conftest import TEMPLATE_MAPPING, Flow
 from tests.services import free_port, run_process
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 async def test_preview_maps_sample_records_and_reports_each_failure(admin_http, flow_factory):
