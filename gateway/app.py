@@ -227,13 +227,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     body: dict[str, Any] = {"status": status, "checks": checks, "breakers": breakers}
     # Sealed values this node's UNIGATE_SECRET_KEY does not open: named, and the node stays in service (it
     # serves everything else; every node sharing the database would be taken out at once otherwise).
-    snapshot = request.app.state.runtime.snapshots.current
-    if snapshot.unreadable_connections or snapshot.unreadable_signing_keys:
+    if unreadable := request.app.state.runtime.snapshots.current.unreadable():
         checks["secret_key"] = "error: some sealed values do not open with this node's UNIGATE_SECRET_KEY"
-        body["unreadable"] = {
-            "connections": list(snapshot.unreadable_connections),
-            "signing_keys": list(snapshot.unreadable_signing_keys),
-        }
+        body["unreadable"] = unreadable
         if ready:
             body["status"] = "degraded"
     return Response(

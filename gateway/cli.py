@@ -102,15 +102,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # process with a wrong key) are loaded unusable instead, named in /readyz: the node serves the rest.
         if not await key_opens_database(vault):
             raise SecretKeyMismatch(WRONG_KEY)
-        snapshot = await load_snapshot(vault)
-        if snapshot.unreadable_connections or snapshot.unreadable_signing_keys:
+        if unreadable := (await load_snapshot(vault)).unreadable():
             log.warning(
                 "starting, but some sealed values do not open with this UNIGATE_SECRET_KEY: those "
                 "connections refuse calls and those signing keys are not used (/readyz names them)",
-                extra={
-                    "connections": list(snapshot.unreadable_connections),
-                    "signing_keys": list(snapshot.unreadable_signing_keys),
-                },
+                extra=unreadable,
             )
         return found
 

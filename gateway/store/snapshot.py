@@ -169,8 +169,22 @@ class Snapshot(msgspec.Struct, frozen=True):
     signing_keys: tuple[SigningKeyEntry, ...] = ()  # published keys, oldest activation first
     api_policies: dict[str, ApiPolicyEntry] = {}
     # What this node's UNIGATE_SECRET_KEY does not open, left out or loaded unusable: /readyz names them.
-    unreadable_connections: tuple[str, ...] = ()
-    unreadable_signing_keys: tuple[str, ...] = ()  # kids this node cannot sign with (still verifying)
+
+    # What this node's UNIGATE_SECRET_KEY does not open (read from the entries): /readyz names them.
+    @property
+    def unreadable_connections(self) -> tuple[str, ...]:
+        return tuple(sorted(name for name, entry in self.connections.items() if entry.unreadable))
+
+    @property
+    def unreadable_signing_keys(self) -> tuple[str, ...]:  # kids this node cannot sign with (still verifying)
+        return tuple(key.kid for key in self.signing_keys if key.private_jwk is None)
+
+    def unreadable(self) -> dict[str, list[str]]:
+        """The report of them for /readyz and the logs; empty when this node's key opens everything."""
+        connections, signing_keys = self.unreadable_connections, self.unreadable_signing_keys
+        if not (connections or signing_keys):
+            return {}
+        return {"connections": list(connections), "signing_keys": list(signing_keys)}
 
 
 EMPTY = Snapshot(version=-1, keys={}, connections={})
@@ -265,10 +279,7 @@ async def _load(vault: Vault) -> Snapshot:
             unreadable=credentials is None,
         )
     policy = await _policy_config(vault, consumers)
-    unreadable = tuple(sorted(name for name, entry in connections.items() if entry.unreadable))
-    return Snapshot(
-        version=version, keys=keys, connections=connections, unreadable_connections=unreadable, **policy
-    )
+    return Snapshot(version=version, keys=keys, connections=connections, **policy)
 
 
 def _opened(vault: Vault, token: str) -> dict[str, Any] | None:
@@ -282,13 +293,11 @@ def _opened(vault: Vault, token: str) -> dict[str, Any] | None:
 
 async def _policy_config(vault: Vault, consumers: dict[int, ConsumerEntry]) -> dict[str, Any]:
     """Plans, subscriptions, consumer rules, OAuth clients, signing keys and API rules (policies/)."""
-    signing_keys, unreadable_keys = [], []
+    signing_keys = []
     for row in (
         await SigningKey.select().where(SigningKey.retired_at.is_null()).order_by(SigningKey.activates_at)
     ):
-        private = _opened(vault, row["private_jwk"])
-        if private is None:
-            unreadable_keys.append(row["kid"])
+        private = _opened(vault, row["private_jwk"])  # None: not ours to open (Snapshot.unreadable)
         signing_keys.append(
             SigningKeyEntry(
                 row["kid"], row["algorithm"], _json(row["public_jwk"]), private, row["activates_at"]
@@ -330,7 +339,6 @@ async def _policy_config(vault: Vault, consumers: dict[int, ConsumerEntry]) -> d
             if row["consumer"] in consumers
         },
         "signing_keys": tuple(signing_keys),
-        "unreadable_signing_keys": tuple(unreadable_keys),
         "api_policies": {
             row["api"]: ApiPolicyEntry(row["api"], _json(row["cors"]), row["max_body_bytes"])
             for row in await ApiPolicy.select()
@@ -374,20 +382,15 @@ class SnapshotHolder:
     def _warn_unreadable(self) -> None:
         """Once per config version (and process), not per request: what this node's key does not open."""
         snapshot = self.current
-        if not (snapshot.unreadable_connections or snapshot.unreadable_signing_keys):
-            return
-        if snapshot.version == self._warned_version:
+        unreadable = snapshot.unreadable()
+        if not unreadable or snapshot.version == self._warned_version:
             return
         self._warned_version = snapshot.version
         log.warning(
             "some sealed values do not open with this node's UNIGATE_SECRET_KEY (sealed with another key): "
             "those connections refuse calls and those signing keys are not used; give their credentials "
             "again, or add the key they were sealed with (NEW,OLD)",
-            extra={
-                "version": snapshot.version,
-                "connections": list(snapshot.unreadable_connections),
-                "signing_keys": list(snapshot.unreadable_signing_keys),
-            },
+            extra={"version": snapshot.version, **unreadable},
         )
 
     # How long stop() lets a refresh in flight finish before cancelling it.
