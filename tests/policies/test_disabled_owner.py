@@ -93,6 +93,13 @@ async def test_disabling_the_owner_cuts_keys_clients_and_tokens_and_enabling_res
         # The key and the client are made one after the other: each is known once a snapshot has it.
         await until(lambda: status_is(working.key, 200), what="dave's new app")
         await until(lambda: token_is(working, 200), what="dave's new OAuth client")
+
+        async def known_suspended() -> (
+            bool
+        ):  # its key is in a snapshot once refused as suspended, not unknown
+            return "is suspended" in (await stockouts(http, suspended.key)).text
+
+        await until(known_suspended, what="dave's suspended app")
         issued = await token(http, working)
         assert issued.status_code == 200, issued.text
         jwt = issued.json()["access_token"]
