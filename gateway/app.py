@@ -365,13 +365,14 @@ def create_app(settings: Settings) -> Litestar:
         # /healthz, /oauth/token and the like are not shown as needing an API key.
     )
     cors = next((policy for policy in chain if isinstance(policy, Cors)), None)
+    proxies = Proxies(settings.trusted_proxies)  # whose X-Forwarded-* are believed
     app = Gateway(
         route_handlers=[
             healthz,
             readyz,
             metrics_route,
             *ROUTES,
-            *oauth_routes(tokens, Proxies(settings.trusted_proxies), lambda: snapshots.current),
+            *oauth_routes(tokens, proxies, lambda: snapshots.current),
             *portal_routes(settings),
             create_static_files_router(path="/static/vendor", directories=[ASSETS], include_in_schema=False),
         ],
@@ -381,6 +382,7 @@ def create_app(settings: Settings) -> Litestar:
                 PolicyChain,  # type: ignore[arg-type]
                 snapshot=lambda: snapshots.current,
                 policies=chain,
+                proxies=proxies,
             ),
             # Innermost: past the policy chain, the list reads skip Litestar's handler layer.
             *(
@@ -407,7 +409,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         logging_config=None,
     )
-    app.security_headers = SecurityHeaders(Proxies(settings.trusted_proxies))
+    app.security_headers = SecurityHeaders(proxies)
     return app
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,13 @@ UPSTREAM_CALLS = Counter(
     "Calls to backends by outcome (ok, vendor_error, rate_limited, http_error, transport_error, timeout, "
     "breaker_open, busy)",
     ["connection", "outcome"],
+    registry=SHARED,
+)
+UPSTREAM_SECONDS = Histogram(
+    "unigate_upstream_duration_seconds",
+    "Time of each attempt at a backend call, from sending the request to its whole answer (or failure)",
+    ["connection"],
+    buckets=LATENCY_BUCKETS,
     registry=SHARED,
 )
 UPSTREAM_RETRIES = Counter(
@@ -136,6 +144,20 @@ def child(metric: Any, *labels: str) -> Any:
     if found is None:
         found = _children[key] = metric.labels(*labels)
     return found
+
+
+# The backend time of the request being served: the policy chain gives each unified API request a fresh
+# one-item list (a holder, so the tasks a request spawns add to the same one); a call outside a request,
+# a scheme run's, finds None. The access log reports it as `upstream_ms`.
+request_upstream_seconds: ContextVar[list[float] | None] = ContextVar("request_upstream", default=None)
+
+
+def upstream_attempt(connection: str, seconds: float) -> None:
+    """One attempt at a backend call took `seconds`: observed by connection, and added to the request's."""
+    child(UPSTREAM_SECONDS, connection).observe(seconds)
+    spent = request_upstream_seconds.get()
+    if spent is not None:
+        spent[0] += seconds
 
 
 def upstream_call(connection: str, outcome: str) -> None:

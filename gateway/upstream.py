@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -170,6 +171,7 @@ class Upstream:
         self, target: Target, url: str, data: Mapping[str, str] | bytes, idempotent: bool
     ) -> tuple[int, float | None, bytes]:
         """One attempt; transport failures become UpstreamError, timeouts UpstreamTimeout."""
+        started = time.perf_counter()
         try:
             answer = await self.pool.request(
                 "POST",
@@ -192,6 +194,8 @@ class Upstream:
                 system=target.system,
                 connection=target.connection,
             ) from None
+        finally:
+            metrics.upstream_attempt(target.connection, time.perf_counter() - started)
         return answer.status, _retry_after(answer.headers.get("retry-after")), answer.body
 
     def _delay(self, target: Target, attempt: int) -> float:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gateway import metrics
 from gateway.errors import PROBLEM_CODE, PROBLEM_JSON, UnigateError, problem_json, request_id_from
 from gateway.head import HEAD_KEY
 from gateway.store.snapshot import ConnectionEntry, ConsumerEntry, KeyEntry, OAuthClientEntry, Snapshot
@@ -27,12 +28,19 @@ from gateway.store.snapshot import ConnectionEntry, ConsumerEntry, KeyEntry, OAu
 if TYPE_CHECKING:  # the policies that define these import this module
     from policies.authorize import EffectivePlan
     from policies.counters import Check
+    from policies.ipfilter import Proxies
 
 ASGIApp = Callable[..., Awaitable[None]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 access_log = logging.getLogger("unigate.access")
 app_log = logging.getLogger("unigate.app")
 READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+# Paths without an access line: probes and scrapes (every few seconds, from the balancer and Prometheus)
+# and static files, whose lines would bury the requests someone came to the log for.
+UNLOGGED = ("/healthz", "/readyz", "/metrics", "/static/")
+
+ACTOR = "actor"  # in scope["state"]: the portal account or admin token's account acting (portal/auth.py)
 
 # The unified API a path belongs to, and the scope reading or writing it needs.
 APIS = ("stockouts", "orders", "logistics")
@@ -158,12 +166,22 @@ _SCOPES = {(api, read): f"{api}:{'read' if read else 'write'}" for api in APIS f
 
 
 class PolicyChain:
-    """ASGI middleware running the policies for unified API paths; other paths get a request id only."""
+    """ASGI middleware running the policies for unified API paths; other paths get a request id only.
+    Each request but those under UNLOGGED gets one `unigate.access` line, with the caller's address as the
+    trusted proxies forwarded it (`proxies`; the peer when there are none)."""
 
-    def __init__(self, app: ASGIApp, *, snapshot: Callable[[], Snapshot], policies: Sequence[Policy]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        snapshot: Callable[[], Snapshot],
+        policies: Sequence[Policy],
+        proxies: Proxies | None = None,
+    ) -> None:
         self.app = app
         self.snapshot = snapshot
         self.policies = tuple(policies)
+        self.proxies = proxies
         self._run = compose(self.policies, self._handle)
 
     async def _handle(self, ctx: Context) -> None:
@@ -204,10 +222,13 @@ class PolicyChain:
             await send(message)
 
         ctx.send = send_with_headers
+        upstream: list[float] | None = None
         try:
             if api is None:
                 await self.app(scope, receive, ctx.send)
             else:
+                upstream = [0.0]  # what the backend calls of this request took (gateway.metrics)
+                metrics.request_upstream_seconds.set(upstream)
                 await self._run(ctx)
         except UnigateError as error:
             if ctx.status:  # the response has started: nothing more can be said to the caller
@@ -218,20 +239,32 @@ class PolicyChain:
             # The wrappers of `send` (this one, metering's) hold `ctx`: unhooked, the request's objects
             # go when it ends instead of waiting, as a reference cycle, for the garbage collector.
             ctx.send = send
-        if api is not None and access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    # A HEAD runs as its GET (gateway/head.py); the log says what the caller sent.
-                    "method": "HEAD" if scope["state"].get(HEAD_KEY) else ctx.method,
-                    "path": ctx.path,
-                    "status": ctx.status,
-                    "code": scope["state"].get(PROBLEM_CODE),  # a refusal's or failure's problem code
-                    "consumer": ctx.consumer.name if ctx.consumer else None,
-                    "duration_ms": round((time.perf_counter() - ctx.started) * 1000, 2),
-                },
-            )
+        if access_log.isEnabledFor(logging.INFO) and (api is not None or not ctx.path.startswith(UNLOGGED)):
+            self._log(ctx, upstream)
+
+    def _log(self, ctx: Context, upstream: list[float] | None) -> None:
+        state = ctx.scope["state"]
+        client = ctx.client_ip
+        if self.proxies is not None:
+            address = self.proxies.client(client, ctx.headers.get("x-forwarded-for"))
+            client = str(address) if address is not None else None
+        access_log.info(
+            "request",
+            extra={
+                "request_id": ctx.request_id,
+                # A HEAD runs as its GET (gateway/head.py); the log says what the caller sent.
+                "method": "HEAD" if state.get(HEAD_KEY) else ctx.method,
+                "path": ctx.path,
+                "status": ctx.status,
+                "code": state.get(PROBLEM_CODE),  # a refusal's or failure's problem code
+                "consumer": ctx.consumer.name if ctx.consumer else None,
+                "account": state.get(ACTOR),
+                "client": client,
+                "duration_ms": round((time.perf_counter() - ctx.started) * 1000, 2),
+                # Of duration_ms, the time spent waiting on backends (all attempts, retries included).
+                "upstream_ms": round(upstream[0] * 1000, 2) if upstream is not None else None,
+            },
+        )
 
 
 async def send_problem(send: Send, error: UnigateError, request_id: str) -> None:

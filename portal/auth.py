@@ -18,6 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from gateway.errors import Forbidden, Unauthorized
+from policies.chain import ACTOR
 from portal.services import accounts
 from portal.services.principal import Principal
 from portal.sessions import STORE, bearer_token, rotate_session
@@ -42,6 +43,8 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
                 int(session["account"]), int(session.get("epoch", 0))
             )
     state[_PRINCIPAL] = principal
+    if principal is not None:
+        state[ACTOR] = principal.username  # named in the request's access line
     return principal
 
 
@@ -71,7 +74,8 @@ async def sign_in(request: Request[Any, Any, Any], principal: Principal) -> None
     await STORE.delete_expired()  # sign-ins are rare enough to sweep old sessions on
     epoch = await accounts.session_epoch(principal.account_id or 0)
     request.set_session({"account": principal.account_id, "epoch": epoch})
-    request.scope.setdefault("state", {})[_PRINCIPAL] = principal
+    state = request.scope.setdefault("state", {})
+    state[_PRINCIPAL], state[ACTOR] = principal, principal.username
 
 
 def sign_out(request: Request[Any, Any, Any]) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 
 import httpx
 
+from portal.services import accounts
+from portal.services.principal import CLI, Principal
 from tests.conftest import Gateway
 
 
@@ -75,3 +78,59 @@ async def test_a_failure_is_logged_with_the_request_id_the_caller_quotes(
         assert any(
             line["message"] == "request failed" and line["code"] == "vendor_error" for line in lines
         ), lines
+
+
+async def test_an_access_line_says_who_called_from_where_and_how_long_the_backend_took(
+    client: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    """The caller's address is the peer's when no trusted proxy forwarded it: an X-Forwarded-For the
+    caller wrote itself is not believed. `upstream_ms` is the part of `duration_ms` spent on the backend."""
+    response = await client.get(
+        "/v1/stockouts",
+        params={"limit": 1},
+        headers={
+            "X-Connection": "wdt-badsign",
+            "X-Request-ID": "log-client",
+            "X-Forwarded-For": "203.0.113.9",
+        },
+    )
+    assert response.status_code == 502  # refused by the backend: a call made, nothing cached
+    [line] = await _log_lines(gateway, "log-client", "unigate.access")
+    assert line["client"] == "127.0.0.1"
+    assert 0 < line["upstream_ms"] <= line["duration_ms"]
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        scraped = (await http.get("/metrics")).text
+    assert 'unigate_upstream_duration_seconds_count{connection="wdt-badsign"}' in scraped
+
+
+async def test_admin_api_and_token_requests_get_access_lines_naming_the_account(gateway: Gateway) -> None:
+    """Not only /v1: an admin API call is logged with the admin who made it, a token request with its
+    problem; probes and scrapes are not logged (they would bury everything else)."""
+    username = f"log-admin-{secrets.token_hex(3)}"
+    row = await accounts.create_account(CLI, username, "correct horse battery", role="admin")
+    _, token = await accounts.create_token(Principal(int(row["id"]), username, "admin"), "logs")
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        listed = await http.get(
+            "/admin/api/consumers",
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "log-admin-api"},
+        )
+        assert listed.status_code == 200
+        refused = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "nope", "client_secret": "nope"},
+            headers={"X-Request-ID": "log-token"},
+        )
+        assert refused.status_code == 401
+        for probe in ("/healthz", "/readyz", "/metrics"):
+            await http.get(probe, headers={"X-Request-ID": "log-probe"})
+    [line] = await _log_lines(gateway, "log-admin-api", "unigate.access")
+    assert (line["path"], line["status"], line["account"], line["consumer"]) == (
+        "/admin/api/consumers",
+        200,
+        username,
+        None,
+    )
+    [line] = await _log_lines(gateway, "log-token", "unigate.access")
+    assert (line["path"], line["status"], line["upstream_ms"]) == ("/oauth/token", 401, None)
+    text = gateway.log_path.read_text()
+    assert token not in text and "log-probe" not in text
