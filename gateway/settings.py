@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -107,8 +108,18 @@ def _secret_key(env: dict[str, str], var_dir: str) -> str:
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key().decode()
-    path.write_text(key)
-    path.chmod(0o600)
+    # Owner-only from its first byte (not written, then narrowed). O_EXCL: two processes starting at once
+    # on a new folder must not each write a key; the second reads the first's.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # the other process made it a moment ago: its key follows
+            if existing := path.read_text().strip():
+                return existing
+            time.sleep(0.01)
+        raise SettingsError(f"{path} is empty: remove it, or set UNIGATE_SECRET_KEY") from None
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
     return key
 
 

@@ -128,6 +128,19 @@ def test_a_setting_that_cannot_be_used_is_named_in_one_line(
     assert not (tmp_path / "unigate.db").exists()  # nothing was done with the bad setting
 
 
+def test_a_new_folder_gets_its_key_and_database_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """They hold the key that opens every credential, password hashes and request samples: a umask of
+    022 (the usual one) must not make them readable by the machine's other users."""
+    env = {k: v for k, v in gateway_env(tmp_path / "var").items() if k != "UNIGATE_SECRET_KEY"}
+    old = os.umask(0o022)
+    try:
+        unigate(env, "migrate")
+    finally:
+        os.umask(old)
+    modes = {name: (tmp_path / "var" / name).stat().st_mode & 0o777 for name in ("secret.key", "unigate.db")}
+    assert modes == {"secret.key": 0o600, "unigate.db": 0o600}
+
+
 def test_a_database_that_is_not_there_is_one_line_too(tmp_path: Path) -> None:
     url = "postgres://nobody:secret@127.0.0.1:1/unigate"
     answer = unigate({**gateway_env(tmp_path), "DATABASE_URL": url}, "migrate", check=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
@@ -38,6 +39,9 @@ def make_engine(settings: Settings) -> Engine:
     from pathlib import Path
 
     Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+    # Made readable by its owner only, before SQLite would make it with the umask's mode: it holds password
+    # hashes, sealed credentials and request samples. SQLite gives its -wal and -shm files the same mode.
+    os.close(os.open(settings.sqlite_path, os.O_RDWR | os.O_CREAT, 0o600))
     return SQLiteEngine(path=settings.sqlite_path)
 
 
