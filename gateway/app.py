@@ -53,6 +53,7 @@ from policies.oauth_routes import oauth_routes
 from policies.reload import Announcer, ReloadListener
 from portal.app import is_page, portal_routes, portal_template_config
 from portal.security_headers import SECURED_PATHS, SecurityHeaders, SwaggerPage
+from portal.sessions import SESSION_COOKIE, cookie_name
 from portal.web import html_error
 
 log = logging.getLogger("unigate.app")
@@ -356,7 +357,7 @@ def create_app(settings: Settings) -> Litestar:
                 "session": SecurityScheme(
                     type="apiKey",
                     security_scheme_in="cookie",
-                    name="unigate_session",
+                    name=cookie_name(SESSION_COOKIE, settings),
                     description="portal sign-in",
                 ),
             }

@@ -25,6 +25,10 @@ from gateway.store.accounts import PortalSession
 
 SESSION_COOKIE = "unigate_session"
 CSRF_COOKIE = "unigate_csrf"
+# With UNIGATE_COOKIE_SECURE both names carry this prefix: a browser then takes such a cookie only over
+# HTTPS from this very host, for every path, so a sibling subdomain cannot plant one (a CSRF token it
+# knows, beside the victim's session; a session it made). Without HTTPS the prefix is refused by browsers.
+SECURE_PREFIX = "__Host-"
 CSRF_HEADER = "x-csrftoken"
 SESSION_DAYS = 7
 _ROTATED = "unigate_session_rotated"
@@ -118,9 +122,14 @@ class _SessionConfig(ServerSideSessionConfig):
         return STORE
 
 
+def cookie_name(name: str, settings: Settings) -> str:
+    """The name a portal cookie is sent under (SECURE_PREFIX)."""
+    return SECURE_PREFIX + name if settings.cookie_secure else name
+
+
 async def rotate_session(request: Request[Any, Any, Any]) -> None:
     """Drop the current session id and continue under a new one (call on sign-in)."""
-    if old := request.cookies.get(SESSION_COOKIE):
+    if old := request.cookies.get(cookie_name(SESSION_COOKIE, request.app.state.settings)):
         await STORE.delete(old)
     ScopeState.from_scope(request.scope).session_id = secrets.token_hex(32)
     request.scope.setdefault("state", {})[_ROTATED] = True
@@ -148,7 +157,7 @@ class PortalCSRF(CSRFMiddleware):
 def middleware(settings: Settings) -> list[DefineMiddleware]:
     """Session, then CSRF: the middleware every portal router carries."""
     session = _SessionConfig(
-        key=SESSION_COOKIE,
+        key=cookie_name(SESSION_COOKIE, settings),
         max_age=SESSION_DAYS * 86400,
         secure=settings.cookie_secure,
         httponly=True,
@@ -158,7 +167,7 @@ def middleware(settings: Settings) -> list[DefineMiddleware]:
     csrf = CSRFConfig(
         # Derived, so the CSRF secret is not the Fernet key itself but changes with it.
         secret=hmac.new(settings.secret_key.encode(), b"unigate-csrf", hashlib.sha256).hexdigest(),
-        cookie_name=CSRF_COOKIE,
+        cookie_name=cookie_name(CSRF_COOKIE, settings),
         header_name=CSRF_HEADER,
         cookie_secure=settings.cookie_secure,
         cookie_httponly=True,
