@@ -27,6 +27,9 @@ NewOrderStatus = Literal[
     "cancelled",
 ]
 OrderStatus = Literal[NewOrderStatus, "unknown"]
+# An order line's refund, as POST /v1/orders takes it and the order reads answer it.
+NewRefundStatus = Literal["none", "cancelled", "requested", "awaiting_return", "awaiting_receipt", "refunded"]
+RefundStatus = Literal[NewRefundStatus, "unknown"]
 # A time a caller sends: RFC 3339, checked when the body is read (without an offset: Asia/Shanghai).
 NewTime = Annotated[datetime, msgspec.Meta(examples=["2026-03-01T10:00:00+08:00"])]
 TrackingStatus = Literal[
@@ -117,7 +120,7 @@ class OrderLine(msgspec.Struct, kw_only=True):
     adjust_amount: Money | None
     discount: Money | None
     share_discount: Money | None
-    refund_status: str | None
+    refund_status: RefundStatus | None
 
 
 class Order(msgspec.Struct, kw_only=True):
@@ -201,9 +204,7 @@ class NewOrderLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     adjust_amount: NewMoney = "0"
     discount: NewMoney = "0"
     share_discount: NewMoney = "0"
-    refund_status: Literal[
-        "none", "cancelled", "requested", "awaiting_return", "awaiting_receipt", "refunded"
-    ] = "none"
+    refund_status: NewRefundStatus = "none"
     remark: Annotated[str, _text(TEXT_LENGTH)] | None = None
 
 

@@ -62,6 +62,7 @@ async def test_get_one_order(client: httpx.AsyncClient, simulators: Simulators) 
 
 async def test_push_an_order_then_read_it_back(client: httpx.AsyncClient, simulators: Simulators) -> None:
     order = new_order()
+    order["lines"][1]["refund_status"] = "requested"
     response = await client.post("/v1/orders", json=order, headers=TARGET)
     assert response.status_code == 201, response.text
     assert response.json() == {
@@ -85,9 +86,17 @@ async def test_push_an_order_then_read_it_back(client: httpx.AsyncClient, simula
             headers=TARGET,
         )
     ).json()
-    assert order["platform_order_id"] in {
-        tid for item in listed["items"] for tid in item["platform_order_ids"]
-    }
+    [read] = [item for item in listed["items"] if order["platform_order_id"] in item["platform_order_ids"]]
+    # Lines read back as pushed: the backend's line id (the pushed line_id, prefixed by the order's id to
+    # be unique per seller, as order_push.yaml writes it) and the refund status as POST takes it.
+    assert [(line["line_id"], line["quantity"], line["refund_status"]) for line in read["lines"]] == [
+        (
+            f"{order['platform_order_id']}-{line['line_id']}",
+            line["quantity"],
+            line.get("refund_status", "none"),
+        )
+        for line in order["lines"]
+    ]
 
 
 async def test_idempotency_key_replays_the_first_answer_and_pushes_nothing(
