@@ -45,6 +45,12 @@ from gateway.unified.models import (
 from policies import pii
 
 LOCAL = ZoneInfo("Asia/Shanghai")
+# How far updated_to may be ahead of this node's clock: callers' clocks differ from it by a little. A range
+# reaching further into the future could not be walked whole: the walk reads a window's pages from the
+# last down, safe while a record that changes leaves the window (its new time past updated_to); one that
+# stays in it moves onto a page already read, and the caller's next range, starting at updated_to, would
+# not have it either.
+CLOCK_ALLOWANCE = timedelta(seconds=1)
 STOCKOUT_DEFAULT_RANGE = timedelta(days=30)
 ORDER_DEFAULT_RANGE = timedelta(days=1)
 # The times a list range may name: a backend writes its times with four-digit years in its own zone, so
@@ -89,7 +95,9 @@ Include = Annotated[
 Since = Annotated[
     datetime | None,
     Parameter(
-        description="RFC 3339; without an offset, Asia/Shanghai time. Default: see the operation",
+        description="RFC 3339; without an offset, Asia/Shanghai time. Both bounds are inclusive, in whole "
+        "seconds (the backends keep seconds); updated_to may not be later than now. "
+        "Default: see the operation",
         required=False,
     ),
 ]
@@ -165,7 +173,8 @@ def _query(
     **filters: Any,
 ) -> ListQuery:
     given_start = _within("updated_from", updated_from)
-    end = _within("updated_to", updated_to) or datetime.now(LOCAL)
+    now = datetime.now(LOCAL)
+    end = _within("updated_to", updated_to) or now
     start = given_start or max(end - default_range, EARLIEST)
     if start > end:
         # Name only what the caller sent: an updated_from in the future alone is after the default end.
@@ -175,6 +184,13 @@ def _query(
             else "updated_from is after updated_to, which defaults to now"
         )
         raise InvalidParameter("updated_from", detail)
+    if end > now + CLOCK_ALLOWANCE:
+        raise InvalidParameter(
+            "updated_to",
+            f"updated_to must not be later than now ({now.isoformat(timespec='seconds')} by the gateway's "
+            "clock): a record changing after the walk passed it would be missed; leave updated_to out to "
+            "list up to now",
+        )
     return ListQuery(updated_from=start, updated_to=end, **filters)
 
 
@@ -271,8 +287,9 @@ class StockoutController(Controller):
     @get(
         "/",
         summary="List stockouts (sales outbound orders)",
-        description="Stockouts updated in a time range (default: the last 30 days), any range: the gateway "
-        "walks the backend's windows and pages. Follow `next_cursor` until it is null.",
+        description="Stockouts updated in a time range (default: the 30 days up to `updated_to`, which is "
+        "now by default), any range: the gateway walks the backend's windows and pages. Follow `next_cursor` "
+        "until it is null; items come in the walk's order, not by time.",
         responses={
             **ok(StockoutPage, {"items": [STOCKOUT], "next_cursor": "eyJzdGFydCI6..."}),
             **responses(*EVERY_V1),
@@ -411,7 +428,8 @@ class OrderController(Controller):
     @get(
         "/",
         summary="List orders",
-        description="Orders modified in a time range (default: the last 24 hours). Follow `next_cursor`.",
+        description="Orders modified in a time range (default: the 24 hours up to `updated_to`, which is now "
+        "by default). Follow `next_cursor` until it is null; items come in the walk's order, not by time.",
         responses={**ok(OrderPage, {"items": [ORDER], "next_cursor": None}), **responses(*EVERY_V1)},
         security=security("orders:read"),
         operation_class=V1Operation,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -55,6 +56,23 @@ async def test_bad_list_parameters_name_the_field(
 ) -> None:
     body = _problem(await client.get("/v1/stockouts", params=params), 400, "invalid_parameter")
     assert body["field"] == field
+
+
+@pytest.mark.parametrize("path", ["/v1/stockouts", "/v1/orders"])
+async def test_a_range_reaching_into_the_future_is_refused_and_one_ending_now_is_not(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A walk cannot be complete for a time that has not come: a record changing after the walk passed
+    its page would be in neither this walk nor the caller's next range (which starts at updated_to)."""
+    now = datetime.now(UTC)
+    later = {
+        "updated_from": (now - timedelta(hours=1)).isoformat(),
+        "updated_to": (now + timedelta(minutes=5)).isoformat(),
+    }
+    body = _problem(await client.get(path, params=later), 400, "invalid_parameter")
+    assert body["field"] == "updated_to" and "later than now" in body["detail"]
+    ending_now = {**later, "updated_to": now.isoformat(), "limit": 1}
+    assert (await client.get(path, params=ending_now)).status_code == 200
 
 
 @pytest.mark.parametrize("left_out", ["carrier", "tracking_no"])
