@@ -166,7 +166,7 @@ async def test_a_cursor_of_another_connection_is_refused_naming_both(
     orders_cursor = await _cursor(
         client,
         "/v1/orders",
-        {"updated_from": (simulators.anchor - timedelta(hours=1)).isoformat()},
+        {"updated_from": (simulators.anchor - timedelta(hours=1)).isoformat(), "limit": "1"},
         **{"X-Connection": "wdt-demo"},
     )
     back = await client.get(

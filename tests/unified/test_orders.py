@@ -16,7 +16,7 @@ from gateway.connectors.simdata import generate_trades, parse_time
 from gateway.connectors.wangdiantong import simulator as wdt_sim
 from gateway.unified.examples import NEW_ORDER
 from tests.conftest import SEED, Simulators
-from tests.unified.walk import walk
+from tests.unified.walk import walk, walk_pages
 
 TARGET = {"X-Connection": "wdt-target"}
 
@@ -48,6 +48,25 @@ async def test_orders_over_several_hours_walk_60_minute_windows(
     window = {"updated_from": start.isoformat(), "updated_to": end.isoformat(), "limit": 3}
     seen = [item["order_no"] for item in await walk(client, "/v1/orders", window)]
     assert sorted(seen) == sorted(expected)
+
+
+async def test_a_sparse_range_fills_its_pages_across_backend_windows(
+    client: httpx.AsyncClient, simulators: Simulators
+) -> None:
+    """The backend lists one hour of orders a call; a page is not one hour. Three days walked 72 pages
+    of three orders on average; a page now holds at least half its limit, unless the request spent its
+    24 backend calls on empty hours first, and no order is missed or listed twice."""
+    end = simulators.anchor
+    start = end - timedelta(days=3)
+    expected = [
+        t["trade_no"] for t in generate_trades(SEED, end) if start <= parse_time(t["modified"]) <= end
+    ]
+    window = {"updated_from": start.isoformat(), "updated_to": end.isoformat(), "limit": 40}
+    pages = await walk_pages(client, "/v1/orders", window)
+    assert sorted(item["order_no"] for page in pages for item in page) == sorted(expected)
+    assert all(len(page) <= 40 for page in pages)
+    hours = 3 * 24 + 1
+    assert len(pages) <= -(-len(expected) // 20) + -(-hours // 24) + 1, [len(page) for page in pages]
 
 
 async def test_get_one_order(client: httpx.AsyncClient, simulators: Simulators) -> None:

@@ -132,12 +132,15 @@ class _Walk(msgspec.Struct, frozen=True):
     start: Epoch  # the range
     end: Epoch
     passes: tuple[str | None, ...]
-    size: Annotated[int, msgspec.Meta(ge=1, le=PAGE_SIZE_MAX)]
+    size: Annotated[int, msgspec.Meta(ge=1, le=PAGE_SIZE_MAX)]  # the caller's limit
     step: Count = 0  # index into passes
     window: Epoch = 0  # the current window's start
     page: Count = 0
     total: Count | None = None
     seen: tuple[str, ...] = ()  # the remote ids page 0 gave when first read (see _advance)
+    # The vendor page size of the window under way, chosen at its page 0 (see `_take`); 0: not chosen yet,
+    # or (a cursor from before pages were filled) `size`.
+    take: Annotated[int, msgspec.Meta(ge=0, le=PAGE_SIZE_MAX)] = 0
     keep: str | None = None
     shop: str | None = None
     warehouse: str | None = None
@@ -263,6 +266,19 @@ def _advance(state: State, size: int, total: int, window_end: int, keys: Iterabl
     return None
 
 
+def _take(walk: _Walk, room: int) -> _Walk | None:
+    """The walk ready for its next vendor call on a page with `room` items left, or None to answer now.
+
+    A page is filled across windows, so that a sparse range is not one vendor hour per page. What the
+    next call may return must fit: a window keeps one page size from its page 0 on (the vendor pages by
+    offset), so a window begun on a part-filled page is read in pages of the room left, at least half a
+    page (fewer would spend vendor calls, which are scarcer than the caller's requests, on small pages);
+    a window under way is read on only while a whole page of it fits."""
+    if walk.total is None and walk.page == 0 and not walk.take:  # the window's page 0: choose its size
+        return msgspec.structs.replace(walk, take=room) if room >= max(1, walk.size // 2) else None
+    return walk if room >= (walk.take or walk.size) else None
+
+
 def _checked(walk: _Walk, resource: _Resource) -> _Walk:
     """A cursor this connector could have written for `resource`, else InvalidParameter: an edited one
     would otherwise reach the vendor as a bad page or status (a 502) or fail here (a 500)."""
@@ -274,7 +290,8 @@ def _checked(walk: _Walk, resource: _Resource) -> _Walk:
         and walk.start <= walk.window <= walk.end
         and (walk.keep is None or walk.keep in statuses.values())
         and (walk.total is not None or walk.page == 0)
-        and len(walk.seen) <= walk.size
+        and walk.take <= walk.size
+        and len(walk.seen) <= (walk.take or walk.size)
     ):
         raise bad_cursor()
     return walk
@@ -428,8 +445,10 @@ class WangdiantongConnector(Connector):
         )
         items: list[Record] = []
         for _ in range(CALLS_PER_REQUEST):
-            if walk is None:
-                break
+            if walk is None or (ready := _take(walk, walk.size - len(items))) is None:
+                break  # walked to the end, or the next page would not fit: the cursor says where it stands
+            walk = ready
+            take = walk.take or walk.size
             window_end = min(walk.window + int(resource.window.total_seconds()) - 1, walk.end)
             answer = await self.client.call(
                 resource.method,
@@ -441,7 +460,7 @@ class WangdiantongConnector(Connector):
                     "shop_no": walk.shop,
                     "warehouse_no": walk.warehouse,
                     "page_no": walk.page,
-                    "page_size": walk.size,
+                    "page_size": take,
                 },
                 decoder=self._decoder(resource, walk.raw),
             )
@@ -452,9 +471,9 @@ class WangdiantongConnector(Connector):
                 for item in page
                 if _fresh(walk, item["remote_id"]) and (walk.keep is None or item["status"] == walk.keep)
             )
-            walk = _advance(walk, walk.size, total, window_end, (item["remote_id"] for item in page))
-            if items:
-                break
+            walk = _advance(walk, take, total, window_end, (item["remote_id"] for item in page))
+            if walk is not None and walk.total is None:  # a new window: its page size is chosen afresh
+                walk = msgspec.structs.replace(walk, take=0)
         return Page(items=items, next_cursor=encode_cursor(walk) if walk else None)
 
     def _continued(self, resource: _Resource, query: ListQuery, cursor: str) -> _Walk:
