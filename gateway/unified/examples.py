@@ -162,6 +162,7 @@ NEW_ORDER = {
 ORDER_PUSHED = {
     "connection": "wdt-demo",
     "platform_order_id": "T20260301000123",
+    "order_no": "JY2026030100123",
     "created": True,
     "updated": False,
 }

@@ -230,6 +230,9 @@ class NewOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class OrderPushed(msgspec.Struct, kw_only=True):
     connection: str
     platform_order_id: str
+    # The backend's number for it (GET /v1/orders/{order_no}); null when the backend could not be asked
+    # for it right after the push (the push itself succeeded).
+    order_no: str | None = None
     created: bool
     updated: bool
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -482,7 +483,13 @@ class OrderController(Controller):
         "another body is refused.",
         status_code=201,
         responses={
-            **ok(OrderPushed, ORDER_PUSHED, 201, "Pushed: a new order in the backend"),
+            **ok(
+                OrderPushed,
+                ORDER_PUSHED,
+                201,
+                "Pushed: a new order in the backend; `Location` is its GET /v1/orders/{order_no} when "
+                "`order_no` is known",
+            ),
             **ok(
                 OrderPushed,
                 {**ORDER_PUSHED, "created": False, "updated": True},
@@ -525,10 +532,11 @@ class OrderController(Controller):
         outcome = await idempotency.once(
             scope=f"{consumer.id}:{connector.name}:orders", key=idempotency_key, request=order, run=push
         )
+        pushed = msgspec.convert(outcome.body, OrderPushed)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-        return Response(
-            msgspec.convert(outcome.body, OrderPushed), status_code=outcome.status, headers=headers
-        )
+        if pushed.order_no is not None:
+            headers["Location"] = f"/v1/orders/{quote(pushed.order_no, safe='')}"
+        return Response(pushed, status_code=outcome.status, headers=headers)
 
 
 TRACKING_PARAMETERS = ("carrier", "tracking_no", "phone")

@@ -84,13 +84,16 @@ async def test_push_an_order_then_read_it_back(client: httpx.AsyncClient, simula
     order["lines"][1]["refund_status"] = "requested"
     response = await client.post("/v1/orders", json=order, headers=TARGET)
     assert response.status_code == 201, response.text
+    stored = _trades(simulators)[order["platform_order_id"]]
     assert response.json() == {
         "connection": "wdt-target",
         "platform_order_id": order["platform_order_id"],
+        "order_no": stored["trade_no"],  # the backend's number, which trade_push itself does not say
         "created": True,
         "updated": False,
     }
-    stored = _trades(simulators)[order["platform_order_id"]]
+    created = await client.get(response.headers["location"], headers=TARGET)
+    assert created.status_code == 200 and created.json()["platform_order_ids"] == [order["platform_order_id"]]
     assert stored["paid"].startswith("145.7")  # 2*59.90 + 19.90 - 2.00 + 8.00
     # Pushed again: the backend had it, so nothing is created (200), and only a change updates it.
     again = await client.post("/v1/orders", json=order, headers=TARGET)

@@ -7,6 +7,7 @@ carries the walk's position, so paging is stable across windows.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -47,6 +48,7 @@ from gateway.mapping import FieldSpec, Mapping, MappingError, MappingSpec
 from gateway.mapping.reads import source_type
 from gateway.upstream import Upstream
 
+log = logging.getLogger("unigate.connectors")
 MAPPINGS = Path(__file__).parent / "mappings"
 VENDOR_TIME = "%Y-%m-%d %H:%M:%S"
 PAGE_SIZE_MAX = 100
@@ -542,9 +544,24 @@ class WangdiantongConnector(Connector):
         return {
             "connection": self.name,
             "platform_order_id": trade["tid"],
+            "order_no": await self._order_no_of(trade["tid"]),
             "created": int(answer.get("new_count") or 0) > 0,
             "updated": int(answer.get("chg_count") or 0) > 0,
         }
+
+    async def _order_no_of(self, tid: str) -> str | None:
+        """The backend's number of the order just pushed as `tid`: trade_push does not say it, trade_query
+        by src_tid does. None when that call fails: the push is done, and only its answer lacks the number."""
+        try:
+            answer = await self.client.call(TRADES.method, {"src_tid": tid, "page_no": 0, "page_size": 1})
+        except UnigateError as exc:
+            log.warning(
+                "the pushed order's number could not be read back",
+                extra={"connection": self.name, "code": exc.code, "detail": exc.detail},
+            )
+            return None
+        found = answer.get(TRADES.list_node) or []
+        return str(found[0]["trade_no"]) if found and found[0].get("trade_no") else None
 
     def _order_refused(self, exc: VendorError) -> UnigateError:
         """The vendor's refusal of a pushed order as invalid_parameter naming the NewOrder field at fault
