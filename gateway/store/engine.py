@@ -101,9 +101,10 @@ def atomic(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     (part of its caller's, if any): a check cannot go stale before the write it allows, two edits of one
     row cannot lose one, and a change never commits without the version that makes the nodes load it.
 
-    On PostgreSQL two such functions can still both find a name free and both insert it; the second then
-    breaks a unique constraint, and is run once more, for its check to say what it finds (a 409 naming the
-    field, not a 500). SQLite's write transactions run one at a time, so its checks are never stale."""
+    On PostgreSQL two such functions can still both find a name free and both insert it, or one delete a
+    row the other is pointing a new one at; the second then breaks a unique or foreign key constraint, and
+    is run once more, for its check to say what it finds (a 409 or 400 naming the field, not a 500).
+    SQLite's write transactions run one at a time, so its checks are never stale."""
 
     @functools.wraps(function)
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -112,7 +113,7 @@ def atomic(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         try:
             async with write_transaction(engine):
                 return await function(*args, **kwargs)
-        except asyncpg.UniqueViolationError:
+        except (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError):
             if not outermost:  # the whole transaction is spoiled: the one that began it decides
                 raise
         async with write_transaction(engine):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.store import manage
 from gateway.store.crypto import Vault
-from gateway.store.policy_manage import create_plan, set_consumer_policy, subscribe
+from gateway.store.policy_manage import create_plan, delete_plan, set_consumer_policy, subscribe
 from gateway.store.snapshot import current_version
 from tests.conftest import SECRET_KEY, bound_store, gateway_env, migrate
 
@@ -60,3 +60,23 @@ async def test_the_same_name_created_twice_at_once_is_one_created_and_one_refuse
     assert all(getattr(error, "code", None) == "conflict" for error in refused), refused
     assert rules[:2] == [None, None], rules
     assert sorted(type(outcome).__name__ for outcome in rules[2:]) == ["Conflict", "dict"], rules
+
+
+async def test_a_plan_deleted_while_subscribed_to_is_one_or_the_other_never_a_500(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Each change checks, then writes; on PostgreSQL the other's write can come between, and the
+    database's foreign key then refuses the second (a subscription to a deleted plan, or the plan of a new
+    subscription deleted). That refusal is run again for the change's own check to say what it finds."""
+    env = gateway_env(tmp_path, DATABASE_URL=database_url)
+    migrate(env)
+    async with bound_store(env):
+        consumers = [await manage.create_consumer(f"racer-{n}", by_admin=True) for n in range(8)]
+        for n, consumer in enumerate(consumers):
+            await create_plan(f"brief-{n}", {})
+            deleted, subscribed = await asyncio.gather(
+                delete_plan(f"brief-{n}"), subscribe(consumer, "orders", f"brief-{n}"), return_exceptions=True
+            )
+            outcome = (type(deleted).__name__, type(subscribed).__name__)
+            # Deleted first: the subscription names no plan. Subscribed first: the plan is in use.
+            assert outcome in {("NoneType", "InvalidParameter"), ("Conflict", "dict")}, (deleted, subscribed)
