@@ -175,17 +175,20 @@ async def test_a_cursor_of_another_connection_is_refused_naming_both(
     assert "made by connection wdt-demo, not wdt-target" in _problem(back, "cursor")
 
 
-async def test_a_cursor_made_before_connections_were_recorded_still_continues(
+async def test_a_cursor_without_its_connection_is_refused_by_every_connection(
     client: httpx.AsyncClient, simulators: Simulators
 ) -> None:
-    """Cursors handed out before this release carry no connection: a walk under way goes on."""
+    """Edited to drop the connection that made it, a cursor is not taken by another one (it was, and
+    walked that connection's windows with the first's pages)."""
     cursor = await _cursor(client, "/v1/stockouts", _lists(simulators)["/v1/stockouts"])
     state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     assert state.pop("connection") == "wdt-demo"
-    old = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
-    answer = await client.get("/v1/stockouts", params={"cursor": old})
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["items"]
+    edited = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
+    for connection in ("wdt-demo", "wdt-target"):
+        answer = await client.get(
+            "/v1/stockouts", params={"cursor": edited}, headers={"X-Connection": connection}
+        )
+        assert "not one this API returned" in _problem(answer, "cursor")
 
 
 LIMITS = ["1e1", "10.0", "+5", " 5", "5 ", "٣", "0x10", "", "0", "000", "101", "1" * 5000]

@@ -126,7 +126,7 @@ Epoch = Annotated[int, msgspec.Meta(ge=0, lt=253370764800)]  # 1970 to 9999, as 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class _Walk(msgspec.Struct, frozen=True):
+class _Walk(msgspec.Struct, frozen=True, kw_only=True):
     """The cursor: the query, and where the walk stands (status pass, window, page, page 0's total).
     A caller holds it between requests, so `_checked` holds it to what this connector could have written."""
 
@@ -147,10 +147,9 @@ class _Walk(msgspec.Struct, frozen=True):
     shop: str | None = None
     warehouse: str | None = None
     raw: bool = False
-    # The connection that made it: another connection's windows and pages are not this walk's. A cursor
-    # made before this was written has none and is taken by any connection (a walk under way across an
-    # upgrade goes on; such cursors have not been made since).
-    connection: str | None = None
+    # The connection that made it: another connection's windows and pages are not this walk's. Required: a
+    # cursor without one (an edited one, or one from before it was recorded) is not taken by any connection.
+    connection: str
 
 
 # trade_push takes at most this many trades a call (protocols.md 1.4).
@@ -481,7 +480,7 @@ class WangdiantongConnector(Connector):
     def _continued(self, resource: _Resource, query: ListQuery, cursor: str) -> _Walk:
         """The walk a cursor holds, if it is this connection's and the list the filters sent with it name."""
         walk = _checked(decode_cursor(cursor, _Walk), resource)
-        if walk.connection is not None and walk.connection != self.name:
+        if walk.connection != self.name:
             raise cursor_of_another_connection(walk.connection, self.name)
         if query.given and (differing := _differing(walk, resource, query)):
             raise cursor_of_another_list(differing)
