@@ -488,3 +488,20 @@ PATTERNS: list[tuple[str, str]] = [
         "{0} 不是 IP 地址或 CIDR 网段（如 10.0.0.0/8）",
     ),
 ]
+
+# Schemes (portal/schemes/): the service's refusals the new-scheme form and the designer's delete show.
+PATTERNS += [
+    (r"there is already a scheme named (.+)", "已存在名为 {0} 的方案"),
+    (r"scheme (.+) is running; stop it first", "方案 {0} 正在运行；请先停止它"),
+    (r"there is no scheme named (.+)", "没有名为 {0} 的方案"),
+    (
+        r"(.+) names a page of the admin API; choose another scheme name",
+        "{0} 是管理 API 的页面名；请另选方案名称",
+    ),
+    (r"(.+) has no source operation (.+); offered: (.*)", "{0} 没有来源操作 {1}；可选：{2}"),
+    (r"(.+) has no target operation (.+); offered: (.*)", "{0} 没有目标操作 {1}；可选：{2}"),
+    (
+        r"schedule (.+) is neither a cron expression nor an interval like 'every 30s'",
+        "计划 {0} 既不是 cron 表达式，也不是 'every 30s' 这样的间隔",
+    ),
+]

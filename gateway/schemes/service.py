@@ -146,8 +146,9 @@ def _plain(value: Any) -> Any:
 # -- schemes ---------------------------------------------------------------------------------------
 
 
-async def _check_ends(definition: SchemeDefinition) -> None:
-    """The connections exist and offer the operations in the roles the scheme uses them in."""
+async def _check_ends(definition: SchemeDefinition, *, mapping: bool = True) -> None:
+    """The connections exist and offer the operations in the roles the scheme uses them in (and, unless
+    `mapping` is False, the mapping version it names exists)."""
     names = {
         definition.source.connection,
         definition.target.connection,
@@ -185,6 +186,8 @@ async def _check_ends(definition: SchemeDefinition) -> None:
             enrich_mapping(step)
         except MappingSpecError as exc:
             raise InvalidMapping(f"enrich.{n}.inputs", _issues(exc)) from None
+    if not mapping:
+        return
     try:
         await mapping_spec(definition.mapping.name, definition.mapping.version)
     except NotFound:
@@ -253,6 +256,53 @@ async def put_scheme(
         Scheme(name=name, definition=raw, description=description, priority=priority, enabled=bool(enabled))
     )
     return int(rows[0]["id"])
+
+
+async def create_scheme(
+    name: str, definition: dict[str, Any], *, description: str = "", priority: str = "normal"
+) -> dict[str, Any]:
+    """A new scheme (a name taken is refused: put_scheme would replace it) with a mapping to start from: a
+    version of the mapping named after the scheme that links the target's record key from the source's,
+    the other target fields left to map in the designer. `definition` is put_scheme's without `mapping`;
+    returns {id, name, mapping: {name, version}}."""
+    check_name(name)
+    if await Scheme.exists().where(Scheme.name == name):
+        raise Conflict(f"there is already a scheme named {name!r}", field="name")
+    check_priority(priority)
+    # Checked whole before anything is written, so a refused form leaves no mapping version behind.
+    parsed = parse_definition({**definition, "mapping": {"name": name, "version": 1}})
+    await _check_ends(parsed, mapping=False)
+    spec = await _starting_mapping(name, parsed)
+    saved = await save_mapping(spec, comment=f"the start of scheme {name}")
+    ident = await put_scheme(
+        name, {**definition, "mapping": saved}, description=description, priority=priority
+    )
+    return {"id": ident, "name": name, "mapping": saved}
+
+
+async def _starting_mapping(name: str, definition: SchemeDefinition) -> dict[str, Any]:
+    """A spec that compiles (it needs one field at least): the target's key from the source's key, else
+    the target's first field left empty."""
+    rows = await Connection.select(Connection.name, Connection.system).where(
+        Connection.name.is_in([definition.source.connection, definition.target.connection])
+    )
+    systems = {row["name"]: row["system"] for row in rows}
+
+    def info(connection: str, operation: str, role: str) -> OperationInfo | None:
+        found = operations_of(systems.get(connection, ""))
+        return next((op for op in found if op.name == operation and op.role == role), None)
+
+    source = info(definition.source.connection, definition.source.operation, "source")
+    target = info(definition.target.connection, definition.target.operation, "target")
+    spec: dict[str, Any] = {"name": name, "description": f"The mapping of scheme {name}"}
+    if source and source.key:
+        spec["key"] = source.key  # names a record in run results and dead letters
+    if source and source.key and target and target.key and "." not in target.key:
+        spec["fields"] = {target.key: {"from": source.key}}
+    else:
+        first = next(iter(target.fields), "id") if target else "id"
+        spec["fields"] = {first.split(".")[0]: {"default": None}}
+    return spec
 
 
 async def scheme_id(name: str) -> int:

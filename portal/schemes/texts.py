@@ -92,6 +92,37 @@ ZH = {
     "Source record": "源记录",
     "Mapped record": "映射后的记录",
     "None: the record failed before it was mapped.": "无：该记录在映射之前就已失败。",
+    # creating, running in full and deleting a scheme (list and designer)
+    "New scheme": "新建方案",
+    "Create scheme": "创建方案",
+    "The scheme starts with a mapping of its own that links the target's record key from the source's; "
+    "link the other fields in the designer, which opens next.": (
+        "新方案自带一个映射，已把目标的记录键关联到来源的记录键；其余字段请在随后打开的设计器中关联。"
+    ),
+    "A scheme needs a connection to read from and one to write to: add them under Connections first.": (
+        "方案需要一个读取的连接和一个写入的连接：请先在“连接”中添加。"
+    ),
+    "Shown in the list and in the designer's address; no '/' in it.": (
+        "显示在列表和设计器地址中；不能含 '/'。"
+    ),
+    "Optional: a cron expression (*/5 * * * *) or an interval (every 30s); without one the scheme runs "
+    "when asked.": "可选：cron 表达式（*/5 * * * *）或间隔（every 30s）；不填则仅在手动运行时运行。",
+    "Scheme {name} deleted.": "方案 {name} 已删除。",
+    "Full run": "全量运行",
+    "Read everything the source has again, ignoring the checkpoint": "忽略检查点，重新读取来源的全部数据",
+    "Delete scheme": "删除方案",
+    "Run {name} in full? It reads everything the source has again, ignoring the checkpoint, and pushes "
+    "what changed.": "全量运行 {name}？将忽略检查点，重新读取来源的全部数据，并推送有变化的记录。",
+    "Full run #{run} queued": "全量运行 #{run} 已排队",
+    "Delete the scheme {name}? Its run history, dead letters and checkpoint are deleted with it; its "
+    "mapping versions are kept.": "删除方案 {name}？其运行历史、死信和检查点将一并删除；映射的各版本保留。",
+    # the service's refusals the new-scheme form shows (those with a name in them: portal/locale_zh.py)
+    "a scheme needs a name of at most 100 characters": "方案需要名称，最多 100 个字符",
+    "a scheme name has no spaces at either end, no '/' and no control characters": (
+        "方案名称两端不能有空格，且不能含 '/' 或控制字符"
+    ),
+    "priority must be one of high, normal, low": "优先级须为 high、normal、low 之一",
+    "an interval must be at least 1 second": "间隔至少为 1 秒",
     # page titles
     "Scheme {name}": "方案 {name}",
     "Run {run_id}": "运行 #{run_id}",

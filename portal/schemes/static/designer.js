@@ -298,12 +298,16 @@
 
   root.querySelectorAll("[data-action]").forEach((button) =>
     button.addEventListener("click", async () => {
-      // Stopping ends a run midway: asked first, as the portal's other actions with effects are.
+      // Stopping ends a run midway, and a full run reads everything again: asked first, as the portal's
+      // other actions with effects are.
+      const full = button.dataset.full === "true";
       if (button.dataset.action === "stop" && !confirm(text("confirm_stop"))) return;
+      if (full && !confirm(text("confirm_full", { name }))) return;
       try {
-        const result = await api("POST", `/schemes/${encodeURIComponent(name)}/${button.dataset.action}`, {});
+        const result = await api("POST", `/schemes/${encodeURIComponent(name)}/${button.dataset.action}`, full ? { full: true } : {});
+        $("action-result").classList.remove("err");
         $("action-result").textContent = result.run
-          ? text("queued", { run: result.run })
+          ? text(full ? "full_queued" : "queued", { run: result.run })
           : text(result.enabled ? "schedule_on" : "schedule_off");
         if (result.enabled !== undefined) {
           const status = result.enabled ? "scheduled" : "idle";
@@ -314,6 +318,34 @@
       } catch (error) { $("action-result").textContent = error.message; }
     }),
   );
+
+  // Deleting asks first, naming the scheme, then posts the page's own form in place: refused (the scheme
+  // runs), the service's message, as the page words it, shows here and the edits stay; done, the list.
+  const deleteForm = $("delete-scheme");
+  deleteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!confirm(text("confirm_delete", { name }))) return;
+    const result = $("action-result");
+    try {
+      const response = await fetch(deleteForm.action, {
+        method: "POST",
+        body: new URLSearchParams(new FormData(deleteForm)),
+        redirect: "manual",
+      });
+      if (response.type === "opaqueredirect") {
+        clean();
+        location.assign(`/admin/schemes?deleted=${encodeURIComponent(name)}`);
+        return;
+      }
+      const answer = new DOMParser().parseFromString(await response.text(), "text/html");
+      const said = answer.querySelector("#action-result") || answer.querySelector("[role=alert] p");
+      result.textContent = (said && said.textContent.trim()) || `${response.status} ${response.statusText}`;
+    } catch (error) {
+      result.textContent = error.message;
+    }
+    result.classList.add("err");
+    refreshRuns();
+  });
 
   // The run history is drawn by the server and polled by htmx (templates/schemes/_runs.html): after an
   // action, ask it to redraw now rather than at its next poll.
