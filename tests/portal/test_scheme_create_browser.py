@@ -130,6 +130,10 @@ async def test_create_a_scheme_run_it_in_full_and_delete_it(tab: Watched, gatewa
     await expect(page.locator(f"#runs-body tr[data-run='{run[0]['id']}'] [data-status]")).to_have_attribute(
         "data-status", "stopped"
     )
+    # An edit not saved: deleting the scheme drops it without a "leave the page?" question on top.
+    await page.click("#target-fields [data-target='tid']")
+    await page.click("#link-remove")
+    await expect(page.locator("#designer")).to_have_attribute("data-unsaved", "true")
     asked = len(tab.dialogs)
     await page.click("[data-testid=delete]")
     await expect(page).to_have_url(f"{gateway.url}/admin/schemes?deleted={quote(name, safe='')}")

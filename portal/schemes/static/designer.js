@@ -330,11 +330,12 @@
       const response = await fetch(deleteForm.action, {
         method: "POST",
         body: new URLSearchParams(new FormData(deleteForm)),
-        redirect: "manual",
       });
-      if (response.type === "opaqueredirect") {
-        clean();
-        location.assign(`/admin/schemes?deleted=${encodeURIComponent(name)}`);
+      if (response.redirected) {
+        // Deleted: on to the list, the edits gone with the scheme. Any other place (the sign-in page, the
+        // session having ended) is gone to with the edits still guarded.
+        if (new URL(response.url).pathname === "/admin/schemes") clean();
+        location.assign(response.url);
         return;
       }
       const answer = new DOMParser().parseFromString(await response.text(), "text/html");
