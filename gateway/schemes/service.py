@@ -28,6 +28,7 @@ from gateway.schemes.model import (
     parse_definition,
 )
 from gateway.schemes.runner import Context, enrich_mapping, enrich_records, mapping_spec
+from gateway.store.engine import atomic
 from gateway.store.scheme_tables import (
     Checkpoint,
     DeadLetter,
@@ -258,6 +259,7 @@ async def put_scheme(
     return int(rows[0]["id"])
 
 
+@atomic  # on PostgreSQL two creates of one name both pass the check; the second's insert is then re-run
 async def create_scheme(
     name: str, definition: dict[str, Any], *, description: str = "", priority: str = "normal"
 ) -> dict[str, Any]:

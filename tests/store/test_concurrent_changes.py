@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from gateway.schemes import service as scheme_service
 from gateway.store import manage
 from gateway.store.crypto import Vault
 from gateway.store.policy_manage import create_plan, delete_plan, set_consumer_policy, subscribe
@@ -80,3 +81,34 @@ async def test_a_plan_deleted_while_subscribed_to_is_one_or_the_other_never_a_50
             outcome = (type(deleted).__name__, type(subscribed).__name__)
             # Deleted first: the subscription names no plan. Subscribed first: the plan is in use.
             assert outcome in {("NoneType", "InvalidParameter"), ("Conflict", "dict")}, (deleted, subscribed)
+
+
+async def test_a_scheme_created_twice_at_once_is_one_created_and_one_refused(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two admins creating the same scheme name at once: the second is told the name is taken (it used to
+    replace the first's scheme, mapping and all, on PostgreSQL)."""
+    env = gateway_env(tmp_path, DATABASE_URL=database_url)
+    migrate(env)
+    async with bound_store(env):
+        for name in ("wdt-a", "wdt-b"):
+            await manage.put_connection(
+                Vault(SECRET_KEY), name=name, system="wangdiantong", base_url="http://127.0.0.1:9",
+                credentials={"sid": "s", "appkey": "k", "appsecret": "x"},
+            )  # fmt: skip
+        definitions = [
+            {
+                "source": {"connection": "wdt-a", "operation": "stockout_order_query_trade"},
+                "target": {"connection": "wdt-b", "operation": "trade_push"},
+                "schedule": schedule,
+            }
+            for schedule in ("every 60s", "every 90s")
+        ]
+        outcomes = await asyncio.gather(
+            *(scheme_service.create_scheme("twin", d) for d in definitions), return_exceptions=True
+        )
+        kept = await scheme_service.get_scheme("twin")
+    created = [n for n, outcome in enumerate(outcomes) if isinstance(outcome, dict)]
+    refused = [type(outcome).__name__ for outcome in outcomes if not isinstance(outcome, dict)]
+    assert len(created) == 1 and refused == ["Conflict"], outcomes
+    assert kept["definition"]["schedule"] == definitions[created[0]]["schedule"]  # the first stays as made
