@@ -126,6 +126,8 @@ async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record
                 await expect(row.locator("[data-status]")).to_have_text("空闲")
                 await page.click(f"a[href='/admin/schemes/{flow.name}']")
                 await expect(page.locator("#designer[data-ready=true]")).to_be_visible(timeout=15000)
+                # The link editor shows only for a link picked (its CSS once showed it while hidden).
+                await expect(page.locator("#link-editor")).to_be_hidden()
 
                 links = {
                     "receiver_name": "buyer_nick",
@@ -144,6 +146,7 @@ async def test_design_a_mapping_by_drag_and_drop_then_run_it_and_see_each_record
                     )
                 # A function on the last link made: the waybill number in lower case.
                 await page.locator("#target-fields [data-target='buyer_message']").click()
+                await expect(page.locator("#link-editor")).to_be_visible()
                 await page.select_option("#link-fn", "lower")
                 await page.click("#link-apply")
 
