@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
+from gateway.errors import OAuthError
 from gateway.store.snapshot import Snapshot
 from policies.ipfilter import Proxies
 from policies.oauth import SCOPES, TokenServer, jwks
@@ -103,9 +105,12 @@ def oauth_routes(
     )
     async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
         form = await request.form()
-        body = server.token_response(
-            request.method, _public_url(request, proxies), request.headers, dict(form.items())
-        )
+        url = _public_url(request, proxies)
+        if url.startswith("http://") and not _on_this_machine(request):
+            # authlib lets plain HTTP through to a loopback host, and the Host header names it: a caller
+            # elsewhere could send `Host: localhost`. Where the caller is decides, not what it says.
+            raise OAuthError("the token endpoint must be called over HTTPS")
+        body = server.token_response(request.method, url, request.headers, dict(form.items()))
         return Response(
             msgspec.json.encode(body),
             media_type="application/json",
@@ -127,6 +132,16 @@ def oauth_routes(
         )
 
     return [token, jwks_document]
+
+
+def _on_this_machine(request: Request[Any, Any, Any]) -> bool:
+    """The caller is on this machine: a loopback peer, and no loopback proxy forwarding for anyone else."""
+    hops = [request.client.host if request.client else ""]
+    hops += [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    try:
+        return all(ipaddress.ip_address(hop).is_loopback for hop in hops)
+    except ValueError:  # not an address (a name, `unknown`): not known to be here
+        return False
 
 
 def _public_url(request: Request[Any, Any, Any], proxies: Proxies) -> str:

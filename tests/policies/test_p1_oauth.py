@@ -413,3 +413,26 @@ async def test_the_token_endpoint_is_documented_as_it_answers(gateway: Gateway, 
             f"`{response.json()['error']}`"
             in operation["responses"][str(response.status_code)]["description"]
         )
+
+
+async def test_plain_http_is_only_for_a_caller_on_this_machine_whatever_host_it_names(
+    gateway: Gateway, vault: Vault
+) -> None:
+    """Plain HTTP to /oauth/token is for local testing: a caller forwarded from elsewhere (X-Forwarded-For)
+    is refused even when it names `localhost` in its Host header, which is what authlib looks at."""
+    client_id, secret, _ = await new_client(vault, ["orders:read"])
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        assert (await token_for(http, client_id, secret)).status_code == 200  # here, over HTTP: allowed
+        for headers in (
+            {"Host": "localhost", "X-Forwarded-For": "203.0.113.5"},
+            {"Host": "127.0.0.1", "X-Forwarded-For": "127.0.0.1, 203.0.113.5"},
+            {"Host": "localhost", "X-Forwarded-For": "unknown"},
+        ):
+            answer = await http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client_id, secret),
+                headers=headers,
+            )
+            assert answer.status_code == 400, (headers, answer.text)
+            assert answer.json()["error_description"] == "the token endpoint must be called over HTTPS"
