@@ -42,9 +42,12 @@ class InvalidParameter(UnigateError):
 class Unauthorized(UnigateError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, invalid_token: bool = False, **extra: Any) -> None:
+        """`invalid_token`: a key or token was sent, and is not (or no longer) good: RFC 6750 3.1 says so
+        in the challenge, so a client knows to get a new one rather than to add one."""
         super().__init__(detail, **extra)
-        self.headers["WWW-Authenticate"] = 'Bearer realm="unigate"'
+        error = ', error="invalid_token"' if invalid_token else ""
+        self.headers["WWW-Authenticate"] = f'Bearer realm="unigate"{error}'
 
 
 class Forbidden(UnigateError):
@@ -147,9 +150,14 @@ def problem_json(error: UnigateError, request_id: str | None) -> bytes:
 PROBLEM_JSON = "application/problem+json"
 
 
+def retry_after_seconds(seconds: float) -> int:
+    """The whole seconds a Retry-After says for `seconds` (and a refusal's words with it): never 0, which
+    would invite an immediate retry storm."""
+    return max(1, round(seconds + 0.499))
+
+
 def _retry_after(error: UnigateError, seconds: float) -> None:
-    # Retry-After takes whole seconds; never 0, which would invite an immediate retry storm.
-    error.headers["Retry-After"] = str(max(1, round(seconds + 0.499)))
+    error.headers["Retry-After"] = str(retry_after_seconds(seconds))
 
 
 class Overloaded(UnigateError):

@@ -28,9 +28,9 @@ def authenticate(key: str | None, snapshot: Snapshot, now: datetime | None = Non
         raise Unauthorized("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
     entry = snapshot.keys.get(hashlib.sha256(key.encode()).hexdigest())
     if entry is None:
-        raise Unauthorized("the API key is unknown or has been revoked")
+        raise Unauthorized("the API key is unknown or has been revoked", invalid_token=True)
     if entry.expires_at is not None and entry.expires_at <= (now or datetime.now(UTC)):
-        raise Unauthorized("the API key has expired")
+        raise Unauthorized("the API key has expired", invalid_token=True)
     refuse_unusable(entry.consumer, "key")
     return entry
 
@@ -39,10 +39,11 @@ def refuse_unusable(consumer: ConsumerEntry, credential: str) -> None:
     """Unauthorized when the application may not call: suspended, or its owner account disabled (a
     developer offboarded or blocked loses every app's access at once, the apps' own state kept)."""
     if not consumer.active:
-        raise Unauthorized(f"the application this {credential} belongs to is suspended")
+        raise Unauthorized(f"the application this {credential} belongs to is suspended", invalid_token=True)
     if consumer.owner_disabled:
         raise Unauthorized(
-            f"the application this {credential} belongs to cannot be used: its owner account is disabled"
+            f"the application this {credential} belongs to cannot be used: its owner account is disabled",
+            invalid_token=True,
         )
 
 

@@ -297,10 +297,12 @@ class TokenVerifier:
             self._verified[token] = known
         client_id, scopes, expires = known
         if expires + CLOCK_LEEWAY_SECONDS <= now:
-            raise Unauthorized("the access token has expired: request a new one from /oauth/token")
+            raise Unauthorized(
+                "the access token has expired: request a new one from /oauth/token", invalid_token=True
+            )
         client = snapshot.oauth_clients.get(client_id)
         if client is None:
-            raise Unauthorized("the OAuth client of this access token has been revoked")
+            raise Unauthorized("the OAuth client of this access token has been revoked", invalid_token=True)
         # Scopes taken from the client since the token was issued are gone at once.
         return Bearer(client, scopes & client.scopes, expires)
 
@@ -317,9 +319,13 @@ class TokenVerifier:
                 exp={"essential": True},
             ).validate(decoded.claims)
         except ExpiredTokenError:
-            raise Unauthorized("the access token has expired: request a new one from /oauth/token") from None
+            raise Unauthorized(
+                "the access token has expired: request a new one from /oauth/token", invalid_token=True
+            ) from None
         except (JoseError, ValueError) as exc:
-            raise Unauthorized(f"the access token is not valid: {_why_invalid(exc)}") from None
+            raise Unauthorized(
+                f"the access token is not valid: {_why_invalid(exc)}", invalid_token=True
+            ) from None
         claims = decoded.claims
         return str(claims["sub"]), frozenset(str(claims.get("scope") or "").split()), int(claims["exp"])
 

@@ -327,7 +327,12 @@ RATE_LIMIT_HEADERS = {
 }
 BEFORE_RATE_LIMIT = ("401", "403", "413")
 HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
-    "401": {"WWW-Authenticate": _header('`Bearer realm="unigate"`')},
+    "401": {
+        "WWW-Authenticate": _header(
+            '`Bearer realm="unigate"`; with `, error="invalid_token"` when the key or token sent is not good '
+            "(unknown, revoked, expired, or its application suspended)"
+        )
+    },
     "429": {"Retry-After": _header("Seconds to wait before calling again", "integer")},
     "503": {"Retry-After": _header("Seconds to wait before calling again", "integer")},
 }

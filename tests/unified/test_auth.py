@@ -14,13 +14,16 @@ def test_a_missing_key_is_401(anonymous: httpx.Client) -> None:
     response = anonymous.get("/v1/stockouts")
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized"
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # Nothing was sent: the challenge says how to authenticate, with no error (RFC 6750 3.1).
+    assert response.headers["www-authenticate"] == 'Bearer realm="unigate"'
 
 
 def test_an_unknown_key_is_401(anonymous: httpx.Client) -> None:
     response = anonymous.get("/v1/stockouts", headers={"Authorization": "Bearer ug_not-a-real-key"})
     assert response.status_code == 401
     assert "ug_not-a-real-key" not in response.text
+    # What was sent is no good: a client should get a new credential, not merely add one.
+    assert response.headers["www-authenticate"] == 'Bearer realm="unigate", error="invalid_token"'
 
 
 def test_x_api_key_header_works(anonymous: httpx.Client, gateway: Gateway) -> None:
