@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -190,7 +191,7 @@ class Upstream:
             ) from None
         except (TransportError, OSError) as exc:
             raise UpstreamError(
-                f"{target.system} is unreachable: {type(exc).__name__}",
+                f"{target.system} is unreachable: {_transport_failure(exc)}",
                 system=target.system,
                 connection=target.connection,
             ) from None
@@ -209,6 +210,20 @@ class Upstream:
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+
+def _transport_failure(exc: Exception) -> str:
+    """What went wrong, in words for the caller: not a Python class name, nor the backend's address (which
+    an OSError's own text carries)."""
+    if isinstance(exc, TransportError):
+        return str(exc)  # this client's own words, about the answer
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "the connection was cut"
+    if isinstance(exc, socket.gaierror):
+        return "its host name could not be resolved"
+    return "a network error"
 
 
 def form_body(data: Mapping[str, Any]) -> bytes:

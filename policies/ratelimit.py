@@ -14,7 +14,7 @@ from typing import Annotated
 import msgspec
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 
-from gateway.errors import QuotaExceeded, RateLimited
+from gateway.errors import QuotaExceeded, RateLimited, retry_after_seconds
 from policies.chain import Context, Gate
 from policies.config import invalid
 from policies.counters import Check, Count, Counters, Verdict
@@ -95,7 +95,7 @@ async def settle(ctx: Context, counters: Counters, now: float) -> Verdict | None
     worst = max(quotas or refused, key=lambda count: count.reset)
     error = QuotaExceeded if quotas else RateLimited
     raise error(
-        f"the limit of {worst.check.label} is reached; retry after {math.ceil(worst.reset)} s",
+        f"the limit of {worst.check.label} is reached; retry after {retry_after_seconds(worst.reset)} s",
         retry_after=worst.reset,
     )
 

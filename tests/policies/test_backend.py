@@ -24,6 +24,7 @@ from tests.policies.backends import (
     most_in_any_window,
     wait_for_connection,
 )
+from tests.services import free_port
 
 TOO_FREQUENT = msgspec.json.encode({"code": 1070, "message": "调用频率超限,请稍后再试"})
 SIGN_ERROR = msgspec.json.encode({"code": 1100, "message": "签名错误"})
@@ -184,3 +185,16 @@ async def test_bad_backend_options_are_refused_when_saved_naming_the_field(
         await add_connection(gateway, "bad-options", "http://127.0.0.1:9", options)
     assert refused.value.field == field
     assert refused.value.detail.startswith(field + ": ")
+
+
+async def test_an_unreachable_backend_is_said_in_words_without_its_address(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    """The caller reads why, not a Python class name, and not where the backend lives."""
+    port = free_port()  # nothing listens there
+    await add_connection(gateway, "nowhere", f"http://127.0.0.1:{port}", {"retries": 0})
+    await wait_for_connection(client, "nowhere")
+    answer = await client.get("/v1/stockouts", params={"limit": 1}, headers={"X-Connection": "nowhere"})
+    assert (answer.status_code, answer.json()["code"]) == (502, "upstream_unavailable")
+    assert answer.json()["detail"] == "wangdiantong is unreachable: the connection was refused"
+    assert str(port) not in answer.text and "Error" not in answer.json()["detail"]

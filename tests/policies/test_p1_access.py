@@ -194,6 +194,8 @@ async def test_every_counted_answer_carries_ratelimit_headers_and_429_says_when(
         assert refused["code"] == "rate_limited" and refused["status"] == 429
         assert "3 calls per minute" in refused["detail"]
         assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
+        # The words say the wait the header says.
+        assert refused["detail"].endswith(f"retry after {answers[-1].headers['retry-after']} s")
         assert answers[-1].headers["ratelimit-remaining"] == "0"
         # Operators see the refusal too, by policy and consumer.
         name = (await Consumer.select(Consumer.name).where(Consumer.id == consumer).first() or {})["name"]
