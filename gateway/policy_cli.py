@@ -133,6 +133,11 @@ def add_commands(sub: Any) -> None:
     rotate.add_argument("client_id")
     rotate.add_argument("--overlap", type=seconds, default=0.0, metavar="SECONDS")
     actions.add_parser("revoke", help="no new tokens, and issued ones stop working").add_argument("client_id")
+    scopes = actions.add_parser(
+        "scopes", help="set the client's scopes; issued tokens lose removed ones at once"
+    )
+    scopes.add_argument("client_id")
+    scopes.add_argument("--scope", action="append", required=True, help="orders:read, pii:read, ...; repeat")
     clients.set_defaults(func=cmd_oauth_clients)
 
     keys = sub.add_parser("signing-keys", help="the keys that sign access tokens (JWKS)")
@@ -295,7 +300,22 @@ def cmd_consumer_rules(args: argparse.Namespace, settings: Settings) -> int:
 
     _store(settings, put)
     print(f"rules of {args.consumer} saved")
+    if lifted := _nulls(overrides or {}):
+        # A null override removes the plan's limit for this application: said, as it is easily meant as
+        # "no override" (which --clear-overrides is).
+        print(f"{args.consumer} now has no limit for: {', '.join(lifted)} (--clear-overrides: the plan's)")
     return 0
+
+
+def _nulls(overrides: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths whose override is null."""
+    found: list[str] = []
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            found += _nulls(value, f"{prefix}{key}.")
+        elif value is None:
+            found.append(f"{prefix}{key}")
+    return found
 
 
 def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
@@ -327,6 +347,13 @@ def cmd_oauth_clients(args: argparse.Namespace, settings: Settings) -> int:
 
         _, secret = _store(settings, lambda: plans.rotate_any_client_secret(CLI, args.client_id, overlap))
         print(f"new secret for {args.client_id} (shown once):\n{secret}")
+    elif args.action == "scopes":
+
+        async def set_scopes() -> dict[str, Any]:
+            app = await plans.client_app(args.client_id)
+            return await plans.set_client_scopes(CLI, app, args.client_id, args.scope)
+
+        print(f"OAuth client {args.client_id}: {' '.join(_store(settings, set_scopes)['scopes'])}")
     else:
 
         async def revoke() -> dict[str, Any]:

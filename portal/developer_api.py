@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, delete, get, patch, post
+from litestar import Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from gateway.store.crypto import Vault
@@ -44,6 +44,10 @@ class NewSubscription(msgspec.Struct, forbid_unknown_fields=True):
 class NewClient(msgspec.Struct, forbid_unknown_fields=True):
     scopes: list[str]
     name: str = ""
+
+
+class ClientScopes(msgspec.Struct, forbid_unknown_fields=True):
+    scopes: list[str]
 
 
 @get("/apps", summary="Your apps")
@@ -144,6 +148,15 @@ async def create_client(
     return {**row, "client_secret": secret}
 
 
+@put(
+    "/apps/{app_id:int}/oauth-clients/{client_id:str}/scopes",
+    summary="Set a client's scopes; a scope taken away is gone from its tokens at once",
+    status_code=200,
+)
+async def set_client_scopes(me: Principal, app_id: int, client_id: str, data: ClientScopes) -> dict[str, Any]:
+    return await plans.set_client_scopes(me, app_id, client_id, data.scopes)
+
+
 @post(
     "/apps/{app_id:int}/oauth-clients/{client_id:str}/revoke",
     summary="Revoke a client and the tokens it holds",
@@ -186,6 +199,7 @@ ROUTES: list[Any] = [
     cancel_subscription,
     list_clients,
     create_client,
+    set_client_scopes,
     revoke_client,
     usage,
     recent_requests,

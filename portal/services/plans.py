@@ -232,6 +232,17 @@ async def rotate_client_secret(
 
 
 @atomic
+async def set_client_scopes(me: Principal, app_id: int, client_id: str, scopes: list[str]) -> dict[str, Any]:
+    """The client's scopes from now on: a scope taken away is gone from the tokens it already holds at once
+    (every node checks a token's scopes against its client's), one added is in its next token."""
+    before = await _client(me, app_id, client_id)
+    await policy_manage.set_oauth_client_scopes(client_id, scopes)
+    after = await _client(me, app_id, client_id)
+    await audit.record(me, "oauth_client.scopes", client_id, before=before, after=after)
+    return after
+
+
+@atomic
 async def revoke_client(me: Principal, app_id: int, client_id: str) -> dict[str, Any]:
     before = await _client(me, app_id, client_id)
     await policy_manage.revoke_oauth_client(client_id)

@@ -89,6 +89,12 @@ async def test_clearing_rules_and_giving_new_ones_in_one_command_keeps_the_new_o
     assert shown["ip_allow"] == ["10.0.0.0/8"] and shown["ip_deny"] == []
     assert shown["overrides"] == {"rate_limits": {"per_minute": 7}}
 
+    # A null override lifts the plan's limit: said, as "no override" is easily meant by it.
+    lifted = unigate(env, "consumer-rules", "set", app, "--override", "rate_limits.per_minute=null")
+    assert lifted.stdout.splitlines()[1] == f"{app} now has no limit for: rate_limits.per_minute " + (
+        "(--clear-overrides: the plan's)"
+    )
+
     bad = unigate(env, "consumer-rules", "set", app, "--clear-ip-rules", "--deny-ip", "999.1.1.1/8")
     assert bad.returncode == 2 and "field: ip_deny[0]" in bad.stderr
     assert json.loads(unigate(env, "consumer-rules", "show", app).stdout)["ip_allow"] == ["10.0.0.0/8"]

@@ -19,7 +19,7 @@ from joserfc.jwk import RSAKey
 from gateway.store import policy_manage
 from gateway.store.crypto import Vault
 from gateway.store.snapshot import load_snapshot
-from tests.conftest import Gateway
+from tests.conftest import Gateway, unigate
 from tests.policies.p1_support import application, until
 
 
@@ -436,3 +436,28 @@ async def test_plain_http_is_only_for_a_caller_on_this_machine_whatever_host_it_
             )
             assert answer.status_code == 400, (headers, answer.text)
             assert answer.json()["error_description"] == "the token endpoint must be called over HTTPS"
+
+
+async def test_a_scope_taken_from_a_client_is_gone_from_its_token_at_once(
+    gateway: Gateway, vault: Vault, store: tuple[object, dict[str, str]]
+) -> None:
+    """`unigate oauth-clients scopes`: the token already issued loses the scope on the next call, on every
+    node (they check a token's scopes against its client's); an unknown scope is refused, naming it."""
+    client_id, secret, _ = await new_client(vault, ["orders:read", "stockouts:read"])
+    _, env = store
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        token = (await token_for(http, client_id, secret)).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await http.get("/v1/stockouts", params={"limit": 1}, headers=bearer)).status_code == 200
+
+        bad = unigate(env, "oauth-clients", "scopes", client_id, "--scope", "stockouts:rite", check=False)
+        assert bad.returncode == 2 and "scopes[0]" in bad.stderr and "stockouts:rite" in bad.stderr
+        narrowed = unigate(env, "oauth-clients", "scopes", client_id, "--scope", "orders:read")
+        assert narrowed.stdout.strip() == f"OAuth client {client_id}: orders:read"
+
+        async def refused() -> bool:
+            answer = await http.get("/v1/stockouts", params={"limit": 1}, headers=bearer)
+            return answer.status_code == 403 and answer.json()["code"] == "insufficient_scope"
+
+        await until(refused, within=2, what="the narrowed scopes on the gateway")
+        assert (await http.get("/v1/orders", params={"limit": 1}, headers=bearer)).status_code == 200

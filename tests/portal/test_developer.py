@@ -163,6 +163,13 @@ async def test_an_oauth_client_made_in_the_portal_gets_tokens(dev_session: Sessi
             await asyncio.sleep(0.1)
         assert token.status_code == 200, token.text
     await status_of(gateway, token.json()["access_token"], 200)
+    # Its scopes changed: the token held loses stockouts:read at once.
+    scopes = f"/portal/api/apps/{app['id']}/oauth-clients/{client['client_id']}/scopes"
+    refused = await dev_session.call("PUT", scopes, json={"scopes": []})
+    assert refused.status_code == 400 and refused.json()["field"] == "scopes"
+    changed = await dev_session.call("PUT", scopes, json={"scopes": ["orders:read"]})
+    assert changed.status_code == 200 and changed.json()["scopes"] == ["orders:read"]
+    await status_of(gateway, token.json()["access_token"], 403)
     await dev_session.call("POST", f"/portal/api/apps/{app['id']}/oauth-clients/{client['client_id']}/revoke")
     await status_of(gateway, token.json()["access_token"], 401)
 
