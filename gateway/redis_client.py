@@ -8,7 +8,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.settings import Settings
 
@@ -29,5 +29,5 @@ def connect(settings: Settings, *, longest_block: float = 0.0) -> Redis | None:
         # announcement does not); a connection that timed out is dropped, never reused for a late reply.
         # A connection error is, once, at once: after a restart of Redis every pooled connection is dead,
         # and each would otherwise fail one call (a second of per-node limits and caps, each time).
-        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )

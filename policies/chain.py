@@ -176,7 +176,7 @@ class PolicyChain:
         *,
         snapshot: Callable[[], Snapshot],
         policies: Sequence[Policy],
-        proxies: Proxies | None = None,
+        proxies: Proxies,
     ) -> None:
         self.app = app
         self.snapshot = snapshot
@@ -244,10 +244,7 @@ class PolicyChain:
 
     def _log(self, ctx: Context, upstream: list[float] | None) -> None:
         state = ctx.scope["state"]
-        client = ctx.client_ip
-        if self.proxies is not None:
-            address = self.proxies.client(client, ctx.headers.get("x-forwarded-for"))
-            client = str(address) if address is not None else None
+        address = self.proxies.client(ctx.client_ip, ctx.headers.get("x-forwarded-for"))
         access_log.info(
             "request",
             extra={
@@ -259,7 +256,7 @@ class PolicyChain:
                 "code": state.get(PROBLEM_CODE),  # a refusal's or failure's problem code
                 "consumer": ctx.consumer.name if ctx.consumer else None,
                 "account": state.get(ACTOR),
-                "client": client,
+                "client": str(address) if address is not None else None,
                 "duration_ms": round((time.perf_counter() - ctx.started) * 1000, 2),
                 # Of duration_ms, the time spent waiting on backends (all attempts, retries included).
                 "upstream_ms": round(upstream[0] * 1000, 2) if upstream is not None else None,

@@ -37,7 +37,7 @@ def parse_networks(values: Iterable[str], field: str) -> list[str]:
     return networks
 
 
-def _address(text: str) -> Address | None:
+def address_of(text: str) -> Address | None:
     """An address as a peer or a forwarding hop gives it: bare, or with the port some load balancers add
     (`203.0.113.9:51234`, `[2001:db8::1]:443`)."""
     text = text.strip().strip('"')
@@ -79,20 +79,20 @@ class Proxies:
 
     def forwarded_https(self, peer: str | None, forwarded_proto: str | None) -> bool:
         """A trusted proxy that terminated TLS for this request says so in X-Forwarded-Proto."""
-        return (forwarded_proto or "").strip() == "https" and self.trusts(_address(peer) if peer else None)
+        return (forwarded_proto or "").strip() == "https" and self.trusts(address_of(peer) if peer else None)
 
     def client(self, peer: str | None, forwarded_for: str | None) -> Address | None:
         """The caller's address: the peer, or the last untrusted hop it forwarded for; None when that hop
         cannot be read (`unknown`, a name): skipping it would believe what the caller wrote further left."""
-        address = _address(peer) if peer else None
+        address = address_of(peer) if peer else None
         if not forwarded_for or not self.trusts(address):
             return address
         hops = [part for part in forwarded_for.split(",") if part.strip()]
         for part in reversed(hops):
-            hop = _address(part)
+            hop = address_of(part)
             if hop is None or not self.trusts(hop):
                 return hop
-        return _address(hops[0]) if hops else address
+        return address_of(hops[0]) if hops else address
 
 
 @dataclass(frozen=True, slots=True)

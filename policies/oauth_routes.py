@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,7 +14,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 
 from gateway.errors import OAuthError
 from gateway.store.snapshot import Snapshot
-from policies.ipfilter import Proxies
+from policies.ipfilter import Proxies, address_of
 from policies.oauth import SCOPES, TokenServer, jwks
 
 TOKEN_DESCRIPTION = f"""Exchange client credentials for a short-lived JWT (RFC 6749 §4.4).
@@ -138,10 +137,8 @@ def _on_this_machine(request: Request[Any, Any, Any]) -> bool:
     """The caller is on this machine: a loopback peer, and no loopback proxy forwarding for anyone else."""
     hops = [request.client.host if request.client else ""]
     hops += [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-    try:
-        return all(ipaddress.ip_address(hop).is_loopback for hop in hops)
-    except ValueError:  # not an address (a name, `unknown`): not known to be here
-        return False
+    # A hop that is not an address (a name, `unknown`) is not known to be here.
+    return all((address := address_of(hop)) is not None and address.is_loopback for hop in hops)
 
 
 def _public_url(request: Request[Any, Any, Any], proxies: Proxies) -> str:

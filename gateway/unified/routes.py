@@ -535,7 +535,7 @@ class OrderController(Controller):
         pushed = msgspec.convert(outcome.body, OrderPushed)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
         if pushed.order_no is not None:
-            headers["Location"] = f"/v1/orders/{quote(pushed.order_no, safe='')}"
+            headers["Location"] = f"{self.path}/{quote(pushed.order_no, safe='')}"
         return Response(pushed, status_code=outcome.status, headers=headers)
 
 

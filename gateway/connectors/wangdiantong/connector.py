@@ -140,8 +140,8 @@ class _Walk(msgspec.Struct, frozen=True, kw_only=True):
     page: Count = 0
     total: Count | None = None
     seen: tuple[str, ...] = ()  # the remote ids page 0 gave when first read (see _advance)
-    # The vendor page size of the window under way, chosen at its page 0 (see `_take`); 0: not chosen yet,
-    # or (a cursor from before pages were filled) `size`.
+    # The vendor page size of the window under way, chosen at its page 0 (see `_take`); 0 (a cursor from
+    # before pages were filled): `size`.
     take: Annotated[int, msgspec.Meta(ge=0, le=PAGE_SIZE_MAX)] = 0
     keep: str | None = None
     shop: str | None = None
@@ -275,7 +275,7 @@ def _take(walk: _Walk, room: int) -> _Walk | None:
     offset), so a window begun on a part-filled page is read in pages of the room left, at least half a
     page (fewer would spend vendor calls, which are scarcer than the caller's requests, on small pages);
     a window under way is read on only while a whole page of it fits."""
-    if walk.total is None and walk.page == 0 and not walk.take:  # the window's page 0: choose its size
+    if walk.total is None:  # the window's page 0, not read yet (`_checked`: page is 0): choose its size
         return msgspec.structs.replace(walk, take=room) if room >= max(1, walk.size // 2) else None
     return walk if room >= (walk.take or walk.size) else None
 
@@ -473,8 +473,6 @@ class WangdiantongConnector(Connector):
                 if _fresh(walk, item["remote_id"]) and (walk.keep is None or item["status"] == walk.keep)
             )
             walk = _advance(walk, take, total, window_end, (item["remote_id"] for item in page))
-            if walk is not None and walk.total is None:  # a new window: its page size is chosen afresh
-                walk = msgspec.structs.replace(walk, take=0)
         return Page(items=items, next_cursor=encode_cursor(walk) if walk else None)
 
     def _continued(self, resource: _Resource, query: ListQuery, cursor: str) -> _Walk:
