@@ -104,12 +104,10 @@ def _secret_key(env: dict[str, str], var_dir: str) -> str:
                 ) from None
         return ",".join(keys)
     path = Path(var_dir) / "secret.key"
-    if path.exists():
-        return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key().decode()
-    # Owner-only from its first byte (not written, then narrowed). O_EXCL: two processes starting at once
-    # on a new folder must not each write a key; the second reads the first's.
+    # Owner-only from its first byte (not written, then narrowed). O_EXCL: the file is made by one process
+    # only; every other (later, or starting at the same moment) reads what that one wrote.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

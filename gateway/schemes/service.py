@@ -147,9 +147,9 @@ def _plain(value: Any) -> Any:
 # -- schemes ---------------------------------------------------------------------------------------
 
 
-async def _check_ends(definition: SchemeDefinition, *, mapping: bool = True) -> None:
-    """The connections exist and offer the operations in the roles the scheme uses them in (and, unless
-    `mapping` is False, the mapping version it names exists)."""
+async def _check_ends(definition: SchemeDefinition) -> None:
+    """The connections exist and offer the operations in the roles the scheme uses them in, and the
+    mapping version it names exists."""
     names = {
         definition.source.connection,
         definition.target.connection,
@@ -187,8 +187,6 @@ async def _check_ends(definition: SchemeDefinition, *, mapping: bool = True) -> 
             enrich_mapping(step)
         except MappingSpecError as exc:
             raise InvalidMapping(f"enrich.{n}.inputs", _issues(exc)) from None
-    if not mapping:
-        return
     try:
         await mapping_spec(definition.mapping.name, definition.mapping.version)
     except NotFound:
@@ -270,10 +268,9 @@ async def create_scheme(
     check_name(name)
     if await Scheme.exists().where(Scheme.name == name):
         raise Conflict(f"there is already a scheme named {name!r}", field="name")
-    check_priority(priority)
-    # Checked whole before anything is written, so a refused form leaves no mapping version behind.
     parsed = parse_definition({**definition, "mapping": {"name": name, "version": 1}})
-    await _check_ends(parsed, mapping=False)
+    # put_scheme checks the rest; what it refuses takes the mapping version saved here back with it (one
+    # transaction), so a refused form leaves nothing behind.
     spec = await _starting_mapping(name, parsed)
     saved = await save_mapping(spec, comment=f"the start of scheme {name}")
     ident = await put_scheme(

@@ -31,10 +31,8 @@ NEW_FORM_FIELDS = {
     "schedule": "schedule",
     "timezone": "schedule",
     "source": "source_connection",
-    "source.connection": "source_connection",
     "source.operation": "source_operation",
     "target": "target_connection",
-    "target.connection": "target_connection",
     "target.operation": "target_operation",
     "target.batch_size": "target_operation",
 }
