@@ -21,6 +21,7 @@ from policies.ipfilter import IpFilter, Proxies
 from policies.metering import Metering, UsageRecorder
 from policies.oauth import TokenVerifier
 from policies.quota import Quota
+from policies.quota_seed import refresh_seconds
 from policies.ratelimit import RateLimit
 
 
@@ -47,7 +48,12 @@ def build_chain(deps: PolicyDeps) -> list[Policy]:
         ResolveConnection(),
         BodyLimit(settings.max_body_bytes),
         RateLimit(),
-        Quota(make_counters(deps.redis), settings.quota_timezone),
+        Quota(
+            make_counters(deps.redis),
+            settings.quota_timezone,
+            recorder=deps.recorder,
+            seed_every=refresh_seconds(settings.metering_flush_seconds),
+        ),
         Admission(
             AdmissionConfig(
                 max_in_flight=settings.admission_max_in_flight,

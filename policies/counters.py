@@ -51,6 +51,9 @@ class Check:
     item: RateLimitItem | None = None
     period_end: float = 0.0  # calendar: unix time the period ends
     expires_in: int = 0  # calendar: seconds to keep its counter (past the end: clocks differ a little)
+    # calendar: what the period had already used by the metered usage (policies/quota_seed.py); a counter
+    # that does not exist yet (Redis lost, a quota newly set, a node counting alone) starts there, not at 0
+    seed: int = 0
     redis_keys: tuple[str, ...] = field(init=False)
     redis_args: tuple[str | int | float, ...] = field(init=False)
 
@@ -62,7 +65,7 @@ class Check:
             keys = (f"{PREFIX}:{self.key}",)
         window = self.expires_in if self.kind == "calendar" else self.window
         object.__setattr__(self, "redis_keys", keys)
-        object.__setattr__(self, "redis_args", (self.kind[0], self.limit, window))
+        object.__setattr__(self, "redis_args", (self.kind[0], self.limit, window, self.seed))
 
     @classmethod
     def rate(cls, item: RateLimitItem, identifiers: tuple[str, ...], *, exact: bool, label: str) -> Check:
@@ -76,10 +79,15 @@ class Check:
         )
 
     @classmethod
-    def calendar(cls, key: str, limit: int, period_end: float, label: str, now: float) -> Check:
-        """`now` sets how long its counter is kept: the period's rest and an hour (see KEEP_AFTER_PERIOD)."""
+    def calendar(
+        cls, key: str, limit: int, period_end: float, label: str, now: float, seed: int = 0
+    ) -> Check:
+        """`now` sets how long its counter is kept: the period's rest and an hour (see KEEP_AFTER_PERIOD);
+        `seed`, where an absent counter starts."""
         expires_in = max(1, int(period_end - now)) + KEEP_AFTER_PERIOD
-        return cls("calendar", limit, key, True, label, period_end=period_end, expires_in=expires_in)
+        return cls(
+            "calendar", limit, key, True, label, period_end=period_end, expires_in=expires_in, seed=seed
+        )
 
     @property
     def window(self) -> int:
@@ -152,7 +160,11 @@ class MemoryCounters:
 
     async def _count(self, check: Check, now: float | None) -> Count:
         if check.kind == "calendar":
-            return Count(check, await self.storage.get(check.key), _calendar_reset(check, now))
+            used = await self.storage.get(check.key)
+            if not used and check.seed > 0:
+                # Absent (a calendar counter is never 0 once made): start it at what was already used.
+                used = await self.storage.incr(check.key, check.expires_in, amount=check.seed)
+            return Count(check, used, _calendar_reset(check, now))
         window = check.window
         if check.kind == "moving":
             # As limits' MovingWindowRateLimiter.get_window_stats: room returns when the oldest call leaves.
@@ -172,7 +184,8 @@ class MemoryCounters:
 
 
 # KEYS: per check, 2 keys for a sliding window (previous, current), else 1.
-# ARGV: the number of checks, then per check: kind (s|m|c), limit, window seconds (c: seconds to keep it).
+# ARGV: the number of checks, then per check: kind (s|m|c), limit, window seconds (c: seconds to keep it),
+# seed (c: where an absent counter starts; set in this same script, so two nodes seeding at once add nothing).
 # Returns {1 if admitted else 0, used_1, reset_ms_1, used_2, reset_ms_2, ...}; `used` is before this call.
 ACQUIRE_LUA = """
 local n = tonumber(ARGV[1])
@@ -190,7 +203,8 @@ local admitted = true
 local k, a = 1, 2
 for i = 1, n do
   local kind, limit, window = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  a = a + 3
+  local seed = tonumber(ARGV[a + 3])
+  a = a + 4
   if kind == 's' then
     -- limits' sliding window counter (acquire_sliding_window.lua), its reading part
     local prev, cur = KEYS[k], KEYS[k + 1]
@@ -237,8 +251,14 @@ for i = 1, n do
       reset[i] = window * 1000
     end
   else
-    -- a calendar period: a plain counter whose key names the period
-    used[i] = tonumber(redis.call('get', KEYS[k])) or 0
+    -- a calendar period: a plain counter whose key names the period; an absent one starts at the seed
+    local count = redis.call('get', KEYS[k])
+    if count then
+      used[i] = tonumber(count)
+    else
+      used[i] = seed
+      if seed > 0 then redis.call('set', KEYS[k], seed, 'EX', window) end
+    end
     reset[i] = 0
     k = k + 1
   end
@@ -248,7 +268,7 @@ if admitted then
   k, a = 1, 2
   for i = 1, n do
     local kind, limit, window = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    a = a + 3
+    a = a + 4
     if kind == 's' then
       local cur = KEYS[k + 1]
       k = k + 2

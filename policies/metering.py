@@ -47,10 +47,10 @@ class Sample(msgspec.Struct, frozen=True):
 
 
 class _Tally:
-    __slots__ = ("buckets", "calls", "errors", "latency_ms", "rejected")
+    __slots__ = ("admitted", "buckets", "calls", "errors", "latency_ms", "rejected")
 
     def __init__(self) -> None:
-        self.calls = self.errors = self.rejected = 0
+        self.calls = self.errors = self.rejected = self.admitted = 0
         self.latency_ms = 0.0
         self.buckets = [0] * len(BUCKET_COLUMNS)
 
@@ -90,6 +90,18 @@ class UsageRecorder:
         tally.latency_ms += duration_ms
         tally.buckets[bisect.bisect_left(LATENCY_BOUNDS_MS, duration_ms)] += 1
 
+    def admit(self, consumer_id: int, api: str, now: float) -> None:
+        """A call the rate limits and quotas let through (policies/quota.py): what a quota counts."""
+        key = (consumer_id, api, self.today(now))
+        tally = self.tallies.get(key)
+        if tally is None:
+            tally = self.tallies[key] = _Tally()
+        tally.admitted += 1
+
+    def unflushed_admitted(self) -> list[tuple[int, str, date, int]]:
+        """The admitted calls counted here but not yet written: (consumer id, api, day, calls)."""
+        return [(c, api, day, t.admitted) for (c, api, day), t in list(self.tallies.items()) if t.admitted]
+
     def sample(self, sample: Sample) -> None:
         kept = self.samples.get(sample.consumer_id)
         if kept is None:
@@ -119,6 +131,7 @@ class UsageRecorder:
             mine.calls += tally.calls
             mine.errors += tally.errors
             mine.rejected += tally.rejected
+            mine.admitted += tally.admitted
             mine.latency_ms += tally.latency_ms
             mine.buckets = [a + b for a, b in zip(mine.buckets, tally.buckets, strict=True)]
 
@@ -130,6 +143,7 @@ async def _add_usage(consumer_id: int, api: str, day: date, tally: _Tally) -> No
         UsageDaily.calls: UsageDaily.calls + tally.calls,
         UsageDaily.errors: UsageDaily.errors + tally.errors,
         UsageDaily.rejected: UsageDaily.rejected + tally.rejected,
+        UsageDaily.admitted: UsageDaily.admitted + tally.admitted,
         # Piccolo has no arithmetic on Float columns: the same increment, written out.
         UsageDaily.latency_ms_sum: QueryString('"latency_ms_sum" + {}', tally.latency_ms),
     }

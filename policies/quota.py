@@ -4,7 +4,9 @@
 business is, Asia/Shanghai by default. So each period is its own counter, named by the period
 (`2026-03` / `2026-03-31`) and expiring after it, and the clock is injectable for tests.
 Handler: `Quota` adds these counters to the tally `RateLimit` started and settles it (see
-`policies.ratelimit.settle`): a refused request consumes neither rate limit nor quota.
+`policies.ratelimit.settle`): a refused request consumes neither rate limit nor quota. A counter that
+does not exist yet starts from what the metered usage says was already used (policies/quota_seed.py),
+and each admitted call is told to metering, which keeps that figure.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from gateway.errors import RateLimited
 from policies.chain import Context, Gate
 from policies.config import invalid
 from policies.counters import KEEP_AFTER_PERIOD, Check, Counters
+from policies.metering import UsageRecorder
+from policies.quota_seed import QuotaSeeds
 from policies.ratelimit import settle
 
 Positive = Annotated[int, msgspec.Meta(ge=1, le=10_000_000_000)]
@@ -73,6 +77,12 @@ class Calendar:
         self._cache[unit] = span
         return name, span[0], span[1]
 
+    def dates(self, now: float) -> tuple[date, str, date, str]:
+        """Today and the month's first day, with their periods' names (off the hot path: seeds)."""
+        today = datetime.fromtimestamp(now, self.tz).date()
+        first = today.replace(day=1)
+        return today, today.isoformat(), first, f"{first.year:04d}-{first.month:02d}"
+
     def _midnight(self, day: date) -> float:
         return datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp()
 
@@ -82,7 +92,11 @@ def quota_checks(quotas: Quotas, identifiers: tuple[str, ...], calendar: Calenda
 
 
 def _quota_checks(
-    quotas: Quotas, identifiers: tuple[str, ...], calendar: Calendar, now: float
+    quotas: Quotas,
+    identifiers: tuple[str, ...],
+    calendar: Calendar,
+    now: float,
+    seeds: QuotaSeeds | None = None,
 ) -> tuple[tuple[Check, ...], float, float]:
     """The checks of the current periods, and the span of time (start, end) they stay the same for."""
     checks = []
@@ -94,7 +108,8 @@ def _quota_checks(
             name, begins, ends = calendar.span(unit, now)
             start, end = max(start, begins), min(end, ends)
             label = f"{limit} calls per {unit}"
-            checks.append(Check.calendar(f"{base}/{unit}/{name}", limit, ends, label, now))
+            seed = seeds.seed(identifiers, unit, name) if seeds is not None else 0
+            checks.append(Check.calendar(f"{base}/{unit}/{name}", limit, ends, label, now, seed))
     # Rebuilt at least hourly: a counter's expiry is counted from when its check was built.
     return tuple(checks), start, min(end, now + KEEP_AFTER_PERIOD)
 
@@ -108,15 +123,28 @@ class _Tally:
     start: float
     end: float
     checks: tuple[Check, ...]
+    generation: int  # of the seeds it was built with
 
 
 class Quota(Gate):
     """Policy: add the subscription's calendar quotas to the tally and settle it (one counter round trip)."""
 
-    def __init__(self, counters: Counters, timezone: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        counters: Counters,
+        timezone: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        recorder: UsageRecorder | None = None,
+        seed_every: float = 30.0,
+    ) -> None:
+        """With a `recorder` (usage metering), admitted calls are metered for the seeds, and counters start
+        from the metered use, refreshed every `seed_every` seconds and at each config change."""
         self.counters = counters
         self.calendar = Calendar(timezone)
         self.clock = clock
+        self.recorder = recorder
+        self.seeds = QuotaSeeds(recorder, seed_every, self.calendar.dates, clock) if recorder else None
         # By subscription (its counters' identifiers): the same tally object as long as nothing changes,
         # so the counters can reuse what they built for it (the Redis command).
         self._tallies: dict[tuple[str, ...], _Tally] = {}
@@ -127,25 +155,40 @@ class Quota(Gate):
         if plan is None or not (plan.quotas.per_day or plan.quotas.per_month):
             return ctx.tally
         kept = self._tallies.get(plan.identifiers)
+        generation = self.seeds.generation if self.seeds is not None else 0
         if (
             kept is not None
             and kept.rates is ctx.tally
             and kept.quotas is plan.quotas
             and kept.start <= now < kept.end
+            and kept.generation == generation
         ):
             return kept.checks
-        checks, start, end = _quota_checks(plan.quotas, plan.identifiers, self.calendar, now)
-        kept = _Tally(ctx.tally, plan.quotas, start, end, (*ctx.tally, *checks))
+        checks, start, end = _quota_checks(plan.quotas, plan.identifiers, self.calendar, now, self.seeds)
+        kept = _Tally(ctx.tally, plan.quotas, start, end, (*ctx.tally, *checks), generation)
         self._tallies[plan.identifiers] = kept
         return kept.checks
 
     async def aclose(self) -> None:
+        if self.seeds is not None:
+            await self.seeds.aclose()
         close = getattr(self.counters, "aclose", None)
         if close is not None:
             await close()
 
     async def before(self, ctx: Context) -> None:
         now = self.clock()
+        seeds = self.seeds
+        plan = ctx.plan
+        if (
+            seeds is not None
+            and seeds.snapshot is not ctx.snapshot
+            and plan is not None
+            and (plan.quotas.per_day or plan.quotas.per_month)
+        ):
+            # A new config (a quota set or changed): its counters start from the use metered until now.
+            # Once per snapshot and node, not per request.
+            await seeds.ready(ctx.snapshot)
         ctx.tally = self.tally(ctx, now)
         try:
             await settle(ctx, self.counters, now)
@@ -153,3 +196,5 @@ class Quota(Gate):
             consumer = ctx.consumer.name if ctx.consumer else ""
             metrics.limiter_rejected("quota" if refusal.code == "quota_exceeded" else "rate_limit", consumer)
             raise
+        if self.recorder is not None and ctx.consumer is not None and ctx.api is not None:
+            self.recorder.admit(ctx.consumer.id, ctx.api, now)

@@ -28,6 +28,9 @@ class UsageDaily(Table, tablename="unigate_usage_daily"):
     calls = Integer(default=0)  # every answered request, refused ones included
     errors = Integer(default=0)  # answers of status 400 or more
     rejected = Integer(default=0)  # refused by a limit: 429 rate_limited / quota_exceeded, 503 overloaded
+    # let through by the rate limits and quotas (what a quota counts; later refusals such as 503 included):
+    # where a quota counter that is missing, or newly set, starts (policies/quota_seed.py)
+    admitted = Integer(default=0)
     latency_ms_sum = Float(default=0.0)
     le_10 = Integer(default=0)
     le_25 = Integer(default=0)
