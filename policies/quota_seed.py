@@ -63,7 +63,8 @@ class QuotaSeeds:
         self.used: dict[tuple[str, ...], tuple[int, int]] = {}
         self.generation = 0  # moves at each refresh: the tallies built from older seeds are rebuilt
         self.snapshot: Snapshot | None = None  # the config snapshot the seeds were last refreshed for
-        self._refreshing: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Task[None] | None = None  # the refresh for a config change
+        self._refreshing_for: Snapshot | None = None
         self._loop: asyncio.Task[None] | None = None
 
     def seed(self, identifiers: tuple[str, ...], unit: str, name: str) -> int:
@@ -75,14 +76,21 @@ class QuotaSeeds:
         return month if name == self.month_name else 0
 
     async def ready(self, snapshot: Snapshot) -> None:
-        """Refresh once for `snapshot` (a config change), waiting a bounded time; starts the periodic task."""
+        """Refresh once for `snapshot` (a config change), waiting a bounded time; starts the periodic task.
+
+        The calls arriving while that refresh runs wait for the same one; after it (or the wait), the
+        snapshot is marked done whatever the outcome, so a failing database costs once, not per request.
+        """
         if self._loop is None:
             self._loop = asyncio.create_task(self._every())
-        self.snapshot = snapshot  # asked once per snapshot, whatever the outcome: never once per request
-        if self._refreshing is None or self._refreshing.done():
-            self._refreshing = asyncio.create_task(self.refresh())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._refreshing), WAIT_ON_CHANGE_SECONDS)
+        if self._refreshing is None or self._refreshing_for is not snapshot:
+            self._refreshing, self._refreshing_for = asyncio.create_task(self.refresh()), snapshot
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._refreshing), WAIT_ON_CHANGE_SECONDS)
+        finally:
+            if self._refreshing_for is snapshot:
+                self.snapshot = snapshot
 
     async def refresh(self) -> None:
         """Read the metered use of the current day and month; on failure keep the last figures."""

@@ -9,7 +9,9 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -22,7 +24,9 @@ from gateway.store import manage, policy_manage
 from gateway.store.crypto import Vault
 from gateway.store.usage_tables import UsageDaily
 from policies.counters import Check, RedisCounters
-from policies.quota_seed import refresh_seconds
+from policies.metering import UsageRecorder
+from policies.quota import Calendar
+from policies.quota_seed import QuotaSeeds, refresh_seconds
 from tests.conftest import SECRET_KEY, Simulators, bound_store, gateway_env, migrate
 from tests.policies.backends import clients, gateway_processes
 from tests.policies.p1_support import application, until
@@ -168,3 +172,28 @@ async def test_two_nodes_starting_one_counter_at_once_start_it_once(redis_url: s
     finally:
         for client in clients_:
             await client.aclose()
+
+
+async def test_the_seeds_are_the_admitted_calls_of_the_day_and_the_days_of_the_month(engine: Engine) -> None:
+    """What a node reads: today's admitted calls for the day, the month's days summed for the month, the
+    previous month's and the refused calls left out, and what the node has not written yet added."""
+    consumer, _, _ = await application({"quotas": {"per_day": 100}}, apis=("stockouts",))
+    rows = {date(2026, 2, 28): (40, 40), date(2026, 3, 1): (5, 9), date(2026, 3, 10): (7, 7)}
+    rows[date(2026, 3, 15)] = (3, 20)  # (admitted, calls): 17 of today's calls were refused
+    await UsageDaily.insert(
+        *(
+            UsageDaily(bucket=f"{consumer}:stockouts:{day}", consumer=consumer, api="stockouts", day=day,
+                       admitted=admitted, calls=calls)
+            for day, (admitted, calls) in rows.items()
+        )
+    )  # fmt: skip
+    now = datetime(2026, 3, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    recorder = UsageRecorder("Asia/Shanghai", 5)
+    recorder.admit(consumer, "stockouts", now)  # counted here, not written yet
+    seeds = QuotaSeeds(recorder, 30, Calendar("Asia/Shanghai").dates, lambda: now)
+    await seeds.refresh()
+    subscription = (str(consumer), "stockouts")
+    assert seeds.seed(subscription, "day", "2026-03-15") == 3 + 1
+    assert seeds.seed(subscription, "month", "2026-03") == 5 + 7 + 3 + 1
+    assert seeds.seed(subscription, "day", "2026-03-16") == 0  # a day the seeds were not read in
+    assert seeds.seed((str(consumer), "orders"), "month", "2026-03") == 0
