@@ -69,9 +69,10 @@ async def _measure(url: str, seconds: float, concurrency: int, burners: int) -> 
     redis = Redis.from_url(url)
     lane = Lane(redis)
     sha = await redis.script_load(ACQUIRE_LUA)
-    # One sliding-window limit of 10**9 a minute: the script's full path, never refusing.
+    # One sliding-window limit of 10**9 a minute (kind, limit, window, seed): the script's full path, never
+    # refusing.
     evalsha = hiredis.pack_command(
-        ("EVALSHA", sha, 2, "LIMITS:{bench}/-1", "LIMITS:{bench}", 1, "s", 10**9, 60)
+        ("EVALSHA", sha, 2, "LIMITS:{bench}/-1", "LIMITS:{bench}", 1, "s", 10**9, 60, 0)
     )
     await redis.set("bench:cache", b"x" * 2048)
 
