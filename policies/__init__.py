@@ -51,7 +51,8 @@ def build_chain(deps: PolicyDeps) -> list[Policy]:
         Quota(
             make_counters(deps.redis),
             settings.quota_timezone,
-            recorder=deps.recorder,
+            # Metered days are usage-timezone days: they name quota days only when the two are one zone.
+            recorder=deps.recorder if settings.usage_timezone == settings.quota_timezone else None,
             seed_every=refresh_seconds(settings.metering_flush_seconds),
         ),
         Admission(

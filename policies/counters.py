@@ -352,6 +352,9 @@ class RedisCounters:
             return await self.fallback.acquire(checks, now)
         if self.redis_state.degraded:
             self.redis_state.found()
+            # What this node counted alone is spent: a later outage starts again from the metered use,
+            # not from these counts, which miss everything the cluster admitted meanwhile.
+            self.fallback = MemoryCounters()
         counts = tuple(
             Count(
                 check,

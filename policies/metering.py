@@ -117,8 +117,11 @@ class UsageRecorder:
         """Write what was counted since the last flush; what fails to write is counted again next time."""
         tallies, samples = self.take()
         try:
-            for (consumer_id, api, day), tally in tallies.items():
-                await _add_usage(consumer_id, api, day, tally)
+            for key in list(tallies):
+                await _add_usage(*key, tallies[key])
+                # Written: not put back if a later row fails (its calls would be counted twice, and quota
+                # counters start from these figures, policies/quota_seed.py).
+                del tallies[key]
         except Exception:
             self._restore(tallies)
             raise

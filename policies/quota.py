@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -28,6 +28,9 @@ from policies.counters import KEEP_AFTER_PERIOD, Check, Counters
 from policies.metering import UsageRecorder
 from policies.quota_seed import QuotaSeeds
 from policies.ratelimit import settle
+
+if TYPE_CHECKING:
+    from policies.authorize import EffectivePlan
 
 Positive = Annotated[int, msgspec.Meta(ge=1, le=10_000_000_000)]
 Unit = Literal["day", "month"]
@@ -169,6 +172,12 @@ class Quota(Gate):
         self._tallies[plan.identifiers] = kept
         return kept.checks
 
+    def _quotas_new(self, plan: EffectivePlan) -> bool:
+        """The subscription's quotas are not those its counters on this node were last built with (or it
+        has not called here since the node started)."""
+        kept = self._tallies.get(plan.identifiers)
+        return kept is None or kept.quotas != plan.quotas
+
     async def aclose(self) -> None:
         if self.seeds is not None:
             await self.seeds.aclose()
@@ -182,12 +191,14 @@ class Quota(Gate):
         plan = ctx.plan
         if (
             seeds is not None
-            and seeds.snapshot is not ctx.snapshot
             and plan is not None
             and (plan.quotas.per_day or plan.quotas.per_month)
+            and seeds.stale_for(ctx.snapshot)
+            and self._quotas_new(plan)
         ):
-            # A new config (a quota set or changed): its counters start from the use metered until now.
-            # Once per snapshot and node, not per request.
+            # A quota newly set or changed in a new config: its counters start from the use metered until
+            # now. Once per config version and node, and only for a quota that changed: other changes (a
+            # key made, an app renamed) do not hold calls up.
             await seeds.ready(ctx.snapshot)
         ctx.tally = self.tally(ctx, now)
         try:

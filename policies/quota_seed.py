@@ -62,9 +62,11 @@ class QuotaSeeds:
         self.day_name = self.month_name = ""
         self.used: dict[tuple[str, ...], tuple[int, int]] = {}
         self.generation = 0  # moves at each refresh: the tallies built from older seeds are rebuilt
-        self.snapshot: Snapshot | None = None  # the config snapshot the seeds were last refreshed for
+        self.version = -1  # the newest config version the seeds were refreshed for (never goes back)
         self._refreshing: asyncio.Task[None] | None = None  # the refresh for a config change
-        self._refreshing_for: Snapshot | None = None
+        self._refreshing_for = -1  # the config version that refresh is for
+        self._reads = 0  # refreshes started; a result read before the one applied last is dropped
+        self._applied = 0
         self._loop: asyncio.Task[None] | None = None
 
     def seed(self, identifiers: tuple[str, ...], unit: str, name: str) -> int:
@@ -75,25 +77,36 @@ class QuotaSeeds:
             return day if name == self.day_name else 0
         return month if name == self.month_name else 0
 
-    async def ready(self, snapshot: Snapshot) -> None:
-        """Refresh once for `snapshot` (a config change), waiting a bounded time; starts the periodic task.
+    def stale_for(self, snapshot: Snapshot) -> bool:
+        """Whether the seeds were last refreshed for an older config than `snapshot`'s."""
+        return snapshot.version > self.version
 
-        The calls arriving while that refresh runs wait for the same one; after it (or the wait), the
-        snapshot is marked done whatever the outcome, so a failing database costs once, not per request.
+    async def ready(self, snapshot: Snapshot) -> None:
+        """Refresh once for `snapshot`'s config version, waiting a bounded time; starts the periodic task.
+
+        The calls arriving while that refresh runs wait for the same one (or for one of a newer version);
+        a request still carrying an older snapshot starts none. After it (or the wait) the version is
+        marked done whatever the outcome, so a failing database costs once, not per request.
         """
         if self._loop is None:
             self._loop = asyncio.create_task(self._every())
-        if self._refreshing is None or self._refreshing_for is not snapshot:
-            self._refreshing, self._refreshing_for = asyncio.create_task(self.refresh()), snapshot
+        if snapshot.version > self._refreshing_for:
+            if self._refreshing is not None and not self._refreshing.done():
+                self._refreshing.cancel()  # a newer version's refresh replaces it (its result is older)
+            self._refreshing, self._refreshing_for = asyncio.create_task(self.refresh()), snapshot.version
+        refreshing, version = self._refreshing, self._refreshing_for
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._refreshing), WAIT_ON_CHANGE_SECONDS)
+            if refreshing is not None:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(refreshing), WAIT_ON_CHANGE_SECONDS)
         finally:
-            if self._refreshing_for is snapshot:
-                self.snapshot = snapshot
+            self.version = max(self.version, version)
 
     async def refresh(self) -> None:
-        """Read the metered use of the current day and month; on failure keep the last figures."""
+        """Read the metered use of the current day and month; on failure keep the last figures. Two reads
+        may overlap (the periodic one, a config change's): the one started later wins."""
+        self._reads += 1
+        started = self._reads
         today, day_name, first, month_name = self.period(self.clock())
         try:
             rows = await UsageDaily.raw(SEED_QUERY, today, first, today)
@@ -110,6 +123,9 @@ class QuotaSeeds:
                 figures[1] += admitted
                 if day == today:
                     figures[0] += admitted
+        if started < self._applied:
+            return  # a read begun before the figures already applied: older than them
+        self._applied = started
         self.used = {key: (day, month) for key, (day, month) in used.items()}
         self.day_name, self.month_name = day_name, month_name
         self.generation += 1

@@ -4,9 +4,14 @@ x day, written in batches by a real gateway process, and a bounded log of masked
 from __future__ import annotations
 
 import contextlib
+from datetime import date
 from pathlib import Path
 
+import pytest
+
 from gateway.store.usage_tables import BUCKET_COLUMNS, RequestSample, UsageDaily
+from policies import metering
+from policies.metering import UsageRecorder
 from tests.conftest import Gateway
 from tests.policies.backends import clients, gateway_processes
 from tests.policies.p1_support import application, until
@@ -57,3 +62,27 @@ async def test_usage_counts_every_call_refused_or_not_and_keeps_a_few_masked_sam
     assert newest["request_id"] == tracking.headers["x-request-id"]
     refused = [s for s in samples if s["status"] == 429]
     assert refused and all(s["code"] == "rate_limited" and s["detail"] for s in refused)
+
+
+async def test_a_flush_that_fails_part_way_puts_back_only_what_was_not_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rows written before the failing one are not counted again at the next flush: quota counters
+    start from these figures (policies/quota_seed.py), so a double count would refuse calls under quota."""
+    recorder = UsageRecorder("Asia/Shanghai", samples_per_consumer=10)
+    for consumer in (1, 2, 3):
+        recorder.record(consumer, "orders", 200, "", 5.0, now=0.0)
+        recorder.admit(consumer, "orders", now=0.0)
+    written: list[int] = []
+
+    async def add_usage(consumer_id: int, api: str, day: date, tally: object) -> None:
+        if consumer_id == 2:
+            raise ConnectionError("the database went away")
+        written.append(consumer_id)
+
+    monkeypatch.setattr(metering, "_add_usage", add_usage)
+    with pytest.raises(ConnectionError):
+        await recorder.flush()
+    assert written == [1]
+    assert sorted(consumer for consumer, _, _ in recorder.tallies) == [2, 3]
+    assert [admitted for *_, admitted in recorder.unflushed_admitted()] == [1, 1]

@@ -3,13 +3,20 @@ and the response cache fall back to the node itself instead of failing every cal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from pathlib import Path
 
+import msgspec
 from redis.asyncio import Redis
 
+from gateway import redis_client
+from gateway.settings import Settings
 from policies.backend import RedisCaps
 from policies.cache import Entry, RedisStore
+from policies.counters import Check, RedisCounters
+from policies.fallback import PROBE_SECONDS
 from tests.conftest import Gateway
 from tests.policies.backends import (
     RecordingBackend,
@@ -20,7 +27,7 @@ from tests.policies.backends import (
     wait_for_connection,
 )
 from tests.policies.p1_support import application
-from tests.services import free_port
+from tests.services import HOST, free_port, require_binary, run_process
 
 
 async def test_without_redis_cached_apis_and_capped_backends_still_answer(
@@ -64,4 +71,30 @@ async def test_a_cache_write_or_slot_release_that_reaches_redis_ends_the_fallbac
         await caps.release_slot("probe", "holder")
         assert not store.redis_state.degraded and not caps.redis_state.degraded
     finally:
+        await redis.aclose()
+
+
+async def test_what_a_node_counted_alone_is_dropped_when_redis_answers_again(tmp_path: Path) -> None:
+    """A second outage starts the node's own counters from the metered use again, not from the counts of
+    the first outage, which miss everything the cluster admitted in between."""
+    port = free_port()
+    command = [require_binary("redis-server", "redis-server"), "--port", str(port), "--bind", HOST,
+               "--save", "", "--appendonly", "no"]  # fmt: skip
+    settings = msgspec.structs.replace(Settings(), redis_url=f"redis://{HOST}:{port}/0")
+    redis = redis_client.connect(settings)
+    counters = RedisCounters(redis)
+    now = time.time()
+    check = Check.calendar("QUOTA/7/orders/day/today", 10, now + 3600, "10 calls a day", now, seed=4)
+    try:
+        # Redis away from the start: the node counts alone, from the seed.
+        alone = [(await counters.acquire([check])).counts[0].used for _ in range(3)]
+        assert alone == [4, 5, 6] and counters.degraded
+        with run_process(command, log_path=tmp_path / "redis.log", ready_port=port):
+            await asyncio.sleep(PROBE_SECONDS + 0.1)  # the next call asks Redis again
+            assert (await counters.acquire([check])).counts[0].used == 4  # Redis's counter, seeded
+            assert not counters.degraded
+        again = (await counters.acquire([check])).counts[0].used  # away again: alone, from the seed
+        assert counters.degraded and again == 4
+    finally:
+        await counters.aclose()
         await redis.aclose()
