@@ -223,8 +223,10 @@ async def put_scheme(
     description: str = "",
     priority: str = "normal",
     enabled: bool | None = None,
+    only_new: bool = False,
 ) -> int:
-    """Create or replace a scheme's definition (checked against connections and the mapping version)."""
+    """Create or replace a scheme's definition (checked against connections and the mapping version);
+    `only_new`: create, refusing a name taken (as create_scheme's own check does, but at the write)."""
     check_name(name)
     parsed = parse_definition(definition)
     check_priority(priority)
@@ -248,6 +250,8 @@ async def put_scheme(
         values[Scheme.next_run_at] = None
     if enabled is not None:
         values[Scheme.enabled] = enabled
+    if existing and only_new:
+        raise Conflict(f"there is already a scheme named {name!r}", field="name")
     if existing:
         await Scheme.update(values).where(Scheme.id == existing["id"])
         return int(existing["id"])
@@ -273,8 +277,10 @@ async def create_scheme(
     # transaction), so a refused form leaves nothing behind.
     spec = await _starting_mapping(name, parsed)
     saved = await save_mapping(spec, comment=f"the start of scheme {name}")
+    # only_new: another create may have committed this name since the check above (PostgreSQL's read
+    # committed); put_scheme would replace its scheme.
     ident = await put_scheme(
-        name, {**definition, "mapping": saved}, description=description, priority=priority
+        name, {**definition, "mapping": saved}, description=description, priority=priority, only_new=True
     )
     return {"id": ident, "name": name, "mapping": saved}
 

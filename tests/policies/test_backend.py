@@ -192,9 +192,10 @@ async def test_an_unreachable_backend_is_said_in_words_without_its_address(
 ) -> None:
     """The caller reads why, not a Python class name, and not where the backend lives."""
     port = free_port()  # nothing listens there
-    await add_connection(gateway, "nowhere", f"http://127.0.0.1:{port}", {"retries": 0})
-    await wait_for_connection(client, "nowhere")
-    answer = await client.get("/v1/stockouts", params={"limit": 1}, headers={"X-Connection": "nowhere"})
+    # Named for this test alone: the session's store is shared, and other tests use names like "nowhere".
+    await add_connection(gateway, "refused-port", f"http://127.0.0.1:{port}", {"retries": 0})
+    await wait_for_connection(client, "refused-port")
+    answer = await client.get("/v1/stockouts", params={"limit": 1}, headers={"X-Connection": "refused-port"})
     assert (answer.status_code, answer.json()["code"]) == (502, "upstream_unavailable")
     assert answer.json()["detail"] == "wangdiantong is unreachable: the connection was refused"
     assert str(port) not in answer.text and "Error" not in answer.json()["detail"]
