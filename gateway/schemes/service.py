@@ -310,6 +310,18 @@ async def _starting_mapping(name: str, definition: SchemeDefinition) -> dict[str
     return spec
 
 
+async def scheme_definition(name: str) -> dict[str, Any] | None:
+    """What an admin sets of a scheme (for the audit log): its definition, description, priority and
+    whether its schedule is on; None when there is no such scheme."""
+    row = (
+        await Scheme.select(Scheme.definition, Scheme.description, Scheme.priority, Scheme.enabled)
+        .where(Scheme.name == name)
+        .output(load_json=True)
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
 async def scheme_id(name: str) -> int:
     row = await Scheme.select(Scheme.id).where(Scheme.name == name).first()
     if row is None:

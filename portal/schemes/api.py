@@ -14,6 +14,8 @@ import msgspec
 from litestar import Request, Response, delete, get, post, put
 
 from gateway.schemes import service
+from portal.services import audit
+from portal.services.principal import Principal
 from portal.web import scheme_lease
 
 
@@ -87,9 +89,11 @@ async def get_mapping(name: str, version: int | None = None) -> dict[str, Any]:
     "from that version writes nothing and answers it (200)",
     status_code=201,
 )
-async def save_mapping(data: MappingBody) -> Response[dict[str, Any]]:
+async def save_mapping(me: Principal, data: MappingBody) -> Response[dict[str, Any]]:
     saved = await service.save_mapping(data.spec, data.comment, base=data.base)
     unchanged = data.base is not None and saved["version"] == data.base
+    if not unchanged:
+        await audit.record(me, "mapping.save", f"{saved['name']}@{saved['version']}", after=data.spec)
     return Response(saved, status_code=200 if unchanged else 201)
 
 
@@ -122,31 +126,43 @@ async def get_scheme(request: Request[Any, Any, Any], name: str) -> dict[str, An
 
 
 @put("/schemes/{name:str}", summary="Create or replace a scheme", status_code=200)
-async def put_scheme(name: str, data: SchemeBody) -> dict[str, Any]:
+async def put_scheme(me: Principal, name: str, data: SchemeBody) -> dict[str, Any]:
+    before = await service.scheme_definition(name)
     ident = await service.put_scheme(
         name, data.definition, description=data.description, priority=data.priority, enabled=data.enabled
     )
+    after = await service.scheme_definition(name)
+    await audit.record(me, "scheme.put" if before else "scheme.create", name, before=before, after=after)
     return {"id": ident, "name": name}
 
 
 @delete("/schemes/{name:str}", summary="Delete a scheme and its run history (not while it runs)")
-async def delete_scheme(name: str) -> None:
+async def delete_scheme(me: Principal, name: str) -> None:
+    before = await service.scheme_definition(name)
     await service.delete_scheme(name)
+    await audit.record(me, "scheme.delete", name, before=before)
 
 
 @post("/schemes/{name:str}/start", summary="Turn the schedule on", status_code=200)
-async def start_scheme(name: str) -> dict[str, Any]:
-    return await service.start(name)
+async def start_scheme(me: Principal, name: str) -> dict[str, Any]:
+    started = await service.start(name)
+    await audit.record(me, "scheme.start", name)
+    return started
 
 
 @post("/schemes/{name:str}/stop", summary="Turn the schedule off and stop a run in progress", status_code=200)
-async def stop_scheme(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
-    return await service.stop(name, lease_seconds=scheme_lease(request))
+async def stop_scheme(request: Request[Any, Any, Any], me: Principal, name: str) -> dict[str, Any]:
+    stopped = await service.stop(name, lease_seconds=scheme_lease(request))
+    await audit.record(me, "scheme.stop", name)
+    return stopped
 
 
 @post("/schemes/{name:str}/run", summary="Queue a run now (full: ignore the checkpoint)", status_code=202)
-async def run_scheme(name: str, data: RunBody | None = None) -> dict[str, Any]:
-    return {"run": await service.run_now(name, full=bool(data and data.full))}
+async def run_scheme(me: Principal, name: str, data: RunBody | None = None) -> dict[str, Any]:
+    full = bool(data and data.full)
+    run = await service.run_now(name, full=full)
+    await audit.record(me, "scheme.run", name, after={"run": run, "full": full})
+    return {"run": run}
 
 
 @get(

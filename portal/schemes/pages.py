@@ -19,6 +19,8 @@ from gateway.schemes import service
 from gateway.schemes.model import PRIORITIES
 from portal.forms import Form, errors_of, text
 from portal.nav import NavEntry, register
+from portal.services import audit
+from portal.services.principal import Principal
 from portal.web import page, scheme_lease, t
 
 register(NavEntry("admin", "/admin/schemes", "Schemes", order=60))
@@ -84,7 +86,7 @@ async def schemes_page(request: Request[Any, Any, Any], deleted: str = "") -> Te
 
 
 @post("/schemes", status_code=HTTP_303_SEE_OTHER)
-async def create_scheme(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+async def create_scheme(request: Request[Any, Any, Any], me: Principal, data: Form) -> Template | Redirect:
     """Create a scheme from the form, with a mapping to start from, and open it in the designer."""
     name = text(data, "name")
     definition: dict[str, Any] = {
@@ -94,12 +96,14 @@ async def create_scheme(request: Request[Any, Any, Any], data: Form) -> Template
     if schedule := text(data, "schedule"):
         definition["schedule"] = schedule
     try:
-        await service.create_scheme(
+        created = await service.create_scheme(
             name,
             definition,
             description=text(data, "description"),
             priority=text(data, "priority") or "normal",
         )
+        after = await service.scheme_definition(name)
+        await audit.record(me, "scheme.create", name, after={**(after or {}), "mapping": created["mapping"]})
     except UnigateError as error:
         errors = errors_of(error, NEW_FORM_FIELDS)
         form = {key: text(data, key) for key in NEW_FORM_DRAWN}
@@ -160,10 +164,12 @@ async def designer_page(
 
 
 @post("/schemes/{name:str}/delete", status_code=HTTP_303_SEE_OTHER)
-async def delete_scheme(request: Request[Any, Any, Any], name: str) -> Template | Redirect:
+async def delete_scheme(request: Request[Any, Any, Any], me: Principal, name: str) -> Template | Redirect:
     """Delete a scheme with its run history; refused while it runs (the designer says why), else the list."""
     try:
+        before = await service.scheme_definition(name)
         await service.delete_scheme(name)
+        await audit.record(me, "scheme.delete", name, before=before)
     except UnigateError as error:
         if error.status == 404:
             raise

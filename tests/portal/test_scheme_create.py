@@ -14,6 +14,7 @@ import pytest
 from gateway.errors import NotFound
 from gateway.schemes import service
 from gateway.store.scheme_tables import MappingVersion, Scheme, SchemeRun
+from portal.services import audit
 from tests.portal.conftest import Account, Session, make_account, unique
 from tests.portal.test_forms import field_error, input_value
 
@@ -45,7 +46,7 @@ async def versions(name: str) -> int:
 
 
 async def test_an_admin_creates_a_scheme_with_a_starting_mapping_and_lands_on_its_designer(
-    admin_session: Session,
+    admin_session: Session, admin: Account
 ) -> None:
     page = await admin_session.get("/admin/schemes")
     assert page.status_code == 200
@@ -75,6 +76,9 @@ async def test_an_admin_creates_a_scheme_with_a_starting_mapping_and_lands_on_it
     designer = await admin_session.get(created.headers["location"])
     assert designer.status_code == 200
     assert f'data-scheme="{name}"' in designer.text
+    # In the audit log as every admin change is: who, and the scheme as made.
+    [event] = [e for e in await audit.list_events(action="scheme.create") if e["target"] == name]
+    assert event["actor"] == admin.username and event["after"]["priority"] == "high"
 
     scheme = await service.get_scheme(name)
     assert (scheme["description"], scheme["priority"], scheme["enabled"]) == (

@@ -303,6 +303,19 @@ async def test_a_deleted_scheme_takes_its_history_along_and_a_new_one_starts_afr
     assert (await admin_http.delete("/admin/api/schemes/after-delete")).status_code == 204
     assert (await admin_http.delete("/admin/api/schemes/after-delete")).status_code == 404
 
+    # Each change is in the audit log, by whom and with what it was, like every other admin change.
+    events = (await admin_http.get("/admin/api/audit", params={"limit": 200})).json()
+    mine = [(e["action"], e["target"]) for e in events if e["target"] in ("doomed", "after-delete")]
+    assert mine[::-1] == [
+        ("scheme.create", "doomed"),
+        ("scheme.delete", "doomed"),
+        ("scheme.create", "after-delete"),
+        ("scheme.delete", "after-delete"),
+    ], mine
+    deleted_event = next(e for e in events if e["action"] == "scheme.delete" and e["target"] == "doomed")
+    assert deleted_event["before"]["definition"]["source"] == definition["source"]
+    assert deleted_event["actor"].startswith("schemes-admin")
+
 
 @pytest.mark.parametrize("name", ["catalogue", "sample"])
 def test_a_scheme_cannot_take_the_name_of_a_fixed_admin_route(name):
