@@ -83,8 +83,8 @@ class Calendar:
     def dates(self, now: float) -> tuple[date, str, date, str]:
         """Today and the month's first day, with their periods' names (off the hot path: seeds)."""
         today = datetime.fromtimestamp(now, self.tz).date()
-        first = today.replace(day=1)
-        return today, today.isoformat(), first, f"{first.year:04d}-{first.month:02d}"
+        # Named by span, as the counters are: a seed is found by that name.
+        return today, self.span("day", now)[0], today.replace(day=1), self.span("month", now)[0]
 
     def _midnight(self, day: date) -> float:
         return datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp()
